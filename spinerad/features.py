@@ -1,0 +1,178 @@
+"""The explicit registry of feature classes: their PyRadiomics names and the functions that compute them.
+
+A class computes from a :class:`RoiContext` (the discretised ROI shared by all classes of one image) and
+returns ``{feature name: float}`` for the enabled names. PyRadiomics discovers features by reflection and
+turns any exception into NaN; here the table is explicit and errors propagate.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels
+from .kernels import firstorder as _firstorder
+from .kernels import glcm as _glcm
+from .kernels import glrlm as _glrlm
+
+log = logging.getLogger(__name__)
+
+#: Every class name PyRadiomics knows; the ones missing from FEATURE_CLASSES are rejected as not supported.
+KNOWN_CLASSES = ("firstorder", "shape", "shape2D", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
+
+
+@dataclass
+class RoiContext:
+    """The discretised ROI of one image, shared by every feature class.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        float64 ROI intensities in array order.
+    levels : numpy.ndarray
+        int32 cropped volume (z, y, x): compact grey-level index in the ROI, -1 outside.
+    grey_levels : numpy.ndarray
+        float64 real level value of each compact index.
+    level_counts : numpy.ndarray
+        Voxels per compact index.
+    spacing_zyx : tuple
+        Voxel spacing in array order (mm).
+    settings : spinerad.settings.Settings
+    device : str
+        "cpu" or "cuda" for the matrix kernels.
+    """
+
+    values: np.ndarray
+    levels: np.ndarray
+    grey_levels: np.ndarray
+    level_counts: np.ndarray
+    spacing_zyx: tuple
+    settings: object
+    device: str = "cpu"
+
+    @property
+    def ng_max(self):
+        """Highest grey level in the ROI (PyRadiomics' ``Ng``)."""
+        return int(self.grey_levels[-1])
+
+
+def _angle_weights(angles, spacing_zyx, norm, kind):
+    """Per-angle weights of ``weightingNorm`` (GLCM uses exp(-d^2), GLRLM the distance itself)."""
+    if norm is None:
+        return None
+    scaled = np.abs(angles) * np.asarray(spacing_zyx, dtype=np.float64)
+    if norm == "infinity":
+        distance = scaled.max(axis=1)
+        squared = distance**2
+    elif norm == "euclidean":
+        squared = np.sum(scaled**2, axis=1)
+        distance = np.sqrt(squared)
+    elif norm == "manhattan":
+        distance = scaled.sum(axis=1)
+        squared = distance**2
+    else:  # no_weighting
+        return np.ones(len(angles))
+    return np.exp(-squared) if kind == "glcm" else distance
+
+
+def _angles(ctx, distances):
+    s = ctx.settings
+    return kernels.generate_angles(ctx.levels.shape, distances, s.force2d, s.force2d_dimension)
+
+
+def compute_firstorder(ctx, names):
+    """First-order features of the ROI intensities."""
+    s = ctx.settings
+    volume = float(np.prod(ctx.spacing_zyx))
+    values = _firstorder.firstorder_features(ctx.values, ctx.level_counts, volume, s.voxel_array_shift)
+    return {name: values[name] for name in names}
+
+
+def compute_glcm(ctx, names):
+    """GLCM features averaged over angles (or over one merged matrix with ``weightingNorm``)."""
+    s = ctx.settings
+    angles = _angles(ctx, s.distances)
+    counts = kernels.glcm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
+    weights = _angle_weights(angles, ctx.spacing_zyx, s.weighting_norm, "glcm")
+    p = _glcm.prepare_glcm(counts, s.symmetrical_glcm, weights)
+    result = {}
+    wanted = [n for n in names if n in _glcm.FEATURE_NAMES]
+    if wanted:
+        values = _glcm.aggregate(_glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max))[0]
+        for name in wanted:
+            result[name] = float(values[_glcm.FEATURE_NAMES.index(name)])
+    if _glcm.MCC_NAME in names:
+        result[_glcm.MCC_NAME] = float(_glcm.maximal_correlation_coefficient(p)[0])
+    return {name: result[name] for name in names if name in result}
+
+
+def compute_glrlm(ctx, names):
+    """GLRLM features averaged over angles (or over one merged matrix with ``weightingNorm``)."""
+    s = ctx.settings
+    angles = _angles(ctx, (1,))
+    counts = kernels.glrlm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
+    weights = _angle_weights(angles, ctx.spacing_zyx, s.weighting_norm, "glrlm")
+    p, n_runs = _glrlm.prepare_glrlm(counts, weights)
+    values = kernels.nanmean_angles(_glrlm.glrlm_features(p, n_runs, ctx.grey_levels))[0]
+    return {name: float(values[_glrlm.FEATURE_NAMES.index(name)]) for name in names}
+
+
+@dataclass(frozen=True)
+class FeatureClass:
+    """One feature class: its PyRadiomics names and its compute function.
+
+    ``deprecated`` names are computed only when asked for by name; ``removed`` names are accepted (PyRadiomics
+    knows them) but produce no value, exactly as PyRadiomics, which raises and drops them.
+    """
+
+    name: str
+    names: tuple
+    compute: object
+    deprecated: frozenset = frozenset()
+    removed: dict = None
+
+    @property
+    def all_names(self):
+        """Every name a parameter file may list for this class."""
+        return tuple(self.names) + tuple(sorted(self.deprecated)) + tuple(sorted(self.removed or {}))
+
+    def default_names(self):
+        """Non-deprecated names in PyRadiomics' output order (its getter methods, sorted)."""
+        return tuple(sorted(self.names, key=lambda n: f"get{n}FeatureValue"))
+
+    def resolve(self, requested):
+        """Names to compute for a featureClass entry (None = all non-deprecated)."""
+        if requested is None:
+            return self.default_names()
+        out = []
+        for name in requested:
+            if self.removed and name in self.removed:
+                log.warning("%s_%s is not computed: %s", self.name, name, self.removed[name])
+                continue
+            if name in self.deprecated:
+                log.warning("%s_%s is deprecated in PyRadiomics; computed on request", self.name, name)
+            if name not in out:
+                out.append(name)
+        return tuple(out)
+
+
+FEATURE_CLASSES = {
+    "firstorder": FeatureClass(
+        "firstorder",
+        tuple(n for n in _firstorder.FEATURE_NAMES if n not in _firstorder.DEPRECATED),
+        compute_firstorder,
+        deprecated=_firstorder.DEPRECATED,
+    ),
+    "glcm": FeatureClass(
+        "glcm",
+        _glcm.FEATURE_NAMES + (_glcm.MCC_NAME,),
+        compute_glcm,
+        removed={
+            "Dissimilarity": "equal to DifferenceAverage (removed in PyRadiomics)",
+            "Homogeneity1": "equal to Id (removed in PyRadiomics)",
+            "Homogeneity2": "equal to Idm (removed in PyRadiomics)",
+            "SumVariance": "equal to ClusterTendency (removed in PyRadiomics)",
+        },
+    ),
+    "glrlm": FeatureClass("glrlm", _glrlm.FEATURE_NAMES, compute_glrlm),
+}

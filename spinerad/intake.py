@@ -1,0 +1,125 @@
+"""Image intake: read image and mask (any SimpleITK format or a DICOM series folder) and validate them.
+
+Validation follows PyRadiomics: the mask grid must match the image (size, spacing, origin and direction
+within a tolerance), the label must be present, and the ROI must span enough dimensions and voxels. Every
+failure is a typed error whose one-line message names the mismatch.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound, RoiTooSmall
+
+# ITK's own default coordinate and direction tolerance (used when geometryTolerance is not set).
+DEFAULT_GEOMETRY_TOLERANCE = 1e-6
+
+
+def read_image(source, what="image"):
+    """Read ``source`` (a file SimpleITK reads, a DICOM series folder, or an ``sitk.Image``)."""
+    if isinstance(source, sitk.Image):
+        return source
+    path = Path(source)
+    if not path.exists():
+        raise ImageReadError(f"{what} not found: {path}")
+    if path.is_dir():
+        return _read_dicom_series(path, what)
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError:
+        raise ImageReadError(f"cannot read {what} {path}: not a readable image file") from None
+
+
+def _read_dicom_series(folder, what):
+    reader = sitk.ImageSeriesReader()
+    series = reader.GetGDCMSeriesIDs(str(folder))
+    if not series:
+        raise ImageReadError(f"cannot read {what} {folder}: the folder holds no DICOM series")
+    if len(series) > 1:
+        raise ImageReadError(f"cannot read {what} {folder}: the folder holds {len(series)} DICOM series; give one")
+    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
+    reader.SetFileNames(files)
+    try:
+        return reader.Execute()
+    except RuntimeError:
+        raise ImageReadError(f"cannot read {what} {folder}: the DICOM series could not be decoded") from None
+
+
+def select_mask_channel(mask, label_channel):
+    """A segmentation stored as a vector image: take one channel, as PyRadiomics' ``label_channel``."""
+    if mask.GetNumberOfComponentsPerPixel() == 1:
+        return mask
+    n = mask.GetNumberOfComponentsPerPixel()
+    if label_channel >= n:
+        raise InvalidInput(f"label_channel {label_channel} requested but the mask has only {n} channels")
+    return sitk.VectorIndexSelectionCast(mask, label_channel)
+
+
+def check_geometry(image, mask, tolerance=None):
+    """Raise :class:`GeometryMismatch` naming the first property in which the grids differ."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InvalidInput(f"image has {image.GetNumberOfComponentsPerPixel()} components per voxel; expected a scalar image")
+    if image.GetDimension() not in (2, 3):
+        raise InvalidInput(f"image is {image.GetDimension()}-D; expected a 2-D or 3-D image")
+    if mask.GetDimension() != image.GetDimension():
+        raise GeometryMismatch(f"mask is {mask.GetDimension()}-D but image is {image.GetDimension()}-D")
+    if mask.GetSize() != image.GetSize():
+        raise GeometryMismatch(f"mask size {mask.GetSize()} differs from image size {image.GetSize()}")
+    tol = DEFAULT_GEOMETRY_TOLERANCE if tolerance is None else tolerance
+    coordinate_tol = abs(tol * image.GetSpacing()[0])
+    checks = (
+        ("spacing", image.GetSpacing(), mask.GetSpacing(), coordinate_tol),
+        ("origin", image.GetOrigin(), mask.GetOrigin(), coordinate_tol),
+        ("direction", image.GetDirection(), mask.GetDirection(), tol),
+    )
+    for name, a, b, limit in checks:
+        if np.any(np.abs(np.subtract(a, b)) > limit):
+            fa = tuple(round(v, 6) for v in a)
+            fb = tuple(round(v, 6) for v in b)
+            raise GeometryMismatch(
+                f"mask {name} {fb} differs from image {name} {fa} (tolerance {limit:g}; see geometryTolerance)"
+            )
+
+
+def as_zyx(image):
+    """A read-only 3-D (z, y, x) NumPy view of a SimpleITK image (2-D images get a z axis of 1)."""
+    array = sitk.GetArrayViewFromImage(image)
+    return array[None] if array.ndim == 2 else array
+
+
+def spacing_zyx(image):
+    """Voxel spacing in array order (2-D images get a z spacing of 1)."""
+    spacing = image.GetSpacing()[::-1]
+    return (1.0,) + tuple(spacing) if len(spacing) == 2 else tuple(spacing)
+
+
+def mask_labels(mask_array):
+    """An integer view of the mask, cast the way PyRadiomics does (to UInt32) when it is not integer."""
+    if np.issubdtype(mask_array.dtype, np.integer) or mask_array.dtype == np.bool_:
+        return mask_array.view(np.uint8) if mask_array.dtype == np.bool_ else mask_array
+    return mask_array.astype(np.uint32)
+
+
+def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None):
+    """Find the ROI of ``label``: its voxel count and tight (z, y, x) bounding box, PyRadiomics' checks applied."""
+    from .kernels import label_bounding_box
+
+    count, box, any_label = label_bounding_box(mask_array, label)
+    if count == 0:
+        if not any_label:
+            raise LabelNotFound("the mask is empty: no voxel carries a label")
+        present = np.unique(mask_array)
+        present = ", ".join(str(v) for v in present[present != 0][:20])
+        raise LabelNotFound(f"label {label} is not present in the mask (labels present: {present})")
+    extent = [s.stop - s.start for s in box]
+    n_dims = sum(e > 1 for e in extent)
+    if n_dims == 0:
+        raise RoiTooSmall(f"the ROI of label {label} is a single voxel; features need at least 2")
+    if n_dims < minimum_dimensions:
+        raise RoiTooSmall(
+            f"the ROI of label {label} spans {n_dims} dimension(s); minimumROIDimensions is {minimum_dimensions}"
+        )
+    if minimum_size is not None and count <= minimum_size:
+        raise RoiTooSmall(f"the ROI of label {label} has {count} voxels; minimumROISize is {minimum_size}")
+    return count, box

@@ -1,0 +1,149 @@
+"""The extraction pipeline: intake -> preprocess -> discretise -> matrices -> features.
+
+Plain Python that knows nothing of the CLI or gRPC; both are thin faces over :func:`extract`.
+"""
+
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import intake, preprocess
+from .errors import DeviceUnavailable, InvalidInput, NonFiniteImage
+from .features import FEATURE_CLASSES, RoiContext
+from .settings import ExtractionParams, load_params
+
+
+class StageTimer:
+    """Wall time per pipeline stage in milliseconds (stages in execution order, plus ``total``)."""
+
+    def __init__(self):
+        self.ms = {}
+
+    @contextmanager
+    def stage(self, name):
+        """Time one stage (repeated stages add up)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1e3
+
+    def as_dict(self):
+        """The stage times and their sum as ``total``."""
+        return {**self.ms, "total": sum(self.ms.values())}
+
+
+def _resolve_params(params):
+    if isinstance(params, ExtractionParams):
+        return params
+    return load_params(params)
+
+
+def _check_device(device):
+    if device == "cpu":
+        return
+    if device != "cuda":
+        raise InvalidInput(f"unknown device {device!r}; choose cpu or cuda")
+    from .kernels._cuda import cuda_unavailable_reason
+
+    reason = cuda_unavailable_reason()
+    if reason:
+        raise DeviceUnavailable(f"device 'cuda' requested but {reason}")
+
+
+def extract(image, mask, params=None, label=None, device="cpu", timer=None):
+    """Compute radiomics features of one ROI, PyRadiomics-exact.
+
+    Parameters
+    ----------
+    image, mask : str, pathlib.Path or SimpleITK.Image
+        The image and its label map: any file SimpleITK reads, a DICOM series folder, or an image object.
+    params : str, pathlib.Path, dict, ExtractionParams or None
+        A PyRadiomics-format parameter file (YAML/JSON) or mapping; None for PyRadiomics' defaults
+        (Original image, firstorder + glcm + glrlm, binWidth 25).
+    label : int or None
+        ROI label; overrides the ``label`` setting.
+    device : {"cpu", "cuda"}
+        Where the texture-matrix kernels run.
+    timer : StageTimer or None
+        Receives per-stage wall times (file loading is not timed).
+
+    Returns
+    -------
+    dict
+        ``{feature name: float}`` with PyRadiomics names (``original_glcm_Contrast``, ...).
+
+    Raises
+    ------
+    spinerad.errors.InvalidInput
+        Unreadable files, geometry mismatch, absent label, too small ROI, non-finite voxels, bad settings.
+    spinerad.errors.DeviceUnavailable
+        ``device="cuda"`` on a machine without a usable GPU.
+    """
+    params = _resolve_params(params)
+    _check_device(device)
+    settings = params.settings if label is None else params.settings.with_overrides(label=label)
+    image = intake.read_image(image, "image")
+    mask = intake.read_image(mask, "mask")
+    timer = timer or StageTimer()
+    with timer.stage("validate"):
+        mask = intake.select_mask_channel(mask, settings.label_channel)
+        intake.check_geometry(image, mask, settings.geometry_tolerance)
+        mask_array = intake.mask_labels(intake.as_zyx(mask))
+        _, box = intake.locate_roi(
+            mask_array, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size
+        )
+    with timer.stage("preprocess"):
+        if settings.normalize:
+            image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
+        image_array = intake.as_zyx(image)
+        if np.issubdtype(image_array.dtype, np.complexfloating):
+            raise InvalidInput("image has complex voxel values; expected real intensities")
+        in_roi = mask_array[box] == settings.label
+        values = image_array[box]
+        if settings.resegment_range is not None:
+            in_roi = preprocess.resegment(values, in_roi, settings)
+            _, sub_box = intake.locate_roi(in_roi.view(np.uint8), 1, settings.minimum_roi_dimensions)
+            in_roi, values = in_roi[sub_box], values[sub_box]
+        roi_values = values[in_roi]
+        if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
+            bad = int(np.count_nonzero(~np.isfinite(roi_values)))
+            raise NonFiniteImage(f"the image has {bad} NaN or infinite voxel value(s) inside the ROI")
+    spacing = intake.spacing_zyx(image)
+    features = {}
+    for image_type, custom in params.image_types:
+        type_settings = settings.with_overrides(**dict(custom)) if custom else settings
+        prefix = image_type.lower()
+        with timer.stage("discretise"):
+            _, grey_levels, compact, counts = preprocess.discretise(
+                roi_values, type_settings.bin_width, type_settings.bin_count
+            )
+            levels = np.full(in_roi.shape, -1, dtype=np.int32)
+            levels[in_roi] = compact
+            ctx = RoiContext(
+                values=roi_values.astype(np.float64),
+                levels=levels,
+                grey_levels=grey_levels,
+                level_counts=counts,
+                spacing_zyx=spacing,
+                settings=type_settings,
+                device=device,
+            )
+        for class_name, requested in params.feature_classes:
+            feature_class = FEATURE_CLASSES[class_name]
+            names = feature_class.resolve(requested)
+            with timer.stage(class_name):
+                values_by_name = feature_class.compute(ctx, names)
+            for name, value in values_by_name.items():
+                features[f"{prefix}_{class_name}_{name}"] = float(value)
+    return features
+
+
+def read_study(image_path, mask_path):
+    """Load image and mask into memory (the part of an extraction the timings exclude)."""
+    return intake.read_image(image_path, "image"), intake.read_image(mask_path, "mask")
+
+
+__all__ = ["StageTimer", "extract", "read_study", "sitk"]
