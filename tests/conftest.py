@@ -1,0 +1,70 @@
+"""Shared fixtures: where the reference data lives, and the rule that CI never skips a reference test."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(os.environ.get("SPINERAD_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+PYRADIOMICS_DATA = SHARED / "data" / "peers" / "pyradiomics"
+IBSI_DATA = SHARED / "data" / "peers" / "ibsi"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(path):
+    """Return ``path`` if it exists; skip the test when it does not, except under CI where that fails."""
+    path = Path(path)
+    if not path.exists():
+        message = f"reference data not found: {path}"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: reference tests must not skip)")
+        pytest.skip(message)
+    return path
+
+
+def require_oracle():
+    """Import PyRadiomics 3.0.1 (the live oracle); skip without it, fail under CI."""
+    try:
+        import radiomics  # noqa: F401
+        from radiomics import featureextractor
+    except ImportError:
+        if IN_CI:
+            pytest.fail("PyRadiomics (the test oracle) is not installed (CI=true: must not skip)")
+        pytest.skip("PyRadiomics (the test oracle) is not installed")
+    import logging
+
+    radiomics.setVerbosity(logging.ERROR)
+    return featureextractor
+
+
+@pytest.fixture(scope="session")
+def pyradiomics_data():
+    """Folder of the 6 PyRadiomics cases, baselines and settings."""
+    return require(PYRADIOMICS_DATA)
+
+
+@pytest.fixture(scope="session")
+def ibsi_data():
+    """Folder of the IBSI phantoms and reference values."""
+    return require(IBSI_DATA)
+
+
+@pytest.fixture(scope="session")
+def oracle():
+    """PyRadiomics' featureextractor module."""
+    return require_oracle()
+
+
+CASES = {
+    # name: (image, mask, label)
+    "brain1": ("images/brain1_image.nrrd", "images/brain1_label.nrrd", 1),
+    "brain2": ("images/brain2_image.nrrd", "images/brain2_label.nrrd", 1),
+    "breast1": ("images/breast1_image.nrrd", "images/breast1_label.nrrd", 1),
+    "lung1": ("images/lung1_image.nrrd", "images/lung1_label.nrrd", 1),
+    "lung2": ("images/lung2_image.nrrd", "images/lung2_label.nrrd", 1),
+    "prostate_phantom_subvolume": (
+        "images/prostate_phantom_subvolume.nrrd",
+        "images/prostate_phantom_subvolume-label.nrrd",
+        8,
+    ),
+}
