@@ -37,6 +37,9 @@ class RoiContext:
         Voxels per compact index.
     spacing_zyx : tuple
         Voxel spacing in array order (mm).
+    shape_mask : numpy.ndarray
+        bool (z, y, x) on the same cropped grid: the ROI the shape class describes. PyRadiomics takes the
+        mask *before* re-segmentation (unless ``resegmentShape``), cropped to the re-segmented box.
     settings : spinerad.settings.Settings
     device : str
         "cpu" or "cuda" for the matrix kernels.
@@ -47,6 +50,7 @@ class RoiContext:
     grey_levels: np.ndarray
     level_counts: np.ndarray
     spacing_zyx: tuple
+    shape_mask: np.ndarray
     settings: object
     device: str = "cpu"
 
@@ -130,6 +134,8 @@ class FeatureClass:
     compute: object
     deprecated: frozenset = frozenset()
     removed: dict = None
+    #: False for classes of the ROI itself (shape): computed once, named ``original_<class>_...``.
+    per_image_type: bool = True
 
     @property
     def all_names(self):

@@ -102,11 +102,15 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None):
         if np.issubdtype(image_array.dtype, np.complexfloating):
             raise InvalidInput("image has complex voxel values; expected real intensities")
         in_roi = mask_array[box] == settings.label
+        shape_mask = in_roi
         values = image_array[box]
         if settings.resegment_range is not None:
             in_roi = preprocess.resegment(values, in_roi, settings)
             _, sub_box = intake.locate_roi(in_roi.view(np.uint8), 1, settings.minimum_roi_dimensions)
             in_roi, values = in_roi[sub_box], values[sub_box]
+            # PyRadiomics describes the shape of the original mask (cropped to the re-segmented box) unless
+            # resegmentShape is set.
+            shape_mask = in_roi if settings.resegment_shape else shape_mask[sub_box]
         roi_values = values[in_roi]
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
@@ -128,16 +132,20 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None):
                 grey_levels=grey_levels,
                 level_counts=counts,
                 spacing_zyx=spacing,
+                shape_mask=shape_mask,
                 settings=type_settings,
                 device=device,
             )
         for class_name, requested in params.feature_classes:
             feature_class = FEATURE_CLASSES[class_name]
+            if not feature_class.per_image_type and image_type != params.image_types[0][0]:
+                continue
+            class_prefix = prefix if feature_class.per_image_type else "original"
             names = feature_class.resolve(requested)
             with timer.stage(class_name):
                 values_by_name = feature_class.compute(ctx, names)
             for name, value in values_by_name.items():
-                features[f"{prefix}_{class_name}_{name}"] = float(value)
+                features[f"{class_prefix}_{class_name}_{name}"] = float(value)
     return features
 
 
