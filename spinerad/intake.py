@@ -94,11 +94,12 @@ def spacing_zyx(image):
     return (1.0,) + tuple(spacing) if len(spacing) == 2 else tuple(spacing)
 
 
-def mask_labels(mask_array):
-    """An integer view of the mask, cast the way PyRadiomics does (to UInt32) when it is not integer."""
-    if np.issubdtype(mask_array.dtype, np.integer) or mask_array.dtype == np.bool_:
-        return mask_array.view(np.uint8) if mask_array.dtype == np.bool_ else mask_array
-    return mask_array.astype(np.uint32)
+def is_integer_image(image):
+    """Whether a SimpleITK image holds integer voxels (labels need no cast)."""
+    return image.GetPixelID() in (
+        sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16, sitk.sitkUInt32, sitk.sitkInt32,
+        sitk.sitkUInt64, sitk.sitkInt64,
+    )
 
 
 def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None):

@@ -10,8 +10,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import intake, preprocess
-from .errors import DeviceUnavailable, InvalidInput, NonFiniteImage
+from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage
 from .features import FEATURE_CLASSES, RoiContext
+from .imagetypes import IMAGE_TYPES
 from .settings import ExtractionParams, load_params
 
 
@@ -90,62 +91,86 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None):
     timer = timer or StageTimer()
     with timer.stage("validate"):
         mask = intake.select_mask_channel(mask, settings.label_channel)
-        intake.check_geometry(image, mask, settings.geometry_tolerance)
-        mask_array = intake.mask_labels(intake.as_zyx(mask))
-        _, box = intake.locate_roi(
-            mask_array, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size
-        )
+        if not intake.is_integer_image(mask):
+            mask = sitk.Cast(mask, sitk.sitkUInt32)  # PyRadiomics' cast: truncates fractional labels
+        try:
+            intake.check_geometry(image, mask, settings.geometry_tolerance)
+        except GeometryMismatch:
+            if not settings.correct_mask:
+                raise
+            _, own_box = intake.locate_roi(intake.as_zyx(mask), settings.label, 0)
+            mask = preprocess.correct_mask(image, mask, own_box)
+        mask_array = intake.as_zyx(mask)
+        _, box = intake.locate_roi(mask_array, settings.label, 0)
     with timer.stage("preprocess"):
         if settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
+        if settings.resampled_pixel_spacing is not None:
+            image, mask = preprocess.resample(image, mask, box, settings)
+        elif settings.pre_crop:
+            image, mask = preprocess.crop(image, mask, box, settings.pad_distance)
+        mask_array = intake.as_zyx(mask)
+        _, box = intake.locate_roi(
+            mask_array, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size
+        )
         image_array = intake.as_zyx(image)
         if np.issubdtype(image_array.dtype, np.complexfloating):
             raise InvalidInput("image has complex voxel values; expected real intensities")
         in_roi = mask_array[box] == settings.label
         shape_mask = in_roi
-        values = image_array[box]
         if settings.resegment_range is not None:
-            in_roi = preprocess.resegment(values, in_roi, settings)
+            in_roi = preprocess.resegment(image_array[box], in_roi, settings)
             _, sub_box = intake.locate_roi(in_roi.view(np.uint8), 1, settings.minimum_roi_dimensions)
-            in_roi, values = in_roi[sub_box], values[sub_box]
+            in_roi = in_roi[sub_box]
             # PyRadiomics describes the shape of the original mask (cropped to the re-segmented box) unless
             # resegmentShape is set.
             shape_mask = in_roi if settings.resegment_shape else shape_mask[sub_box]
-        roi_values = values[in_roi]
+            box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub_box))
+        roi_values = image_array[box][in_roi]
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
             raise NonFiniteImage(f"the image has {bad} NaN or infinite voxel value(s) inside the ROI")
     spacing = intake.spacing_zyx(image)
     features = {}
+    shape_done = False
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
-        prefix = image_type.lower()
-        with timer.stage("discretise"):
-            _, grey_levels, compact, counts = preprocess.discretise(
-                roi_values, type_settings.bin_width, type_settings.bin_count
-            )
-            levels = np.full(in_roi.shape, -1, dtype=np.int32)
-            levels[in_roi] = compact
-            ctx = RoiContext(
-                values=roi_values.astype(np.float64),
-                levels=levels,
-                grey_levels=grey_levels,
-                level_counts=counts,
-                spacing_zyx=spacing,
-                shape_mask=shape_mask,
-                settings=type_settings,
-                device=device,
-            )
-        for class_name, requested in params.feature_classes:
-            feature_class = FEATURE_CLASSES[class_name]
-            if not feature_class.per_image_type and image_type != params.image_types[0][0]:
-                continue
-            class_prefix = prefix if feature_class.per_image_type else "original"
-            names = feature_class.resolve(requested)
-            with timer.stage(class_name):
-                values_by_name = feature_class.compute(ctx, names)
-            for name, value in values_by_name.items():
-                features[f"{class_prefix}_{class_name}_{name}"] = float(value)
+        derived = IMAGE_TYPES[image_type](image, type_settings)
+        while True:
+            with timer.stage("filter"):
+                item = next(derived, None)
+            if item is None:
+                break
+            prefix, filtered = item
+            with timer.stage("discretise"):
+                values = filtered[box][in_roi] if image_type != "Original" else roi_values
+                _, grey_levels, compact, counts = preprocess.discretise(
+                    values, type_settings.bin_width, type_settings.bin_count
+                )
+                levels = np.full(in_roi.shape, -1, dtype=np.int32)
+                levels[in_roi] = compact
+                ctx = RoiContext(
+                    values=values.astype(np.float64),
+                    levels=levels,
+                    grey_levels=grey_levels,
+                    level_counts=counts,
+                    spacing_zyx=spacing,
+                    shape_mask=shape_mask,
+                    settings=type_settings,
+                    device=device,
+                )
+            for class_name, requested in params.feature_classes:
+                feature_class = FEATURE_CLASSES[class_name]
+                if not feature_class.per_image_type:
+                    if shape_done:
+                        continue
+                class_prefix = prefix if feature_class.per_image_type else "original"
+                names = feature_class.resolve(requested)
+                with timer.stage(class_name):
+                    values_by_name = feature_class.compute(ctx, names)
+                for name, value in values_by_name.items():
+                    features[f"{class_prefix}_{class_name}_{name}"] = float(value)
+            shape_done = True
     return features
 
 

@@ -94,3 +94,104 @@ def discretise(roi_values, bin_width=25, bin_count=None):
     lookup = np.full(counts.shape[0], -1, dtype=np.int32)
     lookup[present] = np.arange(present.shape[0], dtype=np.int32)
     return bins, present.astype(np.float64), lookup[bins], counts[present]
+
+
+def _index_box(box_zyx):
+    """(z, y, x) slices -> SimpleITK-style (index xyz, size xyz)."""
+    index = [s.start for s in box_zyx][::-1]
+    size = [s.stop - s.start for s in box_zyx][::-1]
+    return np.array(index), np.array(size)
+
+
+def check_roi_inside_image(image, mask, box_zyx):
+    """The ROI's physical extent must lie within the image (PyRadiomics ``_checkROI``, tolerance 1e-3 voxel)."""
+    index, size = _index_box(box_zyx)
+    lower = mask.TransformContinuousIndexToPhysicalPoint((index - 0.5).tolist())
+    upper = mask.TransformContinuousIndexToPhysicalPoint((index + size - 0.5).tolist())
+    bounds = np.array(
+        [image.TransformPhysicalPointToContinuousIndex(lower), image.TransformPhysicalPointToContinuousIndex(upper)]
+    )
+    tolerance = 0.001
+    if np.any(bounds.min(axis=0) < -0.5 - tolerance) or np.any(
+        bounds.max(axis=0) > np.array(image.GetSize()) - 0.5 + tolerance
+    ):
+        from .errors import GeometryMismatch
+
+        raise GeometryMismatch("the ROI of the mask extends beyond the image's physical space")
+
+
+def correct_mask(image, mask, box_zyx):
+    """``correctMask``: resample the mask onto the image grid (nearest neighbour) when the grids differ."""
+    check_roi_inside_image(image, mask, box_zyx)
+    rif = sitk.ResampleImageFilter()
+    rif.SetReferenceImage(image)
+    rif.SetInterpolator(sitk.sitkNearestNeighbor)
+    return rif.Execute(mask)
+
+
+def crop(image, mask, box_zyx, pad):
+    """Crop image and mask to the ROI box grown by ``pad`` voxels (clipped to the image), as SimpleITK images."""
+    index, size = _index_box(box_zyx)
+    full = np.array(mask.GetSize())
+    lower = np.maximum(index - pad, 0)
+    upper = np.maximum(full - (index + size - 1) - pad - 1, 0)
+    cif = sitk.CropImageFilter()
+    cif.SetLowerBoundaryCropSize(lower.tolist())
+    cif.SetUpperBoundaryCropSize(upper.tolist())
+    return cif.Execute(image), cif.Execute(mask)
+
+
+def resample(image, mask, box_zyx, settings):
+    """``resampledPixelSpacing``: resample image and mask to the new spacing around the ROI (PyRadiomics).
+
+    The output grid covers the ROI box grown by ``padDistance`` new voxels; a spacing of 0 keeps the mask's
+    spacing on that axis, and an axis along which the ROI is one voxel thick is not resampled. The image is
+    interpolated with ``interpolator`` and keeps its pixel type; the mask uses nearest neighbour.
+    """
+    index, size = _index_box(box_zyx)
+    mask_spacing = np.array(mask.GetSpacing())
+    image_spacing = np.array(image.GetSpacing())
+    n_dims = len(mask_spacing)
+    target = np.array(settings.resampled_pixel_spacing, dtype=np.float64)
+    if len(target) != n_dims:
+        from .errors import SettingsError
+
+        raise SettingsError(f"resampledPixelSpacing has {len(target)} values; the image is {n_dims}-D")
+    target = np.where(target == 0, mask_spacing, target)
+    check_roi_inside_image(image, mask, box_zyx)
+    target = np.where(size != 1, target, mask_spacing)
+    pad = settings.pad_distance
+    if np.allclose(image_spacing, target):
+        rif = sitk.ResampleImageFilter()
+        rif.SetReferenceImage(image)
+        rif.SetInterpolator(sitk.sitkNearestNeighbor)
+        mask = rif.Execute(mask)
+        from .intake import as_zyx
+        from .kernels import label_bounding_box
+
+        _, box_zyx, _ = label_bounding_box(as_zyx(mask), settings.label)
+        if box_zyx is None:
+            from .errors import LabelNotFound
+
+            raise LabelNotFound(f"label {settings.label} vanished when the mask was put on the image grid")
+        return crop(image, mask, box_zyx, pad)
+    ratio = mask_spacing / target
+    new_lower = np.floor((index - 0.5) * ratio - pad)
+    new_upper = np.ceil((index + size - 0.5) * ratio + pad)
+    max_upper = np.ceil(np.array(mask.GetSize()) * ratio) - 1
+    new_lower = np.where(new_lower < 0, 0, new_lower)
+    new_upper = np.where(new_upper > max_upper, max_upper, new_upper)
+    new_size = np.array(new_upper - new_lower + 1, dtype="int").tolist()
+    origin_index = np.array(0.5 * (target - mask_spacing) / mask_spacing) + new_lower / ratio
+    new_origin = mask.TransformContinuousIndexToPhysicalPoint(origin_index)
+    rif = sitk.ResampleImageFilter()
+    rif.SetOutputSpacing(target)
+    rif.SetOutputDirection(np.array(mask.GetDirection()))
+    rif.SetSize(new_size)
+    rif.SetOutputOrigin(new_origin)
+    rif.SetOutputPixelType(image.GetPixelID())
+    rif.SetInterpolator(getattr(sitk, settings.interpolator))
+    resampled_image = rif.Execute(image)
+    rif.SetOutputPixelType(mask.GetPixelID())
+    rif.SetInterpolator(sitk.sitkNearestNeighbor)
+    return resampled_image, rif.Execute(mask)

@@ -73,7 +73,6 @@ IMAGE_TYPES = (
     "Original", "Wavelet", "LoG", "Square", "SquareRoot", "Logarithm", "Exponential", "Gradient", "LBP2D",
     "LBP3D",
 )
-SUPPORTED_IMAGE_TYPES = ("Original",)
 
 
 @dataclass(frozen=True)
@@ -274,9 +273,12 @@ def _parse_image_types(raw):
     for name, custom in raw.items():
         if name not in IMAGE_TYPES:
             raise SettingsError(f"unknown image type '{name}'{_suggest(name, IMAGE_TYPES)}")
-        if name not in SUPPORTED_IMAGE_TYPES:
+        from .imagetypes import IMAGE_TYPES as SUPPORTED
+
+        if name not in SUPPORTED:
             raise NotSupported(
-                f"image type '{name}' is not computed by this version of spinerad (available: Original)"
+                f"image type '{name}' is not computed by this version of spinerad "
+                f"(available: {', '.join(SUPPORTED)})"
             )
         custom_settings = _parse_settings(custom or {}, f"imageType.{name}")
         image_types.append((name, tuple(sorted(custom_settings.items()))))
@@ -296,18 +298,8 @@ def parse_params(data):
     if data.get("voxelSetting"):
         raise NotSupported("voxel-based extraction ('voxelSetting') is not supported by this version of spinerad")
     settings = Settings(**_parse_settings(data.get("setting"), "setting"))
-    _check_supported(settings)
     image_types = _parse_image_types(data.get("imageType"))
-    for _, custom in image_types:
-        _check_supported(replace(settings, **dict(custom)))
     return ExtractionParams(settings, image_types, _parse_feature_classes(data.get("featureClass")))
-
-
-def _check_supported(settings):
-    if settings.resampled_pixel_spacing is not None:
-        raise NotSupported("setting 'resampledPixelSpacing' (resampling) is not supported by this version of spinerad")
-    if settings.correct_mask:
-        raise NotSupported("setting 'correctMask' is not supported by this version of spinerad")
 
 
 def load_params(source=None):

@@ -161,7 +161,7 @@ def test_nan_in_image(capsys, study):
         ("settings:\n  binWidth: 5\n", ["unknown section 'settings'"]),
         ("featureClass:\n  glcm: [Contrastt]\n", ["unknown feature 'Contrastt'", "Contrast"]),
         ("featureClass:\n  texture:\n", ["unknown feature class 'texture'"]),
-        ("imageType:\n  Wavelet: {}\n", ["image type 'Wavelet' is not computed"]),
+        ("imageType:\n  LBP3D: {}\n", ["image type 'LBP3D' is not computed"]),
         ("setting: [1, 2\n", ["not valid YAML"]),
     ],
 )
