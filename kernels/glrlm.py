@@ -33,11 +33,12 @@ FEATURE_NAMES = (
 
 
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(levels, angles, out):
+def _glrlm_kernel(levels, angles, zero_flat, out):
     """Walk every line parallel to each angle once; one angle per thread.
 
-    A line starts at a voxel whose predecessor (voxel - angle) falls outside the box. An angle along which
-    no line holds more than one ROI voxel is zeroed: PyRadiomics treats the ROI as flat for it.
+    A line starts at a voxel whose predecessor (voxel - angle) falls outside the box. With ``zero_flat``, an
+    angle along which no line holds more than one ROI voxel is zeroed: PyRadiomics treats the ROI as flat
+    for it.
     """
     n_z, n_y, n_x = levels.shape
     for a in prange(angles.shape[0]):
@@ -75,11 +76,11 @@ def _glrlm_kernel(levels, angles, out):
                         counts[run_level, run_length - 1] += 1.0
                     if elements > 1:
                         several = True
-        if not several:
+        if zero_flat and not several:
             counts[:, :] = 0.0
 
 
-def glrlm_matrix(levels, angles, n_levels):
+def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     """Raw run-length counts per angle.
 
     Parameters
@@ -90,6 +91,8 @@ def glrlm_matrix(levels, angles, n_levels):
         int64 (n_angles, 3) offsets.
     n_levels : int
         Number of grey levels present in the ROI.
+    zero_flat_angles : bool
+        PyRadiomics' rule: zero an angle along which no line holds two ROI voxels (IBSI keeps them).
 
     Returns
     -------
@@ -98,7 +101,12 @@ def glrlm_matrix(levels, angles, n_levels):
     """
     n_runs = max(levels.shape)
     out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
-    _glrlm_kernel(np.ascontiguousarray(levels, dtype=np.int32), np.ascontiguousarray(angles, dtype=np.int64), out)
+    _glrlm_kernel(
+        np.ascontiguousarray(levels, dtype=np.int32),
+        np.ascontiguousarray(angles, dtype=np.int64),
+        bool(zero_flat_angles),
+        out,
+    )
     return out
 
 

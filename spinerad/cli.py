@@ -60,11 +60,23 @@ def build_parser():
     extract.add_argument(
         "--timings", action="store_true", help="per run, one JSON line of per-stage wall times (ms) on stderr"
     )
+    extract.add_argument(
+        "--ibsi", action="store_true", help="IBSI mode: IBSI 1 families and aggregations, named by IBSI tags"
+    )
     extract.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run N times (benchmarking)")
 
     sample = commands.add_parser("sample", help="write a small synthetic spine MRI study (image + mask)")
     sample.add_argument("outdir", help="folder to write image.nrrd and mask.nrrd into")
     sample.add_argument("--seed", type=int, default=0)
+
+    cohort = commands.add_parser(
+        "extract-cohort", help="features of every case of a cohort CSV on Dask, into one Parquet/CSV table"
+    )
+    cohort.add_argument("cohort", metavar="COHORT.csv", help="CSV: image, mask (label, id, ...) columns")
+    cohort.add_argument("--out", required=True, metavar="FEATURES", help="output table: .parquet or .csv")
+    cohort.add_argument("--params", metavar="FILE.yaml", help="PyRadiomics-format parameter file")
+    cohort.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
+    cohort.add_argument("--workers", type=_positive_int, metavar="N", help="local workers (default: cores)")
     return parser
 
 
@@ -77,7 +89,9 @@ def _extract(args):
     features = None
     for _ in range(args.repeat):
         timer = StageTimer()
-        features = extract(image, mask, params=params, label=args.label, device=args.device, timer=timer)
+        features = extract(
+            image, mask, params=params, label=args.label, device=args.device, timer=timer, ibsi=args.ibsi
+        )
         if args.timings:
             print(json.dumps({k: round(v, 3) for k, v in timer.as_dict().items()}), file=sys.stderr)
     text = json.dumps(features, indent=2)
@@ -88,6 +102,16 @@ def _extract(args):
             raise _OutputError(f"cannot write {args.out}: {exc.strerror}") from None
     else:
         print(text)
+
+
+def _extract_cohort(args):
+    from .cohort import extract_cohort, terminal_progress
+
+    summary = extract_cohort(
+        args.cohort, args.out, args.params, scheduler=args.scheduler, n_workers=args.workers,
+        progress=terminal_progress(sys.stderr),
+    )
+    print(json.dumps(summary.as_dict()))
 
 
 def _sample(args):
@@ -105,7 +129,7 @@ def main(argv=None):
     """Entry point of the ``spinerad`` command; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="spinerad: warning: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    handlers = {"extract": _extract, "sample": _sample}
+    handlers = {"extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort}
     try:
         handlers[args.command](args)
     except DeviceUnavailable as exc:

@@ -5,12 +5,13 @@ Plain Python that knows nothing of the CLI or gRPC; both are thin faces over :fu
 
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 
 from . import intake, preprocess
-from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage
+from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage, NotSupported
 from .features import FEATURE_CLASSES, RoiContext
 from .imagetypes import IMAGE_TYPES
 from .settings import ExtractionParams, load_params
@@ -54,41 +55,20 @@ def _check_device(device):
         raise DeviceUnavailable(f"device 'cuda' requested but {reason}")
 
 
-def extract(image, mask, params=None, label=None, device="cpu", timer=None):
-    """Compute radiomics features of one ROI, PyRadiomics-exact.
+@dataclass
+class PreparedRoi:
+    """The validated, preprocessed ROI every feature computation starts from."""
 
-    Parameters
-    ----------
-    image, mask : str, pathlib.Path or SimpleITK.Image
-        The image and its label map: any file SimpleITK reads, a DICOM series folder, or an image object.
-    params : str, pathlib.Path, dict, ExtractionParams or None
-        A PyRadiomics-format parameter file (YAML/JSON) or mapping; None for PyRadiomics' defaults
-        (Original image, firstorder + glcm + glrlm, binWidth 25).
-    label : int or None
-        ROI label; overrides the ``label`` setting.
-    device : {"cpu", "cuda"}
-        Where the texture-matrix kernels run.
-    timer : StageTimer or None
-        Receives per-stage wall times (file loading is not timed).
+    image: sitk.Image
+    box: tuple
+    in_roi: np.ndarray
+    shape_mask: np.ndarray
+    values: np.ndarray
+    settings: object
 
-    Returns
-    -------
-    dict
-        ``{feature name: float}`` with PyRadiomics names (``original_glcm_Contrast``, ...).
 
-    Raises
-    ------
-    spinerad.errors.InvalidInput
-        Unreadable files, geometry mismatch, absent label, too small ROI, non-finite voxels, bad settings.
-    spinerad.errors.DeviceUnavailable
-        ``device="cuda"`` on a machine without a usable GPU.
-    """
-    params = _resolve_params(params)
-    _check_device(device)
-    settings = params.settings if label is None else params.settings.with_overrides(label=label)
-    image = intake.read_image(image, "image")
-    mask = intake.read_image(mask, "mask")
-    timer = timer or StageTimer()
+def _prepare(image, mask, settings, timer):
+    """Validate, normalise, resample/pre-crop and re-segment, as PyRadiomics' ``execute`` does."""
     with timer.stage("validate"):
         mask = intake.select_mask_channel(mask, settings.label_channel)
         if not intake.is_integer_image(mask):
@@ -130,6 +110,68 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None):
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
             raise NonFiniteImage(f"the image has {bad} NaN or infinite voxel value(s) inside the ROI")
+    return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings)
+
+
+def _extract_ibsi(roi, params, timer):
+    from . import ibsi
+
+    if [name for name, _ in params.image_types] != ["Original"]:
+        raise NotSupported("IBSI mode computes the Original image only")
+    s = roi.settings
+    with timer.stage("discretise"):
+        lower = None
+        if s.resegment_range is not None and s.resegment_mode == "absolute":
+            lower = sorted(s.resegment_range)[0]
+        levels, n_levels = ibsi.discretise(roi.values, s.bin_width, s.bin_count, lower)
+        volume = np.zeros(roi.in_roi.shape, dtype=np.int64)
+        volume[roi.in_roi] = levels
+    with timer.stage("ibsi"):
+        return ibsi.ibsi_features(roi.values, volume, n_levels)
+
+
+def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi=False):
+    """Compute radiomics features of one ROI, PyRadiomics-exact.
+
+    Parameters
+    ----------
+    image, mask : str, pathlib.Path or SimpleITK.Image
+        The image and its label map: any file SimpleITK reads, a DICOM series folder, or an image object.
+    params : str, pathlib.Path, dict, ExtractionParams or None
+        A PyRadiomics-format parameter file (YAML/JSON) or mapping; None for PyRadiomics' defaults
+        (Original image, firstorder + glcm + glrlm, binWidth 25).
+    label : int or None
+        ROI label; overrides the ``label`` setting.
+    device : {"cpu", "cuda"}
+        Where the texture-matrix kernels run.
+    timer : StageTimer or None
+        Receives per-stage wall times (file loading is not timed).
+    ibsi : bool
+        IBSI mode: the IBSI 1 families and aggregations named by IBSI tags (``cm_joint_max_3D_comb``, ...)
+        instead of PyRadiomics' classes; see :mod:`spinerad.ibsi`.
+
+    Returns
+    -------
+    dict
+        ``{feature name: float}`` with PyRadiomics names (``original_glcm_Contrast``, ...), or IBSI tags.
+
+    Raises
+    ------
+    spinerad.errors.InvalidInput
+        Unreadable files, geometry mismatch, absent label, too small ROI, non-finite voxels, bad settings.
+    spinerad.errors.DeviceUnavailable
+        ``device="cuda"`` on a machine without a usable GPU.
+    """
+    params = _resolve_params(params)
+    _check_device(device)
+    settings = params.settings if label is None else params.settings.with_overrides(label=label)
+    image = intake.read_image(image, "image")
+    mask = intake.read_image(mask, "mask")
+    timer = timer or StageTimer()
+    roi = _prepare(image, mask, settings, timer)
+    if ibsi:
+        return _extract_ibsi(roi, params, timer)
+    image, box, in_roi, shape_mask, roi_values = roi.image, roi.box, roi.in_roi, roi.shape_mask, roi.values
     spacing = intake.spacing_zyx(image)
     features = {}
     shape_done = False

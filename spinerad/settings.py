@@ -144,7 +144,7 @@ class ExtractionParams:
 
     settings: Settings = field(default_factory=Settings)
     image_types: tuple = (("Original", ()),)
-    feature_classes: tuple = (("firstorder", None), ("glcm", None), ("glrlm", None))
+    feature_classes: tuple = field(default_factory=lambda: _parse_feature_classes(None))
 
     @property
     def enabled_classes(self):
