@@ -123,12 +123,36 @@ def intensity_histogram(levels, n_levels):
     return out
 
 
-def intensity_volume_histogram(levels, n_levels):
-    """``ivh_*`` on the discretised intensities 1..Ng (IBSI 3.5)."""
-    levels = np.asarray(levels)
-    grid = np.arange(1, n_levels + 1)
-    low, high = levels.min(), levels.max()
-    volume = np.array([np.mean(levels >= g) for g in grid])
+def intensity_volume_histogram(values, levels, n_levels, bin_width=None, bin_count=None, bounds=None):
+    """``ivh_*`` (IBSI 3.5): volume fraction above an intensity fraction, and the converse.
+
+    The IVH has its own discretisation: by default the discretised levels 1..Ng of the texture families
+    (``levels``); with ``bin_width`` the intensities in bins of that width anchored at the lower bound and
+    represented by the bin centre; with ``bin_count`` that many equal bins (levels 1..n); with
+    ``bin_width=0`` the intensities rounded to integers (CT, 1 HU). ``bounds`` (the re-segmentation range)
+    sets the intensity range of the fraction; else the ROI's minimum and maximum.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if bin_count is not None:
+        idx, _ = discretise(values, bin_count=bin_count)
+        grid = np.arange(1, bin_count + 1, dtype=np.float64)
+        x, low, high = idx.astype(np.float64), 1.0, float(bin_count)
+    elif bin_width == 0:
+        x = np.round(values)
+        low, high = (bounds if bounds is not None else (x.min(), x.max()))
+        grid = np.arange(x.min(), x.max() + 1)
+    elif bin_width is not None:
+        anchor = bounds[0] if bounds is not None else values.min()
+        idx = np.floor((values - anchor) / bin_width) + 1
+        x = anchor + bin_width * (idx - 0.5)
+        grid = anchor + bin_width * (np.arange(1, idx.max() + 1) - 0.5)
+        low, high = (bounds if bounds is not None else (values.min(), values.max()))
+    else:
+        x = np.asarray(levels, dtype=np.float64)
+        grid = np.arange(1, n_levels + 1, dtype=np.float64)
+        low, high = x.min(), x.max()
+    sorted_x = np.sort(x)
+    volume = 1.0 - np.searchsorted(sorted_x, grid, side="left") / len(sorted_x)  # fraction with x >= grid
     gamma = (grid - low) / (high - low) if high > low else np.zeros(len(grid))
 
     def v_at(fraction):
@@ -136,7 +160,7 @@ def intensity_volume_histogram(levels, n_levels):
 
     def i_at(fraction):
         candidates = grid[volume <= fraction]
-        return float(candidates.min()) if len(candidates) else float(n_levels + 1)
+        return float(candidates.min()) if len(candidates) else float(grid[-1] + 1)
 
     v10, v90, i10, i90 = v_at(0.1), v_at(0.9), i_at(0.1), i_at(0.9)
     return {
@@ -349,9 +373,13 @@ def _structure(two_d):
     return np.ones((3, 3, 3), dtype=bool)
 
 
-def _zones(levels_volume, n_levels, two_d):
-    """(level, size, min border distance) of every zone of equal grey level (8/26-connected)."""
-    roi = levels_volume > 0
+def _zones(levels_volume, n_levels, two_d, morph_mask=None):
+    """(level, size, min border distance) of every zone of equal grey level (8/26-connected).
+
+    Distances are taxicab distances to the border of ``morph_mask`` (the ROI before re-segmentation; the
+    intensity ROI when not given), 1 for a voxel on the border (IBSI 3.8).
+    """
+    roi = levels_volume > 0 if morph_mask is None else morph_mask
     padded = np.pad(roi, 1)
     if two_d:
         distance = np.stack([ndimage.distance_transform_cdt(plane, metric="taxicab") for plane in padded])
@@ -371,8 +399,8 @@ def _zones(levels_volume, n_levels, two_d):
     return zones
 
 
-def _zone_matrices(levels_volume, n_levels, two_d):
-    zones = _zones(levels_volume, n_levels, two_d)
+def _zone_matrices(levels_volume, n_levels, two_d, morph_mask=None):
+    zones = _zones(levels_volume, n_levels, two_d, morph_mask)
     max_size = max(z[1] for z in zones)
     max_distance = max(z[2] for z in zones)
     size_matrix = np.zeros((n_levels, max_size))
@@ -450,14 +478,20 @@ def _ngldm(levels_volume, n_levels, two_d):
     return matrix
 
 
-def _slice_family(levels_volume, n_levels, per_slice, features, merge):
-    """``2D`` (features per slice, averaged), ``2_5D`` (per-slice matrices merged) and ``3D``."""
-    slices = [levels_volume[z : z + 1] for z in range(levels_volume.shape[0]) if np.any(levels_volume[z] > 0)]
-    matrices = [per_slice(s, True) for s in slices]
+def _slice_family(levels_volume, n_levels, per_slice, features, merge, morph_mask):
+    """``2D`` (features per slice, averaged), ``2_5D`` (per-slice matrices merged) and ``3D``.
+
+    ``per_slice(volume, two_d, morph)`` builds one matrix; ``morph`` is the matching morphological mask.
+    """
+    if morph_mask is None:
+        morph_mask = levels_volume > 0
+    planes = [z for z in range(levels_volume.shape[0]) if np.any(levels_volume[z] > 0)]
+    slices = [levels_volume[z : z + 1] for z in planes]
+    matrices = [per_slice(levels_volume[z : z + 1], True, morph_mask[z : z + 1]) for z in planes]
     return {
         "2D": _mean_dicts([features(m, s) for m, s in zip(matrices, slices)]),
         "2_5D": _mean_dicts([features(merge(matrices), levels_volume)]),
-        "3D": _mean_dicts([features(per_slice(levels_volume, False), levels_volume)]),
+        "3D": _mean_dicts([features(per_slice(levels_volume, False, morph_mask), levels_volume)]),
     }
 
 
@@ -471,7 +505,7 @@ def _pad_sum(matrices):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def ibsi_features(values, levels_volume, n_levels):
+def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     """All implemented IBSI families of one ROI.
 
     Parameters
@@ -482,6 +516,10 @@ def ibsi_features(values, levels_volume, n_levels):
         int (z, y, x) discretised levels 1..Ng inside the ROI, 0 outside (cropped to the ROI box).
     n_levels : int
         Number of grey levels Ng.
+    ivh : dict or None
+        Keyword arguments of :func:`intensity_volume_histogram` (its own discretisation and range).
+    morph_mask : numpy.ndarray or None
+        bool ROI before re-segmentation, same grid as ``levels_volume`` (GLDZM distances).
 
     Returns
     -------
@@ -493,7 +531,7 @@ def ibsi_features(values, levels_volume, n_levels):
     out = {}
     out.update(intensity_statistics(values))
     out.update(intensity_histogram(roi_levels, n_levels))
-    out.update(intensity_volume_histogram(roi_levels, n_levels))
+    out.update(intensity_volume_histogram(values, roi_levels, n_levels, **(ivh or {})))
 
     compact = _compact(levels_volume, n_levels)
     n_voxels = int(roi_levels.size)
@@ -525,27 +563,27 @@ def ibsi_features(values, levels_volume, n_levels):
 
     families = {
         "szm": (
-            lambda v, two_d: _zone_matrices(v, n_levels, two_d)[0],
+            lambda v, two_d, morph: _zone_matrices(v, n_levels, two_d)[0],
             lambda m, v: _emphasis_features(m, voxels(v), _SZM_NAMES, n_levels),
             _pad_sum,
         ),
         "dzm": (
-            lambda v, two_d: _zone_matrices(v, n_levels, two_d)[1],
+            lambda v, two_d, morph: _zone_matrices(v, n_levels, two_d, morph)[1],
             lambda m, v: _emphasis_features(m, voxels(v), _DZM_NAMES, n_levels),
             _pad_sum,
         ),
         "ngl": (
-            lambda v, two_d: _ngldm(v, n_levels, two_d),
+            lambda v, two_d, morph: _ngldm(v, n_levels, two_d),
             lambda m, v: _emphasis_features(m, voxels(v), _NGL_NAMES, n_levels),
             _pad_sum,
         ),
         "ngt": (
-            lambda v, two_d: _ngtdm(v, n_levels, two_d),
+            lambda v, two_d, morph: _ngtdm(v, n_levels, two_d),
             lambda m, v: ngtdm_features(*m),
             lambda ms: (sum(m[0] for m in ms), sum(m[1] for m in ms)),
         ),
     }
     for family, (matrix, features, merge) in families.items():
-        for aggregation, values_ in _slice_family(levels_volume, n_levels, matrix, features, merge).items():
+        for aggregation, values_ in _slice_family(levels_volume, n_levels, matrix, features, merge, morph_mask).items():
             out.update({f"{family}_{k}_{aggregation}": v for k, v in values_.items()})
     return {k: float(v) for k, v in out.items()}

@@ -5,7 +5,7 @@ Plain Python that knows nothing of the CLI or gRPC; both are thin faces over :fu
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
@@ -65,10 +65,17 @@ class PreparedRoi:
     shape_mask: np.ndarray
     values: np.ndarray
     settings: object
+    #: the ROI before re-segmentation and its box (IBSI's morphological mask)
+    morph_box: tuple = None
+    morph_mask: np.ndarray = None
 
 
-def _prepare(image, mask, settings, timer):
-    """Validate, normalise, resample/pre-crop and re-segment, as PyRadiomics' ``execute`` does."""
+def _prepare(image, mask, settings, timer, ibsi_options=None):
+    """Validate, normalise, resample/pre-crop and re-segment, as PyRadiomics' ``execute`` does.
+
+    With ``ibsi_options`` (IBSI mode), resampling follows IBSI 1 instead (see :func:`preprocess.resample_ibsi`)
+    and IBSI outlier filtering may follow the range re-segmentation.
+    """
     with timer.stage("validate"):
         mask = intake.select_mask_channel(mask, settings.label_channel)
         if not intake.is_integer_image(mask):
@@ -85,7 +92,11 @@ def _prepare(image, mask, settings, timer):
     with timer.stage("preprocess"):
         if settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
-        if settings.resampled_pixel_spacing is not None:
+        if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
+            image, mask = preprocess.resample_ibsi(
+                image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options
+            )
+        elif settings.resampled_pixel_spacing is not None:
             image, mask = preprocess.resample(image, mask, box, settings)
         elif settings.pre_crop:
             image, mask = preprocess.crop(image, mask, box, settings.pad_distance)
@@ -98,8 +109,15 @@ def _prepare(image, mask, settings, timer):
             raise InvalidInput("image has complex voxel values; expected real intensities")
         in_roi = mask_array[box] == settings.label
         shape_mask = in_roi
-        if settings.resegment_range is not None:
-            in_roi = preprocess.resegment(image_array[box], in_roi, settings)
+        morph_box, morph_mask = box, in_roi
+        outliers = ibsi_options.outlier_sigma if ibsi_options is not None else None
+        if settings.resegment_range is not None or outliers is not None:
+            if settings.resegment_range is not None:
+                in_roi = preprocess.resegment(image_array[box], in_roi, settings)
+            if outliers is not None:
+                in_roi = preprocess.resegment(
+                    image_array[box], in_roi, replace(settings, resegment_range=(-outliers, outliers), resegment_mode="sigma")
+                )
             _, sub_box = intake.locate_roi(in_roi.view(np.uint8), 1, settings.minimum_roi_dimensions)
             in_roi = in_roi[sub_box]
             # PyRadiomics describes the shape of the original mask (cropped to the re-segmented box) unless
@@ -110,7 +128,7 @@ def _prepare(image, mask, settings, timer):
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
             raise NonFiniteImage(f"the image has {bad} NaN or infinite voxel value(s) inside the ROI")
-    return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings)
+    return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings, morph_box, morph_mask)
 
 
 def _extract_ibsi(roi, params, timer):
@@ -124,10 +142,16 @@ def _extract_ibsi(roi, params, timer):
         if s.resegment_range is not None and s.resegment_mode == "absolute":
             lower = sorted(s.resegment_range)[0]
         levels, n_levels = ibsi.discretise(roi.values, s.bin_width, s.bin_count, lower)
-        volume = np.zeros(roi.in_roi.shape, dtype=np.int64)
-        volume[roi.in_roi] = levels
+        # Work on the box of the morphological (pre-re-segmentation) mask: GLDZM distances are measured to
+        # its border, not to holes that re-segmentation cut into the intensity mask.
+        inner = tuple(slice(b.start - m.start, b.stop - m.start) for b, m in zip(roi.box, roi.morph_box))
+        volume = np.zeros(roi.morph_mask.shape, dtype=np.int64)
+        volume[inner][roi.in_roi] = levels
+    options = params.ibsi
+    bounds = sorted(s.resegment_range) if s.resegment_range is not None and len(s.resegment_range) == 2 else None
+    ivh = {"bin_width": options.ivh_bin_width, "bin_count": options.ivh_bin_count, "bounds": bounds}
     with timer.stage("ibsi"):
-        return ibsi.ibsi_features(roi.values, volume, n_levels)
+        return ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
 
 
 def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi=False):
@@ -168,7 +192,7 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     image = intake.read_image(image, "image")
     mask = intake.read_image(mask, "mask")
     timer = timer or StageTimer()
-    roi = _prepare(image, mask, settings, timer)
+    roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None)
     if ibsi:
         return _extract_ibsi(roi, params, timer)
     image, box, in_roi, shape_mask, roi_values = roi.image, roi.box, roi.in_roi, roi.shape_mask, roi.values

@@ -145,6 +145,7 @@ class ExtractionParams:
     settings: Settings = field(default_factory=Settings)
     image_types: tuple = (("Original", ()),)
     feature_classes: tuple = field(default_factory=lambda: _parse_feature_classes(None))
+    ibsi: "IbsiOptions" = field(default_factory=lambda: IbsiOptions())
 
     @property
     def enabled_classes(self):
@@ -157,6 +158,7 @@ class ExtractionParams:
             "settings": asdict(self.settings),
             "image_types": [[name, dict(custom)] for name, custom in self.image_types],
             "feature_classes": [[c, list(n) if n is not None else None] for c, n in self.feature_classes],
+            "ibsi": asdict(self.ibsi),
         }
         blob = json.dumps(payload, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -291,7 +293,7 @@ def parse_params(data):
         data = {}
     if not isinstance(data, dict):
         raise SettingsError("a parameter file must be a mapping with 'setting', 'imageType' and 'featureClass'")
-    allowed = ("setting", "imageType", "featureClass", "voxelSetting")
+    allowed = ("setting", "imageType", "featureClass", "voxelSetting", "ibsi")
     for key in data:
         if key not in allowed:
             raise SettingsError(f"unknown section '{key}'{_suggest(key, allowed)} (allowed: setting, imageType, featureClass)")
@@ -299,7 +301,54 @@ def parse_params(data):
         raise NotSupported("voxel-based extraction ('voxelSetting') is not supported by this version of spinerad")
     settings = Settings(**_parse_settings(data.get("setting"), "setting"))
     image_types = _parse_image_types(data.get("imageType"))
-    return ExtractionParams(settings, image_types, _parse_feature_classes(data.get("featureClass")))
+    return ExtractionParams(
+        settings, image_types, _parse_feature_classes(data.get("featureClass")), _parse_ibsi(data.get("ibsi"))
+    )
+
+
+@dataclass(frozen=True)
+class IbsiOptions:
+    """spinerad's ``ibsi:`` section: IBSI 1 preprocessing that PyRadiomics has no setting for (IBSI mode only).
+
+    With ``resampledPixelSpacing`` in IBSI mode the grid is centre-aligned (IBSI 2.3), the mask is interpolated
+    with the image's interpolator and kept where it is >= ``maskThreshold``, and the interpolated intensities
+    are rounded to integers when ``roundIntensities`` (CT). ``outlierSigma`` removes ROI voxels beyond
+    mean +- k standard deviations after ``resegmentRange``.
+    """
+
+    round_intensities: bool = False
+    mask_threshold: float = 0.5
+    outlier_sigma: float | None = None
+    ivh_bin_width: float | None = None
+    ivh_bin_count: int | None = None
+
+
+_IBSI_SPEC = {
+    # The intensity-volume histogram's own discretisation (IBSI 3.5): a bin width (0 = integer intensities)
+    # or a bin count; neither = the texture discretisation.
+    "ivhBinWidth": ("ivh_bin_width", "float", (0, None)),
+    "ivhBinCount": ("ivh_bin_count", "int", (">0", None)),
+    "roundIntensities": ("round_intensities", "bool", None),
+    "maskThreshold": ("mask_threshold", "float", (">0", 1)),
+    # IBSI outlier filtering (mean +- k sd of the ROI), applied after resegmentRange: IBSI configuration E
+    # uses both, which PyRadiomics' single resegmentMode cannot express.
+    "outlierSigma": ("outlier_sigma", "float", (">0", None)),
+}
+
+
+def _parse_ibsi(raw):
+    if raw is None:
+        return IbsiOptions()
+    if not isinstance(raw, dict):
+        raise SettingsError("section 'ibsi' must be a mapping")
+    parsed = {}
+    for key, value in raw.items():
+        if key not in _IBSI_SPEC:
+            raise SettingsError(f"unknown setting '{key}' in 'ibsi'{_suggest(key, _IBSI_SPEC)}")
+        attr, kind, constraint = _IBSI_SPEC[key]
+        if value is not None:
+            parsed[attr] = _parse_value(key, value, kind, constraint)
+    return IbsiOptions(**parsed)
 
 
 def load_params(source=None):
