@@ -36,6 +36,34 @@ FEATURE_NAMES = (
 )
 DEPRECATED = frozenset({"StandardDeviation"})
 
+#: name -> (IBSI tag or None, formula (LaTeX), meaning). x: ROI intensities, N voxels, c = voxelArrayShift,
+#: p_i: fraction of voxels in discretised grey level i, P_k: k-th percentile.
+FORMULAS = {
+    "Energy": ("stat_energy", r"\sum_k (x_k + c)^2", "sum of squared intensities (IBSI with c = 0)"),
+    "TotalEnergy": (None, r"V_{voxel}\sum_k (x_k + c)^2", "energy scaled by the voxel volume"),
+    "Entropy": ("ih_entropy", r"-\sum_i p_i\log_2(p_i+\epsilon)", "randomness of the grey-level histogram"),
+    "Minimum": ("stat_min", r"\min_k x_k", "lowest intensity"),
+    "10Percentile": ("stat_p10", r"P_{10}", "10th percentile (linear interpolation)"),
+    "90Percentile": ("stat_p90", r"P_{90}", "90th percentile (linear interpolation)"),
+    "Maximum": ("stat_max", r"\max_k x_k", "highest intensity"),
+    "Mean": ("stat_mean", r"\frac{1}{N}\sum_k x_k", "average intensity"),
+    "Median": ("stat_median", r"P_{50}", "median intensity"),
+    "InterquartileRange": ("stat_iqr", r"P_{75}-P_{25}", "spread of the middle half"),
+    "Range": ("stat_range", r"\max x - \min x", "full spread"),
+    "MeanAbsoluteDeviation": ("stat_mad", r"\frac{1}{N}\sum_k |x_k-\bar x|", "mean distance from the mean"),
+    "RobustMeanAbsoluteDeviation": (
+        "stat_rmad",
+        r"\frac{1}{N_{10-90}}\sum_{P_{10}\le x_k\le P_{90}} |x_k-\bar x_{10-90}|",
+        "MAD of the voxels between the 10th and 90th percentile",
+    ),
+    "RootMeanSquared": ("stat_rms", r"\sqrt{\frac{1}{N}\sum_k (x_k+c)^2}", "quadratic mean"),
+    "StandardDeviation": (None, r"\sqrt{\frac{1}{N}\sum_k (x_k-\bar x)^2}", "spread (deprecated: sqrt of Variance)"),
+    "Skewness": ("stat_skew", r"\frac{\mu_3}{\mu_2^{3/2}}", "asymmetry of the distribution"),
+    "Kurtosis": ("stat_kurt", r"\frac{\mu_4}{\mu_2^{2}}", "peakedness (not excess: IBSI value + 3)"),
+    "Variance": ("stat_var", r"\frac{1}{N}\sum_k (x_k-\bar x)^2", "spread around the mean"),
+    "Uniformity": ("ih_uniformity", r"\sum_i p_i^2", "homogeneity of the grey-level histogram"),
+}
+
 
 @njit(**JIT)
 def _moments_kernel(x, shift, p10, p90, out):

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
+from ._inputs import matrix_inputs
 from .aggregation import nanmean_angles, nanmean_last
 
 EPS = np.spacing(1)
@@ -45,6 +46,39 @@ FEATURE_NAMES = (
 )
 #: Computed from the eigenvalues of Q (LAPACK, see :func:`maximal_correlation_coefficient`).
 MCC_NAME = "MCC"
+
+#: name -> (IBSI tag or None, formula (LaTeX), meaning). p(i, j): normalised co-occurrence, grey levels i, j;
+#: p_{x+y}, p_{x-y}: sum and absolute-difference marginals; mu: mean; H: entropies; N_g: highest grey level.
+FORMULAS = {
+    "Autocorrelation": ("cm_auto_corr", r"\sum_i\sum_j p(i,j)\,ij", "coarseness: magnitude of fine texture"),
+    "JointAverage": ("cm_joint_avg", r"\mu_x=\sum_i\sum_j p(i,j)\,i", "mean grey level of the pairs"),
+    "ClusterProminence": ("cm_clust_prom", r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^4 p(i,j)", "skewness of the GLCM"),
+    "ClusterShade": ("cm_clust_shade", r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^3 p(i,j)", "asymmetry of the GLCM"),
+    "ClusterTendency": ("cm_clust_tend", r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^2 p(i,j)", "grouping of similar levels"),
+    "Contrast": ("cm_contrast", r"\sum_i\sum_j (i-j)^2 p(i,j)", "local intensity variation"),
+    "Correlation": (
+        "cm_corr",
+        r"\frac{\sum_i\sum_j p(i,j)(i-\mu_x)(j-\mu_y)}{\sigma_x\sigma_y}",
+        "linear dependence of neighbour levels (1 when a level is constant)",
+    ),
+    "DifferenceAverage": ("cm_diff_avg", r"\sum_k k\,p_{x-y}(k)", "mean level difference"),
+    "DifferenceEntropy": ("cm_diff_entr", r"-\sum_k p_{x-y}(k)\log_2(p_{x-y}(k)+\epsilon)", "randomness of differences"),
+    "DifferenceVariance": ("cm_diff_var", r"\sum_k (k-DA)^2 p_{x-y}(k)", "heterogeneity of differences"),
+    "JointEnergy": ("cm_energy", r"\sum_i\sum_j p(i,j)^2", "homogeneous patterns (angular second moment)"),
+    "JointEntropy": ("cm_joint_entr", r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)", "randomness of the pairs"),
+    "Imc1": ("cm_info_corr1", r"\frac{HXY-HXY1}{\max(HX,HY)}", "informational measure of correlation 1"),
+    "Imc2": ("cm_info_corr2", r"\sqrt{1-e^{-2(HXY2-HXY)}}", "informational measure of correlation 2"),
+    "Idm": ("cm_inv_diff_mom", r"\sum_k \frac{p_{x-y}(k)}{1+k^2}", "local homogeneity"),
+    "Idmn": ("cm_inv_diff_mom_norm", r"\sum_k \frac{p_{x-y}(k)}{1+(k/N_g)^2}", "normalised IDM"),
+    "Id": ("cm_inv_diff", r"\sum_k \frac{p_{x-y}(k)}{1+k}", "local homogeneity"),
+    "Idn": ("cm_inv_diff_norm", r"\sum_k \frac{p_{x-y}(k)}{1+k/N_g}", "normalised ID"),
+    "InverseVariance": ("cm_inv_var", r"\sum_{k\ge1} \frac{p_{x-y}(k)}{k^2}", "weight of small differences"),
+    "MaximumProbability": ("cm_joint_max", r"\max p(i,j)", "most frequent pair"),
+    "SumAverage": ("cm_sum_avg", r"\sum_k k\,p_{x+y}(k)", "mean of level sums"),
+    "SumEntropy": ("cm_sum_entr", r"-\sum_k p_{x+y}(k)\log_2(p_{x+y}(k)+\epsilon)", "randomness of level sums"),
+    "SumSquares": ("cm_joint_var", r"\sum_i\sum_j (i-\mu_x)^2 p(i,j)", "spread of levels around the mean"),
+    "MCC": (None, r"\sqrt{\lambda_2(Q)},\ Q(i,j)=\sum_k\frac{p(i,k)p(j,k)}{p_x(i)p_y(k)}", "maximal correlation"),
+}
 
 
 @njit(**JIT_PARALLEL)
@@ -84,8 +118,9 @@ def glcm_matrix(levels, angles, n_levels):
     numpy.ndarray
         float64 (n_angles, n_levels, n_levels) of exact integer counts.
     """
+    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     out = np.zeros((angles.shape[0], n_levels, n_levels), dtype=np.float64)
-    _glcm_kernel(np.ascontiguousarray(levels, dtype=np.int32), np.ascontiguousarray(angles, dtype=np.int64), out)
+    _glcm_kernel(levels, angles, out)
     return out
 
 
@@ -275,9 +310,9 @@ def glcm_features(p, grey_levels, ng_max):
     Notes
     -----
     With :math:`p_{x+y}(k)=\sum_{i+j=k}p(i,j)` and :math:`p_{x-y}(k)=\sum_{|i-j|=k}p(i,j)`, e.g.
-    Contrast :math:`=\sum_i\sum_j (i-j)^2 p(i,j)` (IBSI ACUP), Joint entropy
-    :math:`=-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)` (IBSI TU9B). Every formula and its IBSI tag is
-    listed in ``docs``-style in :data:`FORMULAS`.
+    Contrast :math:`=\sum_i\sum_j (i-j)^2 p(i,j)` (IBSI ``cm_contrast``), Joint entropy
+    :math:`=-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)` (IBSI ``cm_joint_entr``). Every feature's formula,
+    IBSI tag and meaning is in :data:`FORMULAS`.
     """
     out = np.empty((p.shape[0], p.shape[1], len(FEATURE_NAMES)), dtype=np.float64)
     _glcm_feature_kernel(

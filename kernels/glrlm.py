@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
+from ._inputs import matrix_inputs
 
 EPS = np.spacing(1)
 
@@ -30,6 +31,27 @@ FEATURE_NAMES = (
     "LongRunLowGrayLevelEmphasis",
     "LongRunHighGrayLevelEmphasis",
 )
+
+#: name -> (IBSI tag, formula (LaTeX), meaning). P(i, j): runs of grey level i and length j; N_r: runs;
+#: N_p: voxels; p_g, p_r: grey-level and run-length marginals; p = P / N_r.
+FORMULAS = {
+    "ShortRunEmphasis": ("rlm_sre", r"\frac{1}{N_r}\sum_j \frac{p_r(j)}{j^2}", "weight of short runs: fine texture"),
+    "LongRunEmphasis": ("rlm_lre", r"\frac{1}{N_r}\sum_j p_r(j)\,j^2", "weight of long runs: coarse texture"),
+    "GrayLevelNonUniformity": ("rlm_glnu", r"\frac{1}{N_r}\sum_i p_g(i)^2", "runs spread over grey levels"),
+    "GrayLevelNonUniformityNormalized": ("rlm_glnu_norm", r"\frac{1}{N_r^2}\sum_i p_g(i)^2", "normalised GLNU"),
+    "RunLengthNonUniformity": ("rlm_rlnu", r"\frac{1}{N_r}\sum_j p_r(j)^2", "runs spread over lengths"),
+    "RunLengthNonUniformityNormalized": ("rlm_rlnu_norm", r"\frac{1}{N_r^2}\sum_j p_r(j)^2", "normalised RLNU"),
+    "RunPercentage": ("rlm_r_perc", r"\frac{N_r}{N_p}", "runs per voxel"),
+    "GrayLevelVariance": ("rlm_gl_var", r"\sum_i\sum_j p(i,j)(i-\mu_i)^2", "variance of run grey levels"),
+    "RunVariance": ("rlm_rl_var", r"\sum_i\sum_j p(i,j)(j-\mu_j)^2", "variance of run lengths"),
+    "RunEntropy": ("rlm_rl_entr", r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)", "randomness of runs"),
+    "LowGrayLevelRunEmphasis": ("rlm_lgre", r"\frac{1}{N_r}\sum_i \frac{p_g(i)}{i^2}", "weight of dark runs"),
+    "HighGrayLevelRunEmphasis": ("rlm_hgre", r"\frac{1}{N_r}\sum_i p_g(i)\,i^2", "weight of bright runs"),
+    "ShortRunLowGrayLevelEmphasis": ("rlm_srlge", r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)}{i^2j^2}", "short dark runs"),
+    "ShortRunHighGrayLevelEmphasis": ("rlm_srhge", r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)i^2}{j^2}", "short bright runs"),
+    "LongRunLowGrayLevelEmphasis": ("rlm_lrlge", r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)j^2}{i^2}", "long dark runs"),
+    "LongRunHighGrayLevelEmphasis": ("rlm_lrhge", r"\frac{1}{N_r}\sum_i\sum_j P(i,j)i^2j^2", "long bright runs"),
+}
 
 
 @njit(**JIT_PARALLEL)
@@ -99,14 +121,10 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     numpy.ndarray
         float64 (n_angles, n_levels, max(levels.shape)); column r counts runs of length r + 1.
     """
+    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_runs = max(levels.shape)
     out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
-    _glrlm_kernel(
-        np.ascontiguousarray(levels, dtype=np.int32),
-        np.ascontiguousarray(angles, dtype=np.int64),
-        bool(zero_flat_angles),
-        out,
-    )
+    _glrlm_kernel(levels, angles, bool(zero_flat_angles), out)
     return out
 
 

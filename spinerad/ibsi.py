@@ -273,9 +273,7 @@ def _runs_stack(compact, n_levels, two_d):
 
 def _runs(compact, angles, n_levels, n_runs):
     """Run-length counts per angle; unlike PyRadiomics, IBSI keeps directions in which the ROI is flat."""
-    from .kernels.glrlm import glrlm_matrix
-
-    counts = glrlm_matrix(compact, angles, n_levels, zero_flat_angles=False)
+    counts = kernels.glrlm_matrix(compact, angles, n_levels, zero_flat_angles=False)
     return counts[:, :, :n_runs]
 
 

@@ -1,0 +1,117 @@
+"""CUDA kernel tests: collected only under the Numba CUDA simulator or on a machine with a real GPU.
+
+``NUMBA_ENABLE_CUDASIM`` must be set before Numba is first imported and then holds for the whole process,
+so the simulator run is its own pytest process::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda
+
+The default run (``python -m pytest``) skips collecting these files on a machine without a GPU; on a
+machine with one, they run there against the real device.
+"""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+
+
+def _real_gpu():
+    # pytest turns warnings into errors while it imports conftests; a warning from the probe (a deprecation
+    # in numba-cuda, say) must not pass for "no GPU" and silently drop the whole CUDA suite.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from numba import cuda
+
+            return bool(cuda.is_available())
+        except Exception:  # no CUDA target, or a driver probe that fails: either way no GPU to test on
+            return False
+
+
+if not (SIMULATOR or _real_gpu()):
+    collect_ignore_glob = ["test_*.py"]
+
+
+#: Block size for the tests: the simulator runs a Python thread per CUDA thread, so tiny blocks keep it
+#: fast and make even a 6x7x8 volume span many blocks; on a GPU one warp still gives many blocks.
+TEST_THREADS_PER_BLOCK = 8 if SIMULATOR else 32
+
+
+@pytest.fixture(autouse=True)
+def no_low_occupancy_warnings():
+    """Let tiny test grids launch on a real GPU without failing on numba-cuda's occupancy advice.
+
+    numba-cuda warns on grids under 128 blocks with its own ``NumbaPerformanceWarning`` class, which the
+    project-wide ignore of ``numba.core.errors.NumbaPerformanceWarning`` does not cover; the simulator never
+    warns.
+    """
+    try:
+        from numba.cuda.core.errors import NumbaPerformanceWarning
+    except ImportError:  # numba's own CUDA target raises numba.core's class
+        from numba.core.errors import NumbaPerformanceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def small_blocks(monkeypatch):
+    """Launch many small blocks, so block-boundary and cross-block merge bugs show on tiny volumes."""
+    from spinerad.kernels import _config
+
+    monkeypatch.setattr(_config, "THREADS_PER_BLOCK", TEST_THREADS_PER_BLOCK)
+    return TEST_THREADS_PER_BLOCK
+
+
+def _random_levels(rng, shape, n_levels, roi_fraction):
+    """int32 compact levels with a random ROI (holes included) that uses every level 0..n_levels-1 once."""
+    levels = rng.integers(0, n_levels, size=shape).astype(np.int32)
+    levels[rng.random(shape) >= roi_fraction] = -1
+    # Pin every level into the ROI so ``n_levels`` is the true count of levels present, as in the pipeline.
+    flat = levels.reshape(-1)
+    spots = rng.choice(flat.size, size=min(n_levels, flat.size), replace=False)
+    flat[spots] = np.arange(spots.size, dtype=np.int32)
+    return levels
+
+
+@pytest.fixture
+def unavailable_cuda(monkeypatch):
+    """Make ``require_cuda`` report CUDA as unavailable.
+
+    ``cuda_unavailable_reason`` is lru-cached, so the function itself is patched.
+    """
+    from spinerad.kernels import _cuda
+
+    reason = "no CUDA GPU or driver was found (test)"
+    monkeypatch.setattr(_cuda, "cuda_unavailable_reason", lambda: reason)
+    return reason
+
+
+def _random_case(seed, max_shape=(6, 7, 8)):
+    """Draw a random small volume, its angles and level count: the inputs of a matrix kernel.
+
+    Shapes include flat ones (an axis of 1), distances 1, 2 or both, with and without ``force2D``; the
+    costly 3-D (1, 2) case (62 angles) is limited to 3-D boxes no larger than 4x4x4 to keep the simulator
+    quick.
+    """
+    from spinerad.kernels import generate_angles
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(rng.integers(1, m + 1)) for m in max_shape)
+    distances = [(1,), (2,), (1, 2)][int(rng.integers(3))]
+    force2d = bool(rng.random() < 0.4)
+    if distances == (1, 2) and not force2d:
+        shape = tuple(min(s, 4) for s in shape)
+    n_levels = int(rng.integers(1, 6))
+    levels = _random_levels(rng, shape, n_levels, roi_fraction=rng.uniform(0.3, 1.0))
+    angles = generate_angles(shape, distances, force2d=force2d, force2d_axis=int(rng.integers(3)))
+    return levels, angles, n_levels
+
+
+@pytest.fixture
+def random_case():
+    """``random_case(seed) -> (levels, angles, n_levels)``; see :func:`_random_case`."""
+    return _random_case
