@@ -66,8 +66,8 @@ FORMULAS = {
 
 
 @njit(**JIT)
-def _moments_kernel(x, shift, p10, p90, out):
-    """out = [sum, min, max, energy, m2, m3, m4, mad, robust_mad]."""
+def _moments_kernel(x, mean, shift, p10, p90, out):
+    """out = [sum, min, max, energy, m2, m3, m4, mad, robust_mad] around the given ``mean``."""
     n = x.shape[0]
     total = 0.0
     lo = np.inf
@@ -81,7 +81,6 @@ def _moments_kernel(x, shift, p10, p90, out):
         if v > hi:
             hi = v
         energy += (v + shift) ** 2
-    mean = total / n
     m2 = 0.0
     m3 = 0.0
     m4 = 0.0
@@ -140,15 +139,22 @@ def firstorder_features(values, level_counts, voxel_volume, voxel_array_shift=0.
     x = np.ascontiguousarray(values, dtype=np.float64)
     p10, p25, p75, p90 = np.percentile(x, [10, 25, 75, 90])
     stats = np.empty(9)
-    _moments_kernel(x, float(voxel_array_shift), p10, p90, stats)
-    total, lo, hi, energy, m2, m3, m4, mad, r_mad = stats
+    # The mean comes from NumPy's pairwise sum, as in PyRadiomics: a flat float ROI then has exactly zero
+    # central moments (a sequential sum can be one rounding step off, making Skewness +-1 instead of 0).
+    mean = float(np.mean(x))
+    _moments_kernel(x, mean, float(voxel_array_shift), p10, p90, stats)
+    _, lo, hi, energy, m2, m3, m4, mad, r_mad = stats
     n = x.shape[0]
     p = np.asarray(level_counts, dtype=np.float64) / n
     variance = m2
     if m2 == 0:
         skewness, kurtosis = 0.0, 0.0
     else:
-        skewness, kurtosis = m3 / m2**1.5, m4 / m2**2.0
+        # m2 can be so small that its powers underflow to 0 (near-flat ROIs of tiny values): inf/NaN then,
+        # as NumPy gives PyRadiomics.
+        with np.errstate(all="ignore"):
+            skewness = float(np.float64(m3) / np.float64(m2) ** 1.5)
+            kurtosis = float(np.float64(m4) / np.float64(m2) ** 2.0)
     return {
         "Energy": energy,
         "TotalEnergy": energy * voxel_volume,
@@ -157,7 +163,7 @@ def firstorder_features(values, level_counts, voxel_volume, voxel_array_shift=0.
         "10Percentile": p10,
         "90Percentile": p90,
         "Maximum": hi,
-        "Mean": total / n,
+        "Mean": mean,
         "Median": float(np.median(x)),
         "InterquartileRange": p75 - p25,
         "Range": hi - lo,

@@ -289,7 +289,7 @@ def _glcm_feature_kernel(p_all, grey_levels, ng_max, out):
             row[22] = ss
 
 
-def glcm_features(p, grey_levels, ng_max):
+def glcm_features(p, grey_levels, ng_max, reference_layout=False):
     r"""All GLCM features per ROI and angle (no averaging).
 
     Parameters
@@ -301,6 +301,8 @@ def glcm_features(p, grey_levels, ng_max):
     ng_max : int
         Highest grey level in the ROI (PyRadiomics' ``Ng``), used by the sum/difference marginals and by
         IDMN and IDN.
+    reference_layout : bool
+        See :func:`entropy_terms_like_pyradiomics`.
 
     Returns
     -------
@@ -318,6 +320,10 @@ def glcm_features(p, grey_levels, ng_max):
     _glcm_feature_kernel(
         np.ascontiguousarray(p, dtype=np.float64), np.asarray(grey_levels, dtype=np.float64), int(ng_max), out
     )
+    hxy, imc1, imc2 = entropy_terms_like_pyradiomics(p, reference_layout)
+    out[:, :, FEATURE_NAMES.index("JointEntropy")] = hxy
+    out[:, :, FEATURE_NAMES.index("Imc1")] = imc1
+    out[:, :, FEATURE_NAMES.index("Imc2")] = imc2
     return out
 
 
@@ -352,18 +358,54 @@ def maximal_correlation_coefficient(p):
     over angles ignores NaN; a ROI with a single grey level has MCC 1.
     """
     n_batch, n_angles, n_levels, _ = p.shape
+    if not np.all(np.isfinite(p)):
+        # LAPACK refuses non-finite input; PyRadiomics reports NaN for the feature then (before it looks
+        # at the matrix size).
+        return np.full(n_batch, np.nan)
     if n_levels < 2:
         return np.ones(n_batch)
     q = np.empty_like(p)
     _mcc_q_kernel(np.ascontiguousarray(p, dtype=np.float64), q)
-    if not np.all(np.isfinite(q)):
-        # LAPACK refuses non-finite input; PyRadiomics reports NaN for the feature then.
-        return np.full(n_batch, np.nan)
     eig = np.linalg.eigvals(q)
     eig.sort()
     with np.errstate(invalid="ignore"):
         mcc = np.sqrt(eig[:, :, -2])
         return nanmean_last(mcc).real
+
+
+def entropy_terms_like_pyradiomics(p, reference_layout=False):
+    """HXY, Imc1 and Imc2 per ROI and angle with PyRadiomics' own NumPy reductions and memory layout.
+
+    Imc2 takes ``sqrt(1 - exp(-2 (HXY2 - HXY)))``; when HXY2 - HXY is a rounding-level negative number the
+    result is NaN and PyRadiomics' ``nanmean`` drops that direction. Whether that happens depends on the
+    summation order, so these three terms are computed with the very same NumPy calls (pairwise sums over
+    a (batch, Ng, Ng, angle) array) to be exact in that corner as well.
+
+    ``reference_layout``: PyRadiomics' matrix is C-ordered, except when its ``numpy.delete`` calls had
+    nothing to delete (no absent grey level, no empty angle, no weighting): then NumPy returns it with
+    axes 1 and 2 swapped in memory, and the pairwise sums group differently. Set it in that case.
+
+    Returns (hxy, imc1, imc2), each (n_batch, n_angles).
+    """
+    eps = EPS
+    p4 = np.ascontiguousarray(np.moveaxis(p, 1, -1))  # (batch, Ng, Ng, angles), PyRadiomics' layout
+    if reference_layout:
+        p4 = np.ascontiguousarray(np.swapaxes(p4, 1, 2)).swapaxes(1, 2)
+    px = p4.sum(2, keepdims=True)
+    py = p4.sum(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hxy = -1 * np.sum(p4 * np.log2(p4 + eps), (1, 2))
+        hx = -1 * np.sum(px * np.log2(px + eps), (1, 2))
+        hy = -1 * np.sum(py * np.log2(py + eps), (1, 2))
+        hxy1 = -1 * np.sum(p4 * np.log2(px * py + eps), (1, 2))
+        div = np.fmax(hx, hy)
+        imc1 = hxy - hxy1
+        imc1[div != 0] /= div[div != 0]
+        imc1[div == 0] = 0
+        hxy2 = -1 * np.sum(px * py * np.log2(px * py + eps), (1, 2))
+        imc2 = (1 - np.e ** (-2 * (hxy2 - hxy))) ** 0.5
+        imc2[hxy2 == hxy] = 0
+    return hxy, imc1, imc2
 
 
 def aggregate(per_angle):

@@ -242,4 +242,9 @@ def glrlm_features(p, n_runs, grey_levels):
         np.asarray(grey_levels, dtype=np.float64),
         out,
     )
+    if p.size and not p.any():
+        # PyRadiomics drops every run-length column that is empty in all angles; with no run at all the
+        # run-length sums are over nothing: 0, not 0/NaN.
+        out[:, :, FEATURE_NAMES.index("RunVariance")] = 0.0
+        out[:, :, FEATURE_NAMES.index("RunEntropy")] = 0.0
     return out

@@ -1,1 +1,15 @@
-"""gRPC inference service (spinerad.v1): streaming studies in, predictions out. Not built yet (issue 5)."""
+"""gRPC inference service (spinerad.v1): studies streamed in, features and marker predictions streamed out.
+
+The layers, from the wire inwards:
+
+- ``spinerad.v1`` (generated from ``protos/spinerad/v1`` by :mod:`~spinerad.service.codegen`): messages.
+- :mod:`~spinerad.service.server`: lifecycle (health, reflection, TLS, metrics endpoint, SIGTERM drain).
+- :mod:`~spinerad.service.interceptors`: bearer-token auth; exceptions -> status codes, RPC metrics.
+- :mod:`~spinerad.service.servicers` + :mod:`~spinerad.service.convert`: thin proto <-> domain mapping.
+- :mod:`~spinerad.service.engine`: the data plane (admission, reassembly, worker pool, events); no protobuf.
+- :mod:`~spinerad.service.decode`, :mod:`~spinerad.service.upload`, :mod:`~spinerad.service.pool`: volume
+  decoding, chunk reassembly, admission and cancellation.
+- :mod:`~spinerad.service.client`: the Python client (``spinerad analyze`` uses it).
+
+``spinerad serve`` and ``spinerad analyze`` are the command-line faces (:mod:`~spinerad.service.commands`).
+"""

@@ -11,6 +11,7 @@ code  meaning
 1     internal error (a bug: please report it)
 2     invalid input: files, geometry, label, ROI, settings, usage
 3     the requested device is unavailable
+4     ``spinerad analyze``: the server failed the study or call (a status other than INVALID_ARGUMENT)
 ====  ==========================================================
 """
 
@@ -77,6 +78,45 @@ def build_parser():
     cohort.add_argument("--params", metavar="FILE.yaml", help="PyRadiomics-format parameter file")
     cohort.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler (default: a local cluster)")
     cohort.add_argument("--workers", type=_positive_int, metavar="N", help="local workers (default: cores)")
+
+    serve = commands.add_parser("serve", help="run the gRPC inference service (spinerad.v1) until SIGTERM")
+    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: all interfaces)")
+    serve.add_argument("--port", type=int, default=50051, help="gRPC port (0: any free port; default 50051)")
+    serve.add_argument("--metrics-port", type=int, default=9464, help="Prometheus /metrics port")
+    serve.add_argument("--no-metrics", action="store_true", help="serve no /metrics endpoint")
+    serve.add_argument("--models", metavar="DIR", help="marker-model folder (default: the shipped models)")
+    serve.add_argument("--workers", type=_positive_int, metavar="N", help="worker threads (default: cores)")
+    serve.add_argument("--queue-size", type=int, metavar="N", help="studies queued beyond busy workers (2 x)")
+    serve.add_argument("--max-message-mb", type=float, default=8, metavar="MB", help="largest gRPC message")
+    serve.add_argument("--max-upload-mb", type=float, default=1024, metavar="MB", help="largest study upload")
+    serve.add_argument("--max-voxels", type=_positive_int, default=512 * 512 * 1024, metavar="N")
+    serve.add_argument("--grace", type=float, default=30.0, metavar="S", help="drain time after SIGTERM (s)")
+    serve.add_argument("--tls-cert", metavar="PEM", help="server certificate chain (enables TLS)")
+    serve.add_argument("--tls-key", metavar="PEM", help="server private key")
+    serve.add_argument("--tls-client-ca", metavar="PEM", help="CA of client certificates (mutual TLS)")
+    serve.add_argument("--token-file", metavar="FILE", help="bearer tokens, one a line")
+    serve.add_argument("--scratch-dir", metavar="DIR", help="where uploads are decoded")
+
+    analyze = commands.add_parser("analyze", help="send a study to a server; print its events")
+    analyze.add_argument("image", help="image file or DICOM series folder")
+    analyze.add_argument("mask", help="label map on the same grid as the image")
+    analyze.add_argument("--server", required=True, metavar="HOST:PORT", help="the spinerad server")
+    analyze.add_argument("--tasks", action="append", metavar="T1,T2", help="prediction tasks (default: all)")
+    analyze.add_argument("--profile", help="extraction profile (default: the models' own)")
+    analyze.add_argument("--label", type=_positive_int, help="ROI label (default: the profile's)")
+    analyze.add_argument("--clinical", action="append", metavar="NAME=VALUE", help="clinical value (repeat)")
+    analyze.add_argument("--request-id", help="request id echoed in every event (default: random)")
+    analyze.add_argument("--chunk-size", type=_positive_int, default=1 << 20, metavar="BYTES")
+    analyze.add_argument("--timeout", type=float, metavar="S", help="deadline of the call in seconds")
+    analyze.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots")
+    analyze.add_argument("--tls-ca", metavar="PEM", help="CA bundle that signed the server certificate (TLS)")
+    analyze.add_argument("--tls-cert", metavar="PEM", help="client certificate (mutual TLS)")
+    analyze.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
+    analyze.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
+
+    from .models.commands import add_parsers as add_model_parsers
+
+    add_model_parsers(commands, _positive_int)
     return parser
 
 
@@ -121,6 +161,26 @@ def _sample(args):
     print(json.dumps({"image": str(image_path), "mask": str(mask_path)}))
 
 
+def _serve(args):
+    from .service.commands import serve
+
+    code = serve(args)
+    if code:
+        raise SystemExit(code)
+
+
+def _analyze(args):
+    from .service.commands import analyze
+
+    analyze(args)
+
+
+def _model_command(args):
+    from .models.commands import run
+
+    run(args)
+
+
 class _OutputError(SpineradError):
     pass
 
@@ -129,7 +189,11 @@ def main(argv=None):
     """Entry point of the ``spinerad`` command; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="spinerad: warning: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    handlers = {"extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort}
+    handlers = {
+        "extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort, "serve": _serve,
+        "analyze": _analyze,
+        **dict.fromkeys(("train", "predict", "train-demo", "simulate-cohort"), _model_command),
+    }
     try:
         handlers[args.command](args)
     except DeviceUnavailable as exc:
@@ -137,7 +201,7 @@ def main(argv=None):
         return EXIT_DEVICE
     except SpineradError as exc:
         print(f"spinerad: error: {exc}", file=sys.stderr)
-        return EXIT_INVALID
+        return getattr(exc, "exit_code", EXIT_INVALID)  # spinerad analyze: 4 unless INVALID_ARGUMENT
     except KeyboardInterrupt:
         print("spinerad: interrupted", file=sys.stderr)
         return 130

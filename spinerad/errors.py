@@ -43,3 +43,23 @@ class NotSupported(InvalidInput):
 
 class DeviceUnavailable(SpineradError):
     """The requested compute device (CUDA) is not available on this machine. gRPC: UNAVAILABLE."""
+
+
+class UnknownTask(InvalidInput):
+    """A prediction task that no loaded model (or no known task table entry) provides."""
+
+
+class ModelMismatch(InvalidInput):
+    """Features extracted with other settings than a model's (settings hash differs), or a mixed model folder."""
+
+
+class FeatureMismatch(InvalidInput):
+    """The features or clinical values given to a model are missing, extra, non-finite or of the wrong kind."""
+
+
+class ModelLoadError(InvalidInput):
+    """A model folder or file is missing, unreadable or not a spinerad model."""
+
+
+class CohortError(InvalidInput):
+    """A training cohort CSV is malformed: a missing column, a non-binary label, an unreadable case."""

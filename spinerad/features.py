@@ -11,9 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
+from .errors import RoiTooSmall
 from .kernels import firstorder as _firstorder
 from .kernels import glcm as _glcm
+from .kernels import gldm as _gldm
 from .kernels import glrlm as _glrlm
+from .kernels import glszm as _glszm
+from .kernels import ngtdm as _ngtdm
+from .kernels import shape as _shape
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +101,20 @@ def compute_glcm(ctx, names):
     """GLCM features averaged over angles (or over one merged matrix with ``weightingNorm``)."""
     s = ctx.settings
     angles = _angles(ctx, s.distances)
+    if len(angles) == 0:
+        raise RoiTooSmall(
+            f"no GLCM offset at distances {list(s.distances)} fits in the ROI bounding box "
+            f"{tuple(ctx.levels.shape)} (z, y, x)"
+        )
     counts = kernels.glcm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
     weights = _angle_weights(angles, ctx.spacing_zyx, s.weighting_norm, "glcm")
     p = _glcm.prepare_glcm(counts, s.symmetrical_glcm, weights)
     result = {}
     wanted = [n for n in names if n in _glcm.FEATURE_NAMES]
     if wanted:
-        values = _glcm.aggregate(_glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max))[0]
+        # PyRadiomics' matrix memory layout (it decides rounding in Imc2's corner case, see glcm.py)
+        swapped = len(ctx.grey_levels) == ctx.ng_max and weights is None and p.shape[1] == len(angles)
+        values = _glcm.aggregate(_glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max, swapped))[0]
         for name in wanted:
             result[name] = float(values[_glcm.FEATURE_NAMES.index(name)])
     if _glcm.MCC_NAME in names:
@@ -119,6 +131,58 @@ def compute_glrlm(ctx, names):
     p, n_runs = _glrlm.prepare_glrlm(counts, weights)
     values = kernels.nanmean_angles(_glrlm.glrlm_features(p, n_runs, ctx.grey_levels))[0]
     return {name: float(values[_glrlm.FEATURE_NAMES.index(name)]) for name in names}
+
+
+def compute_shape(ctx, names):
+    """Shape features of the ROI mask (mesh, diameters, principal axes): independent of the intensities."""
+    return _shape.shape_features(ctx.shape_mask, ctx.spacing_zyx, names)
+
+
+def _neighbour_offsets(ctx, distances):
+    """Both directions of every angle, as PyRadiomics' GLSZM/GLDM/NGTDM neighbourhoods use them.
+
+    PyRadiomics raises (and the whole extraction fails) when no offset fits in the cropped box.
+    """
+    s = ctx.settings
+    angles = kernels.generate_angles(
+        ctx.levels.shape, distances, s.force2d, s.force2d_dimension, bidirectional=True
+    )
+    if len(angles) == 0:
+        raise RoiTooSmall(
+            f"no neighbour offset at distances {list(distances)} fits in the ROI bounding box "
+            f"{tuple(ctx.levels.shape)} (z, y, x); GLSZM/GLDM/NGTDM need at least one"
+        )
+    return angles
+
+
+def _by_name(values, feature_names, names):
+    return {name: float(values[feature_names.index(name)]) for name in names if name in feature_names}
+
+
+def compute_glszm(ctx, names):
+    """GLSZM features: zones connected at distance 1 (the ``distances`` setting does not apply)."""
+    angles = _neighbour_offsets(ctx, (1,))
+    counts = kernels.glszm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
+    p, sizes = _glszm.prepare_glszm(counts)
+    values = _glszm.glszm_features(p, ctx.grey_levels, sizes)[0]
+    return _by_name(values, _glszm.FEATURE_NAMES, names)
+
+
+def compute_gldm(ctx, names):
+    """GLDM features with the ``distances`` neighbourhood and ``gldm_a`` dependence threshold."""
+    s = ctx.settings
+    angles = _neighbour_offsets(ctx, s.distances)
+    counts = kernels.gldm_matrix(ctx.levels, angles, ctx.grey_levels, s.gldm_a, device=ctx.device)
+    values = _gldm.gldm_features(counts[None], ctx.grey_levels)[0]
+    return _by_name(values, _gldm.FEATURE_NAMES, names)
+
+
+def compute_ngtdm(ctx, names):
+    """NGTDM features with the ``distances`` neighbourhood."""
+    angles = _neighbour_offsets(ctx, ctx.settings.distances)
+    matrix = kernels.ngtdm_matrix(ctx.levels, angles, ctx.grey_levels, device=ctx.device)
+    values = _ngtdm.ngtdm_features(matrix[None], ctx.grey_levels)[0]
+    return _by_name(values, _ngtdm.FEATURE_NAMES, names)
 
 
 @dataclass(frozen=True)
@@ -163,6 +227,13 @@ class FeatureClass:
 
 
 FEATURE_CLASSES = {
+    "shape": FeatureClass(
+        "shape",
+        tuple(n for n in _shape.FEATURE_NAMES if n not in _shape.DEPRECATED),
+        compute_shape,
+        deprecated=_shape.DEPRECATED,
+        per_image_type=False,
+    ),
     "firstorder": FeatureClass(
         "firstorder",
         tuple(n for n in _firstorder.FEATURE_NAMES if n not in _firstorder.DEPRECATED),
@@ -181,4 +252,7 @@ FEATURE_CLASSES = {
         },
     ),
     "glrlm": FeatureClass("glrlm", _glrlm.FEATURE_NAMES, compute_glrlm),
+    "glszm": FeatureClass("glszm", _glszm.FEATURE_NAMES, compute_glszm),
+    "gldm": FeatureClass("gldm", _gldm.FEATURE_NAMES, compute_gldm, removed=_gldm.DEPRECATED_NO_VALUE),
+    "ngtdm": FeatureClass("ngtdm", _ngtdm.FEATURE_NAMES, compute_ngtdm),
 }

@@ -102,7 +102,7 @@ def is_integer_image(image):
     )
 
 
-def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None):
+def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None, require_background=False):
     """Find the ROI of ``label``: its voxel count and tight (z, y, x) bounding box, PyRadiomics' checks applied."""
     from .kernels import label_bounding_box
 
@@ -113,6 +113,9 @@ def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None):
         present = np.unique(mask_array)
         present = ", ".join(str(v) for v in present[present != 0][:20])
         raise LabelNotFound(f"label {label} is not present in the mask (labels present: {present})")
+    if require_background and count == mask_array.size:
+        # PyRadiomics refuses a label map holding one value only ("nothing is segmented"), even the label.
+        raise LabelNotFound(f"every voxel of the mask carries label {label}: nothing is segmented from a background")
     extent = [s.stop - s.start for s in box]
     n_dims = sum(e > 1 for e in extent)
     if n_dims == 0:

@@ -88,7 +88,7 @@ def _prepare(image, mask, settings, timer, ibsi_options=None):
             _, own_box = intake.locate_roi(intake.as_zyx(mask), settings.label, 0)
             mask = preprocess.correct_mask(image, mask, own_box)
         mask_array = intake.as_zyx(mask)
-        _, box = intake.locate_roi(mask_array, settings.label, 0)
+        _, box = intake.locate_roi(mask_array, settings.label, 0, require_background=True)
     with timer.stage("preprocess"):
         if settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)

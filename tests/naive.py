@@ -53,3 +53,72 @@ def random_levels(rng, shape, n_levels, roi_fraction=0.7):
     levels = rng.integers(0, n_levels, size=shape).astype(np.int32)
     levels[rng.random(shape) > roi_fraction] = -1
     return levels
+
+
+def _neighbours(point, angles, shape):
+    """In-bounds voxels at ``point + offset`` for every offset (offsets already hold both directions)."""
+    for offset in angles:
+        neighbour = tuple(int(p + o) for p, o in zip(point, offset, strict=True))
+        if all(0 <= n < s for n, s in zip(neighbour, shape, strict=True)):
+            yield neighbour
+
+
+def naive_glszm(levels, angles, n_levels):
+    """Zones: connected sets of equal level under the (bidirectional) offsets; counts (level, size - 1).
+
+    Returns (n_levels, number of ROI voxels): a zone can be at most as large as the ROI.
+    """
+    n_voxels = int(np.sum(levels >= 0))
+    out = np.zeros((n_levels, max(n_voxels, 1)))
+    seen = np.zeros(levels.shape, dtype=bool)
+    for start in np.ndindex(levels.shape):
+        level = levels[start]
+        if level < 0 or seen[start]:
+            continue
+        seen[start] = True
+        zone, frontier = 1, [start]
+        while frontier:
+            point = frontier.pop()
+            for neighbour in _neighbours(point, angles, levels.shape):
+                if not seen[neighbour] and levels[neighbour] == level:
+                    seen[neighbour] = True
+                    zone += 1
+                    frontier.append(neighbour)
+        out[level, zone - 1] += 1
+    return out
+
+
+def naive_gldm(levels, angles, grey_levels, alpha):
+    """Per ROI voxel, the number of ROI neighbours whose real level differs by at most ``alpha``.
+
+    Returns (n_levels, len(angles) + 1): column k counts voxels with k dependent neighbours.
+    """
+    out = np.zeros((len(grey_levels), len(angles) + 1))
+    for point in np.ndindex(levels.shape):
+        level = levels[point]
+        if level < 0:
+            continue
+        dependent = 0
+        for neighbour in _neighbours(point, angles, levels.shape):
+            other = levels[neighbour]
+            if other >= 0 and abs(grey_levels[level] - grey_levels[other]) <= alpha:
+                dependent += 1
+        out[level, dependent] += 1
+    return out
+
+
+def naive_ngtdm(levels, angles, grey_levels):
+    """Per level: voxel count and sum of |level - mean level of the ROI neighbours| (0 without neighbours).
+
+    Returns (n_levels, 2).
+    """
+    out = np.zeros((len(grey_levels), 2))
+    for point in np.ndindex(levels.shape):
+        level = levels[point]
+        if level < 0:
+            continue
+        values = [grey_levels[levels[n]] for n in _neighbours(point, angles, levels.shape) if levels[n] >= 0]
+        difference = abs(grey_levels[level] - sum(values) / len(values)) if values else 0.0
+        out[level, 0] += 1
+        out[level, 1] += difference
+    return out

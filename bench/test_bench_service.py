@@ -1,0 +1,364 @@
+"""Load benchmark of the gRPC service on loopback: N concurrent clients for a bounded time.
+
+A real ``spinerad serve`` (shipped models) runs in its own process; client threads in this process upload a
+512 x 512 x 20 MRI-sized study (int16 image raw, uint8 mask raw and zlib-compressed) with the library
+client and wait for its last event. Reported, with the targets of the service issue:
+
+- service overhead of one study: client-side latency minus (features + inference) over (features +
+  inference), with its breakdown (upload, decode, rest), mask sent raw and compressed (target <= 20 %);
+- p50 / p95 / p99 study latency at 8 concurrent clients, from the client side and from the server's
+  ``spinerad_study_duration_seconds`` histogram (target p99 <= 2 x p50);
+- throughput (studies/s) against the number of workers, 1 .. the cores available (target: near-linear).
+
+Timed: ``python -m pytest bench/test_bench_service.py --benchmark-only`` (``SPINERAD_BENCH_SECONDS`` per
+load, default 10). Smoke test: ``--benchmark-disable`` (every client runs one study; a few seconds).
+The numbers are reported, not asserted: wall-clock targets do not belong in a pass/fail test.
+"""
+
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from prometheus_client.parser import text_string_to_metric_families
+
+from spinerad.service.client import Client, Study, Volume
+from spinerad.service.pool import default_workers
+
+SHAPE = (20, 512, 512)
+SPACING = (0.5, 0.5, 3.0)  # x, y, z (ITK order), mm
+CLIENTS = 8
+WAIT = 120
+
+
+def mri_study(seed=0):
+    """A T2-like volume with smooth texture and a lesion of ~26 000 voxels (image int16, mask uint8)."""
+    rng = np.random.default_rng(seed)
+    noise = sitk.GetImageFromArray(rng.standard_normal(SHAPE).astype(np.float32))
+    texture = sitk.GetArrayFromImage(sitk.SmoothingRecursiveGaussian(noise, 2.0))
+    texture /= texture.std() + 1e-12
+    z, y, x = np.ogrid[: SHAPE[0], : SHAPE[1], : SHAPE[2]]
+    lesion = ((z - 10) / 4.0) ** 2 + ((y - 256) / 40.0) ** 2 + ((x - 256) / 40.0) ** 2 <= 1
+    image = 600 + 120 * texture + rng.normal(0, 20, SHAPE)
+    image[lesion] = 400 + 150 * texture[lesion]
+    return np.clip(image, 0, 4095).astype(np.int16), lesion.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def volumes():
+    """The study's image volume and its mask volume, raw and zlib-compressed (encoded once)."""
+    image, mask = mri_study()
+    return {
+        "image": Volume.from_array(image, SPACING),
+        "mask": Volume.from_array(mask, SPACING),
+        "mask_zlib": Volume.from_array(mask, SPACING, compress=True),
+    }
+
+
+class ServeProcess:
+    """``spinerad serve`` on loopback with free ports, in its own process."""
+
+    def __init__(self, workers):
+        self.workers = workers
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "spinerad",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--metrics-port",
+                "0",
+                "--workers",
+                str(workers),
+                "--queue-size",
+                str(4 * CLIENTS),
+            ],
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        try:
+            listening = self._expect("listening on")
+            self.target = listening.split("listening on ")[1].split()[0]
+            self.metrics_port = int(listening.split("metrics on port ")[1].split(",")[0])
+            self._expect("SERVING")
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _expect(self, text):
+        while True:
+            line = self.lines.get(timeout=WAIT)
+            if line is None:
+                raise RuntimeError(f"spinerad serve exited before printing {text!r}")
+            if text in line:
+                return line
+
+    def histogram(self, name, **labels):
+        """Cumulative bucket counts ``{upper bound: count}`` of one histogram series."""
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=WAIT
+        ) as response:
+            text = response.read().decode()
+        buckets = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == f"{name}_bucket" and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    buckets[float(sample.labels["le"])] = sample.value
+        return buckets
+
+    def close(self):
+        """SIGTERM (drain), then wait for exit 0."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        code = self.process.wait(WAIT)
+        self.reader.join(WAIT)
+        self.process.stderr.close()
+        return code
+
+
+def histogram_quantile(q, before, after):
+    """Prometheus' ``histogram_quantile`` over the observations between two scrapes (linear in a bucket)."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, previous = 0.0, 0.0
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= rank:
+            if bound == float("inf"):
+                return lower
+            return lower + (bound - lower) * (rank - previous) / max(count - previous, 1e-12)
+        lower, previous = bound, count
+    return lower
+
+
+def one_study(client, volumes, request_id, mask_key="mask_zlib"):
+    """Upload one study and wait for its last event; return the client-side times and server stage times."""
+    study = Study(volumes["image"], volumes[mask_key], request_id=request_id)
+    started = time.perf_counter()
+    upload_ms = None
+    stage_ms = None
+    for event in client.analyze([study], timeout=WAIT):
+        kind = event.WhichOneof("kind")
+        if kind == "error":
+            raise RuntimeError(f"{event.error.code}: {event.error.message}")
+        if kind == "stage_done" and event.stage_done.stage == "decoded":
+            upload_ms = (time.perf_counter() - started) * 1e3 - event.stage_done.elapsed_ms
+        if kind == "completed":
+            stage_ms = dict(event.completed.stage_ms)
+    latency_ms = (time.perf_counter() - started) * 1e3
+    inference = sum(v for k, v in stage_ms.items() if k.startswith("inference:"))
+    features = sum(
+        v for k, v in stage_ms.items() if k not in ("decode", "total") and not k.startswith("inference:")
+    )
+    return {
+        "latency_ms": latency_ms,
+        "upload_ms": upload_ms,
+        "decode_ms": stage_ms["decode"],
+        "features_ms": features,
+        "inference_ms": inference,
+    }
+
+
+def run_load(server, volumes, clients, seconds, mask_key="mask_zlib"):
+    """``clients`` threads, each with its own channel, send studies back to back for ``seconds``.
+
+    Each client first runs one study that is not counted (connection set-up); then at least one study
+    each, and more until the time is up. Returns the per-study records and the wall time of the window.
+    """
+    records, lock = [], threading.Lock()
+    start_line = threading.Barrier(clients + 1)
+    errors = []
+
+    def client_loop(index):
+        try:
+            with Client(server.target) as client:
+                one_study(client, volumes, f"warm-{index}", mask_key)
+                start_line.wait(WAIT)
+                deadline = time.monotonic() + seconds
+                count = 0
+                while count == 0 or time.monotonic() < deadline:
+                    record = one_study(client, volumes, f"c{index}-{count}", mask_key)
+                    with lock:
+                        records.append(record)
+                    count += 1
+        except BaseException as exc:  # surfaced in the test thread
+            errors.append(exc)
+            start_line.abort()
+
+    threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        start_line.wait(WAIT)
+    except threading.BrokenBarrierError:
+        pass
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(WAIT + seconds)
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return records, elapsed
+
+
+def percentile(values, q):
+    """The q-th percentile (0..100) of ``values``."""
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def duration(benchmark):
+    """Seconds per load window: 0 (one study per client) for a smoke run."""
+    return 0.0 if benchmark.disabled else float(os.environ.get("SPINERAD_BENCH_SECONDS", "10"))
+
+
+@pytest.fixture(scope="module")
+def cores():
+    """The cores this process may use (the workers of the full-size server)."""
+    return default_workers()
+
+
+@pytest.fixture(scope="module")
+def server(cores):
+    """``spinerad serve`` with one worker per core."""
+    running = ServeProcess(cores)
+    yield running
+    assert running.close() == 0  # SIGTERM drains and exits 0
+
+
+class _Report:
+    """A plugin that prints the collected lines in the terminal summary (visible without -s)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.lines:
+            terminalreporter.section("spinerad service benchmark")
+            for line in self.lines:
+                terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="module")
+def report(request):
+    """``report(line)``: a line for the end-of-session summary."""
+    plugin = _Report()
+    request.config.pluginmanager.register(plugin, "spinerad-service-bench-report")
+    return plugin.lines.append
+
+
+def test_service_overhead_of_one_study(benchmark, server, volumes, report):
+    """One client, studies back to back: what the service adds to features + inference."""
+    benchmark.group = "service[512x512x20]"
+    benchmark.extra_info["side"] = "overhead"
+    seconds = duration(benchmark)
+    results = {}
+
+    def measure():
+        for mask_key in ("mask", "mask_zlib"):
+            results[mask_key], _elapsed = run_load(server, volumes, 1, seconds / 2, mask_key)
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    for mask_key, records in results.items():
+        median = {key: statistics.median(r[key] for r in records) for key in records[0]}
+        compute = median["features_ms"] + median["inference_ms"]
+        overhead = median["latency_ms"] - compute
+        rest = overhead - median["upload_ms"] - median["decode_ms"]
+        benchmark.extra_info[f"overhead_pct_{mask_key}"] = 100 * overhead / compute
+        report(
+            f"overhead, mask {'zlib' if mask_key.endswith('zlib') else 'raw '}: latency "
+            f"{median['latency_ms']:.1f} ms = "
+            f"features {median['features_ms']:.1f} + inference {median['inference_ms']:.1f} + upload "
+            f"{median['upload_ms']:.1f} + decode {median['decode_ms']:.1f} + rest {rest:.1f} ms -> service "
+            "overhead "
+            f"{100 * overhead / compute:.0f} % of compute, "
+            f"{100 * (median['decode_ms'] + rest) / compute:.0f} % "
+            f"without the upload (target <= 20 %; {len(records)} studies)"
+        )
+    assert all(r["features_ms"] > 0 for records in results.values() for r in records)
+
+
+def test_latency_at_8_concurrent_clients(benchmark, server, volumes, report):
+    """8 clients for a bounded time: client-side and server-side p50 / p95 / p99."""
+    benchmark.group = "service[512x512x20]"
+    benchmark.extra_info["side"] = f"{CLIENTS}-clients"
+    seconds = duration(benchmark)
+    labels = {"rpc": "Analyze", "code": "OK"}
+    before = server.histogram("spinerad_study_duration_seconds", **labels)
+    out = {}
+
+    def measure():
+        out["records"], out["elapsed"] = run_load(server, volumes, CLIENTS, seconds)
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    after = server.histogram("spinerad_study_duration_seconds", **labels)
+    latencies = [r["latency_ms"] for r in out["records"]]
+    client_q = {q: percentile(latencies, q) for q in (50, 95, 99)}
+    server_q = {q: 1e3 * histogram_quantile(q / 100, before, after) for q in (50, 95, 99)}
+    throughput = len(latencies) / out["elapsed"]
+    benchmark.extra_info.update(
+        {f"client_p{q}_ms": v for q, v in client_q.items()}
+        | {f"server_p{q}_ms": v for q, v in server_q.items()}
+    )
+    benchmark.extra_info["throughput_per_s"] = throughput
+    report(
+        f"{CLIENTS} clients, {server.workers} workers: {len(latencies)} studies in {out['elapsed']:.1f} s = "
+        f"{throughput:.1f} studies/s; client p50/p95/p99 "
+        f"{client_q[50]:.0f}/{client_q[95]:.0f}/{client_q[99]:.0f} ms "
+        f"(p99/p50 {client_q[99] / client_q[50]:.2f}, target <= 2); server histogram p50/p95/p99 "
+        f"{server_q[50]:.0f}/{server_q[95]:.0f}/{server_q[99]:.0f} ms"
+    )
+    assert len(latencies) >= CLIENTS
+
+
+def test_throughput_against_workers(benchmark, cores, volumes, report):
+    """Throughput with 1 .. cores workers (2 clients per worker keep every worker busy)."""
+    benchmark.group = "service[512x512x20]"
+    benchmark.extra_info["side"] = "scaling"
+    seconds = duration(benchmark)
+    counts = [1, cores] if benchmark.disabled else list(range(1, cores + 1))
+    throughput = {}
+
+    def measure():
+        for workers in dict.fromkeys(counts):
+            running = ServeProcess(workers)
+            try:
+                records, elapsed = run_load(running, volumes, 2 * workers, seconds)
+            finally:
+                assert running.close() == 0
+            throughput[workers] = len(records) / elapsed
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    base = throughput[1]
+    for workers, value in throughput.items():
+        benchmark.extra_info[f"throughput_{workers}_workers"] = value
+        report(
+            f"{workers} worker(s), {2 * workers} clients: {value:.1f} studies/s = {value / base:.2f} x one "
+            "worker "
+            f"(linear: {workers}; efficiency {value / base / workers:.0%})"
+        )
+    assert all(value > 0 for value in throughput.values())

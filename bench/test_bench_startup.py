@@ -1,0 +1,59 @@
+"""Startup: a fresh Python process's first extraction, with a warm Numba JIT cache (target < 3 s).
+
+Every kernel compiles with ``cache=True``, so a process after the first loads machine code from the cache
+instead of compiling. One subprocess warms the cache (not timed; its own times are recorded as
+``warming_*``); then each timed round starts a new interpreter that imports spinerad, loads brain1 and
+runs one extraction with the ``params`` of the other benchmarks (firstorder, glcm, glrlm). The benchmark
+median is the whole subprocess (interpreter start, imports, file loading, extraction); the process
+reports ``import_and_extract_s`` (import spinerad + first extract, file loading excluded) and
+``extract_s`` (the first extract alone), which the session summary prints as medians over the rounds.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.shared
+
+ROUNDS = 3
+
+CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+import spinerad
+t1 = time.perf_counter()
+image, mask = spinerad.read_study(sys.argv[1], sys.argv[2])
+t2 = time.perf_counter()
+features = spinerad.extract(image, mask, params=json.loads(sys.argv[3]))
+t3 = time.perf_counter()
+assert features
+print(json.dumps({"import_s": t1 - t0, "extract_s": t3 - t2, "import_and_extract_s": (t1 - t0) + (t3 - t2)}))
+"""
+
+
+def run_child(image, mask, params):
+    """Run one fresh interpreter and return the times it measured itself."""
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(image), str(mask), json.dumps(params)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_first_extract_in_fresh_process(benchmark, case_files, params):
+    """Import spinerad and extract brain1 once, in new interpreters, after one cache-warming run."""
+    image, mask = case_files("brain1")
+    warming = run_child(image, mask, params)
+    benchmark.group = "startup[brain1]"
+    benchmark.extra_info["side"] = "fresh-process"
+    benchmark.extra_info["warming_import_and_extract_s"] = [warming["import_and_extract_s"]]
+    rounds = []
+    benchmark.pedantic(lambda: rounds.append(run_child(image, mask, params)), rounds=ROUNDS, iterations=1)
+    for key in ("import_s", "extract_s", "import_and_extract_s"):
+        benchmark.extra_info[key] = [r[key] for r in rounds]
+    assert rounds

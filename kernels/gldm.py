@@ -1,0 +1,250 @@
+r"""Grey Level Dependence Matrix (GLDM): matrix kernel and feature formulas, PyRadiomics-exact.
+
+For every ROI voxel, its *dependence* is the number of ROI neighbours whose real grey level differs from
+its own by at most ``alpha`` (the ``gldm_a`` setting); neighbours are the voxels at every offset of the
+``distances`` setting, in both directions, inside the cropped box.
+
+Axis order: ``gldm[b, i, k]`` = batch (ROI), compact grey-level index, dependence k (PyRadiomics' size
+:math:`j = k + 1`). Image convention as in :mod:`spinerad.kernels.glcm`. PyRadiomics drops empty grey
+levels and empty dependence columns; empty columns add nothing to any sum here, so they are kept.
+
+PyRadiomics also knows ``GrayLevelNonUniformityNormalized`` (equal to first-order Uniformity) and
+``DependencePercentage`` (always 1): both are deprecated there and raise instead of returning a value, so
+they are listed in :data:`DEPRECATED_NO_VALUE` and never computed.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_PARALLEL
+
+EPS = np.spacing(1)
+
+#: Per-chunk histograms of the parallel kernel: a fixed count, so results do not depend on the thread count.
+CHUNKS = 32
+
+#: Feature names (PyRadiomics spelling) in the column order of :func:`gldm_features`.
+FEATURE_NAMES = (
+    "SmallDependenceEmphasis",
+    "LargeDependenceEmphasis",
+    "GrayLevelNonUniformity",
+    "DependenceNonUniformity",
+    "DependenceNonUniformityNormalized",
+    "GrayLevelVariance",
+    "DependenceVariance",
+    "DependenceEntropy",
+    "LowGrayLevelEmphasis",
+    "HighGrayLevelEmphasis",
+    "SmallDependenceLowGrayLevelEmphasis",
+    "SmallDependenceHighGrayLevelEmphasis",
+    "LargeDependenceLowGrayLevelEmphasis",
+    "LargeDependenceHighGrayLevelEmphasis",
+)
+
+#: Names PyRadiomics accepts but answers with a DeprecationWarning and no value.
+DEPRECATED_NO_VALUE = {
+    "GrayLevelNonUniformityNormalized": "equals firstorder Uniformity (deprecated in PyRadiomics, no value)",
+    "DependencePercentage": "always 1 (deprecated in PyRadiomics, no value)",
+}
+
+#: name -> (IBSI tag of the NGLDM feature, formula, meaning). :math:`N_z=\sum_{i,j}P(i,j)` voxels,
+#: :math:`p_g(i)=\sum_j P(i,j)`, :math:`p_d(j)=\sum_i P(i,j)`, :math:`p(i,j)=P(i,j)/N_z`.
+FORMULAS = {
+    "SmallDependenceEmphasis": (
+        "SODN",
+        r"\frac{1}{N_z}\sum_j \frac{p_d(j)}{j^2}",
+        "weight of low dependence",
+    ),
+    "LargeDependenceEmphasis": ("IMOQ", r"\frac{1}{N_z}\sum_j p_d(j)\,j^2", "weight of high dependence"),
+    "GrayLevelNonUniformity": ("FP8K", r"\frac{1}{N_z}\sum_i p_g(i)^2", "voxels spread over grey levels"),
+    "DependenceNonUniformity": ("Z87G", r"\frac{1}{N_z}\sum_j p_d(j)^2", "voxels spread over dependences"),
+    "DependenceNonUniformityNormalized": ("OKJI", r"\frac{1}{N_z^2}\sum_j p_d(j)^2", "normalised DN"),
+    "GrayLevelVariance": ("1PFV", r"\sum_i \frac{p_g(i)}{N_z}(i-\mu_i)^2", "variance of grey levels"),
+    "DependenceVariance": ("DNX2", r"\sum_j \frac{p_d(j)}{N_z}(j-\mu_j)^2", "variance of dependences"),
+    "DependenceEntropy": (
+        "FCBV",
+        r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)",
+        "randomness of (level, dep.)",
+    ),
+    "LowGrayLevelEmphasis": ("TL9H", r"\frac{1}{N_z}\sum_i \frac{p_g(i)}{i^2}", "weight of dark voxels"),
+    "HighGrayLevelEmphasis": ("OAE7", r"\frac{1}{N_z}\sum_i p_g(i)\,i^2", "weight of bright voxels"),
+    "SmallDependenceLowGrayLevelEmphasis": (
+        "EQ3F",
+        r"\frac{1}{N_z}\sum_{i,j}\frac{P(i,j)}{i^2j^2}",
+        "low dep. dark",
+    ),
+    "SmallDependenceHighGrayLevelEmphasis": (
+        "JA6D",
+        r"\frac{1}{N_z}\sum_{i,j}\frac{P(i,j)i^2}{j^2}",
+        "low dep. bright",
+    ),
+    "LargeDependenceLowGrayLevelEmphasis": (
+        "NBZI",
+        r"\frac{1}{N_z}\sum_{i,j}\frac{P(i,j)j^2}{i^2}",
+        "high dep. dark",
+    ),
+    "LargeDependenceHighGrayLevelEmphasis": (
+        "9QMG",
+        r"\frac{1}{N_z}\sum_{i,j}P(i,j)i^2j^2",
+        "high dep. bright",
+    ),
+}
+
+
+@njit(**JIT_PARALLEL)
+def _gldm_kernel(levels, angles, grey_levels, alpha, partial):
+    """Dependence histogram; chunk c of the (z, y) rows writes only ``partial[c]`` (no races)."""
+    n_z, n_y, n_x = levels.shape
+    n_angles = angles.shape[0]
+    n_chunks = partial.shape[0]
+    n_rows = n_z * n_y
+    for c in prange(n_chunks):
+        counts = partial[c]
+        for row in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+            z = row // n_y
+            y = row - z * n_y
+            for x in range(n_x):
+                i = levels[z, y, x]
+                if i < 0:
+                    continue
+                dependent = 0
+                for a in range(n_angles):
+                    nz, ny, nx = z + angles[a, 0], y + angles[a, 1], x + angles[a, 2]
+                    if 0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x:
+                        j = levels[nz, ny, nx]
+                        # branch-free: dependence is data-dependent, a branch here mispredicts often
+                        dependent += (j >= 0) & (abs(grey_levels[i] - grey_levels[max(j, 0)]) <= alpha)
+                counts[i, dependent] += 1.0
+
+
+def gldm_matrix(levels, angles, grey_levels, alpha=0):
+    """Voxel counts per grey level and dependence.
+
+    Parameters
+    ----------
+    levels : numpy.ndarray
+        int32 (z, y, x): compact grey-level index inside the ROI, -1 outside.
+    angles : numpy.ndarray
+        int64 (n_angles, 3) neighbour offsets holding *both* directions, i.e.
+        ``generate_angles(shape, distances, force2D, force2Ddimension, bidirectional=True)``.
+    grey_levels : numpy.ndarray
+        (Ng,) real grey-level values of the compact indices (dependence compares real levels).
+    alpha : int
+        Largest absolute grey-level difference of a dependent neighbour (``gldm_a``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (Ng, n_angles + 1): element (i, k) counts the voxels of level i with k dependent neighbours.
+    """
+    levels = np.ascontiguousarray(levels, dtype=np.int32)
+    grey_levels = np.ascontiguousarray(grey_levels, dtype=np.float64)
+    angles = np.ascontiguousarray(angles, dtype=np.int64)
+    n_chunks = max(1, min(CHUNKS, levels.shape[0] * levels.shape[1]))
+    partial = np.zeros((n_chunks, len(grey_levels), angles.shape[0] + 1), dtype=np.float64)
+    _gldm_kernel(levels, angles, grey_levels, float(alpha), partial)
+    return partial.sum(axis=0)
+
+
+@njit(**JIT)
+def _gldm_feature_kernel(p_all, grey_levels, out):
+    n_batch, n_levels, n_dep = p_all.shape
+    g = grey_levels
+    pd = np.empty(n_dep)
+    pg = np.empty(n_levels)
+    for b in range(n_batch):
+        p = p_all[b]
+        pd[:] = 0.0
+        pg[:] = 0.0
+        for i in range(n_levels):
+            for k in range(n_dep):
+                pd[k] += p[i, k]
+                pg[i] += p[i, k]
+        n_z = 0.0
+        for k in range(n_dep):
+            n_z += pd[k]
+        # PyRadiomics replaces a zero voxel count by 1.
+        if n_z == 0:
+            n_z = 1.0
+        sde = 0.0
+        lde = 0.0
+        dn = 0.0
+        u_j = 0.0
+        for k in range(n_dep):
+            j = k + 1.0
+            sde += pd[k] / j**2
+            lde += pd[k] * j**2
+            dn += pd[k] ** 2
+            u_j += pd[k] / n_z * j
+        dv = 0.0
+        for k in range(n_dep):
+            dv += pd[k] / n_z * (k + 1.0 - u_j) ** 2
+        gln = 0.0
+        lgle = 0.0
+        hgle = 0.0
+        u_i = 0.0
+        for i in range(n_levels):
+            gln += pg[i] ** 2
+            lgle += pg[i] / g[i] ** 2
+            hgle += pg[i] * g[i] ** 2
+            u_i += pg[i] / n_z * g[i]
+        glv = 0.0
+        for i in range(n_levels):
+            glv += pg[i] / n_z * (g[i] - u_i) ** 2
+        entropy = 0.0
+        sdlgle = 0.0
+        sdhgle = 0.0
+        ldlgle = 0.0
+        ldhgle = 0.0
+        for i in range(n_levels):
+            for k in range(n_dep):
+                v = p[i, k]
+                j = k + 1.0
+                pn = v / n_z
+                entropy -= pn * np.log2(pn + EPS)
+                sdlgle += v / (g[i] ** 2 * j**2)
+                sdhgle += v * g[i] ** 2 / j**2
+                ldlgle += v * j**2 / g[i] ** 2
+                ldhgle += v * (j**2 * g[i] ** 2)
+        row = out[b]
+        row[0] = sde / n_z
+        row[1] = lde / n_z
+        row[2] = gln / n_z
+        row[3] = dn / n_z
+        row[4] = dn / n_z**2
+        row[5] = glv
+        row[6] = dv
+        row[7] = entropy
+        row[8] = lgle / n_z
+        row[9] = hgle / n_z
+        row[10] = sdlgle / n_z
+        row[11] = sdhgle / n_z
+        row[12] = ldlgle / n_z
+        row[13] = ldhgle / n_z
+
+
+def gldm_features(p, grey_levels):
+    r"""All GLDM features per ROI.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        (n_batch, Ng, Nd) dependence counts (a batch of :func:`gldm_matrix` results).
+    grey_levels : numpy.ndarray
+        (Ng,) real grey-level values of the compact indices.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_batch, len(FEATURE_NAMES)).
+
+    Notes
+    -----
+    E.g. Small Dependence Emphasis :math:`=\frac{1}{N_z}\sum_j p_d(j)/j^2` (IBSI SODN) with
+    :math:`j` = dependent neighbours + 1; every formula with its IBSI tag is in :data:`FORMULAS`.
+    """
+    out = np.empty((p.shape[0], len(FEATURE_NAMES)), dtype=np.float64)
+    _gldm_feature_kernel(
+        np.ascontiguousarray(p, dtype=np.float64), np.asarray(grey_levels, dtype=np.float64), out
+    )
+    return out

@@ -1,0 +1,287 @@
+r"""Grey Level Size Zone Matrix (GLSZM): zone-labelling kernel and feature formulas, PyRadiomics-exact.
+
+A *zone* is a connected set of ROI voxels of equal grey level. Connectivity is PyRadiomics': two voxels
+touch when their offset is one of the distance-1 angles in either direction (26-connected in 3D,
+8-connected in-plane with ``force2D``); the ``distances`` setting is ignored by this class.
+
+Axis order: ``glszm[b, i, s]`` = batch (ROI), compact grey-level index, zone size - 1. Image convention as
+in :mod:`spinerad.kernels.glcm` (int32 compact levels, -1 outside the ROI). Like PyRadiomics' C code the
+raw matrix has a column per size up to the largest zone; :func:`prepare_glszm` then drops the sizes no zone
+has, as PyRadiomics does (a large ROI has a few zones of thousands of voxels and empty sizes in between).
+
+Definitions (PyRadiomics notation; :math:`N_z` zones, :math:`N_p` voxels, :math:`p_g(i)=\sum_j P(i,j)`,
+:math:`p_s(j)=\sum_i P(i,j)`, :math:`i` the real grey level, :math:`j` the zone size), with IBSI tags:
+see :data:`FORMULAS`.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._config import JIT
+
+EPS = np.spacing(1)
+
+#: Feature names (PyRadiomics spelling) in the column order of :func:`glszm_features`.
+FEATURE_NAMES = (
+    "SmallAreaEmphasis",
+    "LargeAreaEmphasis",
+    "GrayLevelNonUniformity",
+    "GrayLevelNonUniformityNormalized",
+    "SizeZoneNonUniformity",
+    "SizeZoneNonUniformityNormalized",
+    "ZonePercentage",
+    "GrayLevelVariance",
+    "ZoneVariance",
+    "ZoneEntropy",
+    "LowGrayLevelZoneEmphasis",
+    "HighGrayLevelZoneEmphasis",
+    "SmallAreaLowGrayLevelEmphasis",
+    "SmallAreaHighGrayLevelEmphasis",
+    "LargeAreaLowGrayLevelEmphasis",
+    "LargeAreaHighGrayLevelEmphasis",
+)
+
+#: name -> (IBSI tag, formula, meaning). :math:`p(i,j)=P(i,j)/N_z`,
+#: :math:`\mu_i=\sum_i p_g(i)\,i/N_z`, :math:`\mu_j=\sum_j p_s(j)\,j/N_z`.
+FORMULAS = {
+    "SmallAreaEmphasis": ("5QRC", r"\frac{1}{N_z}\sum_j \frac{p_s(j)}{j^2}", "weight of small zones"),
+    "LargeAreaEmphasis": ("48P8", r"\frac{1}{N_z}\sum_j p_s(j)\,j^2", "weight of large zones"),
+    "GrayLevelNonUniformity": (
+        "JNSA",
+        r"\frac{1}{N_z}\sum_i p_g(i)^2",
+        "zone counts spread over grey levels",
+    ),
+    "GrayLevelNonUniformityNormalized": ("Y1RO", r"\frac{1}{N_z^2}\sum_i p_g(i)^2", "normalised GLNU"),
+    "SizeZoneNonUniformity": ("4JP3", r"\frac{1}{N_z}\sum_j p_s(j)^2", "zone counts spread over sizes"),
+    "SizeZoneNonUniformityNormalized": ("VB3A", r"\frac{1}{N_z^2}\sum_j p_s(j)^2", "normalised SZNU"),
+    "ZonePercentage": ("P30P", r"\frac{N_z}{N_p}", "zones per voxel: coarseness"),
+    "GrayLevelVariance": ("BYLV", r"\sum_i \frac{p_g(i)}{N_z}(i-\mu_i)^2", "variance of zone grey levels"),
+    "ZoneVariance": ("3NSA", r"\sum_j \frac{p_s(j)}{N_z}(j-\mu_j)^2", "variance of zone sizes"),
+    "ZoneEntropy": ("GU8N", r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)", "randomness of (level, size)"),
+    "LowGrayLevelZoneEmphasis": ("XMSY", r"\frac{1}{N_z}\sum_i \frac{p_g(i)}{i^2}", "weight of dark zones"),
+    "HighGrayLevelZoneEmphasis": ("5GN9", r"\frac{1}{N_z}\sum_i p_g(i)\,i^2", "weight of bright zones"),
+    "SmallAreaLowGrayLevelEmphasis": ("5RAI", r"\frac{1}{N_z}\sum_{i,j}\frac{P(i,j)}{i^2j^2}", "small dark"),
+    "SmallAreaHighGrayLevelEmphasis": (
+        "HW1V",
+        r"\frac{1}{N_z}\sum_{i,j}\frac{P(i,j)\,i^2}{j^2}",
+        "small bright",
+    ),
+    "LargeAreaLowGrayLevelEmphasis": (
+        "YH51",
+        r"\frac{1}{N_z}\sum_{i,j}\frac{P(i,j)\,j^2}{i^2}",
+        "large dark",
+    ),
+    "LargeAreaHighGrayLevelEmphasis": ("J17V", r"\frac{1}{N_z}\sum_{i,j}P(i,j)\,i^2j^2", "large bright"),
+}
+
+
+@njit(**JIT)
+def _glszm_zone_kernel(levels, angles, visited, stack, zone_level, zone_size):
+    """Label zones by flood fill with an explicit stack; returns the number of zones.
+
+    Zones are found in raster order; each voxel is pushed once, so ``stack`` needs one row per ROI voxel.
+    ``angles`` must hold both directions of every offset.
+    """
+    n_z, n_y, n_x = levels.shape
+    n_angles = angles.shape[0]
+    n_zones = 0
+    for z in range(n_z):
+        for y in range(n_y):
+            for x in range(n_x):
+                level = levels[z, y, x]
+                if level < 0 or visited[z, y, x]:
+                    continue
+                visited[z, y, x] = True
+                stack[0, 0], stack[0, 1], stack[0, 2] = z, y, x
+                top = 1
+                size = 0
+                while top > 0:
+                    top -= 1
+                    cz, cy, cx = stack[top, 0], stack[top, 1], stack[top, 2]
+                    size += 1
+                    for a in range(n_angles):
+                        nz, ny, nx = cz + angles[a, 0], cy + angles[a, 1], cx + angles[a, 2]
+                        if not (0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x):
+                            continue
+                        if visited[nz, ny, nx] or levels[nz, ny, nx] != level:
+                            continue
+                        visited[nz, ny, nx] = True
+                        stack[top, 0], stack[top, 1], stack[top, 2] = nz, ny, nx
+                        top += 1
+                zone_level[n_zones] = level
+                zone_size[n_zones] = size
+                n_zones += 1
+    return n_zones
+
+
+def glszm_matrix(levels, angles, n_levels):
+    """Zone counts per grey level and zone size.
+
+    Parameters
+    ----------
+    levels : numpy.ndarray
+        int32 (z, y, x): compact grey-level index inside the ROI, -1 outside.
+    angles : numpy.ndarray
+        int64 (n_angles, 3) neighbour offsets holding *both* directions, i.e.
+        ``generate_angles(shape, (1,), force2D, force2Ddimension, bidirectional=True)``.
+    n_levels : int
+        Number of grey levels present in the ROI.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (n_levels, largest zone size): element (i, s) counts the zones of level i with s + 1 voxels.
+    """
+    levels = np.ascontiguousarray(levels, dtype=np.int32)
+    n_roi = int(np.count_nonzero(levels >= 0))
+    visited = np.zeros(levels.shape, dtype=np.bool_)
+    stack = np.empty((max(n_roi, 1), 3), dtype=np.int64)
+    zone_level = np.empty(max(n_roi, 1), dtype=np.int64)
+    zone_size = np.empty(max(n_roi, 1), dtype=np.int64)
+    n_zones = _glszm_zone_kernel(
+        levels, np.ascontiguousarray(angles, dtype=np.int64), visited, stack, zone_level, zone_size
+    )
+    largest = int(zone_size[:n_zones].max()) if n_zones else 0
+    out = np.zeros((n_levels, largest), dtype=np.float64)
+    _glszm_fill_kernel(zone_level[:n_zones], zone_size[:n_zones], out)
+    return out
+
+
+@njit(**JIT)
+def _glszm_fill_kernel(zone_level, zone_size, out):
+    for z in range(zone_level.shape[0]):
+        out[zone_level[z], zone_size[z] - 1] += 1.0
+
+
+def prepare_glszm(counts):
+    """Drop the zone sizes no zone has, as PyRadiomics does (its matrix is sparse in size for large ROIs).
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        (Ng, Ns) from :func:`glszm_matrix`, or a batch (n_batch, Ng, Ns).
+
+    Returns
+    -------
+    p : numpy.ndarray
+        (n_batch, Ng, n_sizes) counts of the sizes that occur (in any ROI of the batch).
+    sizes : numpy.ndarray
+        float64 (n_sizes,) zone size of each column.
+    """
+    p = counts if counts.ndim == 3 else counts[None]
+    keep = np.flatnonzero(p.sum(axis=(0, 1)))
+    return p[:, :, keep], keep + 1.0
+
+
+@njit(**JIT)
+def _glszm_feature_kernel(p_all, grey_levels, sizes, out):
+    n_batch, n_levels, n_sizes = p_all.shape
+    g = grey_levels
+    ps = np.empty(n_sizes)
+    pg = np.empty(n_levels)
+    for b in range(n_batch):
+        p = p_all[b]
+        ps[:] = 0.0
+        pg[:] = 0.0
+        for i in range(n_levels):
+            for s in range(n_sizes):
+                ps[s] += p[i, s]
+                pg[i] += p[i, s]
+        n_z = 0.0
+        n_p = 0.0
+        for s in range(n_sizes):
+            n_z += ps[s]
+            n_p += ps[s] * sizes[s]
+        # PyRadiomics replaces a zero zone or voxel count by 1 (an empty ROI then gives 0, not NaN).
+        if n_z == 0:
+            n_z = 1.0
+        if n_p == 0:
+            n_p = 1.0
+        sae = 0.0
+        lae = 0.0
+        szn = 0.0
+        u_j = 0.0
+        for s in range(n_sizes):
+            j = sizes[s]
+            sae += ps[s] / j**2
+            lae += ps[s] * j**2
+            szn += ps[s] ** 2
+            u_j += ps[s] / n_z * j
+        zv = 0.0
+        for s in range(n_sizes):
+            zv += ps[s] / n_z * (sizes[s] - u_j) ** 2
+        gln = 0.0
+        lie = 0.0
+        hie = 0.0
+        u_i = 0.0
+        for i in range(n_levels):
+            gln += pg[i] ** 2
+            lie += pg[i] / g[i] ** 2
+            hie += pg[i] * g[i] ** 2
+            u_i += pg[i] / n_z * g[i]
+        glv = 0.0
+        for i in range(n_levels):
+            glv += pg[i] / n_z * (g[i] - u_i) ** 2
+        entropy = 0.0
+        lisae = 0.0
+        hisae = 0.0
+        lilae = 0.0
+        hilae = 0.0
+        for i in range(n_levels):
+            for s in range(n_sizes):
+                v = p[i, s]
+                j = sizes[s]
+                pn = v / n_z
+                entropy -= pn * np.log2(pn + EPS)
+                lisae += v / (g[i] ** 2 * j**2)
+                hisae += v * g[i] ** 2 / j**2
+                lilae += v * j**2 / g[i] ** 2
+                hilae += v * g[i] ** 2 * j**2
+        row = out[b]
+        row[0] = sae / n_z
+        row[1] = lae / n_z
+        row[2] = gln / n_z
+        row[3] = gln / n_z**2
+        row[4] = szn / n_z
+        row[5] = szn / n_z**2
+        row[6] = n_z / n_p
+        row[7] = glv
+        row[8] = zv
+        row[9] = entropy
+        row[10] = lie / n_z
+        row[11] = hie / n_z
+        row[12] = lisae / n_z
+        row[13] = hisae / n_z
+        row[14] = lilae / n_z
+        row[15] = hilae / n_z
+
+
+def glszm_features(p, grey_levels, sizes=None):
+    r"""All GLSZM features per ROI.
+
+    Parameters
+    ----------
+    p : numpy.ndarray
+        (n_batch, Ng, Ns) zone counts (a batch of :func:`glszm_matrix` results zero-padded to one Ns, or
+        the compacted counts of :func:`prepare_glszm`).
+    grey_levels : numpy.ndarray
+        (Ng,) real grey-level values of the compact indices.
+    sizes : numpy.ndarray or None
+        (Ns,) zone size of each column; None for 1..Ns.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_batch, len(FEATURE_NAMES)).
+
+    Notes
+    -----
+    E.g. Small Area Emphasis :math:`=\frac{1}{N_z}\sum_j p_s(j)/j^2` (IBSI 5QRC) and Zone Percentage
+    :math:`=N_z/N_p` (IBSI P30P); every formula with its IBSI tag is in :data:`FORMULAS`.
+    """
+    sizes = np.arange(1.0, p.shape[2] + 1) if sizes is None else np.asarray(sizes, dtype=np.float64)
+    out = np.empty((p.shape[0], len(FEATURE_NAMES)), dtype=np.float64)
+    _glszm_feature_kernel(
+        np.ascontiguousarray(p, dtype=np.float64), np.asarray(grey_levels, dtype=np.float64), sizes, out
+    )
+    return out

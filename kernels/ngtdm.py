@@ -1,0 +1,178 @@
+r"""Neighbouring Grey Tone Difference Matrix (NGTDM): matrix kernel and feature formulas, PyRadiomics-exact.
+
+For every ROI voxel of real grey level :math:`i`, :math:`\bar A` is the mean real grey level of its ROI
+neighbours (offsets of the ``distances`` setting, both directions, inside the cropped box). Per grey
+level, the matrix holds the voxel count :math:`n_i` and :math:`s_i=\sum|i-\bar A|`. As in PyRadiomics a
+voxel without ROI neighbours is still counted, with :math:`|i-\bar A|=0`.
+
+Axis order: ``ngtdm[b, i, c]`` = batch (ROI), compact grey-level index, column c (0: :math:`n_i`,
+1: :math:`s_i`); the real levels are passed separately as ``grey_levels``. Image convention as in
+:mod:`spinerad.kernels.glcm`.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_PARALLEL
+
+#: Per-chunk partial sums of the parallel kernel: a fixed count, so results do not depend on the thread count.
+CHUNKS = 32
+
+#: Coarseness of a ROI whose neighbourhood differences are all zero (PyRadiomics' convention).
+COARSENESS_FLAT = 1e6
+
+#: Feature names (PyRadiomics spelling) in the column order of :func:`ngtdm_features`.
+FEATURE_NAMES = ("Coarseness", "Contrast", "Busyness", "Complexity", "Strength")
+
+#: name -> (IBSI tag, formula, meaning). :math:`p_i=n_i/N_{v,p}`, :math:`N_{v,p}=\sum_i n_i`,
+#: :math:`N_{g,p}` the number of levels with :math:`p_i>0`; sums over pairs skip :math:`p_i=0` or
+#: :math:`p_j=0`.
+FORMULAS = {
+    "Coarseness": ("QCDE", r"\frac{1}{\sum_i p_i s_i}\ (10^6\text{ if }0)", "spatial rate of change"),
+    "Contrast": (
+        "65HE",
+        r"\frac{\sum_{i,j}p_ip_j(i-j)^2}{N_{g,p}(N_{g,p}-1)}\frac{\sum_i s_i}{N_{v,p}}"
+        r"\ (0\text{ if }N_{g,p}=1)",
+        "dynamic range and spatial frequency",
+    ),
+    "Busyness": (
+        "NQ30",
+        r"\frac{\sum_i p_i s_i}{\sum_{i,j}|ip_i-jp_j|}\ (0\text{ if the divisor is }0)",
+        "rapid changes between neighbours",
+    ),
+    "Complexity": (
+        "HDEZ",
+        r"\frac{1}{N_{v,p}}\sum_{i,j}|i-j|\frac{p_is_i+p_js_j}{p_i+p_j}",
+        "non-uniformity and rapid changes",
+    ),
+    "Strength": (
+        "1X9X",
+        r"\frac{\sum_{i,j}(p_i+p_j)(i-j)^2}{\sum_i s_i}\ (0\text{ if }\sum_i s_i=0)",
+        "large, distinct primitives",
+    ),
+}
+
+
+@njit(**JIT_PARALLEL)
+def _ngtdm_kernel(levels, angles, grey_levels, partial):
+    """Sum counts and absolute differences; chunk c of the (z, y) rows writes only ``partial[c]``."""
+    n_z, n_y, n_x = levels.shape
+    n_angles = angles.shape[0]
+    n_chunks = partial.shape[0]
+    n_rows = n_z * n_y
+    for c in prange(n_chunks):
+        sums = partial[c]
+        for row in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
+            z = row // n_y
+            y = row - z * n_y
+            for x in range(n_x):
+                i = levels[z, y, x]
+                if i < 0:
+                    continue
+                count = 0.0
+                total = 0.0
+                for a in range(n_angles):
+                    nz, ny, nx = z + angles[a, 0], y + angles[a, 1], x + angles[a, 2]
+                    if 0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x:
+                        j = levels[nz, ny, nx]
+                        if j >= 0:
+                            count += 1.0
+                            total += grey_levels[j]
+                # PyRadiomics: (double)level - sum / count, with integer levels summed exactly.
+                diff = 0.0 if count == 0 else abs(grey_levels[i] - total / count)
+                sums[i, 0] += 1.0
+                sums[i, 1] += diff
+
+
+def ngtdm_matrix(levels, angles, grey_levels):
+    """Voxel count and summed neighbourhood difference per grey level.
+
+    Parameters
+    ----------
+    levels : numpy.ndarray
+        int32 (z, y, x): compact grey-level index inside the ROI, -1 outside.
+    angles : numpy.ndarray
+        int64 (n_angles, 3) neighbour offsets holding *both* directions, i.e.
+        ``generate_angles(shape, distances, force2D, force2Ddimension, bidirectional=True)``.
+    grey_levels : numpy.ndarray
+        (Ng,) real grey-level values of the compact indices (the neighbourhood mean is of real levels).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (Ng, 2): column 0 the voxel count :math:`n_i`, column 1 :math:`s_i`.
+    """
+    levels = np.ascontiguousarray(levels, dtype=np.int32)
+    grey_levels = np.ascontiguousarray(grey_levels, dtype=np.float64)
+    n_chunks = max(1, min(CHUNKS, levels.shape[0] * levels.shape[1]))
+    partial = np.zeros((n_chunks, len(grey_levels), 2), dtype=np.float64)
+    _ngtdm_kernel(levels, np.ascontiguousarray(angles, dtype=np.int64), grey_levels, partial)
+    return partial.sum(axis=0)
+
+
+@njit(**JIT)
+def _ngtdm_feature_kernel(m_all, grey_levels, out):
+    n_batch, n_levels, _ = m_all.shape
+    g = grey_levels
+    p = np.empty(n_levels)
+    for b in range(n_batch):
+        m = m_all[b]
+        n_vp = 0.0
+        sum_s = 0.0
+        n_gp = 0
+        for i in range(n_levels):
+            n_vp += m[i, 0]
+            sum_s += m[i, 1]
+        coarse = 0.0
+        for i in range(n_levels):
+            p[i] = m[i, 0] / n_vp
+            if p[i] > 0:
+                n_gp += 1
+            coarse += p[i] * m[i, 1]
+        contrast = 0.0
+        absdiff = 0.0
+        complexity = 0.0
+        strength = 0.0
+        for i in range(n_levels):
+            for j in range(n_levels):
+                d = g[i] - g[j]
+                contrast += p[i] * p[j] * d**2
+                if p[i] == 0 or p[j] == 0:
+                    continue
+                absdiff += abs(g[i] * p[i] - g[j] * p[j])
+                complexity += abs(d) * (p[i] * m[i, 1] + p[j] * m[j, 1]) / (p[i] + p[j])
+                strength += (p[i] + p[j]) * d**2
+        row = out[b]
+        row[0] = 1.0 / coarse if coarse != 0 else COARSENESS_FLAT
+        div = n_gp * (n_gp - 1)
+        row[1] = contrast * sum_s / n_vp / div if div != 0 else 0.0
+        row[2] = coarse / absdiff if absdiff != 0 else 0.0
+        row[3] = complexity / n_vp
+        row[4] = strength / sum_s if sum_s != 0 else 0.0
+
+
+def ngtdm_features(m, grey_levels):
+    r"""All NGTDM features per ROI.
+
+    Parameters
+    ----------
+    m : numpy.ndarray
+        (n_batch, Ng, 2) counts and difference sums (a batch of :func:`ngtdm_matrix` results).
+    grey_levels : numpy.ndarray
+        (Ng,) real grey-level values of the compact indices.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_batch, len(FEATURE_NAMES)).
+
+    Notes
+    -----
+    E.g. Coarseness :math:`=1/\sum_i p_i s_i` (IBSI QCDE), :math:`10^6` when every difference is 0;
+    every formula with its IBSI tag is in :data:`FORMULAS`.
+    """
+    out = np.empty((m.shape[0], len(FEATURE_NAMES)), dtype=np.float64)
+    _ngtdm_feature_kernel(
+        np.ascontiguousarray(m, dtype=np.float64), np.asarray(grey_levels, dtype=np.float64), out
+    )
+    return out

@@ -1,0 +1,110 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Part(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PART_UNSPECIFIED: _ClassVar[Part]
+    PART_IMAGE: _ClassVar[Part]
+    PART_MASK: _ClassVar[Part]
+PART_UNSPECIFIED: Part
+PART_IMAGE: Part
+PART_MASK: Part
+
+class StudyUpload(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: StudyHeader
+    chunk: Chunk
+    def __init__(self, header: _Optional[_Union[StudyHeader, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
+
+class StudyHeader(_message.Message):
+    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label")
+    class ClinicalEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: ClinicalValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[ClinicalValue, _Mapping]] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    CLINICAL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    tasks: _containers.RepeatedScalarFieldContainer[str]
+    extraction_profile: str
+    clinical: _containers.MessageMap[str, ClinicalValue]
+    image: VolumeSpec
+    mask: VolumeSpec
+    label: int
+    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ...) -> None: ...
+
+class ClinicalValue(_message.Message):
+    __slots__ = ("number", "text", "flag")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    FLAG_FIELD_NUMBER: _ClassVar[int]
+    number: float
+    text: str
+    flag: bool
+    def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ...) -> None: ...
+
+class VolumeSpec(_message.Message):
+    __slots__ = ("total_bytes", "raw", "file", "dicom")
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RAW_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    DICOM_FIELD_NUMBER: _ClassVar[int]
+    total_bytes: int
+    raw: RawVolume
+    file: EncodedFile
+    dicom: DicomSeries
+    def __init__(self, total_bytes: _Optional[int] = ..., raw: _Optional[_Union[RawVolume, _Mapping]] = ..., file: _Optional[_Union[EncodedFile, _Mapping]] = ..., dicom: _Optional[_Union[DicomSeries, _Mapping]] = ...) -> None: ...
+
+class RawVolume(_message.Message):
+    __slots__ = ("dtype", "shape", "spacing", "origin", "direction", "compression")
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    SPACING_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    dtype: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    spacing: _containers.RepeatedScalarFieldContainer[float]
+    origin: _containers.RepeatedScalarFieldContainer[float]
+    direction: _containers.RepeatedScalarFieldContainer[float]
+    compression: str
+    def __init__(self, dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., spacing: _Optional[_Iterable[float]] = ..., origin: _Optional[_Iterable[float]] = ..., direction: _Optional[_Iterable[float]] = ..., compression: _Optional[str] = ...) -> None: ...
+
+class EncodedFile(_message.Message):
+    __slots__ = ("suffix",)
+    SUFFIX_FIELD_NUMBER: _ClassVar[int]
+    suffix: str
+    def __init__(self, suffix: _Optional[str] = ...) -> None: ...
+
+class DicomSeries(_message.Message):
+    __slots__ = ("instance_bytes",)
+    INSTANCE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    instance_bytes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, instance_bytes: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Chunk(_message.Message):
+    __slots__ = ("part", "offset", "data")
+    PART_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    part: Part
+    offset: int
+    data: bytes
+    def __init__(self, part: _Optional[_Union[Part, str]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...

@@ -1,0 +1,392 @@
+"""Python client of the spinerad.v1 service, for PACS/RIS integrations and ``spinerad analyze``.
+
+::
+
+    from spinerad.service.client import Client, Study, Volume
+
+    with Client("radiomics.hospital.local:50051", root_certificates=open("ca.pem", "rb").read(),
+                token=os.environ["SPINERAD_TOKEN"]) as client:
+        study = Study(Volume.from_path("series_dir/"), Volume.from_path("lesion.nrrd"),
+                      request_id="acc-0001", tasks=("egfr_mutation",))
+        for event in client.analyze([study]):
+            print(event_to_dict(event))
+
+Volumes are uploaded in chunks (1 MiB by default) straight from disk or memory; a study the server refuses
+stops uploading. Failures raise :class:`ServiceError` carrying the gRPC status code name.
+"""
+
+import os
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from spinerad.errors import SpineradError
+from spinerad.v1 import events_pb2, service_pb2_grpc, study_pb2
+
+DEFAULT_CHUNK_BYTES = 1 << 20
+_FILE_SUFFIXES = (".nii.gz", ".nrrd", ".nii", ".mha")
+_RAW_DTYPES = {
+    "uint8",
+    "int8",
+    "uint16",
+    "int16",
+    "uint32",
+    "int32",
+    "uint64",
+    "int64",
+    "float32",
+    "float64",
+}
+
+
+class ServiceError(SpineradError):
+    """A call or a study failed; ``code`` is the gRPC status code name (INVALID_ARGUMENT, ...)."""
+
+    def __init__(self, code, message, request_id=None):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.details = message
+        self.request_id = request_id
+
+    @property
+    def exit_code(self):
+        """Exit code of ``spinerad analyze``: 2 for invalid input, 4 for any other failure."""
+        return 2 if self.code == "INVALID_ARGUMENT" else 4
+
+
+def _rpc_error(error, request_id=None):
+    code = error.code()
+    return ServiceError(code.name if code else "UNKNOWN", error.details() or str(code), request_id)
+
+
+# --- volumes and studies ------------------------------------------------------------------------------------
+
+
+class Volume:
+    """An encoded image or mask: its ``VolumeSpec`` and a way to read its bytes in chunks."""
+
+    def __init__(self, spec, read_chunks):
+        self.spec = spec
+        self._read_chunks = read_chunks
+
+    def chunks(self, size=DEFAULT_CHUNK_BYTES):
+        """The volume's bytes, ``size`` at a time."""
+        return self._read_chunks(size)
+
+    @classmethod
+    def from_path(cls, path):
+        """A file (.nrrd, .nii, .nii.gz, .mha as is; others decoded here and sent raw) or a DICOM folder."""
+        path = Path(path)
+        if path.is_dir():
+            return cls.from_dicom_files(sorted(p for p in path.iterdir() if p.is_file()))
+        name = path.name.lower()
+        suffix = next((s for s in _FILE_SUFFIXES if name.endswith(s)), None)
+        if suffix is None:
+            import SimpleITK as sitk
+
+            return cls.from_image(sitk.ReadImage(str(path)))
+        size = path.stat().st_size
+        spec = study_pb2.VolumeSpec(total_bytes=size, file=study_pb2.EncodedFile(suffix=suffix))
+        return cls(spec, lambda chunk: _file_chunks([path], chunk))
+
+    @classmethod
+    def from_bytes(cls, data, suffix=""):
+        """The bytes of one image file (``suffix`` as in ``EncodedFile``; "" lets the server detect it)."""
+        data = bytes(data)
+        spec = study_pb2.VolumeSpec(total_bytes=len(data), file=study_pb2.EncodedFile(suffix=suffix))
+        return cls(spec, lambda chunk: _memory_chunks(memoryview(data), chunk))
+
+    @classmethod
+    def from_dicom_files(cls, paths):
+        """A DICOM series from its instance files."""
+        paths = [Path(p) for p in paths]
+        if not paths:
+            raise SpineradError("no DICOM instance files given")
+        sizes = [p.stat().st_size for p in paths]
+        spec = study_pb2.VolumeSpec(total_bytes=sum(sizes), dicom=study_pb2.DicomSeries(instance_bytes=sizes))
+        return cls(spec, lambda chunk: _file_chunks(paths, chunk))
+
+    @classmethod
+    def from_array(cls, array, spacing=(), origin=(), direction=(), compress=False):
+        """A NumPy array in (z, y, x) order, geometry in ITK (x, y, z) order.
+
+        ``compress=True`` sends the voxels zlib-compressed: a large gain for masks (mostly zeros), a loss
+        for images (noisy intensities compress little and slowly).
+        """
+        array = np.asarray(array)
+        name = array.dtype.name
+        if name not in _RAW_DTYPES:
+            raise SpineradError(
+                f"dtype {name} cannot be sent raw; use one of {', '.join(sorted(_RAW_DTYPES))}"
+            )
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        raw = study_pb2.RawVolume(
+            dtype=name,
+            shape=array.shape,
+            spacing=spacing,
+            origin=origin,
+            direction=direction,
+            compression="zlib" if compress else "",
+        )
+        data = memoryview(array).cast("B")
+        if compress:
+            data = memoryview(zlib.compress(data, 1))
+        spec = study_pb2.VolumeSpec(total_bytes=data.nbytes, raw=raw)
+        return cls(spec, lambda chunk: _memory_chunks(data, chunk))
+
+    @classmethod
+    def from_image(cls, image, compress=False):
+        """A SimpleITK image, sent raw (``compress``: see :meth:`from_array`)."""
+        import SimpleITK as sitk
+
+        if image.GetNumberOfComponentsPerPixel() != 1:
+            raise SpineradError("only scalar images can be sent raw")
+        return cls.from_array(
+            sitk.GetArrayViewFromImage(image),
+            image.GetSpacing(),
+            image.GetOrigin(),
+            image.GetDirection(),
+            compress,
+        )
+
+
+def _memory_chunks(data, size):
+    for start in range(0, data.nbytes, size):
+        yield bytes(data[start : start + size])
+
+
+def _file_chunks(paths, size):
+    for path in paths:
+        with open(path, "rb") as handle:
+            while block := handle.read(size):
+                yield block
+
+
+@dataclass
+class Study:
+    """One study to upload: image, mask and what to compute."""
+
+    image: Volume
+    mask: Volume
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    tasks: tuple = ()
+    profile: str = ""
+    clinical: dict = field(default_factory=dict)
+    label: int = 0
+
+    def header(self):
+        """The ``StudyHeader`` message."""
+        clinical = {}
+        for name, value in self.clinical.items():
+            if isinstance(value, bool):
+                clinical[name] = study_pb2.ClinicalValue(flag=value)
+            elif isinstance(value, (int, float)):
+                clinical[name] = study_pb2.ClinicalValue(number=float(value))
+            else:
+                clinical[name] = study_pb2.ClinicalValue(text=str(value))
+        return study_pb2.StudyHeader(
+            request_id=self.request_id,
+            tasks=list(self.tasks),
+            extraction_profile=self.profile,
+            clinical=clinical,
+            image=self.image.spec,
+            mask=self.mask.spec,
+            label=self.label,
+        )
+
+
+def upload_messages(studies, chunk_bytes=DEFAULT_CHUNK_BYTES, refused=None):
+    """``StudyUpload`` messages of ``studies``: each header, then its image and mask chunks.
+
+    A request id in ``refused`` (filled while the answers stream in) stops its remaining chunks.
+    """
+    refused = refused if refused is not None else set()
+    for study in studies:
+        yield study_pb2.StudyUpload(header=study.header())
+        for part, volume in ((study_pb2.PART_IMAGE, study.image), (study_pb2.PART_MASK, study.mask)):
+            offset = 0
+            for data in volume.chunks(chunk_bytes):
+                if study.request_id in refused:
+                    break
+                yield study_pb2.StudyUpload(chunk=study_pb2.Chunk(part=part, offset=offset, data=data))
+                offset += len(data)
+
+
+# --- events -------------------------------------------------------------------------------------------------
+
+
+def event_to_dict(event):
+    """An ``AnalyzeEvent`` as a flat dict: ``{"request_id", "event", ...fields}`` (features as floats)."""
+    kind = event.WhichOneof("kind")
+    body = getattr(event, kind)
+    out = {"request_id": event.request_id, "event": kind}
+    out.update(
+        json_format.MessageToDict(
+            body, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+    )
+    if kind == "stage_done":
+        out["features"] = dict(body.features)
+        if not body.features:
+            del out["features"]
+    if kind == "prediction":
+        out["probability"] = body.probability
+        out["threshold"] = body.threshold
+    return out
+
+
+# --- the client ---------------------------------------------------------------------------------------------
+
+
+class Client:
+    """A channel to a spinerad server.
+
+    Parameters
+    ----------
+    target : str
+        ``host:port``.
+    root_certificates : bytes or None
+        CA bundle to verify the server (TLS). ``tls=True`` without it uses the system roots.
+    client_cert, client_key : bytes or None
+        This client's certificate chain and key, for mutual TLS.
+    token : str or None
+        Bearer token sent as ``authorization`` metadata.
+    """
+
+    def __init__(
+        self,
+        target,
+        *,
+        tls=False,
+        root_certificates=None,
+        client_cert=None,
+        client_key=None,
+        token=None,
+        options=(),
+    ):
+        options = [("grpc.max_receive_message_length", 64 << 20), *options]
+        if tls or root_certificates or client_cert:
+            credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
+            self.channel = grpc.secure_channel(target, credentials, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+        self._stub = service_pb2_grpc.InferenceServiceStub(self.channel)
+        self._health = health_pb2_grpc.HealthStub(self.channel)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+
+    def close(self):
+        """Close the channel."""
+        self.channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def analyze(self, studies, *, chunk_bytes=DEFAULT_CHUNK_BYTES, timeout=None):
+        """Upload ``studies`` on one stream; yield the ``AnalyzeEvent`` s as the server sends them.
+
+        A per-study failure is an event (``event.error``); a failure of the whole call raises
+        :class:`ServiceError`. Close the generator (or break) to cancel the call.
+        """
+        refused = set()
+        call = self._stub.Analyze(
+            upload_messages(studies, chunk_bytes, refused), timeout=timeout, metadata=self._metadata
+        )
+        try:
+            for event in call:
+                if event.WhichOneof("kind") == "error":
+                    refused.add(event.request_id)
+                yield event
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+        finally:
+            call.cancel()
+
+    def analyze_study(self, study, **kwargs):
+        """One study's result: ``{"features", "predictions", "stage_ms"}``; raises :class:`ServiceError`."""
+        result = {"features": {}, "predictions": [], "stage_ms": {}}
+        for event in self.analyze([study], **kwargs):
+            kind = event.WhichOneof("kind")
+            if kind == "error":
+                raise ServiceError(event.error.code, event.error.message, event.request_id)
+            if kind == "stage_done" and event.stage_done.stage == "features":
+                result["features"] = dict(event.stage_done.features)
+            elif kind == "prediction":
+                result["predictions"].append(event_to_dict(event))
+            elif kind == "completed":
+                result["stage_ms"] = dict(event.completed.stage_ms)
+        return result
+
+    def extract_features(self, study, *, chunk_bytes=DEFAULT_CHUNK_BYTES, timeout=None):
+        """Features of one study: ``{"features", "stage_ms", "settings_hash"}``."""
+        try:
+            response = self._stub.ExtractFeatures(
+                upload_messages([study], chunk_bytes), timeout=timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise _rpc_error(error, study.request_id) from None
+        return {
+            "features": dict(response.features),
+            "stage_ms": dict(response.stage_ms),
+            "settings_hash": response.settings_hash,
+        }
+
+    def list_models(self, timeout=None):
+        """``ListModelsResponse`` as a dict."""
+        try:
+            response = self._stub.ListModels(
+                events_pb2.ListModelsRequest(), timeout=timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+        return json_format.MessageToDict(response, preserving_proto_field_name=True)
+
+    def model_card(self, task, timeout=None):
+        """The model card of ``task`` as a dict."""
+        try:
+            response = self._stub.GetModelCard(
+                events_pb2.GetModelCardRequest(task=task), timeout=timeout, metadata=self._metadata
+            )
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+        return json_format.MessageToDict(response.card)
+
+    def health(self, service="", timeout=None):
+        """The health status name (SERVING, NOT_SERVING, ...) of ``service`` ("" = the server)."""
+        try:
+            response = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+    def watch_health(self, service="", timeout=None):
+        """Yield the health status names as they change (the first is the current one)."""
+        try:
+            for response in self._health.Watch(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout
+            ):
+                yield health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+        except grpc.RpcError as error:
+            raise _rpc_error(error) from None
+
+    def wait_until_serving(self, timeout=60.0):
+        """Block until health reports SERVING; :class:`ServiceError` DEADLINE_EXCEEDED after ``timeout``."""
+        for state in self.watch_health(timeout=timeout):
+            if state == "SERVING":
+                return
+
+
+def token_from_env():
+    """``$SPINERAD_TOKEN``, or None."""
+    return os.environ.get("SPINERAD_TOKEN") or None
+
+
+__all__ = ["Client", "ServiceError", "Study", "Volume", "event_to_dict", "token_from_env", "upload_messages"]

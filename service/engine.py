@@ -1,0 +1,546 @@
+"""The service's data plane: studies in, events out. Plain asyncio and the pipeline; no protobuf, no gRPC.
+
+The servicers (:mod:`spinerad.service.servicers`) only convert messages; everything a study goes through
+lives here, in order:
+
+1. :meth:`Engine.open` checks a study's header (readiness, request id, encodings against the limits,
+   profile, tasks, clinical values) and takes an admission place, or refuses the study at once.
+2. Chunks are reassembled into per-part buffers of the declared size (:mod:`spinerad.service.upload`).
+3. The complete study runs on a worker thread: decode -> features (``spinerad.extract``) -> one
+   prediction per task, each event handed to the caller as soon as it exists.
+
+Analyze streams may carry many studies: a study's own failure (bad input, queue full, ...) becomes a
+:class:`Failed` event and the stream goes on; a malformed stream (:class:`ProtocolError`) ends the call.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+from spinerad.errors import InvalidInput, SpineradError
+from spinerad.pipeline import extract
+from spinerad.settings import load_params
+
+from . import status
+from .decode import check_spec, decode_volume
+from .errors import InternalError, LimitExceeded, ModelMismatch, NotReady, ProtocolError, UnknownTask
+from .limits import DEFAULT_LIMITS
+from .pool import Admission, CancellableTimer, CancelToken, WorkerPool
+from .upload import IMAGE, MASK, Chunk, StudyUpload
+
+log = logging.getLogger("spinerad.service")
+
+#: The profile the models were trained on; the default of every request.
+MODEL_PROFILE = "model"
+
+_MAX_REQUEST_ID = 128
+_MAX_CLINICAL = 64
+
+
+# --- what goes in -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """A study's header: who asks (request id), what to compute, and how the volumes are encoded."""
+
+    request_id: str
+    image: object  # decode.VolumeSpec
+    mask: object
+    tasks: tuple = ()
+    profile: str = ""
+    clinical: dict = field(default_factory=dict)
+    label: int = 0
+
+
+# --- what comes out -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The study was admitted; ``studies_ahead`` were held before it."""
+
+    request_id: str
+    studies_ahead: int
+
+
+@dataclass(frozen=True)
+class StageDone:
+    """A stage finished: "decoded", or "features" (with the feature vector)."""
+
+    request_id: str
+    stage: str
+    elapsed_ms: float
+    features: dict = None
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """One task's prediction, as the model registry returned it."""
+
+    request_id: str
+    prediction: dict
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The study is done; per-stage wall times in ms (with ``total``)."""
+
+    request_id: str
+    stage_ms: dict
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The study failed with ``error``; the stream goes on."""
+
+    request_id: str
+    error: Exception
+
+
+@dataclass(frozen=True)
+class FeaturesResult:
+    """ExtractFeatures' answer."""
+
+    request_id: str
+    features: dict
+    stage_ms: dict
+    settings_hash: str
+
+
+class _Study:
+    """An admitted study: its request, resolved parameters, upload buffers and cancel token."""
+
+    def __init__(self, request, params, tasks, label, admission, metrics, deadline):
+        self.request = request
+        self.request_id = request.request_id
+        self.params = params
+        self.settings_hash = params.settings_hash()
+        self.tasks = tasks
+        self.label = label
+        self.upload = StudyUpload(request.image.total_bytes, request.mask.total_bytes)
+        self.token = CancelToken(deadline)
+        self.started = time.perf_counter()
+        self._admission = admission
+        self._metrics = metrics
+        self._released = False
+        self.submitted = False
+
+    def release(self):
+        """Give the admission place back and drop the buffers (idempotent)."""
+        if not self._released:
+            self._released = True
+            self.upload.release()
+            self._admission.release()
+            self._metrics.studies_held.dec()
+
+
+_DONE = object()
+
+
+class _Abort:
+    def __init__(self, error):
+        self.error = error
+
+
+class Engine:
+    """Admission, reassembly and the worker pool around the extraction pipeline and the model registry."""
+
+    def __init__(self, metrics, workers, queue_size, limits=DEFAULT_LIMITS, scratch_dir=None):
+        self.metrics = metrics
+        self.limits = limits
+        self.scratch_dir = scratch_dir
+        self.pool = WorkerPool(workers)
+        self.admission = Admission(workers + queue_size)
+        self.registry = None
+        self.profiles = {}
+        self.ready = False
+        self.draining = False
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def load(self, registry):
+        """Take the model registry; its extraction parameters become the "model" profile."""
+        self.registry = registry
+        self.profiles = {MODEL_PROFILE: registry.extraction_params, "pyradiomics": load_params(None)}
+        self.metrics.models.info(
+            {
+                task: f"{card.get('model_id', '?')}@{card.get('model_version', '?')}"
+                for task, card in self._cards()
+            }
+        )
+
+    def _cards(self):
+        for task in self.registry.tasks:
+            card = self.registry.card(task)
+            yield task, card if isinstance(card, dict) else {}
+
+    def warm(self):
+        """Compile and exercise every kernel and model once, on a synthetic study, before SERVING."""
+        import SimpleITK as sitk
+
+        from spinerad.sample import make_sample_study
+
+        image, mask = make_sample_study(seed=0)
+        mask_types = (
+            sitk.sitkUInt8,
+            sitk.sitkInt8,
+            sitk.sitkUInt16,
+            sitk.sitkInt16,
+            sitk.sitkUInt32,
+            sitk.sitkInt32,
+            sitk.sitkInt64,
+            sitk.sitkUInt64,
+        )
+        image_types = (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkFloat64)
+        for name, params in self.profiles.items():
+            for pixel_type in image_types:
+                extract(sitk.Cast(image, pixel_type), mask, params=params)
+            for pixel_type in mask_types:
+                features = extract(image, sitk.Cast(mask, pixel_type), params=params)
+            if name == MODEL_PROFILE:
+                for task in self.registry.tasks:
+                    self.registry.predict(features, tasks=[task], settings_hash=params.settings_hash())
+
+    def shutdown(self):
+        """Stop the workers (after the gRPC server stopped)."""
+        self.pool.shutdown()
+
+    # --- models ---------------------------------------------------------------------------------------------
+
+    def list_models(self):
+        """``(models, profiles, settings hash)``: one ``(task, model_id, model_version)`` per task."""
+        self._require_ready()
+        models = [
+            (task, str(card.get("model_id", "")), str(card.get("model_version", "")))
+            for task, card in self._cards()
+        ]
+        return models, sorted(self.profiles), self.profiles[MODEL_PROFILE].settings_hash()
+
+    def card(self, task):
+        """The model card of ``task``."""
+        self._require_ready()
+        if task not in self.registry.tasks:
+            raise UnknownTask(f"unknown task {task[:64]!r}; known tasks: {', '.join(self.registry.tasks)}")
+        return self.registry.card(task)
+
+    def _require_ready(self):
+        if self.draining:
+            raise NotReady("the server is shutting down; send the study to another replica")
+        if not self.ready:
+            raise NotReady("the server is warming up (loading models, compiling kernels); retry shortly")
+
+    # --- admission ------------------------------------------------------------------------------------------
+
+    def open(self, request, deadline=None, predictions=True):
+        """Check a study's header and admit it; raise a :class:`~spinerad.SpineradError` to refuse it."""
+        try:
+            self._require_ready()
+        except NotReady:
+            self.metrics.rejected.labels("not_ready").inc()
+            raise
+        try:
+            params, tasks, label = self._check_request(request, predictions)
+        except InvalidInput:
+            self.metrics.rejected.labels("invalid_header").inc()
+            raise
+        try:
+            ahead = self.admission.acquire()
+        except SpineradError:
+            self.metrics.rejected.labels("queue_full").inc()
+            raise
+        self.metrics.studies_held.inc()
+        study = _Study(request, params, tasks, label, self.admission, self.metrics, deadline)
+        return study, ahead
+
+    def _check_request(self, request, predictions):
+        rid = request.request_id
+        if not rid or len(rid) > _MAX_REQUEST_ID or not all(32 <= ord(c) < 127 for c in rid):
+            raise InvalidInput(f"request_id must be 1 to {_MAX_REQUEST_ID} printable ASCII characters")
+        check_spec(request.image, "image", self.limits)
+        check_spec(request.mask, "mask", self.limits)
+        total = request.image.total_bytes + request.mask.total_bytes
+        if total > self.limits.max_upload_bytes:
+            raise LimitExceeded(
+                f"the study declares {total} bytes (image + mask); this server accepts at most "
+                f"{self.limits.max_upload_bytes} bytes per study"
+            )
+        profile = request.profile or MODEL_PROFILE
+        params = self.profiles.get(profile)
+        if params is None:
+            raise InvalidInput(
+                f"unknown extraction profile {profile[:64]!r}; available: {', '.join(sorted(self.profiles))}"
+            )
+        tasks = ()
+        if predictions:
+            unknown = [t for t in request.tasks if t not in self.registry.tasks]
+            if unknown:
+                raise UnknownTask(
+                    f"unknown task {unknown[0][:64]!r}; known tasks: {', '.join(self.registry.tasks)}"
+                )
+            tasks = tuple(dict.fromkeys(request.tasks)) or tuple(self.registry.tasks)
+            if params.settings_hash() != self.profiles[MODEL_PROFILE].settings_hash():
+                raise ModelMismatch(
+                    f"extraction profile {profile!r} differs from the parameters the models were trained on; "
+                    f"use {MODEL_PROFILE!r} to get predictions"
+                )
+        _check_clinical(request.clinical)
+        if request.label < 0:
+            raise InvalidInput(f"label {request.label} must be positive (0 = the profile's label)")
+        return params, tasks, request.label or None
+
+    # --- compute --------------------------------------------------------------------------------------------
+
+    def _compute(self, study, emit, predictions):
+        """Worker thread: decode, extract, predict; ``emit`` receives events as they happen."""
+        self.metrics.queue_depth.dec()
+        self.metrics.workers_busy.inc()
+        try:
+            token = study.token
+            timer = CancellableTimer(token)
+            rid = study.request_id
+            started = time.perf_counter()
+            with timer.stage("decode"):
+                image = decode_volume(
+                    study.request.image,
+                    study.upload.parts[IMAGE].payload(),
+                    "image",
+                    self.limits,
+                    self.scratch_dir,
+                )
+                mask = decode_volume(
+                    study.request.mask,
+                    study.upload.parts[MASK].payload(),
+                    "mask",
+                    self.limits,
+                    self.scratch_dir,
+                )
+            study.upload.release()  # decoding copied the voxels; the upload buffers can go
+            decoded = time.perf_counter()
+            if emit:
+                emit(StageDone(rid, "decoded", (decoded - started) * 1e3))
+            features = extract(image, mask, params=study.params, label=study.label, timer=timer)
+            if emit:
+                emit(StageDone(rid, "features", (time.perf_counter() - decoded) * 1e3, features))
+            for task in study.tasks if predictions else ():
+                with timer.stage(f"inference:{task}"):
+                    (prediction,) = self.registry.predict(
+                        features,
+                        tasks=[task],
+                        clinical=dict(study.request.clinical) or None,
+                        settings_hash=study.settings_hash,
+                    )
+                emit(Predicted(rid, prediction))
+            stage_ms = timer.as_dict()
+            self.metrics.observe_stages(stage_ms)
+            return features, stage_ms
+        finally:
+            self.metrics.workers_busy.dec()
+
+    async def _run(self, study, emit, predictions):
+        """Queue a complete study on the pool and wait for it; the admission place is freed when it ends."""
+        loop = asyncio.get_running_loop()
+        emit_threadsafe = None
+        if emit is not None:
+
+            def emit_threadsafe(event):
+                loop.call_soon_threadsafe(emit, event)
+
+        self.metrics.queue_depth.inc()
+        study.submitted = True
+        future = self.pool.submit(self._compute, study, emit_threadsafe, predictions)
+
+        def finished(done):
+            if done.cancelled():
+                self.metrics.queue_depth.dec()
+            study.release()
+
+        future.add_done_callback(finished)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            study.token.cancel()
+            future.cancel()
+            raise
+
+    def _record_study(self, rpc, study_or_started, error=None):
+        started = study_or_started.started if isinstance(study_or_started, _Study) else study_or_started
+        code = "OK" if error is None else status.code_name(error)
+        self.metrics.study_seconds.labels(rpc, code).observe(time.perf_counter() - started)
+
+    async def _analyze_one(self, study, emit):
+        try:
+            _features, stage_ms = await self._run(study, emit, predictions=True)
+        except SpineradError as exc:
+            self._record_study("Analyze", study, exc)
+            emit(Failed(study.request_id, exc))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: the study fails, the stream and the server go on
+            _code, _message, reference = status.describe(exc)
+            log.exception("study failed with an internal error (reference %s)", reference)
+            self._record_study("Analyze", study, exc)
+            emit(Failed(study.request_id, InternalError(reference)))
+            return
+        self._record_study("Analyze", study)
+        emit(Completed(study.request_id, stage_ms))
+
+    # --- the two study RPCs ---------------------------------------------------------------------------------
+
+    async def analyze(self, messages, deadline=None):
+        """Events of every study in ``messages`` (:class:`StudyRequest` headers and :class:`Chunk` s)."""
+        events = asyncio.Queue()
+        emit = events.put_nowait
+        running = {}  # request id -> (asyncio task, study) of the stream's studies not finished yet
+        state = {"open": None, "discarding": False, "seen_header": False}
+
+        async def read():
+            async for message in messages:
+                if isinstance(message, StudyRequest):
+                    self._header(message, state, running, emit, deadline)
+                    continue
+                if state["discarding"]:  # chunks of a refused study
+                    continue
+                study = state["open"]
+                if study is None:
+                    raise ProtocolError(
+                        "chunk after the study's image and mask were complete; send a header first"
+                        if state["seen_header"]
+                        else "chunk before any study header; send a StudyHeader first"
+                    )
+                self.metrics.received_bytes.labels(_part_label(message.part)).inc(len(message.data))
+                if study.upload.add(message):
+                    state["open"] = None
+                    task = asyncio.create_task(self._analyze_one(study, emit))
+                    running[study.request_id] = (task, study)
+                    task.add_done_callback(lambda _t, rid=study.request_id: running.pop(rid, None))
+            if state["open"] is not None:
+                raise ProtocolError(
+                    "the stream ended before the study's image and mask were complete "
+                    f"({state['open'].upload.progress()})"
+                )
+
+        async def pump():
+            try:
+                await read()
+                while running:
+                    await asyncio.gather(*[task for task, _study in running.values()])
+            except Exception as exc:
+                emit(_Abort(exc))
+                return
+            emit(_DONE)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            while True:
+                event = await events.get()
+                if event is _DONE:
+                    break
+                if isinstance(event, _Abort):
+                    raise event.error
+                yield event
+        finally:
+            pumping.cancel()
+            if state["open"] is not None:
+                state["open"].release()
+            for task, study in list(running.values()):  # stop their workers; free places never queued
+                task.cancel()
+                study.token.cancel()
+                if not study.submitted:
+                    study.release()
+
+    def _header(self, request, state, running, emit, deadline):
+        if state["open"] is not None:
+            raise ProtocolError(
+                "a new study header arrived before the previous study's image and mask were complete "
+                f"({state['open'].upload.progress()})"
+            )
+        state["seen_header"] = True
+        state["discarding"] = False
+        started = time.perf_counter()
+        try:
+            if request.request_id in running:
+                raise InvalidInput(
+                    "request_id is already in use by a study of this stream that is not finished"
+                )
+            study, ahead = self.open(request, deadline, predictions=True)
+        except SpineradError as exc:
+            self._record_study("Analyze", started, exc)
+            state["discarding"] = True
+            emit(Failed(request.request_id, exc))
+            return
+        state["open"] = study
+        emit(Accepted(request.request_id, ahead))
+
+    async def extract_features(self, messages, deadline=None):
+        """Features of the one study in ``messages``; raises on any failure."""
+        study = None
+        started = time.perf_counter()
+        try:
+            async for message in messages:
+                if isinstance(message, StudyRequest):
+                    if study is not None and not study.upload.complete:
+                        raise ProtocolError(
+                            "a new study header arrived before the previous study's image and mask were "
+                            "complete "
+                            f"({study.upload.progress()})"
+                        )
+                    if study is not None:
+                        raise ProtocolError("ExtractFeatures takes one study, but a second header arrived")
+                    study, _ahead = self.open(message, deadline, predictions=False)
+                    continue
+                if study is None:
+                    raise ProtocolError("chunk before any study header; send a StudyHeader first")
+                self.metrics.received_bytes.labels(_part_label(message.part)).inc(len(message.data))
+                study.upload.add(message)
+            if study is None:
+                raise ProtocolError("the stream ended without a study header")
+            if not study.upload.complete:
+                raise ProtocolError(
+                    "the stream ended before the study's image and mask were complete "
+                    f"({study.upload.progress()})"
+                )
+            features, stage_ms = await self._run(study, None, predictions=False)
+        except Exception as exc:
+            self._record_study("ExtractFeatures", started, exc)
+            raise
+        finally:
+            if study is not None and not study.submitted:
+                study.release()
+        self._record_study("ExtractFeatures", started)
+        return FeaturesResult(study.request_id, features, stage_ms, study.settings_hash)
+
+
+def _part_label(part):
+    return part if part in (IMAGE, MASK) else "unknown"
+
+
+def _check_clinical(clinical):
+    if len(clinical) > _MAX_CLINICAL:
+        raise InvalidInput(f"{len(clinical)} clinical variables; at most {_MAX_CLINICAL}")
+    for name, value in clinical.items():
+        if not name or len(name) > 64:
+            raise InvalidInput("clinical variable names must be 1 to 64 characters")
+        if value is None:
+            raise InvalidInput(f"clinical variable {name!r} has no value (set number, text or flag)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidInput(f"clinical variable {name!r} is NaN or infinite")
+        if isinstance(value, str) and len(value) > 256:
+            raise InvalidInput(f"clinical variable {name!r} is longer than 256 characters")
+
+
+__all__ = [
+    "Accepted",
+    "Chunk",
+    "Completed",
+    "Engine",
+    "Failed",
+    "FeaturesResult",
+    "MODEL_PROFILE",
+    "Predicted",
+    "StageDone",
+    "StudyRequest",
+]

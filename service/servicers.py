@@ -1,0 +1,34 @@
+"""The thin spinerad.v1 servicer: unpack the proto, call the engine, pack the proto (errors: interceptor)."""
+
+import time
+
+from spinerad.v1 import service_pb2_grpc
+
+from . import convert
+
+
+def _deadline(context):
+    """The call's deadline on the ``time.monotonic()`` clock, or None."""
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class InferenceServicer(service_pb2_grpc.InferenceServiceServicer):
+    """spinerad.v1.InferenceService over an :class:`~spinerad.service.engine.Engine`."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    async def Analyze(self, request_iterator, context):  # noqa: D102 - documented in the .proto
+        async for event in self.engine.analyze(convert.uploads(request_iterator), _deadline(context)):
+            yield convert.event(event)
+
+    async def ExtractFeatures(self, request_iterator, context):  # noqa: D102
+        result = await self.engine.extract_features(convert.uploads(request_iterator), _deadline(context))
+        return convert.features_response(result)
+
+    async def ListModels(self, request, context):  # noqa: D102
+        return convert.list_models_response(*self.engine.list_models())
+
+    async def GetModelCard(self, request, context):  # noqa: D102
+        return convert.model_card(request.task, self.engine.card(request.task))
