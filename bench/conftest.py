@@ -52,6 +52,14 @@ def case_paths(name):
 
 
 @pytest.fixture(scope="session")
+def peers_dir():
+    """``SHARED/data/peers`` (skip, or fail under CI, when absent)."""
+    if not PEERS.exists():
+        _missing(f"reference data not found: {PEERS}")
+    return PEERS
+
+
+@pytest.fixture(scope="session")
 def case_files():
     """:func:`case_paths`: ``(image path, mask path)`` of a case, skipping when absent."""
     return case_paths
@@ -129,6 +137,7 @@ def same_features():
 #: Group prefix -> (numerator side, denominator sides (the fastest one counts), what the ratio means).
 RATIOS = {
     "extract": ("pyradiomics", ("spinerad",), "PyRadiomics / spinerad (speed-up)"),
+    "profile": ("pyradiomics", ("spinerad",), "PyRadiomics / spinerad (speed-up)"),
     "glcm-kernel": (
         "kernel",
         ("bound-serial", "bound-parallel"),

@@ -116,6 +116,12 @@ def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None, requi
     if require_background and count == mask_array.size:
         # PyRadiomics refuses a label map holding one value only ("nothing is segmented"), even the label.
         raise LabelNotFound(f"every voxel of the mask carries label {label}: nothing is segmented from a background")
+    check_roi_size(count, box, label, minimum_dimensions, minimum_size)
+    return count, box
+
+
+def check_roi_size(count, box, label, minimum_dimensions=2, minimum_size=None):
+    """PyRadiomics' ROI checks: not a single voxel, enough dimensions, more than ``minimumROISize`` voxels."""
     extent = [s.stop - s.start for s in box]
     n_dims = sum(e > 1 for e in extent)
     if n_dims == 0:
@@ -126,4 +132,3 @@ def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None, requi
         )
     if minimum_size is not None and count <= minimum_size:
         raise RoiTooSmall(f"the ROI of label {label} has {count} voxels; minimumROISize is {minimum_size}")
-    return count, box

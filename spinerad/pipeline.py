@@ -88,7 +88,7 @@ def _prepare(image, mask, settings, timer, ibsi_options=None):
             _, own_box = intake.locate_roi(intake.as_zyx(mask), settings.label, 0)
             mask = preprocess.correct_mask(image, mask, own_box)
         mask_array = intake.as_zyx(mask)
-        _, box = intake.locate_roi(mask_array, settings.label, 0, require_background=True)
+        count, box = intake.locate_roi(mask_array, settings.label, 0, require_background=True)
     with timer.stage("preprocess"):
         if settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
@@ -100,10 +100,11 @@ def _prepare(image, mask, settings, timer, ibsi_options=None):
             image, mask = preprocess.resample(image, mask, box, settings)
         elif settings.pre_crop:
             image, mask = preprocess.crop(image, mask, box, settings.pad_distance)
-        mask_array = intake.as_zyx(mask)
-        _, box = intake.locate_roi(
-            mask_array, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size
-        )
+        if settings.resampled_pixel_spacing is not None or settings.pre_crop:
+            mask_array = intake.as_zyx(mask)
+            count, box = intake.locate_roi(mask_array, settings.label, 0)
+        # (otherwise the mask is unchanged: no second scan of a possibly huge volume)
+        intake.check_roi_size(count, box, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size)
         image_array = intake.as_zyx(image)
         if np.issubdtype(image_array.dtype, np.complexfloating):
             raise InvalidInput("image has complex voxel values; expected real intensities")
