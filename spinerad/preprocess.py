@@ -8,6 +8,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import RoiTooSmall
+from .kernels.discretise import digitize
 
 
 def normalize_image(image, scale=1, remove_outliers=None):
@@ -88,7 +89,7 @@ def discretise(roi_values, bin_width=25, bin_count=None):
         Voxels per present bin.
     """
     edges = bin_edges(roi_values, bin_width, bin_count)
-    bins = np.digitize(roi_values, edges)
+    bins = digitize(roi_values, edges)  # == numpy.digitize, as PyRadiomics calls it
     counts = np.bincount(bins)
     present = np.flatnonzero(counts)
     lookup = np.full(counts.shape[0], -1, dtype=np.int32)
