@@ -54,50 +54,54 @@ FORMULAS = {
 }
 
 
+#: Marks the one-voxel border around the box in the padded volume (-1 is "in the box, not in the ROI").
+OUTSIDE_BOX = -3
+
+
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(levels, angles, zero_flat, out):
+def _glrlm_kernel(flat, offsets, zero_flat, out):
     """Walk every line parallel to each angle once; one angle per thread.
 
-    A line starts at a voxel whose predecessor (voxel - angle) falls outside the box. With ``zero_flat``, an
-    angle along which no line holds more than one ROI voxel is zeroed: PyRadiomics treats the ROI as flat
-    for it.
+    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened; ``offsets`` are the
+    angles as flat offsets. A line starts at a box voxel whose predecessor lies in the border, and runs
+    until the border: no coordinate bounds checks. With ``zero_flat``, an angle along which no line holds
+    more than one ROI voxel is zeroed: PyRadiomics treats the ROI as flat for it.
     """
-    n_z, n_y, n_x = levels.shape
-    for a in prange(angles.shape[0]):
-        dz, dy, dx = angles[a, 0], angles[a, 1], angles[a, 2]
+    n = flat.shape[0]
+    for a in prange(offsets.shape[0]):
+        step = offsets[a]
         counts = out[a]
         several = False
-        for z in range(n_z):
-            for y in range(n_y):
-                for x in range(n_x):
-                    pz, py, px = z - dz, y - dy, x - dx
-                    if 0 <= pz < n_z and 0 <= py < n_y and 0 <= px < n_x:
-                        continue
-                    cz, cy, cx = z, y, x
-                    run_level = -1
-                    run_length = 0
-                    elements = 0
-                    while 0 <= cz < n_z and 0 <= cy < n_y and 0 <= cx < n_x:
-                        v = levels[cz, cy, cx]
-                        if v >= 0:
-                            elements += 1
-                            if v == run_level:
-                                run_length += 1
-                            else:
-                                if run_level >= 0:
-                                    counts[run_level, run_length - 1] += 1.0
-                                run_level = v
-                                run_length = 1
-                        elif run_level >= 0:
+        for start in range(n):
+            if flat[start] == OUTSIDE_BOX:
+                continue
+            before = start - step
+            if 0 <= before < n and flat[before] != OUTSIDE_BOX:
+                continue
+            run_level = -1
+            run_length = 0
+            elements = 0
+            current = start
+            v = flat[current]
+            while v != OUTSIDE_BOX:
+                if v >= 0:
+                    elements += 1
+                    if v == run_level:
+                        run_length += 1
+                    else:
+                        if run_level >= 0:
                             counts[run_level, run_length - 1] += 1.0
-                            run_level = -1
-                        cz += dz
-                        cy += dy
-                        cx += dx
-                    if run_level >= 0:
-                        counts[run_level, run_length - 1] += 1.0
-                    if elements > 1:
-                        several = True
+                        run_level = v
+                        run_length = 1
+                elif run_level >= 0:
+                    counts[run_level, run_length - 1] += 1.0
+                    run_level = -1
+                current += step
+                v = flat[np.uint64(current)]
+            if run_level >= 0:
+                counts[run_level, run_length - 1] += 1.0
+            if elements > 1:
+                several = True
         if zero_flat and not several:
             counts[:, :] = 0.0
 
@@ -124,7 +128,11 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_runs = max(levels.shape)
     out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
-    _glrlm_kernel(levels, angles, bool(zero_flat_angles), out)
+    # A border as wide as the longest step: every step from a box voxel lands in the box or the border.
+    pad = max(1, int(np.abs(angles).max()) if angles.size else 1)
+    padded = np.pad(levels, pad, constant_values=OUTSIDE_BOX)
+    strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
+    _glrlm_kernel(padded.ravel(), angles @ strides, bool(zero_flat_angles), out)
     return out
 
 

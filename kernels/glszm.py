@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit
 
 from ._config import JIT
+from ._inputs import matrix_inputs
 
 EPS = np.spacing(1)
 
@@ -76,41 +77,37 @@ FORMULAS = {
 
 
 @njit(**JIT)
-def _glszm_zone_kernel(levels, angles, visited, stack, zone_level, zone_size):
-    """Label zones by flood fill with an explicit stack; returns the number of zones.
+def _glszm_zone_kernel(flat, offsets, stack, zone_level, zone_size):
+    """Label zones by flood fill over a padded, flattened volume; returns the number of zones.
 
-    Zones are found in raster order; each voxel is pushed once, so ``stack`` needs one row per ROI voxel.
-    ``angles`` must hold both directions of every offset.
+    ``flat`` holds the compact level inside the ROI and -1 elsewhere, with a border of -1 at least as wide
+    as the largest offset, so a neighbour index never leaves the array and needs no bounds check. A voxel
+    is marked visited by overwriting it with -2. ``offsets`` are flat offsets of *both* directions of
+    every angle; zones are found in raster order and each voxel is pushed once.
     """
-    n_z, n_y, n_x = levels.shape
-    n_angles = angles.shape[0]
+    n_offsets = offsets.shape[0]
     n_zones = 0
-    for z in range(n_z):
-        for y in range(n_y):
-            for x in range(n_x):
-                level = levels[z, y, x]
-                if level < 0 or visited[z, y, x]:
-                    continue
-                visited[z, y, x] = True
-                stack[0, 0], stack[0, 1], stack[0, 2] = z, y, x
-                top = 1
-                size = 0
-                while top > 0:
-                    top -= 1
-                    cz, cy, cx = stack[top, 0], stack[top, 1], stack[top, 2]
-                    size += 1
-                    for a in range(n_angles):
-                        nz, ny, nx = cz + angles[a, 0], cy + angles[a, 1], cx + angles[a, 2]
-                        if not (0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x):
-                            continue
-                        if visited[nz, ny, nx] or levels[nz, ny, nx] != level:
-                            continue
-                        visited[nz, ny, nx] = True
-                        stack[top, 0], stack[top, 1], stack[top, 2] = nz, ny, nx
-                        top += 1
-                zone_level[n_zones] = level
-                zone_size[n_zones] = size
-                n_zones += 1
+    for start in range(flat.shape[0]):
+        level = flat[start]
+        if level < 0:
+            continue
+        flat[start] = -2
+        stack[0] = start
+        top = 1
+        size = 0
+        while top > 0:
+            top -= 1
+            current = stack[top]
+            size += 1
+            for a in range(n_offsets):
+                neighbour = np.uint64(current + offsets[a])
+                if flat[neighbour] == level:
+                    flat[neighbour] = -2
+                    stack[top] = neighbour
+                    top += 1
+        zone_level[n_zones] = level
+        zone_size[n_zones] = size
+        n_zones += 1
     return n_zones
 
 
@@ -132,15 +129,16 @@ def glszm_matrix(levels, angles, n_levels):
     numpy.ndarray
         float64 (n_levels, largest zone size): element (i, s) counts the zones of level i with s + 1 voxels.
     """
-    levels = np.ascontiguousarray(levels, dtype=np.int32)
+    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_roi = int(np.count_nonzero(levels >= 0))
-    visited = np.zeros(levels.shape, dtype=np.bool_)
-    stack = np.empty((max(n_roi, 1), 3), dtype=np.int64)
+    pad = int(np.abs(angles).max()) if angles.size else 0
+    padded = np.pad(levels, pad, constant_values=-1)
+    strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
+    offsets = angles @ strides
+    stack = np.empty(max(n_roi, 1), dtype=np.int64)
     zone_level = np.empty(max(n_roi, 1), dtype=np.int64)
     zone_size = np.empty(max(n_roi, 1), dtype=np.int64)
-    n_zones = _glszm_zone_kernel(
-        levels, np.ascontiguousarray(angles, dtype=np.int64), visited, stack, zone_level, zone_size
-    )
+    n_zones = _glszm_zone_kernel(padded.ravel(), offsets, stack, zone_level, zone_size)
     largest = int(zone_size[:n_zones].max()) if n_zones else 0
     out = np.zeros((n_levels, largest), dtype=np.float64)
     _glszm_fill_kernel(zone_level[:n_zones], zone_size[:n_zones], out)
