@@ -13,9 +13,6 @@ held-out centres at the threshold fixed during development.
 """
 
 import csv
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +27,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from .. import __version__
 from ..errors import CohortError, SpineradError
 from ..settings import ExtractionParams, load_params
 from .metrics import binary_metrics
@@ -304,35 +300,6 @@ def read_training_csv(path, task, label_column="label", center_column="center", 
 # --- feature extraction -----------------------------------------------------------------------------------
 
 
-def _read_part(folder, key):
-    try:
-        part = json.loads((folder / f"{key}.json").read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(part, dict) or part.get("key") != key or part.get("status") not in ("ok", "error"):
-        return None
-    if part["status"] == "ok":
-        return {"status": "ok", "features": part.get("features") or {}}
-    return {"status": "error", "error": part.get("error", "")}
-
-
-def _write_part(folder, key, record):
-    """The same part format as ``spinerad extract-cohort`` (temp file + rename: complete or absent)."""
-    part = {"key": key, "spinerad": __version__, "status": record["status"]}
-    if record["status"] == "ok":
-        part["features"] = record["features"]
-    else:
-        part["error"] = record["error"]
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key[:16]}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(part, handle)
-        os.replace(tmp, folder / f"{key}.json")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _extract_cohort_features(rows, params, cache_dir, skip_unreadable, progress=None):
     """Features of every row, one extraction per case, cached per case in ``cache_dir``.
 
@@ -352,7 +319,7 @@ def _extract_cohort_features(rows, params, cache_dir, skip_unreadable, progress=
         A case could not be extracted and ``skip_unreadable`` is False (naming its CSV line), or cases
         produced different feature names.
     """
-    from ..cohort import case_key, extract_case
+    from ..cohort import case_key, extract_case, read_part, write_part
 
     settings_hash = params.settings_hash()
     cache = Path(cache_dir) if cache_dir is not None else None
@@ -370,13 +337,13 @@ def _extract_cohort_features(rows, params, cache_dir, skip_unreadable, progress=
         except SpineradError as exc:
             record, cached = {"status": "error", "error": str(exc)}, True
         else:
-            record = _read_part(cache, key) if cache is not None else None
+            record = read_part(cache, key) if cache is not None else None
             cached = record is not None
             if record is None:
                 result = extract_case(row.image, row.mask, None, None, params)
                 record = {k: v for k, v in result.items() if k != "cacheable"}
                 if cache is not None and (result["status"] == "ok" or result.get("cacheable")):
-                    _write_part(cache, key, record)
+                    write_part(cache, key, record)
         records.append(record)
         if progress is not None:
             progress.update(record["status"], skipped=cached)

@@ -312,7 +312,8 @@ def worker_info():
 # --- parts ------------------------------------------------------------------------------------------------
 
 
-def _write_part(folder, key, record):
+def write_part(folder, key, record):
+    """Write one case's record as ``<key>.json`` in ``folder`` (temp file + rename: complete or absent)."""
     part = {"key": key, "spinerad": __version__, "status": record["status"]}
     if record["status"] == "ok":
         part["features"] = record["features"]
@@ -328,7 +329,7 @@ def _write_part(folder, key, record):
         raise
 
 
-def _read_part(folder, key):
+def read_part(folder, key):
     """Return the finished record of ``key``, or None (absent or unreadable: then it is recomputed)."""
     try:
         part = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
@@ -561,7 +562,7 @@ def run_cases(client, cases, params, parts, progress=None, case_function=None):
         group, indices = role.pop(future)
         key = result.get("key")
         if result.get("finished"):
-            record = _read_part(parts, key)
+            record = read_part(parts, key)
             if record is None:  # listed but unreadable (torn, edited): compute it after all
                 submit(group, indices, nothing)
             else:
@@ -569,7 +570,7 @@ def run_cases(client, cases, params, parts, progress=None, case_function=None):
             continue
         record = {k: v for k, v in result.items() if k in ("status", "error", "features")}
         if key is not None and (result["status"] == "ok" or result.get("cacheable")):
-            _write_part(parts, key, result)
+            write_part(parts, key, result)
         finish(indices, record)
     return records, len(cases) - skipped, skipped
 
