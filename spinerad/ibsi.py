@@ -24,9 +24,6 @@ from scipy import ndimage
 
 from . import kernels
 
-EPS = 0.0  # IBSI: entropies over p > 0, no epsilon
-
-
 def _xlog2x(p):
     p = np.asarray(p, dtype=np.float64)
     out = np.zeros_like(p)
@@ -178,7 +175,7 @@ def intensity_volume_histogram(values, levels, n_levels, bin_width=None, bin_cou
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _compact(levels_volume, n_levels):
+def _compact(levels_volume):
     """Levels 1..Ng (0 outside) -> compact 0..Ng-1 (-1 outside): the kernels' convention, on the full grid."""
     return (levels_volume - 1).astype(np.int32)
 
@@ -531,7 +528,7 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     out.update(intensity_histogram(roi_levels, n_levels))
     out.update(intensity_volume_histogram(values, roi_levels, n_levels, **(ivh or {})))
 
-    compact = _compact(levels_volume, n_levels)
+    compact = _compact(levels_volume)
     n_voxels = int(roi_levels.size)
     n_per_slice = [int(np.count_nonzero(levels_volume[z])) for z in range(levels_volume.shape[0])]
     n_per_slice = [n for n in n_per_slice if n]

@@ -246,4 +246,4 @@ def read_study(image_path, mask_path):
     return intake.read_image(image_path, "image"), intake.read_image(mask_path, "mask")
 
 
-__all__ = ["StageTimer", "extract", "read_study", "sitk"]
+__all__ = ["PreparedRoi", "StageTimer", "extract", "read_study"]
