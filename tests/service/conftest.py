@@ -144,7 +144,7 @@ def brain1():
 
 
 def write_dicom_series(
-    folder, array, spacing=(0.8, 0.8, 3.0), series_uid="1.2.826.0.1.3680043.2.1125.1", skip=()
+    folder, array, spacing=(0.8, 0.8, 3.0), series_uid="1.2.826.0.1.3680043.2.1125.1", skip=(), modality="MR"
 ):
     """Write ``array`` (z, y, x int16) as one DICOM file per slice; ``skip`` leaves slices out."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,7 +157,7 @@ def write_dicom_series(
         slice_image = sitk.GetImageFromArray(array[z : z + 1].astype(np.int16))
         slice_image.SetSpacing(spacing)
         tags = {
-            "0008|0060": "MR",
+            "0008|0060": modality,
             "0008|0016": "1.2.840.10008.5.1.4.1.1.4",
             "0008|0018": f"{series_uid}.{z + 1}",
             "0020|000d": "1.2.826.0.1.3680043.2.1125.9",
