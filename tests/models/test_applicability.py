@@ -236,3 +236,38 @@ def test_the_ibsi_ct_phantom_is_outside_every_model(demo_registry, ibsi_data):
     features = spinerad.extract(image, mask, params=demo_registry.extraction_params)
     for p in demo_registry.predict(features):
         assert p["applicability"] == "outside" and p["label"] is None, p["task"]
+
+
+def test_training_records_the_given_acquisition_and_keeps_clinical_inputs_out(
+    cohort_dir, feature_cache, tmp_path
+):
+    from spinerad.models.registry import load_models
+    from spinerad.models.train import train_from_csv
+
+    from .conftest import TASK
+
+    model = train_from_csv(
+        cohort_dir / "cohort.csv",
+        TASK,
+        out_dir=tmp_path,
+        external_centres=("C",),
+        cache_dir=feature_cache,
+        modality="MR",
+        field_strength=1.5,
+        sequence="T1 TSE",
+    )
+    domain = json.loads((tmp_path / "card.json").read_text(encoding="utf-8"))["applicability_domain"]
+    assert (domain["modality"], domain["field_strength_t"], domain["sequence"]) == ("MR", 1.5, "T1 TSE")
+    assert not any(name.startswith("clinical:") for name in domain["features"])
+    assert any(name.startswith("clinical:") for name in model.feature_names)  # a nomogram nonetheless
+    assert domain["n_cases"] == model.table.y.size  # development and external cases
+    registry = load_models(tmp_path)
+    table = model.table
+    row = int(model.external[0])
+    features = dict(zip(table.names, table.X[row], strict=True))
+    features.update({n: float("nan") for n in table.extracted_names if n not in features})
+    (p,) = registry.predict(features, clinical=table.clinical_values[row], modality="MR")
+    assert p["applicability"] in ("inside", "outside") and p["domain_modality"] == "MR"
+    assert not any("not used by any selected model" in w for w in p["warnings"])
+    (ct,) = registry.predict(features, clinical=table.clinical_values[row], modality="CT")
+    assert ct["applicability"] == "outside" and ct["applicability_reasons"][0].startswith("modality CT")
