@@ -109,7 +109,9 @@ def test_integer_clinical_values_stay_integers(client, in_domain):
 
 
 def test_bad_modality_is_invalid_argument(client, in_domain):
-    (event,) = list(client.analyze([_study(in_domain, "bad-modality", modality="magnetic resonance")], timeout=WAIT))
+    (event,) = list(
+        client.analyze([_study(in_domain, "bad-modality", modality="magnetic resonance")], timeout=WAIT)
+    )
     assert event.error.code == "INVALID_ARGUMENT" and "modality must be a DICOM modality code" in (
         event.error.message
     )
