@@ -30,9 +30,10 @@ def study_warnings(predictions, extra=()):
                 by_text.setdefault(rest, []).append(task)
             else:
                 by_text.setdefault(line, [])
-    lines = [f"{', '.join(tasks)}: {text}" if tasks else text for text, tasks in by_text.items()]
-    # the standing warnings (simulated cohort) first: they apply whatever the study
-    lines.sort(key=lambda line: 0 if SIMULATED in line else 1)
+    # The standing warnings (a simulated cohort) first, whatever the study; then each model's findings
+    # about this study (outside its domain, ...); then what concerns the whole request.
+    ranked = sorted(by_text.items(), key=lambda item: 0 if SIMULATED in item[0] else 1 if item[1] else 2)
+    lines = [f"{', '.join(tasks)}: {text}" if tasks else text for text, tasks in ranked]
     for line in extra:
         if line not in lines:
             lines.append(line)
