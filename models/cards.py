@@ -12,9 +12,7 @@ from .. import __version__
 from .tasks import SIMULATED, get_task
 
 #: The standing warning of a model trained on a simulated cohort (the card's ``warning``).
-SIMULATED_WARNING = (
-    f"trained on a {SIMULATED}: its probabilities say nothing about any patient"
-)
+SIMULATED_WARNING = f"trained on a {SIMULATED}: its probabilities say nothing about any patient"
 
 CONTRIBUTIONS_LINEAR = (
     "coefficient x standardized value (logit units; nomogram points): the feature's term in the model's logit"

@@ -160,8 +160,9 @@ class Model:
             return "unknown", ["the model card records no applicability domain (retrain the model)"], None
         return self.domain.assess(features, modality)
 
-    def predict(self, features, clinical=None, modality=None, show_label_outside_domain=False,
-                extra_warnings=()):
+    def predict(
+        self, features, clinical=None, modality=None, show_label_outside_domain=False, extra_warnings=()
+    ):
         """One prediction dict (see :meth:`ModelRegistry.predict`)."""
         x = self.inputs(features, clinical)
         probability = float(self.probabilities(x)[0])
@@ -175,11 +176,7 @@ class Model:
             auc += f", {summary['external_auc']:.3f} external"
         interpretation = (
             f"probability {probability:.3f} of {self.positive} (threshold {self.threshold:.3f}; {auc}): "
-            + (
-                "label withheld, the study is outside the model's applicability domain"
-                if withheld
-                else label
-            )
+            + ("label withheld, the study is outside the model's applicability domain" if withheld else label)
             + ". A model output, not a diagnosis."
         )
         warnings = []
