@@ -11,6 +11,9 @@ from dataclasses import asdict
 from .. import __version__
 from .tasks import SIMULATED, get_task
 
+#: The standing warning of a model trained on a simulated cohort (the card's ``warning``).
+SIMULATED_WARNING = f"trained on a {SIMULATED}: its probabilities say nothing about any patient"
+
 CONTRIBUTIONS_LINEAR = (
     "coefficient x standardized value (logit units; nomogram points): the feature's term in the model's logit"
 )
@@ -86,6 +89,10 @@ def build_card(model, metadata, onnx_sha256, onnx_bytes):
     ]
     if simulated:
         caveats.insert(0, f"trained_on: {SIMULATED}. Not a medical device; never use it on patients.")
+    caveats.append(
+        "A prediction is a probability with its threshold and validation AUC, not a diagnosis; a study "
+        "outside the applicability domain below gets no label unless it is asked for."
+    )
     if table.skipped:
         caveats.append(f"{len(table.skipped)} case(s) of the cohort could not be extracted and were skipped.")
     card = {
@@ -98,6 +105,9 @@ def build_card(model, metadata, onnx_sha256, onnx_bytes):
         "positive_class": spec.positive,
         "negative_class": spec.negative,
         "trained_on": model.trained_on,
+        "simulated": simulated,
+        # Every prediction of this model carries this line in its warnings (None: no standing warning).
+        "warning": SIMULATED_WARNING if simulated else None,
         "intended_use": intended,
         "spinerad_version": __version__,
         "classifier": model.config.classifier,
@@ -144,6 +154,7 @@ def build_card(model, metadata, onnx_sha256, onnx_bytes):
         },
         "validation": model.validation,
         "validation_summary": validation_summary(model.validation, model.task),
+        "applicability_domain": model.domain,
         "literature": spec.comparator(),
         "onnx": {
             "file": "model.onnx",
@@ -248,6 +259,30 @@ def render_markdown(card):
     if t["skipped_cases"]:
         lines.append(f"- skipped (could not be extracted): {len(t['skipped_cases'])} case(s)")
         lines += [f"  - CSV line {s['line']}: {s['error']}" for s in t["skipped_cases"]]
+    d = card.get("applicability_domain")
+    if d:
+        known = ", ".join(
+            f"{name} {value}"
+            for name, value in (
+                ("modality", d["modality"]),
+                ("field strength (T)", d["field_strength_t"]),
+                ("sequence", d["sequence"]),
+            )
+            if value is not None
+        )
+        lines += [
+            "",
+            "## Applicability domain",
+            "",
+            f"- trained on: {known or 'modality, field strength and sequence not recorded'}",
+            f"- training distribution of {len(d['features'])} feature(s), the model's "
+            f"{len(d.get('selected_features', d['features']))} selected radiomics feature(s) and intensity "
+            f"descriptors: {', '.join(f'`{f}`' for f in d['features'])}; mean vector and covariance of "
+            f"their z-scored values over {d['population']} (card.json)",
+            f"- a study is outside when its modality differs or its {d['distance']} distance exceeds "
+            f"{d['threshold']:.3f}: {d['threshold_method']}; training distances: median "
+            f"{d['training_distances']['median']:.2f}, max {d['training_distances']['max']:.2f}",
+        ]
     e = card["extraction"]
     lines += [
         "",

@@ -65,6 +65,14 @@ def add_parsers(commands, positive_int):
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--model-version", default="1", help="version written into the model and card")
     train.add_argument("--trained-on", metavar="TEXT", help="what the card says the model was trained on")
+    train.add_argument(
+        "--modality",
+        metavar="CODE",
+        help="DICOM modality of the training images (MR, CT, ...): predictions on another modality are "
+        "outside the model's applicability domain (a simulated cohort: MR)",
+    )
+    train.add_argument("--field-strength", type=float, metavar="T", help="MR field strength in tesla (card)")
+    train.add_argument("--sequence", metavar="TEXT", help="MR sequence of the training images (card)")
 
     predict = commands.add_parser("predict", help="marker predictions for one image + mask, as JSON")
     predict.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
@@ -83,6 +91,17 @@ def add_parsers(commands, positive_int):
     )
     predict.add_argument("--label", type=positive_int, help="ROI label (overrides the 'label' setting)")
     predict.add_argument("--out", metavar="FILE", help="write the JSON here instead of standard output")
+    predict.add_argument(
+        "--modality",
+        metavar="CODE",
+        help="the image's DICOM modality (MR, CT, ...) when the file has no DICOM header; a DICOM "
+        "series' own Modality wins",
+    )
+    predict.add_argument(
+        "--show-label-outside-domain",
+        action="store_true",
+        help="give the label even for a study outside a model's applicability domain (withheld otherwise)",
+    )
 
     demo = commands.add_parser(
         "train-demo", help="rebuild the demo models of all seven tasks (simulated cohorts)"
@@ -112,7 +131,7 @@ def _write_json(data, out):
     text = json.dumps(data, indent=2, ensure_ascii=False)
     if out:
         try:
-            Path(out).write_text(text + "\n")
+            Path(out).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
     else:
@@ -132,6 +151,7 @@ def _parse_clinical(items):
 def train(args):
     """``spinerad train``."""
     from ..cohort import terminal_progress
+    from .applicability import normalise_modality
     from .train import TrainConfig, train_from_csv
 
     config = TrainConfig(
@@ -152,8 +172,11 @@ def train(args):
         trained_on=args.trained_on,
         model_version=args.model_version,
         progress=terminal_progress(sys.stderr),
+        modality=normalise_modality(args.modality, "--modality"),
+        field_strength=args.field_strength,
+        sequence=args.sequence,
     )
-    card = json.loads((Path(args.out) / "card.json").read_text())
+    card = json.loads((Path(args.out) / "card.json").read_text(encoding="utf-8"))
     for skipped in model.table.skipped:
         print(
             f"spinerad: warning: skipped cohort CSV line {skipped['line']}: {skipped['error']}",
@@ -177,7 +200,8 @@ def predict(args):
     """``spinerad predict``."""
     from ..pipeline import extract, read_study
     from ..settings import load_params
-    from .registry import load_models
+    from .applicability import normalise_modality, study_modality
+    from .registry import load_models, study_warnings
 
     registry = load_models(args.models)
     params = registry.extraction_params if args.params is None else load_params(args.params)
@@ -187,14 +211,31 @@ def predict(args):
         for task in tasks:  # refuse an unknown task before spending an extraction on it
             registry.model(task)
     clinical = _parse_clinical(args.clinical)
+    hint = normalise_modality(args.modality, "--modality")
     registry.check_settings_hash(params.settings_hash())  # before spending an extraction
     image, mask = read_study(args.image, args.mask)
+    modality, modality_source, modality_warnings = study_modality(image, hint)
     features = extract(image, mask, params=params, label=args.label)
-    predictions = registry.predict(features, tasks, clinical, settings_hash=params.settings_hash())
+    predictions = registry.predict(
+        features,
+        tasks,
+        clinical,
+        settings_hash=params.settings_hash(),
+        modality=modality,
+        show_label_outside_domain=args.show_label_outside_domain,
+        extra_warnings=modality_warnings,
+    )
+    warnings = study_warnings(predictions)
+    # One line per warning on stderr as well: the simulated-cohort notice first, whoever reads the JSON.
+    for line in warnings:
+        print(f"spinerad: warning: {line}", file=sys.stderr)
     _write_json(
         {
+            "warnings": warnings,
             "image": args.image,
             "mask": args.mask,
+            "modality": modality,
+            "modality_source": modality_source,
             "models": str(registry.folder),
             "settings_hash": params.settings_hash(),
             "predictions": predictions,

@@ -105,6 +105,7 @@ def model_metadata(model, model_id):
         "zscore": {"mean": [float(v) for v in mean], "scale": [float(v) for v in scale]},
         "linear": _linear_terms(model),
         "metrics": model.validation,
+        "applicability_domain": model.domain,
     }
 
 
@@ -124,8 +125,8 @@ def save_model(model, out_dir):
     blob = onx.SerializeToString()
     (out_dir / MODEL_FILE).write_bytes(blob)
     card = build_card(model, metadata, onnx_sha256=hashlib.sha256(blob).hexdigest(), onnx_bytes=len(blob))
-    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / CARD_MD).write_text(render_markdown(card))
+    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
     return card
 
 

@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FeatureMismatch, ModelLoadError, ModelMismatch, UnknownTask
+from .applicability import Domain, normalise_modality
+from .cards import SIMULATED_WARNING
 from .export import CARD_JSON, INPUT_NAME, MODEL_FILE, decode_metadata, extraction_params_of
-from .tasks import TASKS
+from .notices import UNKNOWN_MODALITY_WARNING, study_warnings, unused_clinical_warning
+from .tasks import SIMULATED, TASKS
 
 #: The shipped demonstration models.
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
@@ -58,6 +61,32 @@ class Model:
         self.linear = metadata.get("linear")
         self.threshold = float(metadata["threshold"])
         self.negative, self.positive = metadata["classes"]
+        # The standing warning comes from the card (a model trained on simulated data says so there);
+        # cards older than the field: a simulated cohort is still recognised by its trained_on statement.
+        if "warning" in card:
+            self.warning = card["warning"]
+        else:
+            self.warning = SIMULATED_WARNING if metadata["trained_on"] == SIMULATED else None
+        self.simulated = bool(card.get("simulated", metadata["trained_on"] == SIMULATED))
+        domain = metadata.get("applicability_domain") or card.get("applicability_domain")
+        try:
+            self.domain = Domain(domain) if domain else None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelLoadError(
+                f"model {self.task}: its applicability domain is unreadable: {exc}"
+            ) from None
+        if self.domain is not None:
+            unknown = [f for f in self.domain.features if f not in self._extracted_set]
+            if unknown:
+                raise ModelLoadError(
+                    f"model {self.task}: its applicability domain names features the extraction does not "
+                    f"give: {_names(unknown)}"
+                )
+
+    @property
+    def clinical_names(self):
+        """Names of the clinical values this model uses."""
+        return [v.name for v in self.clinical]
 
     def inputs(self, features, clinical):
         """Return the input row from features and clinical values; :class:`FeatureMismatch` if wrong."""
@@ -125,21 +154,62 @@ class Model:
         order = np.argsort(-np.abs(values), kind="stable")[:TOP_CONTRIBUTIONS]
         return [{"feature": self.feature_names[i], "contribution": float(values[i])} for i in order]
 
-    def predict(self, features, clinical=None):
+    def applicability(self, features, modality):
+        """``(applicability, reasons, distance)`` of a study's features (see :mod:`.applicability`)."""
+        if self.domain is None:
+            return "unknown", ["the model card records no applicability domain (retrain the model)"], None
+        return self.domain.assess(features, modality)
+
+    def predict(
+        self, features, clinical=None, modality=None, show_label_outside_domain=False, extra_warnings=()
+    ):
         """One prediction dict (see :meth:`ModelRegistry.predict`)."""
         x = self.inputs(features, clinical)
         probability = float(self.probabilities(x)[0])
+        above = probability >= self.threshold
+        label = f"{'above' if above else 'below'} threshold for {self.positive}"
+        applicability, reasons, distance = self.applicability(features, modality)
+        withheld = applicability == "outside" and not show_label_outside_domain
+        summary = self.card["validation_summary"]
+        auc = f"validation AUC {summary['internal_auc']:.3f} internal"
+        if summary.get("external_auc") is not None:
+            auc += f", {summary['external_auc']:.3f} external"
+        interpretation = (
+            f"probability {probability:.3f} of {self.positive} (threshold {self.threshold:.3f}; {auc}): "
+            + ("label withheld, the study is outside the model's applicability domain" if withheld else label)
+            + ". A model output, not a diagnosis."
+        )
+        warnings = []
+        if self.warning:
+            warnings.append(f"{self.task}: {self.warning}")
+        if applicability == "outside":
+            warnings.append(
+                f"{self.task}: the study is outside the model's applicability domain ({'; '.join(reasons)}); "
+                + ("its label is shown on request" if not withheld else "label withheld")
+            )
+        elif applicability == "unknown":
+            warnings.append(f"{self.task}: applicability unknown: {reasons[0]}")
+        warnings.extend(extra_warnings)
         return {
             "task": self.task,
             "probability": probability,
-            "label": self.positive if probability >= self.threshold else self.negative,
+            "label": None if withheld else label,
+            "label_withheld": withheld,
             "positive_class": self.positive,
             "threshold": self.threshold,
+            "interpretation": interpretation,
+            "applicability": applicability,
+            "applicability_reasons": reasons,
+            "domain_distance": distance,
+            "domain_threshold": self.domain.threshold if self.domain is not None else None,
+            "domain_modality": self.domain.modality if self.domain is not None else None,
+            "study_modality": modality,
             "model_id": self.metadata["model_id"],
             "model_version": self.metadata["model_version"],
-            "validation": dict(self.card["validation_summary"]),
+            "validation": dict(summary),
             "top_contributions": self.contributions(x, probability),
             "trained_on": self.metadata["trained_on"],
+            "warnings": warnings,
         }
 
 
@@ -185,7 +255,32 @@ class ModelRegistry:
                 f"{self.settings_hash[:12]}… (extract with the models' extraction parameters)"
             )
 
-    def predict(self, features, tasks=None, clinical=None, settings_hash=None):
+    def _selected(self, tasks):
+        if tasks is None:
+            return self.tasks
+        if isinstance(tasks, str):
+            tasks = [tasks]
+        selected = list(dict.fromkeys(tasks))
+        for task in selected:
+            self.model(task)
+        return selected
+
+    def unused_clinical(self, clinical, tasks=None):
+        """Names of the ``clinical`` values no model of ``tasks`` (None: all) uses, sorted."""
+        used = {name for task in self._selected(tasks) for name in self._models[task].clinical_names}
+        return sorted(name for name in (clinical or {}) if name not in used)
+
+    def predict(
+        self,
+        features,
+        tasks=None,
+        clinical=None,
+        settings_hash=None,
+        modality=None,
+        show_label_outside_domain=False,
+        extra_warnings=(),
+        report_unused_clinical=True,
+    ):
         """Score one ROI's features with the models of ``tasks`` (None: all).
 
         Parameters
@@ -194,29 +289,60 @@ class ModelRegistry:
             ``{feature name: value}`` as :func:`spinerad.extract` returns it with :attr:`extraction_params`.
         tasks : list of str or None
         clinical : dict or None
-            Clinical values (``{"age": 61, "sex": "F"}``) for clinical-radiomics models.
+            Clinical values (``{"age": 61, "sex": "F"}``) for clinical-radiomics models. Values no model of
+            ``tasks`` uses are named in every prediction's ``warnings``.
         settings_hash : str or None
             The settings hash of the parameters the features were extracted with; refused when it differs
             from the models' (:class:`~spinerad.errors.ModelMismatch`).
+        modality : str or None
+            The study's modality (DICOM code: ``MR``, ``CT``, ...; see
+            :func:`spinerad.models.applicability.study_modality`); None: unknown, only the feature distance
+            is checked.
+        show_label_outside_domain : bool
+            Give the label even when the study is outside a model's applicability domain.
+        extra_warnings : sequence of str
+            Lines added to every prediction's ``warnings``.
+        report_unused_clinical : bool
+            Name the clinical values no model of ``tasks`` uses in the warnings (a caller that scores a
+            study's tasks one by one reports them itself).
 
         Returns
         -------
         list of dict
-            Per task: ``task``, ``probability`` (of ``positive_class``), ``label`` (class name at the card's
-            threshold), ``threshold``, ``model_id``, ``model_version``, ``validation`` (the card's summary),
-            ``top_contributions`` (``[{"feature", "contribution"}]``), ``trained_on``.
+            Per task: ``task``, ``probability`` (of ``positive_class``), ``label`` ("above threshold for
+            <positive class>" / "below threshold for <positive class>"; None when withheld),
+            ``label_withheld``,
+            ``positive_class``, ``threshold``, ``interpretation`` (one sentence: probability, threshold,
+            validation AUC), ``applicability`` ("inside" / "outside"; "unknown" for a card without a domain),
+            ``applicability_reasons``, ``domain_distance``, ``domain_threshold``, ``domain_modality``,
+            ``study_modality``, ``model_id``, ``model_version``, ``validation`` (the card's summary),
+            ``top_contributions`` (``[{"feature", "contribution"}]``), ``trained_on``, ``warnings``.
         """
-        if tasks is None:
-            selected = self.tasks
-        else:
-            if isinstance(tasks, str):
-                tasks = [tasks]
-            selected = list(dict.fromkeys(tasks))
-            for task in selected:
-                self.model(task)
+        selected = self._selected(tasks)
         if settings_hash is not None:
             self.check_settings_hash(settings_hash)
-        return [self._models[task].predict(features, clinical) for task in selected]
+        modality = normalise_modality(modality)
+        extra = list(extra_warnings)
+        unused = self.unused_clinical(clinical, selected) if report_unused_clinical else []
+        if unused:
+            extra.append(unused_clinical_warning(unused))
+        if modality is None and any(self._models[t].domain is not None for t in selected):
+            extra.append(UNKNOWN_MODALITY_WARNING)
+        return [
+            self._models[task].predict(features, clinical, modality, show_label_outside_domain, extra)
+            for task in selected
+        ]
+
+
+__all__ = [
+    "DEMO_DIR",
+    "Model",
+    "ModelRegistry",
+    "load_model",
+    "load_models",
+    "study_warnings",
+    "unused_clinical_warning",
+]
 
 
 def _model_folders(folder):
@@ -244,7 +370,7 @@ def load_model(folder, session_options=None):
     if metadata.get("task") not in TASKS:
         raise ModelLoadError(f"{path}: unknown task {metadata.get('task')!r} in its metadata")
     try:
-        card = json.loads((folder / CARD_JSON).read_text())
+        card = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelLoadError(f"model folder {folder} has no {CARD_JSON}") from None
     except (OSError, ValueError) as exc:

@@ -50,6 +50,10 @@ from scipy.stats import norm
 from .tasks import SIMULATED, TASKS, get_task
 
 SHAPE_ZYX = (24, 48, 48)
+#: What the simulated images stand for; a model trained on them records it as its applicability domain.
+MODALITY = "MR"
+SEQUENCE = "simulated T1-weighted-like (fatty marrow bright, lesion hypointense)"
+FIELD_STRENGTH = None  # the simulator models no field strength
 #: File written beside a simulated cohort CSV; ``spinerad train`` reads it to label the model as simulated.
 SIDECAR = "spinerad-cohort.json"
 
@@ -242,6 +246,9 @@ def simulate_cohort(
         "centres": {name: {**asdict(CENTRES[name]), "cases": cases_per_centre[name]} for name in centres},
         "clinical_columns": ["age", "sex", "smoking"] if clinical else [],
         "shape_zyx": list(SHAPE_ZYX),
+        "modality": MODALITY,
+        "sequence": SEQUENCE,
+        "field_strength_t": FIELD_STRENGTH,
         "documentation": "spinerad.models.simulate (module docstring)",
     }
     (outdir / SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")

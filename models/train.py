@@ -85,6 +85,8 @@ class ClinicalVariable:
 
     def encode(self, value):
         """The variable's input values for ``value``; ValueError naming the problem."""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 2.0 from a JSON/protobuf double is the level "2" of a categorical column
         text = str(value).strip() if value is not None else ""
         if not text:
             raise ValueError(f"clinical value '{self.name}' is empty")
@@ -593,6 +595,8 @@ class TrainedModel:
     external: np.ndarray
     trained_on: str
     model_version: str = "1"
+    #: The card's ``applicability_domain`` (:func:`spinerad.models.applicability.fit_domain`).
+    domain: dict = None
 
     @property
     def feature_names(self):
@@ -604,7 +608,48 @@ class TrainedModel:
         return self.pipeline.predict_proba(np.asarray(inputs, dtype=np.float64))[:, 1]
 
 
-def train(table, task, config=None, external_centres=(), trained_on=None, model_version="1"):
+def training_domain(table, columns, modality=None, field_strength=None, sequence=None):
+    """The applicability domain of a model with input ``columns`` (indices into ``table.inputs()``).
+
+    The domain features are the model's selected radiomics features plus the intensity descriptors
+    (:data:`~spinerad.models.applicability.INTENSITY_DESCRIPTORS`) the extraction computed; clinical inputs
+    do not enter. Every case of the table (development and external centres: the cases the model was
+    developed and validated on) is part of the training distribution.
+    """
+    from .applicability import INTENSITY_DESCRIPTORS, fit_domain
+
+    n_radiomics = len(table.names)
+    selected = [table.names[i] for i in np.asarray(columns) if i < n_radiomics]
+    names = selected + [d for d in INTENSITY_DESCRIPTORS if d in table.names and d not in selected]
+    X = table.X[:, [table.names.index(n) for n in names]]
+    if table.simulated:
+        from .simulate import FIELD_STRENGTH, MODALITY, SEQUENCE
+
+        modality = modality or table.simulated.get("modality", MODALITY)
+        field_strength = field_strength or table.simulated.get("field_strength_t", FIELD_STRENGTH)
+        sequence = sequence or table.simulated.get("sequence", SEQUENCE)
+    return fit_domain(
+        X,
+        names,
+        modality=modality,
+        field_strength=field_strength,
+        sequence=sequence,
+        population=f"all {table.y.size} cases of {table.source} (development and external centres)",
+        selected=selected,
+    )
+
+
+def train(
+    table,
+    task,
+    config=None,
+    external_centres=(),
+    trained_on=None,
+    model_version="1",
+    modality=None,
+    field_strength=None,
+    sequence=None,
+):
     """Select, fit and validate a model on a :class:`FeatureTable`.
 
     Parameters
@@ -619,6 +664,9 @@ def train(table, task, config=None, external_centres=(), trained_on=None, model_
         What the card says the model was trained on (default: the simulator's statement for a simulated
         cohort, else the source and its size).
     model_version : str
+    modality, field_strength, sequence : str or None
+        What the training images were (DICOM modality code, field strength in tesla, sequence), recorded in
+        the card's applicability domain; a simulated cohort's sidecar supplies them.
 
     Returns
     -------
@@ -678,6 +726,7 @@ def train(table, task, config=None, external_centres=(), trained_on=None, model_
             trained_on = SIMULATED
         else:
             trained_on = f"{table.source}: {table.y.size} cases ({int(table.y.sum())} {spec.positive})"
+    domain = training_domain(table, columns, modality, field_strength, sequence)
     return TrainedModel(
         task=task,
         config=config,
@@ -693,6 +742,7 @@ def train(table, task, config=None, external_centres=(), trained_on=None, model_
         external=external,
         trained_on=trained_on,
         model_version=model_version,
+        domain=domain,
     )
 
 
@@ -711,6 +761,9 @@ def train_from_csv(
     trained_on=None,
     model_version="1",
     progress=None,
+    modality=None,
+    field_strength=None,
+    sequence=None,
 ):
     """``spinerad train``: cohort CSV -> extraction (cached) -> nested CV -> final model [-> ``out_dir``].
 
@@ -729,7 +782,9 @@ def train_from_csv(
     finally:
         if bar is not None:
             bar.close()
-    model = train(table, task, config, external_centres, trained_on, model_version)
+    model = train(
+        table, task, config, external_centres, trained_on, model_version, modality, field_strength, sequence
+    )
     if out_dir is not None:
         from .export import save_model
 

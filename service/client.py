@@ -15,6 +15,7 @@ Volumes are uploaded in chunks (1 MiB by default) straight from disk or memory; 
 stops uploading. Failures raise :class:`ServiceError` carrying the gRPC status code name.
 """
 
+import numbers
 import os
 import uuid
 import zlib
@@ -27,6 +28,7 @@ from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from spinerad.errors import SpineradError
+from spinerad.models.notices import study_warnings
 from spinerad.v1 import events_pb2, service_pb2_grpc, study_pb2
 
 DEFAULT_CHUNK_BYTES = 1 << 20
@@ -179,6 +181,10 @@ class Study:
     profile: str = ""
     clinical: dict = field(default_factory=dict)
     label: int = 0
+    #: DICOM modality code of the image when it has no DICOM header (NRRD, NIfTI, raw); "" = unknown.
+    modality: str = ""
+    #: Ask for labels even outside a model's applicability domain.
+    show_label_outside_domain: bool = False
 
     def header(self):
         """The ``StudyHeader`` message."""
@@ -186,7 +192,9 @@ class Study:
         for name, value in self.clinical.items():
             if isinstance(value, bool):
                 clinical[name] = study_pb2.ClinicalValue(flag=value)
-            elif isinstance(value, (int, float)):
+            elif isinstance(value, numbers.Integral):
+                clinical[name] = study_pb2.ClinicalValue(integer=int(value))
+            elif isinstance(value, numbers.Real):
                 clinical[name] = study_pb2.ClinicalValue(number=float(value))
             else:
                 clinical[name] = study_pb2.ClinicalValue(text=str(value))
@@ -198,6 +206,8 @@ class Study:
             image=self.image.spec,
             mask=self.mask.spec,
             label=self.label,
+            modality=self.modality,
+            show_label_outside_domain=self.show_label_outside_domain,
         )
 
 
@@ -238,6 +248,15 @@ def event_to_dict(event):
     if kind == "prediction":
         out["probability"] = body.probability
         out["threshold"] = body.threshold
+        out["domain_distance"] = body.domain_distance
+        out["domain_threshold"] = body.domain_threshold
+        out["label"] = body.label or None
+        # google.protobuf.Value has one number type (double): give the card's counts back as integers.
+        validation = out.get("validation")
+        if isinstance(validation, dict):
+            for key, value in validation.items():
+                if key.endswith("_n") and isinstance(value, float) and value.is_integer():
+                    validation[key] = int(value)
     return out
 
 
@@ -311,8 +330,14 @@ class Client:
             call.cancel()
 
     def analyze_study(self, study, **kwargs):
-        """One study's result: ``{"features", "predictions", "stage_ms"}``; raises :class:`ServiceError`."""
-        result = {"features": {}, "predictions": [], "stage_ms": {}}
+        """One study's result: ``{"warnings", "features", "predictions", "stage_ms"}``.
+
+        Raises :class:`ServiceError` when the study fails.
+
+        ``warnings`` gathers the predictions' warnings, each distinct line once (the simulated-cohort
+        notice first).
+        """
+        result = {"warnings": [], "features": {}, "predictions": [], "stage_ms": {}}
         for event in self.analyze([study], **kwargs):
             kind = event.WhichOneof("kind")
             if kind == "error":
@@ -323,6 +348,7 @@ class Client:
                 result["predictions"].append(event_to_dict(event))
             elif kind == "completed":
                 result["stage_ms"] = dict(event.completed.stage_ms)
+        result["warnings"] = study_warnings(result["predictions"])
         return result
 
     def extract_features(self, study, *, chunk_bytes=DEFAULT_CHUNK_BYTES, timeout=None):

@@ -99,9 +99,12 @@ def _clinical(items):
             values[name] = text.lower() == "true"
         else:
             try:
-                values[name] = float(text)
+                values[name] = int(text)  # whole numbers travel as integers (age=61 stays 61)
             except ValueError:
-                values[name] = text
+                try:
+                    values[name] = float(text)
+                except ValueError:
+                    values[name] = text
     return values
 
 
@@ -115,6 +118,8 @@ def _volume(path, what):
 
 def analyze(args):
     """Upload one study, print its events as JSON lines; raise ServiceError if it failed."""
+    from spinerad.models.notices import study_warnings
+
     from .client import Client, ServiceError, Study, event_to_dict
 
     tasks = [t.strip() for group in args.tasks or () for t in group.split(",") if t.strip()]
@@ -126,10 +131,13 @@ def analyze(args):
         profile=args.profile or "",
         clinical=_clinical(args.clinical),
         label=args.label or 0,
+        modality=getattr(args, "modality", None) or "",
+        show_label_outside_domain=bool(getattr(args, "show_label_outside_domain", False)),
         **study_kwargs,
     )
     token = _tokens(args.token_file)[0] if args.token_file else os.environ.get("SPINERAD_TOKEN")
     failure = None
+    predictions = []
     with Client(
         args.server,
         tls=args.tls,
@@ -139,8 +147,14 @@ def analyze(args):
         token=token,
     ) as client:
         for event in client.analyze([study], chunk_bytes=args.chunk_size, timeout=args.timeout):
-            print(json.dumps(event_to_dict(event)), flush=True)
+            record = event_to_dict(event)
+            print(json.dumps(record), flush=True)
+            if record["event"] == "prediction":
+                predictions.append(record)
             if event.WhichOneof("kind") == "error":
                 failure = ServiceError(event.error.code, event.error.message, event.request_id)
+    # The predictions' warnings on stderr too, each distinct line once (the simulated-cohort notice first).
+    for line in study_warnings(predictions):
+        print(f"spinerad: warning: {line}", file=sys.stderr, flush=True)
     if failure is not None:
         raise failure

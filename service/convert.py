@@ -56,6 +56,8 @@ def study_request(header):
         profile=header.extraction_profile,
         clinical={name: _clinical_value(value) for name, value in header.clinical.items()},
         label=header.label,
+        modality=header.modality,
+        show_label_outside_domain=header.show_label_outside_domain,
     )
 
 
@@ -111,7 +113,7 @@ def prediction(pred):
     return events_pb2.Prediction(
         task=str(pred.get("task", "")),
         probability=_float(pred.get("probability")),
-        label=str(pred.get("label", "")),
+        label=str(pred.get("label") or ""),
         threshold=_float(pred.get("threshold")),
         model_id=str(pred.get("model_id", "")),
         model_version=str(pred.get("model_version", "")),
@@ -123,6 +125,16 @@ def prediction(pred):
             for c in pred.get("top_contributions") or ()
         ],
         trained_on=to_value(pred.get("trained_on")),
+        warnings=[str(w) for w in pred.get("warnings") or ()],
+        positive_class=str(pred.get("positive_class", "")),
+        label_withheld=bool(pred.get("label_withheld", False)),
+        interpretation=str(pred.get("interpretation", "")),
+        applicability=str(pred.get("applicability", "")),
+        applicability_reasons=[str(r) for r in pred.get("applicability_reasons") or ()],
+        domain_distance=_float(pred.get("domain_distance")),
+        domain_threshold=_float(pred.get("domain_threshold")),
+        domain_modality=str(pred.get("domain_modality") or ""),
+        study_modality=str(pred.get("study_modality") or ""),
     )
 
 

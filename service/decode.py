@@ -440,9 +440,14 @@ def _decode_dicom(encoding, payload, what, limits, scratch_dir):
         series_reader.SetImageIO("GDCMImageIO")
         series_reader.SetFileNames([files[i] for i in ordered])
         try:
-            return series_reader.Execute()
+            image = series_reader.Execute()
         except RuntimeError:
             raise ImageReadError(f"{what}: the DICOM series could not be decoded") from None
+        # The series reader keeps no header; the models check the Modality (applicability domain).
+        modality = _tag(slices[0][1], "0008|0060")
+        if modality:
+            image.SetMetaData("0008|0060", modality)
+        return image
 
 
 def _slice_order(slices, what):

@@ -53,6 +53,10 @@ class StudyRequest:
     profile: str = ""
     clinical: dict = field(default_factory=dict)
     label: int = 0
+    #: The image's modality (DICOM code) when its encoding carries no DICOM header; "" = unknown.
+    modality: str = ""
+    #: Give the label even for a study outside a model's applicability domain.
+    show_label_outside_domain: bool = False
 
 
 # --- what comes out -----------------------------------------------------------------------------------------
@@ -287,6 +291,10 @@ class Engine:
                     f"use {MODEL_PROFILE!r} to get predictions"
                 )
         _check_clinical(request.clinical)
+        if predictions:
+            from spinerad.models.applicability import normalise_modality
+
+            normalise_modality(request.modality, "modality")
         if request.label < 0:
             raise InvalidInput(f"label {request.label} must be positive (0 = the profile's label)")
         return params, tasks, request.label or None
@@ -324,6 +332,8 @@ class Engine:
             features = extract(image, mask, params=study.params, label=study.label, timer=timer)
             if emit:
                 emit(StageDone(rid, "features", (time.perf_counter() - decoded) * 1e3, features))
+            if predictions and study.tasks:
+                modality, extra = self._study_context(study, image)
             for task in study.tasks if predictions else ():
                 with timer.stage(f"inference:{task}"):
                     (prediction,) = self.registry.predict(
@@ -331,6 +341,10 @@ class Engine:
                         tasks=[task],
                         clinical=dict(study.request.clinical) or None,
                         settings_hash=study.settings_hash,
+                        modality=modality,
+                        show_label_outside_domain=study.request.show_label_outside_domain,
+                        extra_warnings=extra,
+                        report_unused_clinical=False,
                     )
                 emit(Predicted(rid, prediction))
             stage_ms = timer.as_dict()
@@ -338,6 +352,22 @@ class Engine:
             return features, stage_ms
         finally:
             self.metrics.workers_busy.dec()
+
+    def _study_context(self, study, image):
+        """The study's modality and the warnings about the whole study every prediction carries.
+
+        Clinical values unused by *every* requested model are reported here, once per study, since each
+        task is scored on its own.
+        """
+        from spinerad.models.applicability import study_modality
+        from spinerad.models.registry import unused_clinical_warning
+
+        modality, _source, extra = study_modality(image, study.request.modality or None)
+        clinical = dict(study.request.clinical)
+        unused = self.registry.unused_clinical(clinical, list(study.tasks)) if clinical else []
+        if unused:
+            extra.append(unused_clinical_warning(unused))
+        return modality, extra
 
     async def _run(self, study, emit, predictions):
         """Queue a complete study on the pool and wait for it; the admission place is freed when it ends."""

@@ -113,6 +113,10 @@ def build_parser():
     analyze.add_argument("--tls-cert", metavar="PEM", help="client certificate (mutual TLS)")
     analyze.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
     analyze.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
+    analyze.add_argument("--modality", metavar="CODE", help="image modality (MR, CT, ...) when not DICOM")
+    analyze.add_argument(
+        "--show-label-outside-domain", action="store_true", help="labels even outside a model's domain"
+    )
 
     from .models.commands import add_parsers as add_model_parsers
 

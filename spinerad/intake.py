@@ -41,9 +41,23 @@ def _read_dicom_series(folder, what):
     files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
     reader.SetFileNames(files)
     try:
-        return reader.Execute()
+        image = reader.Execute()
     except RuntimeError:
         raise ImageReadError(f"cannot read {what} {folder}: the DICOM series could not be decoded") from None
+    _keep_modality(image, files[0])
+    return image
+
+
+def _keep_modality(image, first_file):
+    """Copy the series' DICOM Modality (0008,0060) onto the image: the models check it (applicability)."""
+    header = sitk.ImageFileReader()
+    header.SetFileName(first_file)
+    try:
+        header.ReadImageInformation()
+    except RuntimeError:
+        return
+    if header.HasMetaDataKey("0008|0060"):
+        image.SetMetaData("0008|0060", header.GetMetaData("0008|0060").strip())
 
 
 def select_mask_channel(mask, label_channel):

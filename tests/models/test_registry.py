@@ -25,6 +25,12 @@ CONTRACT_KEYS = {
     "validation",
     "top_contributions",
     "trained_on",
+    "positive_class",
+    "label_withheld",
+    "interpretation",
+    "applicability",
+    "applicability_reasons",
+    "warnings",
 }
 
 
@@ -63,14 +69,22 @@ def test_every_card_has_the_comparator_row_and_the_statement(demo_registry, task
 
 def test_predict_contract(demo_registry, sample_features):
     settings_hash = demo_registry.extraction_params.settings_hash()
-    predictions = demo_registry.predict(sample_features, settings_hash=settings_hash)
+    # The sample study is another simulator's: most models find it outside their domain; ask for labels.
+    predictions = demo_registry.predict(
+        sample_features, settings_hash=settings_hash, show_label_outside_domain=True
+    )
     assert [p["task"] for p in predictions] == list(TASKS)
     for prediction in predictions:
         assert CONTRACT_KEYS <= set(prediction)
         card = demo_registry.card(prediction["task"])
         assert 0.0 <= prediction["probability"] <= 1.0
         positive = prediction["probability"] >= prediction["threshold"]
-        assert prediction["label"] == (card["positive_class"] if positive else card["negative_class"])
+        assert prediction["label"] == (
+            f"above threshold for {card['positive_class']}"
+            if positive
+            else f"below threshold for {card['positive_class']}"
+        )
+        assert prediction["positive_class"] == card["positive_class"]
         assert prediction["threshold"] == card["threshold"]
         assert (
             prediction["model_id"] == card["model_id"]
@@ -182,6 +196,9 @@ def test_cli_predict_json(capsys, sample_study, demo_registry):
         assert CONTRACT_KEYS <= set(prediction)
         assert prediction["trained_on"] == "simulated cohort — not for clinical use"
         assert isinstance(prediction["probability"], float)
+        assert prediction["applicability"] in ("inside", "outside")
+    assert "simulated cohort — not for clinical use" in result["warnings"][0]
+    assert err.startswith(f"spinerad: warning: {result['warnings'][0]}\n")
 
 
 def test_cli_predict_options_and_errors(capsys, sample_study, tmp_path):

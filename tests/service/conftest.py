@@ -1,6 +1,7 @@
 """Service test fixtures: an in-process server on loopback, sample studies, DICOM series and certificates."""
 
 import asyncio
+import locale
 import threading
 import urllib.request
 
@@ -144,9 +145,19 @@ def brain1():
 
 
 def write_dicom_series(
-    folder, array, spacing=(0.8, 0.8, 3.0), series_uid="1.2.826.0.1.3680043.2.1125.1", skip=()
+    folder, array, spacing=(0.8, 0.8, 3.0), series_uid="1.2.826.0.1.3680043.2.1125.1", skip=(), modality="MR"
 ):
     """Write ``array`` (z, y, x int16) as one DICOM file per slice; ``skip`` leaves slices out."""
+    saved = locale.setlocale(locale.LC_ALL)
+    try:
+        return _write_dicom_series(folder, array, spacing, series_uid, skip, modality)
+    finally:
+        # GDCM's writer can leave the C library in the "C" locale; later text reads of the test process
+        # without an explicit encoding would then decode ASCII. Restore the process' locale.
+        locale.setlocale(locale.LC_ALL, saved)
+
+
+def _write_dicom_series(folder, array, spacing, series_uid, skip, modality):
     folder.mkdir(parents=True, exist_ok=True)
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
@@ -157,7 +168,7 @@ def write_dicom_series(
         slice_image = sitk.GetImageFromArray(array[z : z + 1].astype(np.int16))
         slice_image.SetSpacing(spacing)
         tags = {
-            "0008|0060": "MR",
+            "0008|0060": modality,
             "0008|0016": "1.2.840.10008.5.1.4.1.1.4",
             "0008|0018": f"{series_uid}.{z + 1}",
             "0020|000d": "1.2.826.0.1.3680043.2.1125.9",

@@ -42,10 +42,16 @@ class GatedRegistry:
         """The wrapped registry's model card."""
         return self.inner.card(task)
 
-    def predict(self, features, tasks=None, clinical=None, settings_hash=None):
+    def unused_clinical(self, clinical, tasks=None):
+        """The wrapped registry's unused clinical names."""
+        return self.inner.unused_clinical(clinical, tasks)
+
+    def predict(self, features, tasks=None, clinical=None, settings_hash=None, **options):
         """Wait while the gate is closed, then predict with the wrapped registry."""
         self.calls += 1
         if not self.gate.is_set():
             self.waiting.set()
             self.gate.wait(60)
-        return self.inner.predict(features, tasks=tasks, clinical=clinical, settings_hash=settings_hash)
+        return self.inner.predict(
+            features, tasks=tasks, clinical=clinical, settings_hash=settings_hash, **options
+        )

@@ -59,7 +59,13 @@ def test_study_in_small_chunks_matches_spinerad_extract(server, client, brain1, 
     card = server.registry.card("ki67_high")
     (ki67,) = [p for p in predictions if p.task == "ki67_high"]
     assert (ki67.model_id, ki67.model_version) == (card["model_id"], str(card["model_version"]))
-    assert ki67.label in (card["positive_class"], card["negative_class"]) and ki67.top_contributions
+    assert ki67.top_contributions and ki67.positive_class == card["positive_class"]
+    assert ki67.warnings[0] == f"ki67_high: {card['warning']}"  # the simulated-cohort notice first
+    # brain1 is a brain MR, not a simulated vertebra: outside the domain, its label withheld
+    if ki67.applicability == "outside":
+        assert ki67.label_withheld and ki67.label == "" and ki67.applicability_reasons
+    else:
+        assert ki67.label.endswith(f"threshold for {card['positive_class']}")
 
 
 def test_predictions_stream_before_completion_one_per_requested_task(client):

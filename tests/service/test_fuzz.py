@@ -68,6 +68,7 @@ FIELDS = (
     "mask_bytes",
     "chunk",
     "extra_message",
+    "modality",
 )
 
 
@@ -204,6 +205,8 @@ def _messages(case, encoded):
             "profile", "", st.one_of(st.sampled_from(["model", "pyradiomics"]), short_text)
         ),
         label=case.value("label", 0, st.integers(0, 2**32 - 1)),
+        modality=case.value("modality", "MR", st.one_of(st.sampled_from(["", "CT", "mr"]), short_text)),
+        show_label_outside_domain=case.draw(st.booleans()),
         image=image_spec,
         mask=mask_spec,
     )
@@ -212,7 +215,7 @@ def _messages(case, encoded):
         {"age": 61.0},
         st.dictionaries(
             st.text(max_size=70),
-            st.one_of(st.none(), floats, st.text(max_size=300), st.booleans()),
+            st.one_of(st.none(), floats, st.text(max_size=300), st.booleans(), st.integers()),
             max_size=3,
         ),
     )
@@ -220,6 +223,8 @@ def _messages(case, encoded):
         slot = header.clinical[name]
         if isinstance(value, bool):
             slot.flag = value
+        elif isinstance(value, int):
+            slot.integer = max(-(2**63), min(value, 2**63 - 1))
         elif isinstance(value, float):
             slot.number = value
         elif isinstance(value, str):

@@ -55,7 +55,7 @@ class Contribution(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., contribution: _Optional[float] = ...) -> None: ...
 
 class Prediction(_message.Message):
-    __slots__ = ("task", "probability", "label", "threshold", "model_id", "model_version", "validation", "top_contributions", "trained_on")
+    __slots__ = ("task", "probability", "label", "threshold", "model_id", "model_version", "validation", "top_contributions", "trained_on", "warnings", "positive_class", "label_withheld", "interpretation", "applicability", "applicability_reasons", "domain_distance", "domain_threshold", "domain_modality", "study_modality")
     TASK_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,16 @@ class Prediction(_message.Message):
     VALIDATION_FIELD_NUMBER: _ClassVar[int]
     TOP_CONTRIBUTIONS_FIELD_NUMBER: _ClassVar[int]
     TRAINED_ON_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_CLASS_FIELD_NUMBER: _ClassVar[int]
+    LABEL_WITHHELD_FIELD_NUMBER: _ClassVar[int]
+    INTERPRETATION_FIELD_NUMBER: _ClassVar[int]
+    APPLICABILITY_FIELD_NUMBER: _ClassVar[int]
+    APPLICABILITY_REASONS_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_MODALITY_FIELD_NUMBER: _ClassVar[int]
+    STUDY_MODALITY_FIELD_NUMBER: _ClassVar[int]
     task: str
     probability: float
     label: str
@@ -74,7 +84,17 @@ class Prediction(_message.Message):
     validation: _struct_pb2.Value
     top_contributions: _containers.RepeatedCompositeFieldContainer[Contribution]
     trained_on: _struct_pb2.Value
-    def __init__(self, task: _Optional[str] = ..., probability: _Optional[float] = ..., label: _Optional[str] = ..., threshold: _Optional[float] = ..., model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., validation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., top_contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., trained_on: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    positive_class: str
+    label_withheld: bool
+    interpretation: str
+    applicability: str
+    applicability_reasons: _containers.RepeatedScalarFieldContainer[str]
+    domain_distance: float
+    domain_threshold: float
+    domain_modality: str
+    study_modality: str
+    def __init__(self, task: _Optional[str] = ..., probability: _Optional[float] = ..., label: _Optional[str] = ..., threshold: _Optional[float] = ..., model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., validation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., top_contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., trained_on: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., positive_class: _Optional[str] = ..., label_withheld: _Optional[bool] = ..., interpretation: _Optional[str] = ..., applicability: _Optional[str] = ..., applicability_reasons: _Optional[_Iterable[str]] = ..., domain_distance: _Optional[float] = ..., domain_threshold: _Optional[float] = ..., domain_modality: _Optional[str] = ..., study_modality: _Optional[str] = ...) -> None: ...
 
 class Completed(_message.Message):
     __slots__ = ("stage_ms",)

@@ -25,7 +25,7 @@ class StudyUpload(_message.Message):
     def __init__(self, header: _Optional[_Union[StudyHeader, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
 class StudyHeader(_message.Message):
-    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label")
+    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label", "modality", "show_label_outside_domain")
     class ClinicalEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,8 @@ class StudyHeader(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    MODALITY_FIELD_NUMBER: _ClassVar[int]
+    SHOW_LABEL_OUTSIDE_DOMAIN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tasks: _containers.RepeatedScalarFieldContainer[str]
     extraction_profile: str
@@ -47,17 +49,21 @@ class StudyHeader(_message.Message):
     image: VolumeSpec
     mask: VolumeSpec
     label: int
-    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ...) -> None: ...
+    modality: str
+    show_label_outside_domain: bool
+    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ..., modality: _Optional[str] = ..., show_label_outside_domain: _Optional[bool] = ...) -> None: ...
 
 class ClinicalValue(_message.Message):
-    __slots__ = ("number", "text", "flag")
+    __slots__ = ("number", "text", "flag", "integer")
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     FLAG_FIELD_NUMBER: _ClassVar[int]
+    INTEGER_FIELD_NUMBER: _ClassVar[int]
     number: float
     text: str
     flag: bool
-    def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ...) -> None: ...
+    integer: int
+    def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ..., integer: _Optional[int] = ...) -> None: ...
 
 class VolumeSpec(_message.Message):
     __slots__ = ("total_bytes", "raw", "file", "dicom")
