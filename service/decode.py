@@ -381,99 +381,17 @@ def _check_voxels(size, components, what, limits):
         )
 
 
-def _tag(reader, key):
-    return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else None
-
-
-def _numbers(text, count, what, index, name):
-    try:
-        values = [float(v) for v in text.replace(" ", "").split("\\")]
-    except (AttributeError, ValueError):
-        values = []
-    if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise ImageReadError(f"{what}: DICOM instance {index} has no valid {name}")
-    return values
-
-
 def _decode_dicom(encoding, payload, what, limits, scratch_dir):
+    """Write the instances to scratch files and read them with the one series reader (spinerad.dicom)."""
+    from spinerad.dicom.series import read_series
+
     with tempfile.TemporaryDirectory(prefix="spinerad-", dir=scratch_dir) as tmp:
         files = []
         offset = 0
         for index, size in enumerate(encoding.instance_bytes):
-            path = Path(tmp) / f"{index:05d}.dcm"
+            path = Path(tmp) / f"instance{index:05d}.dcm"
             path.write_bytes(payload[offset : offset + size])
             offset += size
-            files.append(str(path))
-        series, sizes, slices = set(), set(), []
-        for index, path in enumerate(files):
-            reader = sitk.ImageFileReader()
-            reader.SetImageIO("GDCMImageIO")
-            reader.SetFileName(path)
-            try:
-                reader.ReadImageInformation()
-            except RuntimeError:
-                raise ImageReadError(f"{what}: DICOM instance {index} is not a readable DICOM file") from None
-            series.add(_tag(reader, "0020|000e"))
-            sizes.add(reader.GetSize())
-            slices.append((index, reader))
-        if len(series) > 1:
-            raise ImageReadError(
-                f"{what}: the DICOM instances belong to {len(series)} series (mixed SeriesInstanceUID); "
-                "send one series"
-            )
-        if len(sizes) > 1:
-            raise ImageReadError(f"{what}: the DICOM instances differ in size {sorted(sizes)}")
-        (size,) = sizes
-        _check_voxels(size[:2] + (size[2] * len(files) if len(size) > 2 else len(files),), 1, what, limits)
-        if len(files) == 1:
-            reader = slices[0][1]
-            try:
-                return reader.Execute()
-            except RuntimeError:
-                raise ImageReadError(f"{what}: the DICOM instance could not be decoded") from None
-        if len(size) > 2 and size[2] > 1:
-            raise InvalidInput(
-                f"{what}: a series of {len(files)} multi-frame DICOM instances is not supported"
-            )
-        ordered = _slice_order(slices, what)
-        series_reader = sitk.ImageSeriesReader()
-        series_reader.SetImageIO("GDCMImageIO")
-        series_reader.SetFileNames([files[i] for i in ordered])
-        try:
-            return series_reader.Execute()
-        except RuntimeError:
-            raise ImageReadError(f"{what}: the DICOM series could not be decoded") from None
-
-
-def _slice_order(slices, what):
-    """Instance indices sorted along the slice normal; missing or duplicate slices are errors."""
-    positions = []
-    normal = None
-    for index, reader in slices:
-        orientation = _numbers(_tag(reader, "0020|0037"), 6, what, index, "ImageOrientationPatient")
-        position = _numbers(_tag(reader, "0020|0032"), 3, what, index, "ImagePositionPatient")
-        if normal is None:
-            normal = np.cross(orientation[:3], orientation[3:])
-        positions.append((float(np.dot(normal, position)), index))
-    positions.sort()
-    along = np.array([p for p, _ in positions])
-    gaps = np.diff(along)
-    if np.any(gaps < 1e-4):
-        k = int(np.argmin(gaps))
-        raise ImageReadError(
-            f"{what}: two DICOM instances share slice position {along[k]:.3f} mm (duplicate slice)"
-        )
-    step = float(gaps.min())
-    worst = int(np.argmax(gaps))
-    if gaps[worst] > 1.5 * step:
-        missing = round(gaps[worst] / step) - 1
-        raise ImageReadError(
-            f"{what}: the DICOM series is missing slices: a gap of {gaps[worst]:.3f} mm after slice {worst} "
-            f"where the slice spacing is {step:.3f} mm (about {missing} slice(s) missing)"
-        )
-    if gaps[worst] - step > max(1e-3, 0.01 * step):
-        raise ImageReadError(
-            f"{what}: the DICOM slice spacing varies from {step:.3f} to {gaps[worst]:.3f} mm; resample it "
-            "first"
-        )
-    return [index for _, index in positions]
+            files.append(path)
+        series = read_series(files, what, check_size=lambda size: _check_voxels(size, 1, what, limits))
+        return series.image
