@@ -268,6 +268,12 @@ def event_to_dict(event):
     if kind == "prediction":
         out["probability"] = body.probability
         out["threshold"] = body.threshold
+    if kind == "completed":  # result objects: their size here, not megabytes of base64
+        out["dicom_objects"] = [
+            {"name": o.name, "sop_class_uid": o.sop_class_uid, "sop_instance_uid": o.sop_instance_uid,
+             "bytes": len(o.data)}
+            for o in body.dicom_objects
+        ]
     return out
 
 

@@ -116,6 +116,9 @@ def build_parser():
     analyze.add_argument("--tls-cert", metavar="PEM", help="client certificate (mutual TLS)")
     analyze.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
     analyze.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
+    from .dicom.options import add_dicom_arguments
+
+    add_dicom_arguments(analyze, _positive_int)
 
     from .models.commands import add_parsers as add_model_parsers
 

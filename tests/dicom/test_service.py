@@ -89,3 +89,19 @@ def test_bad_dicom_requests_are_invalid_argument(server, objects, make, message)
     by_kind, _ = _events(server, make(folder, root))
     assert by_kind["error"].error.code == "INVALID_ARGUMENT"
     assert message in by_kind["error"].error.message
+
+
+def test_analyze_command_writes_the_returned_objects(server, objects, tmp_path, capsys):
+    import json
+
+    from spinerad.cli import main
+
+    folder, root = objects
+    code = main(["analyze", str(folder), str(root / "seg.dcm"), "--server", server.target, "--roi", "lesion",
+                 "--tasks", "ki67_high", "--dicom-out", str(tmp_path / "out")])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    completed = lines[-1]
+    assert completed["event"] == "completed"
+    assert [o["name"] for o in completed["dicom_objects"]] == ["sr.dcm"]
+    assert completed["dicom_objects"][0]["bytes"] == (tmp_path / "out" / "sr.dcm").stat().st_size
