@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound
+from ..errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound, SpineradError
 from .series import affine_of, is_dicom_file, list_files
 
 SEG_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7"}
@@ -130,8 +130,24 @@ def _as_label_map(roi, image, label, what, path, name):
     return mask
 
 
+def _guarded(kind, path, read, *args):
+    """Run a reader; a malformed object (a value highdicom/pydicom cannot use) is one ImageReadError line."""
+    try:
+        return read(*args)
+    except SpineradError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError, NotImplementedError,
+            OverflowError) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ImageReadError(f"cannot read {kind} {Path(path).name}: malformed object ({reason})") from None
+
+
 def read_seg(path, image, source=None, segment=None, roi=None, label=1, seg_threshold=DEFAULT_SEG_THRESHOLD):
     """The label map of one SEG segment on the grid of ``image`` and the chosen :class:`RoiObject`."""
+    return _guarded("SEG", path, _read_seg, path, image, source, segment, roi, label, seg_threshold)
+
+
+def _read_seg(path, image, source, segment, roi, label, seg_threshold):
     import highdicom as hd
 
     path = Path(path)
@@ -189,6 +205,10 @@ def _seg_by_geometry(seg, number, image, path, fractional):
 
 def read_rtstruct(path, image, source=None, roi=None, label=1):
     """The label map of one RTSTRUCT ROI on the grid of ``image`` (even-odd fill) and its :class:`RoiObject`."""
+    return _guarded("RTSTRUCT", path, _read_rtstruct, path, image, source, roi, label)
+
+
+def _read_rtstruct(path, image, source, roi, label):
     import pydicom
 
     path = Path(path)

@@ -17,6 +17,7 @@ sorted:
 """
 
 import math
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,13 +100,14 @@ def is_dicom_file(path):
 def read_headers(paths, what):
     """pydicom headers (no pixel data) of ``paths``; a file that is not DICOM is an error naming it."""
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     headers = []
     for path in paths:
         try:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, AttributeError, KeyError):
+            for _ in ds.iterall():  # pydicom parses elements lazily: make garbled bytes fail here
+                pass
+        except Exception:  # noqa: BLE001 - pydicom raises a dozen kinds on garbled bytes; all mean "unreadable"
             raise ImageReadError(f"cannot read {what}: {Path(path).name} is not a readable DICOM file") from None
         if "SeriesInstanceUID" not in ds or "SOPClassUID" not in ds:
             raise ImageReadError(
@@ -174,6 +176,18 @@ def read_series(source, what="image", series_uid=None, check_size=None):
         if not paths:
             raise ImageReadError(f"cannot read {where}: the folder holds no DICOM series (no files)")
     headers = read_headers(paths, where)
+    try:
+        return _read_headers_checked(paths, headers, where, series_uid, check_size)
+    except (ValueError, TypeError, AttributeError, KeyError, NotImplementedError, OverflowError, RuntimeError,
+            struct.error) as exc:
+        # a garbled header value (pydicom decodes elements when they are first used)
+        raise ImageReadError(
+            f"cannot read {where}: a DICOM header value is malformed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120] if str(exc) else ''})"
+        ) from None
+
+
+def _read_headers_checked(paths, headers, where, series_uid, check_size):
     uids = {str(ds.SeriesInstanceUID) for ds in headers}
     if series_uid is not None:
         if series_uid not in uids:

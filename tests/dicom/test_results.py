@@ -216,3 +216,29 @@ def test_dicom_out_needs_a_dicom_image(breast1_series, mask_file, tmp_path, caps
     assert stderr.strip().splitlines() == [
         "spinerad: error: --dicom-out needs the image as a DICOM series: the result objects reference its instances"
     ]
+
+
+def test_results_over_an_enhanced_multiframe_image(breast1_series, mask_file, tmp_path):
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+
+    from spinerad import extract
+    from spinerad.dicom.series import affine_of
+
+    legacy = [pydicom.dcmread(p) for p in sorted(breast1_series[0].iterdir())]
+    (tmp_path / "mf").mkdir()
+    hd.legacy.LegacyConvertedEnhancedMRImage(
+        legacy, series_instance_uid=generate_uid(), series_number=10, sop_instance_uid=generate_uid(), instance_number=1
+    ).save_as(tmp_path / "mf" / "enhanced.dcm")
+    study = load_study(tmp_path / "mf", mask_file)
+    features = extract(study.image, study.mask)
+    seg_path, sr_path = write_results(study, features, tmp_path / "out")
+    for path in (seg_path, sr_path):
+        errors, output = dciodvfy_errors(path)
+        assert errors == [], output
+    volume = hd.seg.segread(str(seg_path)).get_volume(segment_numbers=[1])
+    grid = hd.VolumeGeometry(affine_of(study.image), study.image.GetSize()[::-1], coordinate_system="PATIENT")
+    placed = np.asarray(volume.match_geometry(grid).array)[..., 0]
+    np.testing.assert_array_equal(placed > 0, sitk.GetArrayViewFromImage(study.mask) > 0)
+    values, _ = read_sr_values(sr_path)
+    assert all(_same(values[feature_key(f, "MR")], v) for f, v in features.items())
