@@ -64,7 +64,9 @@ def find_roi_object(source):
     found = []
     for candidate in candidates:
         try:
-            sop_class = str(pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["SOPClassUID"]).SOPClassUID)
+            sop_class = str(
+                pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["SOPClassUID"]).SOPClassUID
+            )
         except Exception:  # noqa: BLE001 - unreadable files are the series reader's to report
             continue
         if sop_class in SEG_SOP_CLASSES:
@@ -87,7 +89,9 @@ def _choose(items, number, name, what, path):
     if number is not None:
         matches = [item for item in items if item[0] == number]
         if not matches:
-            raise LabelNotFound(f"{what} {path.name} has no {'segment' if what == 'SEG' else 'ROI'} {number}; it holds: {listing}")
+            raise LabelNotFound(
+                f"{what} {path.name} has no {'segment' if what == 'SEG' else 'ROI'} {number}; it holds: {listing}"
+            )
     elif name is not None:
         matches = [item for item in items if item[1] == name]
         if not matches:
@@ -125,7 +129,9 @@ def _check_series(referenced, source, what, path):
 def _as_label_map(roi, image, label, what, path, name):
     if not roi.any():
         raise LabelNotFound(f"{what} {path.name}: ROI {name!r} is empty (no voxel on the image grid)")
-    mask = sitk.GetImageFromArray(roi.astype(np.uint8) * np.uint8(label) if label < 256 else roi.astype(np.uint32) * label)
+    mask = sitk.GetImageFromArray(
+        roi.astype(np.uint8) * np.uint8(label) if label < 256 else roi.astype(np.uint32) * label
+    )
     mask.CopyInformation(image)
     return mask
 
@@ -136,8 +142,16 @@ def _guarded(kind, path, read, *args):
         return read(*args)
     except SpineradError:
         raise
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RuntimeError, NotImplementedError,
-            OverflowError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        RuntimeError,
+        NotImplementedError,
+        OverflowError,
+    ) as exc:
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ImageReadError(f"cannot read {kind} {Path(path).name}: malformed object ({reason})") from None
 
@@ -154,7 +168,9 @@ def _read_seg(path, image, source, segment, roi, label, seg_threshold):
     try:
         seg = hd.seg.segread(str(path))
     except Exception as exc:  # noqa: BLE001 - highdicom raises many kinds on a broken object
-        raise ImageReadError(f"cannot read SEG {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ImageReadError(
+            f"cannot read SEG {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     items = [(int(n), str(seg.get_segment_description(n).segment_label)) for n in seg.segment_numbers]
     number, name = _choose(items, segment, roi, "SEG", path)
     _check_frame_of_reference(seg.get("FrameOfReferenceUID"), source, "SEG", path)
@@ -168,8 +184,11 @@ def _read_seg(path, image, source, segment, roi, label, seg_threshold):
         referenced_instances = {str(uids[2]) for uids in seg.get_source_image_uids()}
         if referenced_instances and referenced_instances <= set(source.sop_instance_uids):
             values = seg.get_pixels_by_source_instance(
-                source.sop_instance_uids, segment_numbers=[number], assert_missing_frames_are_empty=True,
-                rescale_fractional=True, dtype=np.float32 if fractional else np.uint8,
+                source.sop_instance_uids,
+                segment_numbers=[number],
+                assert_missing_frames_are_empty=True,
+                rescale_fractional=True,
+                dtype=np.float32 if fractional else np.uint8,
             )[..., 0]
         elif referenced_instances:
             raise GeometryMismatch(
