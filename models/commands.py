@@ -76,7 +76,7 @@ def add_parsers(commands, positive_int):
 
     predict = commands.add_parser("predict", help="marker predictions for one image + mask, as JSON")
     predict.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
-    predict.add_argument("mask", help="label map on the same grid as the image")
+    predict.add_argument("mask", help="label map on the same grid as the image, or a DICOM SEG / RTSTRUCT")
     predict.add_argument(
         "--tasks", nargs="+", metavar="TASK", help="tasks to predict (default: every loaded model)"
     )
@@ -90,6 +90,9 @@ def add_parsers(commands, positive_int):
         help="extraction parameters (refused unless equal to the models' own; default: the models' own)",
     )
     predict.add_argument("--label", type=positive_int, help="ROI label (overrides the 'label' setting)")
+    from ..dicom.options import add_dicom_arguments
+
+    add_dicom_arguments(predict, positive_int)
     predict.add_argument("--out", metavar="FILE", help="write the JSON here instead of standard output")
     predict.add_argument(
         "--modality",
@@ -198,7 +201,7 @@ def train(args):
 
 def predict(args):
     """``spinerad predict``."""
-    from ..pipeline import extract, read_study
+    from ..pipeline import extract
     from ..settings import load_params
     from .applicability import normalise_modality, study_modality
     from .registry import load_models, study_warnings
@@ -213,9 +216,12 @@ def predict(args):
     clinical = _parse_clinical(args.clinical)
     hint = normalise_modality(args.modality, "--modality")
     registry.check_settings_hash(params.settings_hash())  # before spending an extraction
-    image, mask = read_study(args.image, args.mask)
-    modality, modality_source, modality_warnings = study_modality(image, hint)
-    features = extract(image, mask, params=params, label=args.label)
+    from ..dicom.options import load_from_args
+
+    label = args.label if args.label is not None else params.settings.label
+    study = load_from_args(args, label)
+    modality, modality_source, modality_warnings = study_modality(study.image, hint)
+    features = extract(study.image, study.mask, params=params, label=args.label)
     predictions = registry.predict(
         features,
         tasks,
@@ -229,6 +235,11 @@ def predict(args):
     # One line per warning on stderr as well: the simulated-cohort notice first, whoever reads the JSON.
     for line in warnings:
         print(f"spinerad: warning: {line}", file=sys.stderr)
+    if args.dicom_out:
+        from ..dicom.results import write_results
+
+        cards = {p["task"]: registry.card(p["task"]) for p in predictions}
+        write_results(study, features, args.dicom_out, predictions, label, cards)
     _write_json(
         {
             "warnings": warnings,

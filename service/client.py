@@ -87,6 +87,17 @@ class Volume:
         path = Path(path)
         if path.is_dir():
             return cls.from_dicom_files(sorted(p for p in path.iterdir() if p.is_file()))
+        from spinerad.dicom.masks import RTSTRUCT_SOP_CLASS, SEG_SOP_CLASSES
+        from spinerad.dicom.series import is_dicom_file
+
+        if is_dicom_file(path):  # a SEG/RTSTRUCT mask, or one image instance (e.g. an enhanced multi-frame)
+            import pydicom
+
+            sop_class = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get(
+                "SOPClassUID", ""))
+            if sop_class in SEG_SOP_CLASSES or sop_class == RTSTRUCT_SOP_CLASS:
+                return cls.from_dicom_object(path, "dicom_seg" if sop_class in SEG_SOP_CLASSES else "rtstruct")
+            return cls.from_dicom_files([path])
         name = path.name.lower()
         suffix = next((s for s in _FILE_SUFFIXES if name.endswith(s)), None)
         if suffix is None:
@@ -113,6 +124,13 @@ class Volume:
         sizes = [p.stat().st_size for p in paths]
         spec = study_pb2.VolumeSpec(total_bytes=sum(sizes), dicom=study_pb2.DicomSeries(instance_bytes=sizes))
         return cls(spec, lambda chunk: _file_chunks(paths, chunk))
+
+    @classmethod
+    def from_dicom_object(cls, path, kind):
+        """A mask as one DICOM SEG (``kind="dicom_seg"``) or RTSTRUCT (``kind="rtstruct"``) file."""
+        path = Path(path)
+        spec = study_pb2.VolumeSpec(total_bytes=path.stat().st_size, **{kind: study_pb2.DicomObject()})
+        return cls(spec, lambda chunk: _file_chunks([path], chunk))
 
     @classmethod
     def from_array(cls, array, spacing=(), origin=(), direction=(), compress=False):
@@ -185,6 +203,13 @@ class Study:
     modality: str = ""
     #: Ask for labels even outside a model's applicability domain.
     show_label_outside_domain: bool = False
+    #: DICOM masks: SEG segment number / RTSTRUCT ROI name or SEG segment label (0 / "": none)
+    segment: int = 0
+    roi: str = ""
+    #: the completed event carries the result objects (DICOM SEG + TID 1500 SR)
+    return_dicom: bool = False
+    seg_threshold: float = 0.0
+    series_uid: str = ""
 
     def header(self):
         """The ``StudyHeader`` message."""
@@ -208,6 +233,11 @@ class Study:
             label=self.label,
             modality=self.modality,
             show_label_outside_domain=self.show_label_outside_domain,
+            segment=self.segment,
+            roi=self.roi,
+            return_dicom=self.return_dicom,
+            seg_threshold=self.seg_threshold,
+            series_uid=self.series_uid,
         )
 
 
@@ -257,6 +287,12 @@ def event_to_dict(event):
             for key, value in validation.items():
                 if key.endswith("_n") and isinstance(value, float) and value.is_integer():
                     validation[key] = int(value)
+    if kind == "completed":  # result objects: their size here, not megabytes of base64
+        out["dicom_objects"] = [
+            {"name": o.name, "sop_class_uid": o.sop_class_uid, "sop_instance_uid": o.sop_instance_uid,
+             "bytes": len(o.data)}
+            for o in body.dicom_objects
+        ]
     return out
 
 

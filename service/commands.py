@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from spinerad.errors import ImageReadError, SettingsError
+from spinerad.errors import ImageReadError, InvalidInput, SettingsError
 
 from .limits import Limits, MiB
 
@@ -116,6 +116,17 @@ def _volume(path, what):
     return Volume.from_path(path)
 
 
+def _write_objects(folder, objects):
+    """Write the result objects of a completed event (``--dicom-out``)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for item in objects:
+            (folder / Path(item.name).name).write_bytes(item.data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the result objects into {folder}: {exc.strerror}") from None
+
+
 def analyze(args):
     """Upload one study, print its events as JSON lines; raise ServiceError if it failed."""
     from spinerad.models.notices import study_warnings
@@ -133,6 +144,11 @@ def analyze(args):
         label=args.label or 0,
         modality=getattr(args, "modality", None) or "",
         show_label_outside_domain=bool(getattr(args, "show_label_outside_domain", False)),
+        segment=args.segment or 0,
+        roi=args.roi or "",
+        series_uid=args.series or "",
+        seg_threshold=args.seg_threshold,
+        return_dicom=bool(args.dicom_out),
         **study_kwargs,
     )
     token = _tokens(args.token_file)[0] if args.token_file else os.environ.get("SPINERAD_TOKEN")
@@ -151,6 +167,8 @@ def analyze(args):
             print(json.dumps(record), flush=True)
             if record["event"] == "prediction":
                 predictions.append(record)
+            if event.WhichOneof("kind") == "completed" and args.dicom_out:
+                _write_objects(args.dicom_out, event.completed.dicom_objects)
             if event.WhichOneof("kind") == "error":
                 failure = ServiceError(event.error.code, event.error.message, event.request_id)
     # The predictions' warnings on stderr too, each distinct line once (the simulated-cohort notice first).

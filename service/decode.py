@@ -75,11 +75,18 @@ class DicomEncoding:
 
 
 @dataclass(frozen=True)
+class DicomObjectEncoding:
+    """A mask as one DICOM object file: ``kind`` is "dicom_seg" or "rtstruct"."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class VolumeSpec:
     """How one volume (image or mask) is encoded and how many bytes it takes."""
 
     total_bytes: int
-    encoding: object  # RawEncoding | FileEncoding | DicomEncoding | None
+    encoding: object  # RawEncoding | FileEncoding | DicomEncoding | DicomObjectEncoding | None
 
 
 def check_spec(spec, what, limits=DEFAULT_LIMITS):
@@ -115,7 +122,10 @@ def check_spec(spec, what, limits=DEFAULT_LIMITS):
                 f"{what}: the DICOM instance sizes sum to {sum(sizes)} bytes but total_bytes declares "
                 f"{spec.total_bytes}"
             )
-    else:  # pragma: no cover - the proto conversion only builds the three kinds
+    elif isinstance(encoding, DicomObjectEncoding):
+        if what != "mask":
+            raise InvalidInput(f"{what}: encoding {encoding.kind} is for masks; send the image as raw, file or dicom")
+    else:  # pragma: no cover - the proto conversion only builds these kinds
         raise InvalidInput(f"{what}: unknown encoding {type(encoding).__name__}")
 
 
@@ -165,6 +175,8 @@ def _check_raw(raw, total_bytes, what, limits):
 def decode_volume(spec, payload, what, limits=DEFAULT_LIMITS, scratch_dir=None):
     """Decode ``payload`` (the bytes of ``spec``, checked by :func:`check_spec`) into a SimpleITK image."""
     encoding = spec.encoding
+    if isinstance(encoding, DicomObjectEncoding):
+        raise InvalidInput(f"{what}: a {encoding.kind} mask is decoded with its image (decode_study)")
     if isinstance(encoding, RawEncoding):
         image = _decode_raw(encoding, payload, what)
     elif isinstance(encoding, FileEncoding):
@@ -381,104 +393,73 @@ def _check_voxels(size, components, what, limits):
         )
 
 
-def _tag(reader, key):
-    return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else None
-
-
-def _numbers(text, count, what, index, name):
-    try:
-        values = [float(v) for v in text.replace(" ", "").split("\\")]
-    except (AttributeError, ValueError):
-        values = []
-    if len(values) != count or not all(math.isfinite(v) for v in values):
-        raise ImageReadError(f"{what}: DICOM instance {index} has no valid {name}")
-    return values
-
-
 def _decode_dicom(encoding, payload, what, limits, scratch_dir):
+    """Write the instances to scratch files and read them with the one series reader (spinerad.dicom)."""
+    from spinerad.dicom.series import read_series
+
     with tempfile.TemporaryDirectory(prefix="spinerad-", dir=scratch_dir) as tmp:
-        files = []
-        offset = 0
-        for index, size in enumerate(encoding.instance_bytes):
-            path = Path(tmp) / f"{index:05d}.dcm"
-            path.write_bytes(payload[offset : offset + size])
-            offset += size
-            files.append(str(path))
-        series, sizes, slices = set(), set(), []
-        for index, path in enumerate(files):
-            reader = sitk.ImageFileReader()
-            reader.SetImageIO("GDCMImageIO")
-            reader.SetFileName(path)
-            try:
-                reader.ReadImageInformation()
-            except RuntimeError:
-                raise ImageReadError(f"{what}: DICOM instance {index} is not a readable DICOM file") from None
-            series.add(_tag(reader, "0020|000e"))
-            sizes.add(reader.GetSize())
-            slices.append((index, reader))
-        if len(series) > 1:
-            raise ImageReadError(
-                f"{what}: the DICOM instances belong to {len(series)} series (mixed SeriesInstanceUID); "
-                "send one series"
-            )
-        if len(sizes) > 1:
-            raise ImageReadError(f"{what}: the DICOM instances differ in size {sorted(sizes)}")
-        (size,) = sizes
-        _check_voxels(size[:2] + (size[2] * len(files) if len(size) > 2 else len(files),), 1, what, limits)
-        if len(files) == 1:
-            reader = slices[0][1]
-            try:
-                return reader.Execute()
-            except RuntimeError:
-                raise ImageReadError(f"{what}: the DICOM instance could not be decoded") from None
-        if len(size) > 2 and size[2] > 1:
-            raise InvalidInput(
-                f"{what}: a series of {len(files)} multi-frame DICOM instances is not supported"
-            )
-        ordered = _slice_order(slices, what)
-        series_reader = sitk.ImageSeriesReader()
-        series_reader.SetImageIO("GDCMImageIO")
-        series_reader.SetFileNames([files[i] for i in ordered])
-        try:
-            image = series_reader.Execute()
-        except RuntimeError:
-            raise ImageReadError(f"{what}: the DICOM series could not be decoded") from None
-        # The series reader keeps no header; the models check the Modality (applicability domain).
-        modality = _tag(slices[0][1], "0008|0060")
-        if modality:
-            image.SetMetaData("0008|0060", modality)
-        return image
+        files = _write_instances(encoding, payload, Path(tmp) / "instances")
+        series = read_series(files, what, check_size=lambda size: _check_voxels(size, 1, what, limits))
+        return series.image
 
 
-def _slice_order(slices, what):
-    """Instance indices sorted along the slice normal; missing or duplicate slices are errors."""
-    positions = []
-    normal = None
-    for index, reader in slices:
-        orientation = _numbers(_tag(reader, "0020|0037"), 6, what, index, "ImageOrientationPatient")
-        position = _numbers(_tag(reader, "0020|0032"), 3, what, index, "ImagePositionPatient")
-        if normal is None:
-            normal = np.cross(orientation[:3], orientation[3:])
-        positions.append((float(np.dot(normal, position)), index))
-    positions.sort()
-    along = np.array([p for p, _ in positions])
-    gaps = np.diff(along)
-    if np.any(gaps < 1e-4):
-        k = int(np.argmin(gaps))
-        raise ImageReadError(
-            f"{what}: two DICOM instances share slice position {along[k]:.3f} mm (duplicate slice)"
-        )
-    step = float(gaps.min())
-    worst = int(np.argmax(gaps))
-    if gaps[worst] > 1.5 * step:
-        missing = round(gaps[worst] / step) - 1
-        raise ImageReadError(
-            f"{what}: the DICOM series is missing slices: a gap of {gaps[worst]:.3f} mm after slice {worst} "
-            f"where the slice spacing is {step:.3f} mm (about {missing} slice(s) missing)"
-        )
-    if gaps[worst] - step > max(1e-3, 0.01 * step):
-        raise ImageReadError(
-            f"{what}: the DICOM slice spacing varies from {step:.3f} to {gaps[worst]:.3f} mm; resample it "
-            "first"
-        )
-    return [index for _, index in positions]
+def decode_study(request, image_payload, mask_payload, label, limits=DEFAULT_LIMITS, scratch_dir=None):
+    """Image and mask of a study as a :class:`spinerad.dicom.Study` (the DICOM objects kept for results).
+
+    A DICOM image goes through the one series reader (choosing ``request.series_uid`` when set); a
+    ``dicom_seg``/``rtstruct`` mask becomes a label map holding ``label`` in the ROI chosen by the header's
+    ``segment``/``roi`` (see :func:`spinerad.dicom.load_study`).
+    """
+    from spinerad.dicom.masks import DEFAULT_SEG_THRESHOLD, read_rtstruct, read_seg
+    from spinerad.dicom.series import read_series
+    from spinerad.dicom.study import Study
+
+    segment = request.segment or None
+    roi = request.roi or None
+    threshold = request.seg_threshold or DEFAULT_SEG_THRESHOLD
+    with tempfile.TemporaryDirectory(prefix="spinerad-", dir=scratch_dir) as tmp:
+        source = None
+        if isinstance(request.image.encoding, DicomEncoding):
+            files = _write_instances(request.image.encoding, image_payload, Path(tmp) / "image")
+            source = read_series(
+                files, "image", request.series_uid or None,
+                check_size=lambda size: _check_voxels(size, 1, "image", limits),
+            )
+            image = source.image
+            _check_finite(image, "image")
+        else:
+            if request.series_uid:
+                raise InvalidInput("series_uid chooses a series of a DICOM image; the image is not DICOM")
+            image = decode_volume(request.image, image_payload, "image", limits, scratch_dir)
+        encoding = request.mask.encoding
+        if not isinstance(encoding, DicomObjectEncoding):
+            if segment is not None or roi is not None:
+                raise InvalidInput(
+                    "segment/roi choose a ROI of a dicom_seg or rtstruct mask; this mask is a label map (use label)"
+                )
+            mask = decode_volume(request.mask, mask_payload, "mask", limits, scratch_dir)
+            return Study(image, mask, source, None)
+        path = Path(tmp) / "mask.dcm"
+        path.write_bytes(mask_payload)
+        from spinerad.dicom.series import is_dicom_file
+
+        if not is_dicom_file(path):
+            raise ImageReadError(f"mask: the {encoding.kind} bytes are not a DICOM file (no DICM preamble)")
+        if encoding.kind == "dicom_seg":
+            mask, chosen = read_seg(path, image, source, segment, roi, label, threshold)
+        else:
+            if segment is not None:
+                raise InvalidInput("segment chooses a SEG segment; an RTSTRUCT ROI is chosen by name (roi)")
+            mask, chosen = read_rtstruct(path, image, source, roi, label)
+        return Study(image, mask, source, chosen)
+
+
+def _write_instances(encoding, payload, folder):
+    folder.mkdir()
+    files, offset = [], 0
+    for index, size in enumerate(encoding.instance_bytes):
+        path = folder / f"instance{index:05d}.dcm"
+        path.write_bytes(payload[offset : offset + size])
+        offset += size
+        files.append(path)
+    return files

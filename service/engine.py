@@ -16,15 +16,18 @@ Analyze streams may carry many studies: a study's own failure (bad input, queue 
 import asyncio
 import logging
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
+
+import pydicom
 
 from spinerad.errors import InvalidInput, SpineradError
 from spinerad.pipeline import extract
 from spinerad.settings import load_params
 
 from . import status
-from .decode import check_spec, decode_volume
+from .decode import DicomEncoding, check_spec, decode_study
 from .errors import InternalError, LimitExceeded, ModelMismatch, NotReady, ProtocolError, UnknownTask
 from .limits import DEFAULT_LIMITS
 from .pool import Admission, CancellableTimer, CancelToken, WorkerPool
@@ -57,6 +60,13 @@ class StudyRequest:
     modality: str = ""
     #: Give the label even for a study outside a model's applicability domain.
     show_label_outside_domain: bool = False
+    #: DICOM masks: SEG segment number (0: none) / RTSTRUCT ROI name or SEG label ("": none)
+    segment: int = 0
+    roi: str = ""
+    #: Analyze: carry the result objects (SEG + TID 1500 SR) in the completed event
+    return_dicom: bool = False
+    seg_threshold: float = 0.0
+    series_uid: str = ""
 
 
 # --- what comes out -----------------------------------------------------------------------------------------
@@ -94,6 +104,8 @@ class Completed:
 
     request_id: str
     stage_ms: dict
+    #: with ``return_dicom``: ``(name, sop_class_uid, sop_instance_uid, bytes)`` of each result object
+    dicom_objects: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,8 @@ class _Study:
         self._metrics = metrics
         self._released = False
         self.submitted = False
+        self.predictions = []
+        self.dicom_objects = ()
 
     def release(self):
         """Give the admission place back and drop the buffers (idempotent)."""
@@ -295,6 +309,10 @@ class Engine:
             from spinerad.models.applicability import normalise_modality
 
             normalise_modality(request.modality, "modality")
+        if request.return_dicom and not isinstance(request.image.encoding, DicomEncoding):
+            raise InvalidInput("return_dicom needs the image as a DICOM series: the result objects reference its instances")
+        if not 0 <= request.seg_threshold <= 1:
+            raise InvalidInput(f"seg_threshold {request.seg_threshold} must be in (0, 1] (0: the default 0.5)")
         if request.label < 0:
             raise InvalidInput(f"label {request.label} must be positive (0 = the profile's label)")
         return params, tasks, request.label or None
@@ -310,21 +328,17 @@ class Engine:
             timer = CancellableTimer(token)
             rid = study.request_id
             started = time.perf_counter()
+            label = study.label if study.label is not None else study.params.settings.label
             with timer.stage("decode"):
-                image = decode_volume(
-                    study.request.image,
+                loaded = decode_study(
+                    study.request,
                     study.upload.parts[IMAGE].payload(),
-                    "image",
-                    self.limits,
-                    self.scratch_dir,
-                )
-                mask = decode_volume(
-                    study.request.mask,
                     study.upload.parts[MASK].payload(),
-                    "mask",
+                    label,
                     self.limits,
                     self.scratch_dir,
                 )
+                image, mask = loaded.image, loaded.mask
             study.upload.release()  # decoding copied the voxels; the upload buffers can go
             decoded = time.perf_counter()
             if emit:
@@ -347,6 +361,10 @@ class Engine:
                         report_unused_clinical=False,
                     )
                 emit(Predicted(rid, prediction))
+                study.predictions.append(prediction)
+            if predictions and study.request.return_dicom:
+                with timer.stage("dicom_results"):
+                    study.dicom_objects = self._result_objects(loaded, features, study.predictions, label)
             stage_ms = timer.as_dict()
             self.metrics.observe_stages(stage_ms)
             return features, stage_ms
@@ -368,6 +386,17 @@ class Engine:
         if unused:
             extra.append(unused_clinical_warning(unused))
         return modality, extra
+    def _result_objects(self, loaded, features, predictions, label):
+        """The SEG + SR of a study as (name, SOP class, SOP instance, bytes), via a scratch folder."""
+        from spinerad.dicom.results import write_results
+
+        cards = {p["task"]: self.registry.card(p["task"]) for p in predictions}
+        with tempfile.TemporaryDirectory(prefix="spinerad-", dir=self.scratch_dir) as tmp:
+            objects = []
+            for path in write_results(loaded, features, tmp, predictions, label, cards):
+                header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+                objects.append((path.name, str(header.SOPClassUID), str(header.SOPInstanceUID), path.read_bytes()))
+        return tuple(objects)
 
     async def _run(self, study, emit, predictions):
         """Queue a complete study on the pool and wait for it; the admission place is freed when it ends."""
@@ -416,7 +445,7 @@ class Engine:
             emit(Failed(study.request_id, InternalError(reference)))
             return
         self._record_study("Analyze", study)
-        emit(Completed(study.request_id, stage_ms))
+        emit(Completed(study.request_id, stage_ms, study.dicom_objects))
 
     # --- the two study RPCs ---------------------------------------------------------------------------------
 

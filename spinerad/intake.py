@@ -1,63 +1,30 @@
-"""Image intake: read image and mask (any SimpleITK format or a DICOM series folder) and validate them.
+"""Image intake: read image and mask (any SimpleITK format, a DICOM series, SEG or RTSTRUCT) and validate them.
 
 Validation follows PyRadiomics: the mask grid must match the image (size, spacing, origin and direction
 within a tolerance), the label must be present, and the ROI must span enough dimensions and voxels. Every
 failure is a typed error whose one-line message names the mismatch.
 """
 
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound, RoiTooSmall
+from .errors import GeometryMismatch, InvalidInput, LabelNotFound, RoiTooSmall
 
 # ITK's own default coordinate and direction tolerance (used when geometryTolerance is not set).
 DEFAULT_GEOMETRY_TOLERANCE = 1e-6
 
 
-def read_image(source, what="image"):
-    """Read ``source`` (a file SimpleITK reads, a DICOM series folder, or an ``sitk.Image``)."""
-    if isinstance(source, sitk.Image):
-        return source
-    path = Path(source)
-    if not path.exists():
-        raise ImageReadError(f"{what} not found: {path}")
-    if path.is_dir():
-        return _read_dicom_series(path, what)
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError:
-        raise ImageReadError(f"cannot read {what} {path}: not a readable image file") from None
+def read_image(source, what="image", series_uid=None):
+    """Read ``source`` (a file SimpleITK reads, a DICOM file or series folder, or an ``sitk.Image``).
 
+    DICOM is read by the one series reader (:func:`spinerad.dicom.read_series`), which refuses gaps, duplicate
+    slices, mixed series/orientation/size and non-image objects; ``series_uid`` chooses one series of a folder
+    holding several. A SEG or RTSTRUCT mask needs its image: see :func:`spinerad.dicom.load_study`.
+    """
+    from .dicom.study import read_volume
 
-def _read_dicom_series(folder, what):
-    reader = sitk.ImageSeriesReader()
-    series = reader.GetGDCMSeriesIDs(str(folder))
-    if not series:
-        raise ImageReadError(f"cannot read {what} {folder}: the folder holds no DICOM series")
-    if len(series) > 1:
-        raise ImageReadError(f"cannot read {what} {folder}: the folder holds {len(series)} DICOM series; give one")
-    files = reader.GetGDCMSeriesFileNames(str(folder), series[0])
-    reader.SetFileNames(files)
-    try:
-        image = reader.Execute()
-    except RuntimeError:
-        raise ImageReadError(f"cannot read {what} {folder}: the DICOM series could not be decoded") from None
-    _keep_modality(image, files[0])
-    return image
-
-
-def _keep_modality(image, first_file):
-    """Copy the series' DICOM Modality (0008,0060) onto the image: the models check it (applicability)."""
-    header = sitk.ImageFileReader()
-    header.SetFileName(first_file)
-    try:
-        header.ReadImageInformation()
-    except RuntimeError:
-        return
-    if header.HasMetaDataKey("0008|0060"):
-        image.SetMetaData("0008|0060", header.GetMetaData("0008|0060").strip())
+    return read_volume(source, what, series_uid)[0]
 
 
 def select_mask_channel(mask, label_channel):

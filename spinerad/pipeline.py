@@ -155,7 +155,8 @@ def _extract_ibsi(roi, params, timer):
         return ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
 
 
-def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi=False):
+def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi=False, series=None, segment=None,
+            roi=None, seg_threshold=0.5):
     """Compute radiomics features of one ROI, PyRadiomics-exact.
 
     Parameters
@@ -174,6 +175,10 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     ibsi : bool
         IBSI mode: the IBSI 1 families and aggregations named by IBSI tags (``cm_joint_max_3D_comb``, ...)
         instead of PyRadiomics' classes; see :mod:`spinerad.ibsi`.
+    series, segment, roi, seg_threshold
+        DICOM input (see :func:`spinerad.dicom.load_study`): the SeriesInstanceUID of an image folder holding
+        several series; the SEG segment number or RTSTRUCT ROI name (or SEG segment label) of a DICOM mask;
+        the threshold of a FRACTIONAL SEG.
 
     Returns
     -------
@@ -190,8 +195,7 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     params = _resolve_params(params)
     _check_device(device)
     settings = params.settings if label is None else params.settings.with_overrides(label=label)
-    image = intake.read_image(image, "image")
-    mask = intake.read_image(mask, "mask")
+    image, mask = read_study(image, mask, series, segment, roi, settings.label, seg_threshold)
     timer = timer or StageTimer()
     roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None)
     if ibsi:
@@ -241,9 +245,16 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     return features
 
 
-def read_study(image_path, mask_path):
-    """Load image and mask into memory (the part of an extraction the timings exclude)."""
-    return intake.read_image(image_path, "image"), intake.read_image(mask_path, "mask")
+def read_study(image_path, mask_path, series=None, segment=None, roi=None, label=1, seg_threshold=0.5):
+    """Load image and mask into memory (the part of an extraction the timings exclude).
+
+    A DICOM SEG/RTSTRUCT mask becomes a label map holding ``label`` in the chosen ROI (see
+    :func:`spinerad.dicom.load_study`, which also returns the DICOM objects).
+    """
+    from .dicom.study import load_study
+
+    study = load_study(image_path, mask_path, series, segment, roi, label, seg_threshold)
+    return study.image, study.mask
 
 
 __all__ = ["PreparedRoi", "StageTimer", "extract", "read_study"]
