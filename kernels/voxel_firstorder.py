@@ -17,36 +17,83 @@ EPS = np.spacing(1)
 
 
 @njit(**JIT)
-def pairwise_sum(a, lo, n):
-    """NumPy's pairwise summation of ``a[lo:lo + n]`` (what ``ndarray.sum`` does along a contiguous axis)."""
+def _pairwise_block(a, lo, n):
+    """NumPy's pairwise_sum leaf (n <= 128): 8 accumulators, then the remainder."""
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
-    if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        i = 8
-        end = n - n % 8
-        while i < end:
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += a[lo + i]
-            i += 1
-        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    end = n - n % 8
+    while i < end:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(**JIT)
+def _split(n):
     n2 = n // 2
-    n2 -= n2 % 8
-    return pairwise_sum(a, lo, n2) + pairwise_sum(a, lo + n2, n - n2)
+    return n2 - n2 % 8
+
+
+@njit(**JIT)
+def pairwise_sum(a, lo, n):
+    """NumPy's pairwise summation of ``a[lo:lo + n]`` (what ``ndarray.sum`` does along a contiguous axis).
+
+    NumPy recurses on halves above 128 elements; the recursion is unrolled onto an explicit stack here
+    (a recursive Numba function called from a parallel region crashed).
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    phase = np.empty(64, dtype=np.int64)
+    left = np.empty(64)
+    top = 0
+    starts[0] = lo
+    sizes[0] = n
+    phase[0] = 0
+    while True:
+        m = sizes[top]
+        if m > 128:
+            phase[top] = 1
+            half = _split(m)
+            top += 1
+            starts[top] = starts[top - 1]
+            sizes[top] = half
+            phase[top] = 0
+            continue
+        ret = _pairwise_block(a, starts[top], m)
+        top -= 1
+        while top >= 0:
+            if phase[top] == 1:
+                left[top] = ret
+                phase[top] = 2
+                half = _split(sizes[top])
+                top += 1
+                starts[top] = starts[top - 1] + half
+                sizes[top] = sizes[top - 1] - half
+                phase[top] = 0
+                break
+            ret = left[top] + ret
+            top -= 1
+        if top < 0:
+            return ret
 
 
 @njit(**JIT)
