@@ -65,6 +65,11 @@ def build_parser():
         "--ibsi", action="store_true", help="IBSI mode: IBSI 1 families and aggregations, named by IBSI tags"
     )
     extract.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run N times (benchmarking)")
+    extract.add_argument(
+        "--maps-out", metavar="DIR", help="also write voxel-wise feature maps (voxelSetting), one NRRD each"
+    )
+    extract.add_argument("--preview", metavar="PNG", help="mid-lesion slice with a feature map overlaid")
+    extract.add_argument("--preview-map", metavar="FEATURE", help="map shown by --preview (default: the first)")
 
     sample = commands.add_parser("sample", help="write a small synthetic spine MRI study (image + mask)")
     sample.add_argument("outdir", help="folder to write image.nrrd and mask.nrrd into")
@@ -134,6 +139,8 @@ def _extract(args):
         )
         if args.timings:
             print(json.dumps({k: round(v, 3) for k, v in timer.as_dict().items()}), file=sys.stderr)
+    if args.maps_out or args.preview:
+        _feature_maps(args, image, mask, params)
     text = json.dumps(features, indent=2)
     if args.out:
         try:
@@ -142,6 +149,25 @@ def _extract(args):
             raise _OutputError(f"cannot write {args.out}: {exc.strerror}") from None
     else:
         print(text)
+
+
+def _feature_maps(args, image, mask, params):
+    import tempfile
+
+    from .maps_output import terminal_progress, write_maps, write_preview
+
+    label = args.label or params.settings.label
+    with tempfile.TemporaryDirectory() as scratch:
+        written = write_maps(image, mask, params, args.label, args.maps_out or scratch, terminal_progress())
+        if args.preview:
+            if not written:
+                raise _OutputError("no feature map to preview (no voxel-wise feature class enabled)")
+            name = args.preview_map or next(iter(written))
+            if name not in written:
+                raise _OutputError(f"--preview-map {name!r} is not one of the computed maps")
+            import SimpleITK as sitk
+
+            write_preview(image, mask, sitk.ReadImage(str(written[name])), name, args.preview, label)
 
 
 def _extract_cohort(args):
