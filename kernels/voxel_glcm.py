@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
-from .glcm import FEATURE_NAMES, MCC_NAME, _glcm_feature_kernel
+from .glcm import EPS, FEATURE_NAMES, MCC_NAME
 from .voxel_common import box_bounds, local_box, nanmean_row
 
 N_FEATURES = len(FEATURE_NAMES) + 1  # + MCC, last
@@ -25,30 +25,280 @@ _JOINT_AVERAGE = FEATURE_NAMES.index("JointAverage")
 
 
 @njit(**JIT)
-def _mcc(p, n_levels):
-    """sqrt of the second-largest eigenvalue of Q for one symmetric normalised matrix ``p`` (L, L)."""
-    d = np.zeros(n_levels)
-    for i in range(n_levels):
-        for j in range(n_levels):
+def _symmetric_eigenvalues(a, n, d, e):
+    """Eigenvalues of the symmetric ``a[:n, :n]`` into ``d[:n]`` (``a`` is overwritten, ``e`` scratch).
+
+    Householder reduction to tridiagonal form, then the implicit QL algorithm (eigenvalues only; the
+    textbook ``tred2`` + ``tqli`` pair). Hand-written because LAPACK's per-call overhead dominates for the
+    2..125-level matrices of a kernel, called 13 times per voxel. Returns False if QL did not converge.
+    """
+    for i in range(n - 1, 0, -1):
+        l = i - 1
+        h = 0.0
+        scale = 0.0
+        if l > 0:
+            for k in range(i):
+                scale += abs(a[i, k])
+            if scale == 0.0:
+                e[i] = a[i, l]
+            else:
+                for k in range(i):
+                    a[i, k] /= scale
+                    h += a[i, k] * a[i, k]
+                f = a[i, l]
+                g = -np.sqrt(h) if f >= 0.0 else np.sqrt(h)
+                e[i] = scale * g
+                h -= f * g
+                a[i, l] = f - g
+                f = 0.0
+                for j in range(i):
+                    g = 0.0
+                    for k in range(j + 1):
+                        g += a[j, k] * a[i, k]
+                    for k in range(j + 1, i):
+                        g += a[k, j] * a[i, k]
+                    e[j] = g / h
+                    f += e[j] * a[i, j]
+                hh = f / (h + h)
+                for j in range(i):
+                    f = a[i, j]
+                    g = e[j] - hh * f
+                    e[j] = g
+                    for k in range(j + 1):
+                        a[j, k] -= f * e[k] + g * a[i, k]
+        else:
+            e[i] = a[i, l]
+    e[0] = 0.0
+    for i in range(n):
+        d[i] = a[i, i]
+    # implicit QL
+    for i in range(1, n):
+        e[i - 1] = e[i]
+    e[n - 1] = 0.0
+    eps = np.finfo(np.float64).eps
+    for l in range(n):
+        iterations = 0
+        while True:
+            m = l
+            while m < n - 1:
+                dd = abs(d[m]) + abs(d[m + 1])
+                if abs(e[m]) <= eps * dd:
+                    break
+                m += 1
+            if m == l:
+                break
+            iterations += 1
+            if iterations > 60:
+                return False
+            g = (d[l + 1] - d[l]) / (2.0 * e[l])
+            r = np.hypot(g, 1.0)
+            g = d[m] - d[l] + e[l] / (g + (r if g >= 0.0 else -r))
+            s = 1.0
+            c = 1.0
+            p = 0.0
+            underflow = False
+            i = m - 1
+            while i >= l:
+                f = s * e[i]
+                b = c * e[i]
+                r = np.hypot(f, g)
+                e[i + 1] = r
+                if r == 0.0:
+                    d[i + 1] -= p
+                    e[m] = 0.0
+                    underflow = True
+                    break
+                s = f / r
+                c = g / r
+                g = d[i + 1] - p
+                r = (d[i] - g) * s + 2.0 * c * b
+                p = s * r
+                d[i + 1] = g + p
+                g = c * r - b
+                i -= 1
+            if underflow:
+                continue
+            d[l] -= p
+            e[l] = g
+            e[m] = 0.0
+    return True
+
+
+@njit(**JIT)
+def _mcc(p, n, d, s, w):
+    """sqrt of the second-largest eigenvalue of Q for one symmetric normalised matrix ``p[:n, :n]``.
+
+    ``d``, ``s``, ``w``: scratch (n), (n, n), (n). NaN if the eigenvalue iteration does not converge.
+    """
+    for i in range(n):
+        d[i] = 0.0
+        for j in range(n):
             d[i] += p[i, j]
-    s = np.zeros((n_levels, n_levels))
-    for i in range(n_levels):
-        for j in range(n_levels):
-            if d[i] > 0 and d[j] > 0:
-                s[i, j] = p[i, j] / np.sqrt(d[i] * d[j])
-    w = np.linalg.eigvalsh(s)
-    w2 = w * w
-    w2.sort()
-    return np.sqrt(w2[n_levels - 2])
+    for i in range(n):
+        for j in range(n):
+            s[i, j] = p[i, j] / np.sqrt(d[i] * d[j]) if d[i] > 0 and d[j] > 0 else 0.0
+    if not _symmetric_eigenvalues(s, n, w, d):
+        return np.nan
+    first = -1.0
+    second = -1.0
+    for i in range(n):
+        v = w[i] * w[i]
+        if v > first:
+            second = first
+            first = v
+        elif v > second:
+            second = v
+    return np.sqrt(second)
+
+
+@njit(**JIT)
+def _angle_features(p, n, g, ng_max, px, py, p_sum, p_diff, row):
+    """The 23 GLCM features of one normalised matrix ``p[:n, :n]`` (local levels ``g``) into ``row``.
+
+    The formulas and their order of operations are :func:`spinerad.kernels.glcm._glcm_feature_kernel`'s,
+    with zero entries skipped (they add exactly 0) and the sum/difference marginals in dense scratch
+    (``p_sum`` 2 Ng - 1, ``p_diff`` Ng, all zero on entry and on return).
+    """
+    for i in range(n):
+        px[i] = 0.0
+        py[i] = 0.0
+    ux = 0.0
+    uy = 0.0
+    autocorr = 0.0
+    contrast = 0.0
+    energy = 0.0
+    hxy = 0.0
+    max_p = -np.inf
+    for i in range(n):
+        for j in range(n):
+            v = p[i, j]
+            if np.isnan(v):
+                max_p = v
+            if v == 0.0:
+                continue
+            px[i] += v
+            py[j] += v
+            ux += g[i] * v
+            uy += g[j] * v
+            autocorr += v * (g[i] * g[j])
+            d = abs(g[i] - g[j])
+            contrast += v * d**2
+            energy += v**2
+            hxy -= v * np.log2(v + EPS)
+            if v > max_p:
+                max_p = v
+            p_sum[int(g[i] + g[j]) - 2] += v
+            p_diff[int(d)] += v
+    prominence = 0.0
+    shade = 0.0
+    tendency = 0.0
+    sig_x = 0.0
+    sig_y = 0.0
+    cor_m = 0.0
+    hxy1 = 0.0
+    hxy2 = 0.0
+    for i in range(n):
+        for j in range(n):
+            v = p[i, j]
+            pxy = px[i] * py[j]
+            if pxy != 0.0:
+                hxy2 -= pxy * np.log2(pxy + EPS)
+            if v == 0.0:
+                continue
+            s = (g[i] + g[j]) - ux - uy
+            prominence += v * s**4
+            shade += v * s**3
+            tendency += v * s**2
+            sig_x += v * (g[i] - ux) ** 2
+            sig_y += v * (g[j] - uy) ** 2
+            cor_m += v * (g[i] - ux) * (g[j] - uy)
+            hxy1 -= v * np.log2(pxy + EPS)
+    hx = 0.0
+    hy = 0.0
+    for i in range(n):
+        if px[i] != 0.0:
+            hx -= px[i] * np.log2(px[i] + EPS)
+        if py[i] != 0.0:
+            hy -= py[i] * np.log2(py[i] + EPS)
+    sum_squares = sig_x
+    sig_x = sig_x**0.5
+    sig_y = sig_y**0.5
+    if sig_x * sig_y == 0:
+        correlation = 1.0
+    else:
+        correlation = cor_m / (sig_x * sig_y + EPS)
+    diff_avg = 0.0
+    diff_ent = 0.0
+    idm = 0.0
+    idmn = 0.0
+    id_ = 0.0
+    idn = 0.0
+    inv_var = 0.0
+    for k in range(ng_max):
+        v = p_diff[k]
+        if v == 0.0:
+            continue
+        diff_avg += k * v
+        diff_ent -= v * np.log2(v + EPS)
+        idm += v / (1 + k**2)
+        idmn += v / (1 + k**2 / ng_max**2)
+        id_ += v / (1 + k)
+        idn += v / (1 + k / ng_max)
+        if k > 0:
+            inv_var += v / k**2
+    diff_var = 0.0
+    for k in range(ng_max):
+        v = p_diff[k]
+        if v != 0.0:
+            diff_var += v * (k - diff_avg) ** 2
+            p_diff[k] = 0.0
+    sum_avg = 0.0
+    sum_ent = 0.0
+    for k in range(2 * ng_max - 1):
+        v = p_sum[k]
+        if v != 0.0:
+            sum_avg += (k + 2) * v
+            sum_ent -= v * np.log2(v + EPS)
+            p_sum[k] = 0.0
+    div = max(hx, hy)
+    imc1 = (hxy - hxy1) / div if div != 0 else 0.0
+    if hxy2 == hxy:
+        imc2 = 0.0
+    else:
+        imc2 = (1 - np.e ** (-2 * (hxy2 - hxy))) ** 0.5
+    row[0] = autocorr
+    row[1] = ux
+    row[2] = prominence
+    row[3] = shade
+    row[4] = tendency
+    row[5] = contrast
+    row[6] = correlation
+    row[7] = diff_avg
+    row[8] = diff_ent
+    row[9] = diff_var
+    row[10] = energy
+    row[11] = hxy
+    row[12] = imc1
+    row[13] = imc2
+    row[14] = idm
+    row[15] = idmn
+    row[16] = id_
+    row[17] = idn
+    row[18] = inv_var
+    row[19] = max_p
+    row[20] = sum_avg
+    row[21] = sum_ent
+    row[22] = sum_squares
 
 
 @njit(**JIT_PARALLEL)
-def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, blocks, out):
+def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, want_mcc, blocks, out):
     """GLCM features (+ MCC last) of each voxel's kernel; ``out`` (n_voxels, 24).
 
     ``angles``: int64 (Na, 3) from ``generate_angles(grid shape, distances, force2D, axis)``.
     ``grey_levels``: float64 real level of each global compact index; its last entry is PyRadiomics' Ng.
     ``symmetrical``: ``symmetricalGLCM`` (MCC is computed for symmetric matrices only; NaN otherwise).
+    ``want_mcc``: compute MCC (the costliest feature); NaN when False.
     """
     n_vox = coords.shape[0]
     n_angles = angles.shape[0]
@@ -57,6 +307,7 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
     span = 2 * radius + 1
     kmax = span * span * span
     lmax = min(kmax, n_global)
+    n_feat = len(FEATURE_NAMES)
     shape = levels.shape
     for blk in prange(blocks):
         box = np.empty(kmax, dtype=np.int32)
@@ -64,18 +315,28 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
         local = np.empty(lmax, dtype=np.int64)
         g = np.empty(lmax)
         counts = np.zeros((n_angles, lmax, lmax))
-        sums = np.empty(n_angles)
+        p = np.empty((lmax, lmax))
+        px = np.empty(lmax)
+        py = np.empty(lmax)
+        p_sum = np.zeros(2 * ng_max + 1)
+        p_diff = np.zeros(ng_max + 1)
+        s = np.empty((lmax, lmax))
+        w = np.empty(lmax)
+        feats = np.empty((n_angles, n_feat))
+        mcc = np.empty(n_angles)
         agg = np.empty(n_angles)
         for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
             z0, y0, x0, sz, sy, sx = box_bounds(shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
             n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
             for i in range(n):
                 g[i] = grey_levels[local[i]]
+            kept = 0
             for a in range(n_angles):
                 for i in range(n):
                     for j in range(n):
                         counts[a, i, j] = 0.0
                 az, ay, ax = angles[a, 0], angles[a, 1], angles[a, 2]
+                total = 0.0
                 for bz in range(max(0, -az), min(sz, sz - az)):
                     for by in range(max(0, -ay), min(sy, sy - ay)):
                         for bx in range(max(0, -ax), min(sx, sx - ax)):
@@ -84,34 +345,33 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
                                 j = box[((bz + az) * sy + by + ay) * sx + bx + ax]
                                 if j >= 0:
                                     counts[a, i, j] += 1.0
-            kept = 0
-            for a in range(n_angles):
-                total = 0.0
-                for i in range(n):
-                    for j in range(n):
-                        total += counts[a, i, j]
-                sums[a] = total
-                if total > 0 or n_angles == 1:
-                    kept += 1
-            p = np.empty((1, kept, n, n))
-            k = 0
-            for a in range(n_angles):
-                if not (sums[a] > 0 or n_angles == 1):
+                                    total += 1.0
+                # PyRadiomics drops an angle without any pair (the voxel computed alone)
+                if not (total > 0 or n_angles == 1):
                     continue
-                norm = sums[a] * 2.0 if symmetrical else sums[a]
+                norm = total * 2.0 if symmetrical else total
                 if norm == 0:
                     norm = np.nan
                 for i in range(n):
                     for j in range(n):
                         c = counts[a, i, j] + counts[a, j, i] if symmetrical else counts[a, i, j]
-                        p[0, k, i, j] = c / norm
-                k += 1
-            feats = np.empty((1, kept, len(FEATURE_NAMES)))
-            _glcm_feature_kernel(p, g[:n].copy(), ng_max, feats)
+                        p[i, j] = c / norm
+                _angle_features(p, n, g, ng_max, px, py, p_sum, p_diff, feats[kept])
+                if not want_mcc or not symmetrical:
+                    mcc[kept] = np.nan
+                elif n_global < 2:
+                    mcc[kept] = 1.0  # PyRadiomics: a single grey level in the whole ROI
+                elif n < 2:
+                    mcc[kept] = 0.0 if total > 0 else np.nan
+                elif total > 0:
+                    mcc[kept] = _mcc(p, n, px, s, w)
+                else:
+                    mcc[kept] = np.nan
+                kept += 1
             row = out[v]
-            for f in range(len(FEATURE_NAMES)):
+            for f in range(n_feat):
                 for a in range(kept):
-                    agg[a] = feats[0, a, f]
+                    agg[a] = feats[a, f]
                 if f == _JOINT_AVERAGE:
                     # PyRadiomics averages Joint Average with a plain mean (NaN if any angle is NaN)
                     total = 0.0
@@ -120,20 +380,7 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
                     row[f] = total / kept if kept else np.nan
                 else:
                     row[f] = nanmean_row(agg, kept)
-            # MCC
-            if not symmetrical:
-                row[N_FEATURES - 1] = np.nan
-            elif n_global < 2:
-                row[N_FEATURES - 1] = 1.0  # PyRadiomics: a single grey level in the whole ROI
-            elif n < 2:
-                row[N_FEATURES - 1] = 0.0 if kept else np.nan
-            else:
-                for a in range(kept):
-                    if np.isnan(p[0, a, 0, 0]):
-                        agg[a] = np.nan
-                    else:
-                        agg[a] = _mcc(p[0, a], n)
-                row[N_FEATURES - 1] = nanmean_row(agg, kept)
+            row[N_FEATURES - 1] = nanmean_row(mcc, kept)
 
 
 __all__ = ["FEATURE_NAMES", "MCC_NAME", "N_FEATURES", "glcm_maps"]

@@ -101,7 +101,7 @@ class _ClassMaps:
         self.run = run
 
 
-def _class_runner(class_name, grid, levels, values, grey_levels, settings, voxel, spacing):
+def _class_runner(class_name, names, grid, levels, values, grey_levels, settings, voxel):
     """(columns, run(coords, out)) for one class on one discretised image."""
     from .kernels import generate_angles, voxel_firstorder, voxel_gldm, voxel_glcm, voxel_glrlm, voxel_glszm
     from .kernels import voxel_ngtdm
@@ -129,7 +129,10 @@ def _class_runner(class_name, grid, levels, values, grey_levels, settings, voxel
         glcm_angles = angles(settings.distances)
 
         def run(coords, out):
-            voxel_glcm.glcm_maps(levels, coords, radius, axis2d, glcm_angles, grey_levels, settings.symmetrical_glcm, n_blocks(len(coords)), out)
+            voxel_glcm.glcm_maps(
+                levels, coords, radius, axis2d, glcm_angles, grey_levels, settings.symmetrical_glcm,
+                voxel_glcm.MCC_NAME in names, n_blocks(len(coords)), out,
+            )
 
         return voxel_glcm.FEATURE_NAMES + (voxel_glcm.MCC_NAME,), run
     if class_name == "glrlm":
@@ -225,7 +228,7 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
                     continue  # shape: not computed voxel-wise, as in PyRadiomics
                 names = FEATURE_CLASSES[class_name].resolve(requested)
                 columns, run = _class_runner(
-                    class_name, grid, levels, values, grey_levels, type_settings, voxel, None
+                    class_name, names, grid, levels, values, grey_levels, type_settings, voxel
                 )
                 out = np.empty((len(coords), len(columns)))
                 bar = progress(f"{prefix}_{class_name}", len(coords)) if progress else None
