@@ -35,6 +35,7 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         seen = np.zeros(kmax, dtype=np.bool_)
         stack = np.empty(kmax, dtype=np.int64)
         feats = np.empty((1, n_feat))
+        column = np.empty(kmax + 1, dtype=np.int64)
         for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
             z0, y0, x0, sz, sy, sx = box_bounds(shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
             n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
@@ -46,7 +47,9 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
                 seen[b] = False
                 if box[b] >= 0:
                     n_valid += 1
-            p = np.zeros((1, n, n_valid))
+            zone_level = np.empty(n_valid, dtype=np.int64)
+            zone_size = np.empty(n_valid, dtype=np.int64)
+            n_zones = 0
             for b in range(n_box):
                 level = box[b]
                 if level < 0 or seen[b]:
@@ -71,8 +74,27 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
                                 seen[nb] = True
                                 stack[top] = nb
                                 top += 1
-                p[0, level, size - 1] += 1.0
-            sizes = np.arange(1.0, n_valid + 1.0)
+                zone_level[n_zones] = level
+                zone_size[n_zones] = size
+                n_zones += 1
+            # only the zone sizes that occur (PyRadiomics drops the empty size columns; they add 0)
+            for b in range(n_valid + 1):
+                column[b] = -1
+            n_sizes = 0
+            for zn in range(n_zones):
+                if column[zone_size[zn]] < 0:
+                    column[zone_size[zn]] = 0
+                    n_sizes += 1
+            sizes = np.empty(n_sizes)
+            k = 0
+            for size in range(1, n_valid + 1):
+                if column[size] >= 0:
+                    column[size] = k
+                    sizes[k] = size
+                    k += 1
+            p = np.zeros((1, n, n_sizes))
+            for zn in range(n_zones):
+                p[0, zone_level[zn], column[zone_size[zn]]] += 1.0
             _glszm_feature_kernel(p, g[:n].copy(), sizes, feats)
             for f in range(n_feat):
                 out[v, f] = feats[0, f]
