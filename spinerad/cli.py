@@ -68,6 +68,9 @@ def build_parser():
     extract.add_argument(
         "--maps-out", metavar="DIR", help="also write voxel-wise feature maps (voxelSetting), one NRRD each"
     )
+    extract.add_argument(
+        "--maps-dicom", metavar="DIR", help="also write each map as a DICOM Parametric Map (IMAGE: a DICOM series)"
+    )
     extract.add_argument("--preview", metavar="PNG", help="mid-lesion slice with a feature map overlaid")
     extract.add_argument("--preview-map", metavar="FEATURE", help="map shown by --preview (default: the first)")
 
@@ -139,7 +142,7 @@ def _extract(args):
         )
         if args.timings:
             print(json.dumps({k: round(v, 3) for k, v in timer.as_dict().items()}), file=sys.stderr)
-    if args.maps_out or args.preview:
+    if args.maps_out or args.preview or args.maps_dicom:
         _feature_maps(args, image, mask, params)
     text = json.dumps(features, indent=2)
     if args.out:
@@ -158,7 +161,13 @@ def _feature_maps(args, image, mask, params):
 
     label = args.label or params.settings.label
     with tempfile.TemporaryDirectory() as scratch:
-        written = write_maps(image, mask, params, args.label, args.maps_out or scratch, terminal_progress())
+        dicom_dir = args.maps_dicom
+        if dicom_dir and not Path(args.image).is_dir():
+            raise _OutputError("--maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)")
+        source = args.image if dicom_dir else image
+        written = write_maps(
+            source, mask, params, args.label, args.maps_out or scratch, terminal_progress(), dicom_dir=dicom_dir
+        )
         if args.preview:
             if not written:
                 raise _OutputError("no feature map to preview (no voxel-wise feature class enabled)")

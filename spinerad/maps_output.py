@@ -31,24 +31,46 @@ def terminal_progress(stream=None):
     return factory
 
 
-def write_maps(image, mask, params=None, label=None, out_dir=".", progress=None, case_index=1):
+def _make_dir(folder):
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {folder}: {exc.strerror}") from None
+    return folder
+
+
+def write_maps(image, mask, params=None, label=None, out_dir=".", progress=None, case_index=1, dicom_dir=None):
     """Compute every enabled feature map and write each as ``Case-<i>_<feature>.nrrd`` in ``out_dir``.
 
-    Maps are written as they are computed (one class at a time in memory). Returns ``{feature: path}``.
+    With ``dicom_dir``, each map is also written there as a DICOM Parametric Map (``<feature>.dcm``)
+    referencing the image, which must then be a DICOM series folder. Maps are written as they are
+    computed (one class at a time in memory). Returns ``{feature: path of the NRRD}``.
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create {out_dir}: {exc.strerror}") from None
+    out_dir = _make_dir(out_dir)
+    source_images = None
+    if dicom_dir is not None:
+        from .maps_dicom import read_source_series
+
+        source_images = read_source_series(image)
+        dicom_dir = _make_dir(dicom_dir)
     written = {}
-    for name, result in iter_feature_maps(image, mask, params, label, progress):
+    for number, (name, result) in enumerate(iter_feature_maps(image, mask, params, label, progress), start=901):
         path = out_dir / map_file_name(name, case_index)
         try:
             sitk.WriteImage(result, str(path), True)
         except RuntimeError:
             raise OutputError(f"cannot write {path}") from None
         written[name] = path
+        if source_images is not None:
+            from .maps_dicom import parametric_map
+
+            dataset = parametric_map(result, name, source_images, series_number=number)
+            target = dicom_dir / f"{name}.dcm"
+            try:
+                dataset.save_as(target, enforce_file_format=True)
+            except OSError as exc:
+                raise OutputError(f"cannot write {target}: {exc.strerror}") from None
     return written
 
 
