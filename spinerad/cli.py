@@ -166,7 +166,8 @@ def _feature_maps(args, image, mask, params):
             raise _OutputError("--maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)")
         source = args.image if dicom_dir else image
         written = write_maps(
-            source, mask, params, args.label, args.maps_out or scratch, terminal_progress(), dicom_dir=dicom_dir
+            source, mask, params, args.label, args.maps_out or scratch, terminal_progress(), dicom_dir=dicom_dir,
+            device=args.device,
         )
         if args.preview:
             if not written:

@@ -40,7 +40,9 @@ def _make_dir(folder):
     return folder
 
 
-def write_maps(image, mask, params=None, label=None, out_dir=".", progress=None, case_index=1, dicom_dir=None):
+def write_maps(
+    image, mask, params=None, label=None, out_dir=".", progress=None, case_index=1, dicom_dir=None, device="cpu"
+):
     """Compute every enabled feature map and write each as ``Case-<i>_<feature>.nrrd`` in ``out_dir``.
 
     With ``dicom_dir``, each map is also written there as a DICOM Parametric Map (``<feature>.dcm``)
@@ -55,7 +57,9 @@ def write_maps(image, mask, params=None, label=None, out_dir=".", progress=None,
         source_images = read_source_series(image)
         dicom_dir = _make_dir(dicom_dir)
     written = {}
-    for number, (name, result) in enumerate(iter_feature_maps(image, mask, params, label, progress), start=901):
+    for number, (name, result) in enumerate(
+        iter_feature_maps(image, mask, params, label, progress, device=device), start=901
+    ):
         path = out_dir / map_file_name(name, case_index)
         try:
             sitk.WriteImage(result, str(path), True)

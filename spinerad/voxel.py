@@ -101,7 +101,7 @@ class _ClassMaps:
         self.run = run
 
 
-def _class_runner(class_name, names, grid, levels, values, grey_levels, settings, voxel):
+def _class_runner(class_name, names, grid, levels, values, grey_levels, settings, voxel, device="cpu"):
     """(columns, run(coords, out)) for one class on one discretised image."""
     from .kernels import generate_angles, voxel_firstorder, voxel_gldm, voxel_glcm, voxel_glrlm, voxel_glszm
     from .kernels import voxel_ngtdm
@@ -160,7 +160,12 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
         nb_angles = angles(settings.distances, bidirectional=True)
 
         def run(coords, out):
-            voxel_ngtdm.ngtdm_maps(levels, coords, radius, axis2d, nb_angles, grey_levels, n_blocks(len(coords)), out)
+            if device == "cuda":
+                from .kernels.gpu_voxel_ngtdm import gpu_ngtdm_maps
+
+                gpu_ngtdm_maps(levels, coords, radius, axis2d, nb_angles, grey_levels, out)
+            else:
+                voxel_ngtdm.ngtdm_maps(levels, coords, radius, axis2d, nb_angles, grey_levels, n_blocks(len(coords)), out)
 
         return voxel_ngtdm.FEATURE_NAMES, run
     raise NotSupported(f"feature class '{class_name}' has no voxel-wise maps (PyRadiomics computes none)")
@@ -177,7 +182,7 @@ def _check_supported(params):
                 raise NotSupported("the MCC map needs symmetricalGLCM: true in this version of spinerad")
 
 
-def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer=None, batch=None):
+def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer=None, batch=None, device="cpu"):
     """Yield ``(feature name, SimpleITK.Image)`` for every enabled voxel-wise feature, one map at a time.
 
     Parameters
@@ -194,6 +199,8 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
     batch : int or None
         Voxels per kernel call (default ``voxelBatch`` when set, else :data:`CHUNK`); results do not
         depend on it.
+    device : {"cpu", "cuda"}
+        ``cuda`` runs the classes with a CUDA twin (NGTDM in this version) on the GPU, the others on the CPU.
 
     Yields
     ------
@@ -202,6 +209,7 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
         The ROI's per-voxel values; other voxels hold ``initValue``.
     """
     params = _resolve_params(params)
+    _check_device(device)
     _check_supported(params)
     settings = params.settings if label is None else params.settings.with_overrides(label=label)
     voxel = params.voxel
@@ -228,7 +236,7 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
                     continue  # shape: not computed voxel-wise, as in PyRadiomics
                 names = FEATURE_CLASSES[class_name].resolve(requested)
                 columns, run = _class_runner(
-                    class_name, names, grid, levels, values, grey_levels, type_settings, voxel
+                    class_name, names, grid, levels, values, grey_levels, type_settings, voxel, device
                 )
                 out = np.empty((len(coords), len(columns)))
                 bar = progress(f"{prefix}_{class_name}", len(coords)) if progress else None
@@ -254,10 +262,7 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
 
 def feature_maps(image, mask, params=None, label=None, progress=None, timer=None, device="cpu"):
     """All enabled feature maps as ``{name: SimpleITK.Image}`` (see :func:`iter_feature_maps`)."""
-    _check_device(device)
-    if device != "cpu":
-        raise NotSupported("feature maps run on the CPU in this version of spinerad")
-    return dict(iter_feature_maps(image, mask, params, label, progress, timer))
+    return dict(iter_feature_maps(image, mask, params, label, progress, timer, device=device))
 
 
 def map_file_name(feature_name, case_index=1):
