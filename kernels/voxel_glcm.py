@@ -323,6 +323,8 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
         s = np.empty((lmax, lmax))
         w = np.empty(lmax)
         feats = np.empty((n_angles, n_feat))
+        active = np.empty(lmax, dtype=np.int64)
+        ga = np.empty(lmax)
         mcc = np.empty(n_angles)
         agg = np.empty(n_angles)
         for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
@@ -352,21 +354,36 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
                 norm = total * 2.0 if symmetrical else total
                 if norm == 0:
                     norm = np.nan
+                # only the levels with a pair at this angle: the others are zero rows and columns, which
+                # add exactly 0 to every feature sum and only zero eigenvalues to Q
+                na = 0
                 for i in range(n):
+                    used = False
                     for j in range(n):
+                        if counts[a, i, j] != 0.0 or counts[a, j, i] != 0.0:
+                            used = True
+                            break
+                    if used or total == 0:
+                        active[na] = i
+                        ga[na] = g[i]
+                        na += 1
+                for ii in range(na):
+                    i = active[ii]
+                    for jj in range(na):
+                        j = active[jj]
                         c = counts[a, i, j] + counts[a, j, i] if symmetrical else counts[a, i, j]
-                        p[i, j] = c / norm
-                _angle_features(p, n, g, ng_max, px, py, p_sum, p_diff, feats[kept])
+                        p[ii, jj] = c / norm
+                _angle_features(p, na, ga, ng_max, px, py, p_sum, p_diff, feats[kept])
                 if not want_mcc or not symmetrical:
                     mcc[kept] = np.nan
                 elif n_global < 2:
                     mcc[kept] = 1.0  # PyRadiomics: a single grey level in the whole ROI
-                elif n < 2:
-                    mcc[kept] = 0.0 if total > 0 else np.nan
-                elif total > 0:
-                    mcc[kept] = _mcc(p, n, px, s, w)
-                else:
+                elif total == 0:
                     mcc[kept] = np.nan
+                elif na < 2:
+                    mcc[kept] = 0.0  # eigenvalues {1, 0, ...}
+                else:
+                    mcc[kept] = _mcc(p, na, px, s, w)
                 kept += 1
             row = out[v]
             for f in range(n_feat):
