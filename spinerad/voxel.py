@@ -120,9 +120,15 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
         n_levels = len(grey_levels)
 
         def run(coords, out):
-            voxel_firstorder.firstorder_maps(
-                values, levels, coords, offsets, n_levels, float(settings.voxel_array_shift), volume, n_blocks(len(coords)), out
-            )
+            shift = float(settings.voxel_array_shift)
+            if device == "cuda":
+                from .kernels.gpu_voxel_firstorder import gpu_firstorder_maps
+
+                gpu_firstorder_maps(values, levels, coords, offsets, n_levels, shift, volume, out)
+            else:
+                voxel_firstorder.firstorder_maps(
+                    values, levels, coords, offsets, n_levels, shift, volume, n_blocks(len(coords)), out
+                )
 
         return voxel_firstorder.FEATURE_NAMES, run
     if class_name == "glcm":
@@ -200,7 +206,8 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
         Voxels per kernel call (default ``voxelBatch`` when set, else :data:`CHUNK`); results do not
         depend on it.
     device : {"cpu", "cuda"}
-        ``cuda`` runs the classes with a CUDA twin (NGTDM in this version) on the GPU, the others on the CPU.
+        ``cuda`` runs the classes with a CUDA twin (firstorder and NGTDM in this version) on the GPU, the
+        others on the CPU.
 
     Yields
     ------

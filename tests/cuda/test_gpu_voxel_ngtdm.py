@@ -52,7 +52,7 @@ def test_gpu_ngtdm_maps_refuse_large_radius():
 
 
 def test_feature_maps_on_cuda_equal_cpu():
-    """The pipeline with device='cuda' (NGTDM on the GPU twin) gives the CPU maps."""
+    """The pipeline with device='cuda' (firstorder and NGTDM on the GPU twins) gives the CPU maps."""
     import SimpleITK as sitk
 
     import spinerad.voxel as voxel_maps
@@ -63,9 +63,11 @@ def test_feature_maps_on_cuda_equal_cpu():
     mask_array[1:4, 2:4, 1:5] = rng.random((3, 2, 4)) < 0.7
     mask_array[2, 2, 2] = 1
     mask = sitk.GetImageFromArray(mask_array)
-    params = {"setting": {"binWidth": 10}, "featureClass": {"ngtdm": []}, "voxelSetting": {"kernelRadius": 1}}
+    params = {"setting": {"binWidth": 10}, "featureClass": {"firstorder": [], "ngtdm": []}, "voxelSetting": {"kernelRadius": 1}}
     cpu = voxel_maps.feature_maps(image, mask, params)
     gpu = voxel_maps.feature_maps(image, mask, params, device="cuda")
-    assert sorted(gpu) == sorted(cpu)
+    assert sorted(gpu) == sorted(cpu) and len(cpu) == 18 + 5
     for name in cpu:
-        np.testing.assert_allclose(sitk.GetArrayFromImage(gpu[name]), sitk.GetArrayFromImage(cpu[name]), rtol=1e-12)
+        np.testing.assert_allclose(
+            sitk.GetArrayFromImage(gpu[name]), sitk.GetArrayFromImage(cpu[name]), rtol=1e-12, atol=1e-12
+        )
