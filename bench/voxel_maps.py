@@ -101,20 +101,36 @@ def main():
         for radius in args.radii:
             p = params(radius)
             seconds, cpu, n_maps = time_spinerad(image, roi, p, args.repeat)
-            row = {"roi_voxels": n, "kernel_radius": radius, "maps": n_maps, "spinerad_s": round(seconds, 3),
-                   "spinerad_cpu_s": round(cpu, 3), "spinerad_voxels_per_s": round(n / seconds, 1)}
+            row = {
+                "roi_voxels": n,
+                "kernel_radius": radius,
+                "maps": n_maps,
+                "spinerad_s": round(seconds, 3),
+                "spinerad_cpu_s": round(cpu, 3),
+                "spinerad_voxels_per_s": round(n / seconds, 1),
+            }
             if size <= args.pyradiomics_max:
                 ref_seconds, ref_cpu, ref_maps = time_pyradiomics(image, roi, p)
                 assert ref_maps == n_maps, (ref_maps, n_maps)
-                row.update(pyradiomics_s=round(ref_seconds, 3), pyradiomics_cpu_s=round(ref_cpu, 3),
-                           pyradiomics_voxels_per_s=round(n / ref_seconds, 2),
-                           speedup=round(ref_seconds / seconds, 1), cpu_time_ratio=round(ref_cpu / cpu, 1))
+                row.update(
+                    pyradiomics_s=round(ref_seconds, 3),
+                    pyradiomics_cpu_s=round(ref_cpu, 3),
+                    pyradiomics_voxels_per_s=round(n / ref_seconds, 2),
+                    speedup=round(ref_seconds / seconds, 1),
+                    cpu_time_ratio=round(ref_cpu / cpu, 1),
+                )
             row["load_average"] = os.getloadavg()[0]
             rows.append(row)
             print(json.dumps(row), flush=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_rss_mib": round(peak, 1), "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", 0))
-                      or os.cpu_count()}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_mib": round(peak, 1),
+                "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", 0)) or os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

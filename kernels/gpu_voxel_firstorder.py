@@ -1,4 +1,4 @@
-"""CUDA twin of :func:`spinerad.kernels.voxel_firstorder.firstorder_maps`: first-order maps, one thread per voxel.
+"""CUDA twin of :func:`spinerad.kernels.voxel_firstorder.firstorder_maps`: one thread per voxel.
 
 Same arguments and result as the CPU kernel (minus the CPU's work-block count): each thread gathers its
 kernel in PyRadiomics' offset order into thread-local memory, sums with NumPy's pairwise scheme (so a flat

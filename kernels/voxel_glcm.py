@@ -33,23 +33,23 @@ def _symmetric_eigenvalues(a, n, d, e):
     2..125-level matrices of a kernel, called 13 times per voxel. Returns False if QL did not converge.
     """
     for i in range(n - 1, 0, -1):
-        l = i - 1
+        low = i - 1
         h = 0.0
         scale = 0.0
-        if l > 0:
+        if low > 0:
             for k in range(i):
                 scale += abs(a[i, k])
             if scale == 0.0:
-                e[i] = a[i, l]
+                e[i] = a[i, low]
             else:
                 for k in range(i):
                     a[i, k] /= scale
                     h += a[i, k] * a[i, k]
-                f = a[i, l]
+                f = a[i, low]
                 g = -np.sqrt(h) if f >= 0.0 else np.sqrt(h)
                 e[i] = scale * g
                 h -= f * g
-                a[i, l] = f - g
+                a[i, low] = f - g
                 f = 0.0
                 for j in range(i):
                     g = 0.0
@@ -67,7 +67,7 @@ def _symmetric_eigenvalues(a, n, d, e):
                     for k in range(j + 1):
                         a[j, k] -= f * e[k] + g * a[i, k]
         else:
-            e[i] = a[i, l]
+            e[i] = a[i, low]
     e[0] = 0.0
     for i in range(n):
         d[i] = a[i, i]
@@ -76,29 +76,29 @@ def _symmetric_eigenvalues(a, n, d, e):
         e[i - 1] = e[i]
     e[n - 1] = 0.0
     eps = np.finfo(np.float64).eps
-    for l in range(n):
+    for low in range(n):
         iterations = 0
         while True:
-            m = l
+            m = low
             while m < n - 1:
                 dd = abs(d[m]) + abs(d[m + 1])
                 if abs(e[m]) <= eps * dd:
                     break
                 m += 1
-            if m == l:
+            if m == low:
                 break
             iterations += 1
             if iterations > 60:
                 return False
-            g = (d[l + 1] - d[l]) / (2.0 * e[l])
+            g = (d[low + 1] - d[low]) / (2.0 * e[low])
             r = np.hypot(g, 1.0)
-            g = d[m] - d[l] + e[l] / (g + (r if g >= 0.0 else -r))
+            g = d[m] - d[low] + e[low] / (g + (r if g >= 0.0 else -r))
             s = 1.0
             c = 1.0
             p = 0.0
             underflow = False
             i = m - 1
-            while i >= l:
+            while i >= low:
                 f = s * e[i]
                 b = c * e[i]
                 r = np.hypot(f, g)
@@ -118,15 +118,15 @@ def _symmetric_eigenvalues(a, n, d, e):
                 i -= 1
             if underflow:
                 continue
-            d[l] -= p
-            e[l] = g
+            d[low] -= p
+            e[low] = g
             e[m] = 0.0
     return True
 
 
 @njit(**JIT)
 def _mcc(p, n, d, s, w):
-    """sqrt of the second-largest eigenvalue of Q for one symmetric normalised matrix ``p[:n, :n]``.
+    """Sqrt of the second-largest eigenvalue of Q for one symmetric normalised matrix ``p[:n, :n]``.
 
     ``d``, ``s``, ``w``: scratch (n), (n, n), (n). NaN if the eigenvalue iteration does not converge.
     """
@@ -328,7 +328,9 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
         mcc = np.empty(n_angles)
         agg = np.empty(n_angles)
         for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
-            z0, y0, x0, sz, sy, sx = box_bounds(shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
+            z0, y0, x0, sz, sy, sx = box_bounds(
+                shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
+            )
             n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
             for i in range(n):
                 g[i] = grey_levels[local[i]]

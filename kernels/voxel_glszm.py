@@ -37,7 +37,9 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         feats = np.empty((1, n_feat))
         column = np.empty(kmax + 1, dtype=np.int64)
         for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
-            z0, y0, x0, sz, sy, sx = box_bounds(shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
+            z0, y0, x0, sz, sy, sx = box_bounds(
+                shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
+            )
             n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
             for i in range(n):
                 g[i] = grey_levels[local[i]]

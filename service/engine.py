@@ -513,7 +513,7 @@ class Engine:
         self._record_study("ExtractFeatures", started)
         return FeaturesResult(study.request_id, features, stage_ms, study.settings_hash)
 
-    # --- FeatureMaps ------------------------------------------------------------------------------------------
+    # --- FeatureMaps --------------------------------------------------------------------------------------
 
     async def feature_maps(self, messages, deadline=None):
         """``(request_id, {feature name: SimpleITK.Image})`` of the one study in ``messages``."""
@@ -568,12 +568,9 @@ class Engine:
         self.metrics.queue_depth.dec()
         self.metrics.workers_busy.inc()
         try:
-            image = decode_volume(
-                study.request.image, study.upload.parts[IMAGE].payload(), "image", self.limits, self.scratch_dir
-            )
-            mask = decode_volume(
-                study.request.mask, study.upload.parts[MASK].payload(), "mask", self.limits, self.scratch_dir
-            )
+            parts, limits, scratch = study.upload.parts, self.limits, self.scratch_dir
+            image = decode_volume(study.request.image, parts[IMAGE].payload(), "image", limits, scratch)
+            mask = decode_volume(study.request.mask, parts[MASK].payload(), "mask", limits, scratch)
             study.upload.release()
             return feature_maps(image, mask, params=study.params, label=study.label)
         finally:

@@ -69,10 +69,10 @@ def build_parser():
         "--maps-out", metavar="DIR", help="also write voxel-wise feature maps (voxelSetting), one NRRD each"
     )
     extract.add_argument(
-        "--maps-dicom", metavar="DIR", help="also write each map as a DICOM Parametric Map (IMAGE: a DICOM series)"
+        "--maps-dicom", metavar="DIR", help="also write each map as a DICOM Parametric Map (IMAGE: a series)"
     )
     extract.add_argument("--preview", metavar="PNG", help="mid-lesion slice with a feature map overlaid")
-    extract.add_argument("--preview-map", metavar="FEATURE", help="map shown by --preview (default: the first)")
+    extract.add_argument("--preview-map", metavar="FEATURE", help="map shown by --preview (default: first)")
 
     sample = commands.add_parser("sample", help="write a small synthetic spine MRI study (image + mask)")
     sample.add_argument("outdir", help="folder to write image.nrrd and mask.nrrd into")
@@ -165,8 +165,9 @@ def _feature_maps(args, image, mask, params):
         if dicom_dir and not Path(args.image).is_dir():
             raise _OutputError("--maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)")
         source = args.image if dicom_dir else image
+        out_dir = args.maps_out or scratch
         written = write_maps(
-            source, mask, params, args.label, args.maps_out or scratch, terminal_progress(), dicom_dir=dicom_dir,
+            source, mask, params, args.label, out_dir, terminal_progress(), dicom_dir=dicom_dir,
             device=args.device,
         )
         if args.preview:

@@ -41,7 +41,15 @@ def _make_dir(folder):
 
 
 def write_maps(
-    image, mask, params=None, label=None, out_dir=".", progress=None, case_index=1, dicom_dir=None, device="cpu"
+    image,
+    mask,
+    params=None,
+    label=None,
+    out_dir=".",
+    progress=None,
+    case_index=1,
+    dicom_dir=None,
+    device="cpu",
 ):
     """Compute every enabled feature map and write each as ``Case-<i>_<feature>.nrrd`` in ``out_dir``.
 

@@ -69,9 +69,11 @@ class MapGrid:
 def map_grid(roi, radius):
     """The grid of the maps: the ROI's bounding box grown by ``radius`` and clipped to the image."""
     shape = intake.as_zyx(roi.image).shape
-    box = tuple(slice(max(b.start - radius, 0), min(b.stop + radius, n)) for b, n in zip(roi.box, shape))
+    box = tuple(
+        slice(max(b.start - radius, 0), min(b.stop + radius, n)) for b, n in zip(roi.box, shape, strict=True)
+    )
     grid_roi = np.zeros([s.stop - s.start for s in box], dtype=bool)
-    inner = tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(roi.box, box))
+    inner = tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(roi.box, box, strict=True))
     grid_roi[inner] = roi.in_roi
     coords = np.argwhere(grid_roi).astype(np.int64)
     return MapGrid(roi.image, box, grid_roi, coords)
@@ -103,8 +105,15 @@ class _ClassMaps:
 
 def _class_runner(class_name, names, grid, levels, values, grey_levels, settings, voxel, device="cpu"):
     """(columns, run(coords, out)) for one class on one discretised image."""
-    from .kernels import generate_angles, voxel_firstorder, voxel_gldm, voxel_glcm, voxel_glrlm, voxel_glszm
-    from .kernels import voxel_ngtdm
+    from .kernels import (
+        generate_angles,
+        voxel_firstorder,
+        voxel_glcm,
+        voxel_gldm,
+        voxel_glrlm,
+        voxel_glszm,
+        voxel_ngtdm,
+    )
     from .kernels.voxel_common import n_blocks
 
     radius = voxel.kernel_radius
@@ -136,8 +145,16 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
 
         def run(coords, out):
             voxel_glcm.glcm_maps(
-                levels, coords, radius, axis2d, glcm_angles, grey_levels, settings.symmetrical_glcm,
-                voxel_glcm.MCC_NAME in names, n_blocks(len(coords)), out,
+                levels,
+                coords,
+                radius,
+                axis2d,
+                glcm_angles,
+                grey_levels,
+                settings.symmetrical_glcm,
+                voxel_glcm.MCC_NAME in names,
+                n_blocks(len(coords)),
+                out,
             )
 
         return voxel_glcm.FEATURE_NAMES + (voxel_glcm.MCC_NAME,), run
@@ -145,21 +162,35 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
         run_angles = angles((1,))
 
         def run(coords, out):
-            voxel_glrlm.glrlm_maps(levels, coords, radius, axis2d, run_angles, grey_levels, n_blocks(len(coords)), out)
+            voxel_glrlm.glrlm_maps(
+                levels, coords, radius, axis2d, run_angles, grey_levels, n_blocks(len(coords)), out
+            )
 
         return voxel_glrlm.FEATURE_NAMES, run
     if class_name == "glszm":
         zone_angles = angles((1,), bidirectional=True)
 
         def run(coords, out):
-            voxel_glszm.glszm_maps(levels, coords, radius, axis2d, zone_angles, grey_levels, n_blocks(len(coords)), out)
+            voxel_glszm.glszm_maps(
+                levels, coords, radius, axis2d, zone_angles, grey_levels, n_blocks(len(coords)), out
+            )
 
         return voxel_glszm.FEATURE_NAMES, run
     if class_name == "gldm":
         dep_angles = angles(settings.distances, bidirectional=True)
 
         def run(coords, out):
-            voxel_gldm.gldm_maps(levels, coords, radius, axis2d, dep_angles, grey_levels, float(settings.gldm_a), n_blocks(len(coords)), out)
+            voxel_gldm.gldm_maps(
+                levels,
+                coords,
+                radius,
+                axis2d,
+                dep_angles,
+                grey_levels,
+                float(settings.gldm_a),
+                n_blocks(len(coords)),
+                out,
+            )
 
         return voxel_gldm.FEATURE_NAMES, run
     if class_name == "ngtdm":
@@ -171,7 +202,9 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
 
                 gpu_ngtdm_maps(levels, coords, radius, axis2d, nb_angles, grey_levels, out)
             else:
-                voxel_ngtdm.ngtdm_maps(levels, coords, radius, axis2d, nb_angles, grey_levels, n_blocks(len(coords)), out)
+                voxel_ngtdm.ngtdm_maps(
+                    levels, coords, radius, axis2d, nb_angles, grey_levels, n_blocks(len(coords)), out
+                )
 
         return voxel_ngtdm.FEATURE_NAMES, run
     raise NotSupported(f"feature class '{class_name}' has no voxel-wise maps (PyRadiomics computes none)")
@@ -188,7 +221,9 @@ def _check_supported(params):
                 raise NotSupported("the MCC map needs symmetricalGLCM: true in this version of spinerad")
 
 
-def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer=None, batch=None, device="cpu"):
+def iter_feature_maps(
+    image, mask, params=None, label=None, progress=None, timer=None, batch=None, device="cpu"
+):
     """Yield ``(feature name, SimpleITK.Image)`` for every enabled voxel-wise feature, one map at a time.
 
     Parameters
@@ -235,7 +270,9 @@ def iter_feature_maps(image, mask, params=None, label=None, progress=None, timer
         for prefix, filtered in derived:
             with timer.stage("discretise"):
                 values = np.ascontiguousarray(np.asarray(filtered)[grid.box], dtype=np.float64)
-                _, grey_levels, compact, _ = discretise(values[valid], type_settings.bin_width, type_settings.bin_count)
+                _, grey_levels, compact, _ = discretise(
+                    values[valid], type_settings.bin_width, type_settings.bin_count
+                )
                 levels = np.full(grid.shape, -1, dtype=np.int32)
                 levels[valid] = compact
             for class_name, requested in params.feature_classes:

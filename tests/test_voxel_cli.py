@@ -49,8 +49,16 @@ def _run(capsys, *argv):
 def test_maps_out_writes_one_nrrd_per_feature_equal_to_the_api(capsys, study):
     folder, params = study
     code, out, err = _run(
-        capsys, "extract", folder / "image.nrrd", folder / "mask.nrrd", "--params", folder / "voxel.yaml",
-        "--maps-out", folder / "maps", "--preview", folder / "preview.png",
+        capsys,
+        "extract",
+        folder / "image.nrrd",
+        folder / "mask.nrrd",
+        "--params",
+        folder / "voxel.yaml",
+        "--maps-out",
+        folder / "maps",
+        "--preview",
+        folder / "preview.png",
     )
     assert code == 0, err
     per_roi = json.loads(out)
@@ -79,7 +87,9 @@ def test_map_names_and_grid_are_pyradiomics_voxel_mode(study):
     oracle = require_oracle().RadiomicsFeatureExtractor({**params, "featureClass": {"firstorder": ["Mean"]}})
     reference = oracle.execute(str(folder / "image.nrrd"), str(folder / "mask.nrrd"), voxelBased=True)
     ours = voxel_maps.feature_maps(
-        str(folder / "image.nrrd"), str(folder / "mask.nrrd"), {**params, "featureClass": {"firstorder": ["Mean"]}}
+        str(folder / "image.nrrd"),
+        str(folder / "mask.nrrd"),
+        {**params, "featureClass": {"firstorder": ["Mean"]}},
     )
     ref_maps = {k: v for k, v in reference.items() if isinstance(v, sitk.Image)}
     assert sorted(ours) == sorted(ref_maps) == ["original_firstorder_Mean"]
@@ -102,8 +112,14 @@ def test_bad_voxel_settings_are_one_line_exit_2(capsys, study, voxel, fragment):
     folder, params = study
     (folder / "bad.yaml").write_text(yaml.safe_dump({**params, "voxelSetting": voxel}))
     code, out, err = _run(
-        capsys, "extract", folder / "image.nrrd", folder / "mask.nrrd", "--params", folder / "bad.yaml",
-        "--maps-out", folder / "maps",
+        capsys,
+        "extract",
+        folder / "image.nrrd",
+        folder / "mask.nrrd",
+        "--params",
+        folder / "bad.yaml",
+        "--maps-out",
+        folder / "maps",
     )
     assert code == EXIT_INVALID
     assert out == ""
@@ -113,8 +129,16 @@ def test_bad_voxel_settings_are_one_line_exit_2(capsys, study, voxel, fragment):
 def test_preview_of_an_unknown_map_is_an_error(capsys, study):
     folder, _ = study
     code, out, err = _run(
-        capsys, "extract", folder / "image.nrrd", folder / "mask.nrrd", "--params", folder / "voxel.yaml",
-        "--preview", folder / "p.png", "--preview-map", "original_glcm_Nope",
+        capsys,
+        "extract",
+        folder / "image.nrrd",
+        folder / "mask.nrrd",
+        "--params",
+        folder / "voxel.yaml",
+        "--preview",
+        folder / "p.png",
+        "--preview-map",
+        "original_glcm_Nope",
     )
     assert code == EXIT_INVALID
     assert "original_glcm_Nope" in err and len(err.strip().splitlines()) == 1
@@ -137,8 +161,14 @@ def test_interrupt_between_kernel_calls_stops_cleanly(capsys, study, monkeypatch
 
     monkeypatch.setattr("spinerad.maps_output.terminal_progress", lambda stream=None: progress)
     code, out, err = _run(
-        capsys, "extract", folder / "image.nrrd", folder / "mask.nrrd", "--params", folder / "voxel.yaml",
-        "--maps-out", folder / "maps",
+        capsys,
+        "extract",
+        folder / "image.nrrd",
+        folder / "mask.nrrd",
+        "--params",
+        folder / "voxel.yaml",
+        "--maps-out",
+        folder / "maps",
     )
     assert code == 130
     assert err.strip() == "spinerad: interrupted"

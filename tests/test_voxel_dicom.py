@@ -1,4 +1,4 @@
-"""Feature maps as DICOM Parametric Maps: valid for ``dciodvfy``, referencing the source series, equal on read-back.
+"""Feature maps as DICOM Parametric Maps: valid for ``dciodvfy``, referencing the source, equal on read-back.
 
 The source series is an MR series written here with pydicom (oblique-free, 8 slices); the mask is a NRRD on
 the series' grid. ``dciodvfy`` (Debian ``dicom3tools``) must report no "Error" line; highdicom reads each
@@ -42,8 +42,18 @@ def _write_series(folder, array, spacing=(0.9, 0.8), thickness=2.5, origin=(-10.
         ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
         ds.Modality = "MR"
-        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = "PHANTOM01", "Phantom^Spine", "", "O"
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = "20240101", "120000", "", ""
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = (
+            "PHANTOM01",
+            "Phantom^Spine",
+            "",
+            "O",
+        )
+        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = (
+            "20240101",
+            "120000",
+            "",
+            "",
+        )
         ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
         ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * thickness]
         ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
@@ -72,7 +82,8 @@ def dicom_study(tmp_path):
     sitk.WriteImage(mask_image, str(tmp_path / "mask.nrrd"))
     params = tmp_path / "voxel.yaml"
     params.write_text(
-        "featureClass: {firstorder: [Mean, Entropy], glcm: [Contrast, MCC]}\nvoxelSetting: {kernelRadius: 1}\n"
+        "featureClass: {firstorder: [Mean, Entropy], glcm: [Contrast, MCC]}\n"
+        "voxelSetting: {kernelRadius: 1}\n"
     )
     return tmp_path
 
@@ -80,15 +91,26 @@ def dicom_study(tmp_path):
 def test_parametric_maps_pass_dciodvfy_and_read_back_equal(dicom_study, capsys):
     dciodvfy = _dciodvfy()
     folder = dicom_study
-    code = main([
-        "extract", str(folder / "series"), str(folder / "mask.nrrd"), "--params", str(folder / "voxel.yaml"),
-        "--maps-out", str(folder / "maps"), "--maps-dicom", str(folder / "pm"),
-    ])
+    code = main(
+        [
+            "extract",
+            str(folder / "series"),
+            str(folder / "mask.nrrd"),
+            "--params",
+            str(folder / "voxel.yaml"),
+            "--maps-out",
+            str(folder / "maps"),
+            "--maps-dicom",
+            str(folder / "pm"),
+        ]
+    )
     _, err = capsys.readouterr()
     assert code == 0, err
     objects = sorted((folder / "pm").iterdir())
     assert [p.name for p in objects] == [
-        "original_firstorder_Entropy.dcm", "original_firstorder_Mean.dcm", "original_glcm_Contrast.dcm",
+        "original_firstorder_Entropy.dcm",
+        "original_firstorder_Mean.dcm",
+        "original_glcm_Contrast.dcm",
         "original_glcm_MCC.dcm",
     ]
     source_uids = {pydicom.dcmread(p).SOPInstanceUID for p in (folder / "series").iterdir()}
@@ -116,10 +138,20 @@ def test_parametric_maps_need_a_dicom_series(dicom_study, capsys, tmp_path):
     folder = dicom_study
     image = sitk.ReadImage(str(folder / "mask.nrrd"))
     sitk.WriteImage(sitk.Cast(image, sitk.sitkInt16), str(tmp_path / "image.nrrd"))
-    code = main([
-        "extract", str(tmp_path / "image.nrrd"), str(folder / "mask.nrrd"), "--params", str(folder / "voxel.yaml"),
-        "--maps-dicom", str(folder / "pm"),
-    ])
+    code = main(
+        [
+            "extract",
+            str(tmp_path / "image.nrrd"),
+            str(folder / "mask.nrrd"),
+            "--params",
+            str(folder / "voxel.yaml"),
+            "--maps-dicom",
+            str(folder / "pm"),
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == EXIT_INVALID and out == ""
-    assert err.strip() == "spinerad: error: --maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)"
+    assert (
+        err.strip()
+        == "spinerad: error: --maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)"
+    )

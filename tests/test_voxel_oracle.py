@@ -34,7 +34,9 @@ ALL_CLASSES = ("firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 
 def _case(name):
     folder = require(PYRADIOMICS_DATA / "images")
-    return sitk.ReadImage(str(folder / f"{name}_image.nrrd")), sitk.ReadImage(str(folder / f"{name}_label.nrrd"))
+    return sitk.ReadImage(str(folder / f"{name}_image.nrrd")), sitk.ReadImage(
+        str(folder / f"{name}_label.nrrd")
+    )
 
 
 def _small_roi(mask, label, seed, size=4, fill=0.6):
@@ -45,7 +47,7 @@ def _small_roi(mask, label, seed, size=4, fill=0.6):
     rng = np.random.default_rng(seed)
     small = np.zeros(array.shape, dtype=np.uint8)
     lo = [max(int(c) - size // 2, 0) for c in centre]
-    box = tuple(slice(s, min(s + size, n)) for s, n in zip(lo, array.shape))
+    box = tuple(slice(s, min(s + size, n)) for s, n in zip(lo, array.shape, strict=True))
     shape = [b.stop - b.start for b in box]
     small[box] = rng.random(shape) < fill
     small[tuple(centre)] = 1
@@ -106,7 +108,11 @@ CASE_CONFIGS = {
     "lung1-r3-masked": ("lung1", 4, _params({"binWidth": 50}, radius=3)),
     "lung2-r1-force2D": ("lung2", 5, _params({"force2D": True, "force2Ddimension": 0}, radius=2)),
     "brain1-r2-distances": ("brain1", 6, _params({"distances": [1, 2], "gldm_a": 1}, radius=2)),
-    "brain2-init-nan-voxelArrayShift": ("brain2", 7, _params({"voxelArrayShift": 1000}, init_value=float("nan"))),
+    "brain2-init-nan-voxelArrayShift": (
+        "brain2",
+        7,
+        _params({"voxelArrayShift": 1000}, init_value=float("nan")),
+    ),
 }
 
 
@@ -130,7 +136,9 @@ def test_maps_equal_pyradiomics_on_filtered_images(config):
     image, mask = _case("brain1")
     small = _small_roi(mask, 1, 11, size=3)
     params = _params(
-        {"binWidth": 5}, masked=config.endswith("-masked"), image_types={"Original": {}, **FILTER_CONFIGS[config]}
+        {"binWidth": 5},
+        masked=config.endswith("-masked"),
+        image_types={"Original": {}, **FILTER_CONFIGS[config]},
     )
     assert_maps_equal(_oracle_maps(image, small, params), voxel_maps.feature_maps(image, small, params))
 

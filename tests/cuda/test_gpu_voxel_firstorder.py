@@ -1,4 +1,4 @@
-"""CUDA first-order feature maps: equal to the CPU voxel kernel (itself checked against PyRadiomics' voxel mode)."""
+"""CUDA first-order maps: equal to the CPU voxel kernel (itself checked against PyRadiomics' voxel mode)."""
 
 import numpy as np
 import pytest
@@ -27,7 +27,9 @@ def _case(seed):
     coords = np.argwhere(roi).astype(np.int64)[:10]
     radius = int(rng.integers(1, 3))
     force2d = rng.random() < 0.3
-    offsets = generate_angles(np.minimum(shape, 2 * radius + 1), range(1, radius + 1), force2d, 0, bidirectional=True)
+    offsets = generate_angles(
+        np.minimum(shape, 2 * radius + 1), range(1, radius + 1), force2d, 0, bidirectional=True
+    )
     offsets = np.vstack([offsets, np.zeros((1, 3), dtype=np.int64)])
     return values, levels, coords, offsets, len(present)
 

@@ -63,7 +63,11 @@ def test_feature_maps_on_cuda_equal_cpu():
     mask_array[1:4, 2:4, 1:5] = rng.random((3, 2, 4)) < 0.7
     mask_array[2, 2, 2] = 1
     mask = sitk.GetImageFromArray(mask_array)
-    params = {"setting": {"binWidth": 10}, "featureClass": {"firstorder": [], "ngtdm": []}, "voxelSetting": {"kernelRadius": 1}}
+    params = {
+        "setting": {"binWidth": 10},
+        "featureClass": {"firstorder": [], "ngtdm": []},
+        "voxelSetting": {"kernelRadius": 1},
+    }
     cpu = voxel_maps.feature_maps(image, mask, params)
     gpu = voxel_maps.feature_maps(image, mask, params, device="cuda")
     assert sorted(gpu) == sorted(cpu) and len(cpu) == 18 + 5

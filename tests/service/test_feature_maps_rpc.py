@@ -23,7 +23,9 @@ def _images():
 
 def test_feature_maps_stream_equals_the_pipeline(server):
     client = server.client()
-    maps = client.feature_maps(sample_study("maps-1", profile="pyradiomics"), chunk_bytes=1 << 16, timeout=WAIT)
+    maps = client.feature_maps(
+        sample_study("maps-1", profile="pyradiomics"), chunk_bytes=1 << 16, timeout=WAIT
+    )
     image, mask = _images()
     expected = voxel_maps.feature_maps(image, mask, load_params(None))
     assert sorted(maps) == sorted(expected)
