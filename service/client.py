@@ -401,6 +401,31 @@ class Client:
             "settings_hash": response.settings_hash,
         }
 
+    def feature_maps(self, study, *, chunk_bytes=DEFAULT_CHUNK_BYTES, timeout=None):
+        """Voxel-wise feature maps of one study (FeatureMaps): ``{feature name: SimpleITK.Image}``."""
+        import SimpleITK as sitk
+
+        buffers, grids = {}, {}
+        try:
+            for chunk in self._stub.FeatureMaps(
+                upload_messages([study], chunk_bytes), timeout=timeout, metadata=self._metadata
+            ):
+                if chunk.HasField("grid"):
+                    grids[chunk.feature] = chunk.grid
+                    buffers[chunk.feature] = bytearray(chunk.total_bytes)
+                buffers[chunk.feature][chunk.offset : chunk.offset + len(chunk.data)] = chunk.data
+        except grpc.RpcError as error:
+            raise _rpc_error(error, study.request_id) from None
+        maps = {}
+        for name, grid in grids.items():
+            shape = tuple(reversed(grid.size))
+            image = sitk.GetImageFromArray(np.frombuffer(bytes(buffers[name]), dtype="<f8").reshape(shape))
+            image.SetSpacing(tuple(grid.spacing))
+            image.SetOrigin(tuple(grid.origin))
+            image.SetDirection(tuple(grid.direction))
+            maps[name] = image
+        return maps
+
     def list_models(self, timeout=None):
         """``ListModelsResponse`` as a dict."""
         try:

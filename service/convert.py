@@ -180,6 +180,31 @@ def features_response(result):
     )
 
 
+def map_chunks(request_id, feature, image, chunk_bytes=1 << 20):
+    """One feature map (SimpleITK image) -> its ``FeatureMapChunk`` messages (the grid in the first)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from spinerad.v1 import maps_pb2
+
+    data = np.ascontiguousarray(sitk.GetArrayFromImage(image), dtype="<f8").tobytes()
+    grid = maps_pb2.MapGrid(
+        size=list(image.GetSize()),
+        spacing=list(image.GetSpacing()),
+        origin=list(image.GetOrigin()),
+        direction=list(image.GetDirection()),
+    )
+    for offset in range(0, max(len(data), 1), chunk_bytes):
+        yield maps_pb2.FeatureMapChunk(
+            request_id=request_id,
+            feature=feature,
+            grid=grid if offset == 0 else None,
+            offset=offset,
+            total_bytes=len(data),
+            data=data[offset : offset + chunk_bytes],
+        )
+
+
 def list_models_response(models, profiles, settings_hash):
     """The engine's model list -> ``ListModelsResponse``."""
     return events_pb2.ListModelsResponse(

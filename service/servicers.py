@@ -32,3 +32,10 @@ class InferenceServicer(service_pb2_grpc.InferenceServiceServicer):
 
     async def GetModelCard(self, request, context):  # noqa: D102
         return convert.model_card(request.task, self.engine.card(request.task))
+
+    async def FeatureMaps(self, request_iterator, context):  # noqa: D102
+        uploads = convert.uploads(request_iterator)
+        request_id, maps = await self.engine.feature_maps(uploads, _deadline(context))
+        for name, image in maps.items():
+            for chunk in convert.map_chunks(request_id, name, image):
+                yield chunk

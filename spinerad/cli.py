@@ -68,6 +68,14 @@ def build_parser():
     from .dicom.options import add_dicom_arguments
 
     add_dicom_arguments(extract, _positive_int)
+    extract.add_argument(
+        "--maps-out", metavar="DIR", help="also write voxel-wise feature maps (voxelSetting), one NRRD each"
+    )
+    extract.add_argument(
+        "--maps-dicom", metavar="DIR", help="also write each map as a DICOM Parametric Map (IMAGE: a series)"
+    )
+    extract.add_argument("--preview", metavar="PNG", help="mid-lesion slice with a feature map overlaid")
+    extract.add_argument("--preview-map", metavar="FEATURE", help="map shown by --preview (default: first)")
 
     sample = commands.add_parser("sample", help="write a small synthetic spine MRI study (image + mask)")
     sample.add_argument("outdir", help="folder to write image.nrrd and mask.nrrd into")
@@ -153,6 +161,8 @@ def _extract(args):
         from .dicom.results import write_results
 
         write_results(study, features, args.dicom_out, label=label)
+    if args.maps_out or args.preview or args.maps_dicom:
+        _feature_maps(args, image, mask, params)
     text = json.dumps(features, indent=2)
     if args.out:
         try:
@@ -161,6 +171,33 @@ def _extract(args):
             raise _OutputError(f"cannot write {args.out}: {exc.strerror}") from None
     else:
         print(text)
+
+
+def _feature_maps(args, image, mask, params):
+    import tempfile
+
+    from .maps_output import terminal_progress, write_maps, write_preview
+
+    label = args.label or params.settings.label
+    with tempfile.TemporaryDirectory() as scratch:
+        dicom_dir = args.maps_dicom
+        if dicom_dir and not Path(args.image).is_dir():
+            raise _OutputError("--maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)")
+        source = args.image if dicom_dir else image
+        out_dir = args.maps_out or scratch
+        written = write_maps(
+            source, mask, params, args.label, out_dir, terminal_progress(), dicom_dir=dicom_dir,
+            device=args.device,
+        )
+        if args.preview:
+            if not written:
+                raise _OutputError("no feature map to preview (no voxel-wise feature class enabled)")
+            name = args.preview_map or next(iter(written))
+            if name not in written:
+                raise _OutputError(f"--preview-map {name!r} is not one of the computed maps")
+            import SimpleITK as sitk
+
+            write_preview(image, mask, sitk.ReadImage(str(written[name])), name, args.preview, label)
 
 
 def _extract_cohort(args):

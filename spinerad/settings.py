@@ -146,6 +146,8 @@ class ExtractionParams:
     image_types: tuple = (("Original", ()),)
     feature_classes: tuple = field(default_factory=lambda: _parse_feature_classes(None))
     ibsi: "IbsiOptions" = field(default_factory=lambda: IbsiOptions())
+    #: ``voxelSetting`` (feature maps, :mod:`spinerad.voxel`); per-ROI extraction ignores it, as PyRadiomics.
+    voxel: "VoxelSettings" = field(default_factory=lambda: VoxelSettings())
 
     @property
     def enabled_classes(self):
@@ -297,12 +299,14 @@ def parse_params(data):
     for key in data:
         if key not in allowed:
             raise SettingsError(f"unknown section '{key}'{_suggest(key, allowed)} (allowed: setting, imageType, featureClass)")
-    if data.get("voxelSetting"):
-        raise NotSupported("voxel-based extraction ('voxelSetting') is not supported by this version of spinerad")
     settings = Settings(**_parse_settings(data.get("setting"), "setting"))
     image_types = _parse_image_types(data.get("imageType"))
     return ExtractionParams(
-        settings, image_types, _parse_feature_classes(data.get("featureClass")), _parse_ibsi(data.get("ibsi"))
+        settings,
+        image_types,
+        _parse_feature_classes(data.get("featureClass")),
+        _parse_ibsi(data.get("ibsi")),
+        _parse_voxel(data.get("voxelSetting")),
     )
 
 
@@ -369,3 +373,41 @@ def load_params(source=None):
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise SettingsError(f"parameter file {path} is not valid YAML{where}") from None
     return parse_params(data)
+
+
+@dataclass(frozen=True)
+class VoxelSettings:
+    """PyRadiomics' ``voxelSetting`` section: the kernel of voxel-based extraction (feature maps).
+
+    ``voxel_batch`` is accepted for compatibility; spinerad's maps do not depend on it (every voxel gets the
+    value PyRadiomics gives it when computed alone, see :mod:`spinerad.voxel`).
+    """
+
+    kernel_radius: int = 1
+    masked_kernel: bool = True
+    init_value: float = 0.0
+    voxel_batch: int = -1
+
+
+_VOXEL_SPEC = {
+    "kernelRadius": ("kernel_radius", "int", (">0", None)),
+    "maskedKernel": ("masked_kernel", "bool", None),
+    "initValue": ("init_value", "float", None),
+    "voxelBatch": ("voxel_batch", "int", (">0", None)),
+}
+
+
+def _parse_voxel(raw):
+    if raw is None:
+        return VoxelSettings()
+    if not isinstance(raw, dict):
+        raise SettingsError("section 'voxelSetting' must be a mapping of setting: value")
+    parsed = {}
+    for key, value in raw.items():
+        if key not in _VOXEL_SPEC:
+            raise SettingsError(f"unknown setting '{key}' in 'voxelSetting'{_suggest(key, _VOXEL_SPEC)}")
+        attr, kind, constraint = _VOXEL_SPEC[key]
+        if value is not None:
+            value = _parse_value(key, value, kind, constraint)
+            parsed[attr] = float(value) if attr == "init_value" else value
+    return VoxelSettings(**parsed)

@@ -23,16 +23,17 @@ _sym_db = _symbol_database.Default()
 
 
 from spinerad.v1 import events_pb2 as spinerad_dot_v1_dot_events__pb2
+from spinerad.v1 import maps_pb2 as spinerad_dot_v1_dot_maps__pb2
 from spinerad.v1 import study_pb2 as spinerad_dot_v1_dot_study__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19spinerad/v1/service.proto\x12\x0bspinerad.v1\x1a\x18spinerad/v1/events.proto\x1a\x17spinerad/v1/study.proto2\xbd\x02\n\x10InferenceService\x12\x42\n\x07\x41nalyze\x12\x18.spinerad.v1.StudyUpload\x1a\x19.spinerad.v1.AnalyzeEvent(\x01\x30\x01\x12L\n\x0f\x45xtractFeatures\x12\x18.spinerad.v1.StudyUpload\x1a\x1d.spinerad.v1.FeaturesResponse(\x01\x12M\n\nListModels\x12\x1e.spinerad.v1.ListModelsRequest\x1a\x1f.spinerad.v1.ListModelsResponse\x12H\n\x0cGetModelCard\x12 .spinerad.v1.GetModelCardRequest\x1a\x16.spinerad.v1.ModelCardb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19spinerad/v1/service.proto\x12\x0bspinerad.v1\x1a\x18spinerad/v1/events.proto\x1a\x16spinerad/v1/maps.proto\x1a\x17spinerad/v1/study.proto2\x88\x03\n\x10InferenceService\x12\x42\n\x07\x41nalyze\x12\x18.spinerad.v1.StudyUpload\x1a\x19.spinerad.v1.AnalyzeEvent(\x01\x30\x01\x12L\n\x0f\x45xtractFeatures\x12\x18.spinerad.v1.StudyUpload\x1a\x1d.spinerad.v1.FeaturesResponse(\x01\x12M\n\nListModels\x12\x1e.spinerad.v1.ListModelsRequest\x1a\x1f.spinerad.v1.ListModelsResponse\x12H\n\x0cGetModelCard\x12 .spinerad.v1.GetModelCardRequest\x1a\x16.spinerad.v1.ModelCard\x12I\n\x0b\x46\x65\x61tureMaps\x12\x18.spinerad.v1.StudyUpload\x1a\x1c.spinerad.v1.FeatureMapChunk(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'spinerad.v1.service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INFERENCESERVICE']._serialized_start=94
-  _globals['_INFERENCESERVICE']._serialized_end=411
+  _globals['_INFERENCESERVICE']._serialized_start=118
+  _globals['_INFERENCESERVICE']._serialized_end=510
 # @@protoc_insertion_point(module_scope)

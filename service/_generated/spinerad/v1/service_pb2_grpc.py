@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from spinerad.v1 import events_pb2 as spinerad_dot_v1_dot_events__pb2
+from spinerad.v1 import maps_pb2 as spinerad_dot_v1_dot_maps__pb2
 from spinerad.v1 import study_pb2 as spinerad_dot_v1_dot_study__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -56,6 +57,11 @@ class InferenceServiceStub:
                 request_serializer=spinerad_dot_v1_dot_events__pb2.GetModelCardRequest.SerializeToString,
                 response_deserializer=spinerad_dot_v1_dot_events__pb2.ModelCard.FromString,
                 _registered_method=True)
+        self.FeatureMaps = channel.stream_stream(
+                '/spinerad.v1.InferenceService/FeatureMaps',
+                request_serializer=spinerad_dot_v1_dot_study__pb2.StudyUpload.SerializeToString,
+                response_deserializer=spinerad_dot_v1_dot_maps__pb2.FeatureMapChunk.FromString,
+                _registered_method=True)
 
 
 class InferenceServiceServicer:
@@ -88,6 +94,14 @@ class InferenceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FeatureMaps(self, request_iterator, context):
+        """Voxel-wise feature maps of one study (same inputs as ExtractFeatures; the profile's classes and
+        voxelSetting), each streamed back in chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_InferenceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -110,6 +124,11 @@ def add_InferenceServiceServicer_to_server(servicer, server):
                     servicer.GetModelCard,
                     request_deserializer=spinerad_dot_v1_dot_events__pb2.GetModelCardRequest.FromString,
                     response_serializer=spinerad_dot_v1_dot_events__pb2.ModelCard.SerializeToString,
+            ),
+            'FeatureMaps': grpc.stream_stream_rpc_method_handler(
+                    servicer.FeatureMaps,
+                    request_deserializer=spinerad_dot_v1_dot_study__pb2.StudyUpload.FromString,
+                    response_serializer=spinerad_dot_v1_dot_maps__pb2.FeatureMapChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -221,6 +240,33 @@ class InferenceService:
             '/spinerad.v1.InferenceService/GetModelCard',
             spinerad_dot_v1_dot_events__pb2.GetModelCardRequest.SerializeToString,
             spinerad_dot_v1_dot_events__pb2.ModelCard.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FeatureMaps(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/spinerad.v1.InferenceService/FeatureMaps',
+            spinerad_dot_v1_dot_study__pb2.StudyUpload.SerializeToString,
+            spinerad_dot_v1_dot_maps__pb2.FeatureMapChunk.FromString,
             options,
             channel_credentials,
             insecure,

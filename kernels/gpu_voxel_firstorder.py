@@ -1,0 +1,233 @@
+"""CUDA twin of :func:`spinerad.kernels.voxel_firstorder.firstorder_maps`: one thread per voxel.
+
+Same arguments and result as the CPU kernel (minus the CPU's work-block count): each thread gathers its
+kernel in PyRadiomics' offset order into thread-local memory, sums with NumPy's pairwise scheme (so a flat
+kernel has exactly zero central moments, as on the CPU and in PyRadiomics), sorts the values for the
+percentiles (insertion sort: at most (2 r + 1)^3 values) and histograms the kernel's grey levels.
+Kernel radii up to :data:`MAX_RADIUS` (thread-local arrays have a compile-time size).
+"""
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from . import _config
+from ._cuda import require_cuda
+from .firstorder import FEATURE_NAMES
+
+MAX_RADIUS = 3
+_KMAX = (2 * MAX_RADIUS + 1) ** 3
+EPS = float(np.spacing(1))
+
+
+@cuda.jit(device=True)
+def _block_sum(a, lo, n):
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    end = n - n % 8
+    while i < end:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@cuda.jit(device=True)
+def _pairwise_sum(a, n):
+    """NumPy's pairwise sum of ``a[:n]`` for n <= 343 = (2 * 3 + 1)^3 (at most two levels of halving)."""
+    if n <= 128:
+        return _block_sum(a, 0, n)
+    half = n // 2
+    half -= half % 8
+    if half <= 128:
+        left = _block_sum(a, 0, half)
+    else:
+        q = half // 2
+        q -= q % 8
+        left = _block_sum(a, 0, q) + _block_sum(a, q, half - q)
+    rest = n - half
+    if rest <= 128:
+        right = _block_sum(a, half, rest)
+    else:
+        q = rest // 2
+        q -= q % 8
+        right = _block_sum(a, half, q) + _block_sum(a, half + q, rest - q)
+    return left + right
+
+
+@cuda.jit(device=True)
+def _percentile(s, n, q):
+    index = (n - 1) * q
+    prev = math.floor(index)
+    gamma = index - prev
+    i = int(prev)
+    j = min(i + 1, n - 1)
+    diff = s[j] - s[i]
+    if gamma >= 0.5:
+        return s[j] - diff * (1 - gamma)
+    return s[i] + diff * gamma
+
+
+@cuda.jit
+def _firstorder_maps_kernel(values, levels, coords, offsets, shift, voxel_volume, out):
+    v = cuda.grid(1)
+    if v >= coords.shape[0]:
+        return
+    x = cuda.local.array(_KMAX, dtype=np.float64)
+    ok = cuda.local.array(_KMAX, dtype=np.int8)
+    work = cuda.local.array(_KMAX, dtype=np.float64)
+    srt = cuda.local.array(_KMAX, dtype=np.float64)
+    level_ids = cuda.local.array(_KMAX, dtype=np.int32)
+    level_counts = cuda.local.array(_KMAX, dtype=np.float64)
+    nz, ny, nx = levels.shape
+    nk = offsets.shape[0]
+    n = 0
+    n_ids = 0
+    lo = math.inf
+    hi = -math.inf
+    for k in range(nk):
+        z = coords[v, 0] + offsets[k, 0]
+        y = coords[v, 1] + offsets[k, 1]
+        xx = coords[v, 2] + offsets[k, 2]
+        ok[k] = 0
+        x[k] = 0.0
+        if 0 <= z < nz and 0 <= y < ny and 0 <= xx < nx:
+            g = levels[z, y, xx]
+            if g >= 0:
+                ok[k] = 1
+                val = values[z, y, xx]
+                x[k] = val
+                # insertion into the sorted values and into the sorted level list
+                m = n
+                while m > 0 and srt[m - 1] > val:
+                    srt[m] = srt[m - 1]
+                    m -= 1
+                srt[m] = val
+                n += 1
+                lo = min(lo, val)
+                hi = max(hi, val)
+                m = 0
+                while m < n_ids and level_ids[m] < g:
+                    m += 1
+                if m < n_ids and level_ids[m] == g:
+                    level_counts[m] += 1.0
+                else:
+                    for t in range(n_ids, m, -1):
+                        level_ids[t] = level_ids[t - 1]
+                        level_counts[t] = level_counts[t - 1]
+                    level_ids[m] = g
+                    level_counts[m] = 1.0
+                    n_ids += 1
+    row = out[v]
+    for m in range(n_ids):
+        p = level_counts[m] / n
+        work[m] = p * math.log2(p + EPS)
+    entropy = -1.0 * _pairwise_sum(work, n_ids)
+    for m in range(n_ids):
+        p = level_counts[m] / n
+        work[m] = p * p
+    uniformity = _pairwise_sum(work, n_ids)
+    mean = _pairwise_sum(x, nk) / n
+    for k in range(nk):
+        work[k] = (x[k] + shift) ** 2 if ok[k] else 0.0
+    energy = _pairwise_sum(work, nk)
+    for k in range(nk):
+        work[k] = abs(x[k] - mean) if ok[k] else 0.0
+    mad = _pairwise_sum(work, nk) / n
+    for k in range(nk):
+        d = x[k] - mean
+        work[k] = d * d if ok[k] else 0.0
+    m2 = _pairwise_sum(work, nk) / n
+    for k in range(nk):
+        work[k] = (x[k] - mean) ** 3.0 if ok[k] else 0.0
+    m3 = _pairwise_sum(work, nk) / n
+    for k in range(nk):
+        work[k] = (x[k] - mean) ** 4.0 if ok[k] else 0.0
+    m4 = _pairwise_sum(work, nk) / n
+    p10 = _percentile(srt, n, 0.1)
+    p25 = _percentile(srt, n, 0.25)
+    p75 = _percentile(srt, n, 0.75)
+    p90 = _percentile(srt, n, 0.9)
+    half = n // 2
+    median = srt[half] if n % 2 == 1 else (srt[half - 1] + srt[half]) / 2.0
+    n_r = 0
+    for k in range(nk):
+        if ok[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
+            work[k] = x[k]
+            n_r += 1
+        else:
+            work[k] = 0.0
+    r_mean = _pairwise_sum(work, nk) / n_r
+    for k in range(nk):
+        if ok[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
+            work[k] = abs(x[k] - r_mean)
+    r_mad = _pairwise_sum(work, nk) / n_r
+    std = math.sqrt(m2)
+    if m2 == 0:
+        skew = m3
+        kurt = m4
+    else:
+        skew = m3 / m2**1.5
+        kurt = m4 / m2**2.0
+    row[0] = energy
+    row[1] = energy * voxel_volume
+    row[2] = entropy
+    row[3] = lo
+    row[4] = p10
+    row[5] = p90
+    row[6] = hi
+    row[7] = mean
+    row[8] = median
+    row[9] = p75 - p25
+    row[10] = hi - lo
+    row[11] = mad
+    row[12] = r_mad
+    row[13] = math.sqrt(energy / n)
+    row[14] = std
+    row[15] = skew
+    row[16] = kurt
+    row[17] = std**2
+    row[18] = uniformity
+
+
+def gpu_firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volume, out):
+    """First-order features of each voxel's kernel on the GPU; ``out`` (n_voxels, 19), as the CPU kernel."""
+    require_cuda()
+    if offsets.shape[0] > _KMAX:
+        raise ValueError(f"the CUDA maps support kernelRadius <= {MAX_RADIUS} ({_KMAX} kernel voxels)")
+    n_vox = coords.shape[0]
+    if n_vox == 0:
+        return out
+    threads = _config.THREADS_PER_BLOCK
+    device_out = cuda.device_array(out.shape, dtype=np.float64)
+    _firstorder_maps_kernel[math.ceil(n_vox / threads), threads](
+        cuda.to_device(np.ascontiguousarray(values, dtype=np.float64)),
+        cuda.to_device(np.ascontiguousarray(levels, dtype=np.int32)),
+        cuda.to_device(np.ascontiguousarray(coords, dtype=np.int64)),
+        cuda.to_device(np.ascontiguousarray(offsets, dtype=np.int64)),
+        float(shift),
+        float(voxel_volume),
+        device_out,
+    )
+    out[:] = device_out.copy_to_host()
+    return out
+
+
+__all__ = ["FEATURE_NAMES", "MAX_RADIUS", "gpu_firstorder_maps"]

@@ -1,0 +1,87 @@
+"""Shared pieces of the voxel-wise (feature map) kernels: the kernel box of one voxel and its grey levels.
+
+PyRadiomics' voxel mode computes, for every ROI voxel, the texture matrices of the box ``[c - r, c + r]``
+(clipped to the map grid; only the voxel's own slice along the ``force2D`` axis). Inside that box, a voxel
+takes part when it is *valid* (in the ROI with ``maskedKernel``, anywhere on the grid without) and a
+neighbour counts only when it lies inside the same box. That is exactly the per-ROI matrix of the box, so
+each voxel's matrices are built on a small box of *local* grey levels (the levels present in the box, in
+increasing order): absent levels only add zero rows, which change no feature (see the per-class modules).
+
+Input convention of every voxel kernel: ``levels`` int32 (z, y, x) on the map grid, the compact global
+grey-level index of a valid voxel and -1 elsewhere; ``coords`` int64 (n_voxels, 3) of the voxels whose
+features are wanted; ``axis2d`` the axis held fixed (``force2D``) or -1; ``out`` float64
+(n_voxels, n_features), written row by row (each voxel by exactly one thread: no races).
+"""
+
+import numba
+import numpy as np
+from numba import njit
+
+from ._config import JIT
+
+
+def n_blocks(n_voxels):
+    """Work blocks for ``prange``: a few per thread (load balance), each with its own scratch."""
+    return max(1, min(n_voxels, 8 * numba.get_num_threads()))
+
+
+@njit(**JIT)
+def box_bounds(shape, z, y, x, radius, axis2d):
+    """(z0, y0, x0, sz, sy, sx): the kernel box of voxel (z, y, x), clipped to ``shape``."""
+    z0 = z if axis2d == 0 else max(z - radius, 0)
+    z1 = z if axis2d == 0 else min(z + radius, shape[0] - 1)
+    y0 = y if axis2d == 1 else max(y - radius, 0)
+    y1 = y if axis2d == 1 else min(y + radius, shape[1] - 1)
+    x0 = x if axis2d == 2 else max(x - radius, 0)
+    x1 = x if axis2d == 2 else min(x + radius, shape[2] - 1)
+    return z0, y0, x0, z1 - z0 + 1, y1 - y0 + 1, x1 - x0 + 1
+
+
+@njit(**JIT)
+def local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local_levels):
+    """Copy the box into ``box`` (flat, C order) as *local* level indices (-1 = not valid).
+
+    ``local_levels[:n]`` receives the global indices present, sorted; ``marker`` (length Ng, all -1 on
+    entry) is left all -1 again on return. Returns n, the number of local levels.
+    """
+    n = 0
+    b = 0
+    for zz in range(z0, z0 + sz):
+        for yy in range(y0, y0 + sy):
+            for xx in range(x0, x0 + sx):
+                g = levels[zz, yy, xx]
+                box[b] = g
+                if g >= 0 and marker[g] < 0:
+                    marker[g] = 0
+                    local_levels[n] = g
+                    n += 1
+                b += 1
+    # insertion sort: n is at most the box volume and usually a handful
+    for i in range(1, n):
+        v = local_levels[i]
+        j = i - 1
+        while j >= 0 and local_levels[j] > v:
+            local_levels[j + 1] = local_levels[j]
+            j -= 1
+        local_levels[j + 1] = v
+    for i in range(n):
+        marker[local_levels[i]] = i
+    for i in range(b):
+        g = box[i]
+        if g >= 0:
+            box[i] = marker[g]
+    for i in range(n):
+        marker[local_levels[i]] = -1
+    return n
+
+
+@njit(**JIT)
+def nanmean_row(row, n):
+    """Mean of the non-NaN values of ``row[:n]`` (NaN when there are none), PyRadiomics' angle average."""
+    total = 0.0
+    count = 0
+    for k in range(n):
+        if not np.isnan(row[k]):
+            total += row[k]
+            count += 1
+    return total / count if count else np.nan

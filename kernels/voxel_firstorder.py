@@ -1,0 +1,244 @@
+"""First-order feature maps: the first-order features of every voxel's kernel, PyRadiomics-exact.
+
+PyRadiomics' voxel mode gathers each kernel into a row of ``Nk`` values (NaN where the neighbour is off the
+grid or not valid) in the order of its kernel offsets and reduces the rows with ``numpy.nan*``. The means
+here are NumPy's pairwise sums over the same row layout (NaN counted as 0), so a flat kernel gives exactly
+zero central moments as it does in PyRadiomics; percentiles use NumPy's linear interpolation. The histogram
+features (Entropy, Uniformity) run over the grey levels present in the whole ROI, as PyRadiomics' do.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_PARALLEL
+from .firstorder import FEATURE_NAMES
+
+EPS = np.spacing(1)
+
+
+@njit(**JIT)
+def _pairwise_block(a, lo, n):
+    """NumPy's pairwise_sum leaf (n <= 128): 8 accumulators, then the remainder."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    end = n - n % 8
+    while i < end:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(**JIT)
+def _split(n):
+    n2 = n // 2
+    return n2 - n2 % 8
+
+
+@njit(**JIT)
+def pairwise_sum(a, lo, n):
+    """NumPy's pairwise summation of ``a[lo:lo + n]`` (what ``ndarray.sum`` does along a contiguous axis).
+
+    NumPy recurses on halves above 128 elements; the recursion is unrolled onto an explicit stack here
+    (a recursive Numba function called from a parallel region crashed).
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    starts = np.empty(64, dtype=np.int64)
+    sizes = np.empty(64, dtype=np.int64)
+    phase = np.empty(64, dtype=np.int64)
+    left = np.empty(64)
+    top = 0
+    starts[0] = lo
+    sizes[0] = n
+    phase[0] = 0
+    while True:
+        m = sizes[top]
+        if m > 128:
+            phase[top] = 1
+            half = _split(m)
+            top += 1
+            starts[top] = starts[top - 1]
+            sizes[top] = half
+            phase[top] = 0
+            continue
+        ret = _pairwise_block(a, starts[top], m)
+        top -= 1
+        while top >= 0:
+            if phase[top] == 1:
+                left[top] = ret
+                phase[top] = 2
+                half = _split(sizes[top])
+                top += 1
+                starts[top] = starts[top - 1] + half
+                sizes[top] = sizes[top - 1] - half
+                phase[top] = 0
+                break
+            ret = left[top] + ret
+            top -= 1
+        if top < 0:
+            return ret
+
+
+@njit(**JIT)
+def _percentile(s, n, q):
+    """NumPy's linear-interpolation percentile of the sorted ``s[:n]``; ``q`` in [0, 1]."""
+    index = (n - 1) * q
+    prev = np.floor(index)
+    gamma = index - prev
+    i = int(prev)
+    j = min(i + 1, n - 1)
+    a = s[i]
+    b = s[j]
+    diff = b - a
+    if gamma >= 0.5:
+        return b - diff * (1 - gamma)
+    return a + diff * gamma
+
+
+@njit(**JIT_PARALLEL)
+def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volume, blocks, out):
+    """First-order features of each voxel's kernel.
+
+    Parameters
+    ----------
+    values : float64 (z, y, x) intensities on the map grid (any value where ``levels`` < 0).
+    levels : int32 (z, y, x) global compact grey level of a valid voxel, -1 elsewhere.
+    coords : int64 (n_voxels, 3) kernel centres.
+    offsets : int64 (Nk, 3) kernel offsets in PyRadiomics' order (centre last).
+    n_levels : number of grey levels present in the ROI.
+    shift : ``voxelArrayShift``.
+    voxel_volume : product of the spacing (TotalEnergy).
+    out : float64 (n_voxels, 19) in :data:`spinerad.kernels.firstorder.FEATURE_NAMES` order.
+    """
+    nz, ny, nx = levels.shape
+    n_vox = coords.shape[0]
+    nk = offsets.shape[0]
+    for blk in prange(blocks):
+        x = np.empty(nk)
+        valid = np.empty(nk, dtype=np.bool_)
+        work = np.empty(nk)
+        srt = np.empty(nk)
+        counts = np.zeros(n_levels)
+        terms = np.empty(n_levels)
+        for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
+            cz, cy, cx = coords[v, 0], coords[v, 1], coords[v, 2]
+            n = 0
+            lo = np.inf
+            hi = -np.inf
+            for k in range(nk):
+                z = cz + offsets[k, 0]
+                y = cy + offsets[k, 1]
+                xx = cx + offsets[k, 2]
+                ok = False
+                if 0 <= z < nz and 0 <= y < ny and 0 <= xx < nx:
+                    g = levels[z, y, xx]
+                    if g >= 0:
+                        ok = True
+                        val = values[z, y, xx]
+                        x[k] = val
+                        srt[n] = val
+                        n += 1
+                        counts[g] += 1.0
+                        if val < lo:
+                            lo = val
+                        if val > hi:
+                            hi = val
+                valid[k] = ok
+                if not ok:
+                    x[k] = 0.0
+            row = out[v]
+            # histogram features over the ROI's grey levels
+            for g in range(n_levels):
+                p = counts[g] / n
+                terms[g] = p * np.log2(p + EPS)
+            entropy = -1.0 * pairwise_sum(terms, 0, n_levels)
+            for g in range(n_levels):
+                p = counts[g] / n
+                terms[g] = p**2
+            uniformity = pairwise_sum(terms, 0, n_levels)
+            for g in range(n_levels):
+                counts[g] = 0.0
+            # intensity statistics
+            mean = pairwise_sum(x, 0, nk) / n
+            for k in range(nk):
+                work[k] = (x[k] + shift) ** 2 if valid[k] else 0.0
+            energy = pairwise_sum(work, 0, nk)
+            for k in range(nk):
+                work[k] = abs(x[k] - mean) if valid[k] else 0.0
+            mad = pairwise_sum(work, 0, nk) / n
+            for k in range(nk):
+                d = x[k] - mean
+                work[k] = d * d if valid[k] else 0.0
+            m2 = pairwise_sum(work, 0, nk) / n
+            for k in range(nk):
+                work[k] = (x[k] - mean) ** 3.0 if valid[k] else 0.0
+            m3 = pairwise_sum(work, 0, nk) / n
+            for k in range(nk):
+                work[k] = (x[k] - mean) ** 4.0 if valid[k] else 0.0
+            m4 = pairwise_sum(work, 0, nk) / n
+            s = np.sort(srt[:n])
+            p10 = _percentile(s, n, 0.1)
+            p25 = _percentile(s, n, 0.25)
+            p75 = _percentile(s, n, 0.75)
+            p90 = _percentile(s, n, 0.9)
+            half = n // 2
+            median = s[half] if n % 2 == 1 else (s[half - 1] + s[half]) / 2.0
+            # robust MAD: the voxels between the 10th and 90th percentile
+            n_r = 0
+            for k in range(nk):
+                if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
+                    work[k] = x[k]
+                    n_r += 1
+                else:
+                    work[k] = 0.0
+            r_mean = pairwise_sum(work, 0, nk) / n_r
+            for k in range(nk):
+                if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
+                    work[k] = abs(x[k] - r_mean)
+            r_mad = pairwise_sum(work, 0, nk) / n_r
+            std = np.sqrt(m2)
+            if m2 == 0:
+                skew = m3
+                kurt = m4
+            else:
+                skew = m3 / m2**1.5
+                kurt = m4 / m2**2.0
+            row[0] = energy
+            row[1] = energy * voxel_volume
+            row[2] = entropy
+            row[3] = lo
+            row[4] = p10
+            row[5] = p90
+            row[6] = hi
+            row[7] = mean
+            row[8] = median
+            row[9] = p75 - p25
+            row[10] = hi - lo
+            row[11] = mad
+            row[12] = r_mad
+            row[13] = np.sqrt(energy / n)
+            row[14] = std
+            row[15] = skew
+            row[16] = kurt
+            row[17] = std**2
+            row[18] = uniformity
+
+
+__all__ = ["FEATURE_NAMES", "firstorder_maps", "pairwise_sum"]

@@ -1,0 +1,133 @@
+"""Feature maps as DICOM Parametric Map objects (highdicom), referencing the source image series.
+
+One Parametric Map per feature: the map's voxels on its own grid (the ROI box grown by the kernel radius,
+or the resampled grid) as 64-bit float frames, placed in the source series' frame of reference, with a
+Real World Value Mapping naming the feature. PACS viewers overlay it on the series it references.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import __version__
+from .errors import InvalidInput
+
+#: LUT Label (SH, 16 characters) of every map's Real World Value Mapping; the feature is in the explanation.
+LUT_LABEL = "SPINERAD_MAP"
+
+
+def read_source_series(folder):
+    """The pydicom datasets of the single image series in ``folder`` (the series the maps reference)."""
+    import pydicom
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInput(f"DICOM parametric maps need the image as a DICOM series folder, got {folder}")
+    datasets = []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            dataset = pydicom.dcmread(path)
+        except Exception:  # not a DICOM file (DICOMDIR, notes, ...): not part of the series
+            continue
+        if "PixelData" in dataset and "ImagePositionPatient" in dataset:
+            datasets.append(dataset)
+    series = {d.SeriesInstanceUID for d in datasets}
+    if len(series) != 1:
+        raise InvalidInput(f"{folder} must hold exactly one image series (found {len(series)})")
+    return datasets
+
+
+def _volume(feature_map, frame_of_reference_uid):
+    """The map as a highdicom Volume in the source series' frame of reference."""
+    import highdicom as hd
+
+    feature_map = sitk.Cast(feature_map, sitk.sitkFloat64)
+    return hd.Volume.from_simpleitk(feature_map, frame_of_reference_uid=frame_of_reference_uid)
+
+
+def parametric_map(feature_map, feature_name, source_images, series_number=901, instance_number=1):
+    """A highdicom ``ParametricMap`` of one feature map referencing ``source_images``.
+
+    Parameters
+    ----------
+    feature_map : SimpleITK.Image
+        float64 map (from :func:`spinerad.voxel.iter_feature_maps`) in the source series' patient space.
+    feature_name : str
+        PyRadiomics' name of the feature (``original_glcm_Contrast``).
+    source_images : list of pydicom.Dataset
+        The image series the map was computed from.
+    """
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import generate_uid
+
+    values = sitk.GetArrayFromImage(feature_map)
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    if high == low:
+        high = low + 1.0
+    mapping = hd.pm.RealWorldValueMapping(
+        lut_label=LUT_LABEL,
+        lut_explanation=feature_name[:64],
+        unit=codes.UCUM.NoUnits,
+        value_range=(low, high),
+        slope=1,
+        intercept=0,
+    )
+    volume = _volume(feature_map, source_images[0].FrameOfReferenceUID)
+    result = hd.pm.ParametricMap(
+        source_images=source_images,
+        pixel_array=volume,
+        series_instance_uid=generate_uid(),
+        series_number=series_number,
+        sop_instance_uid=generate_uid(),
+        instance_number=instance_number,
+        manufacturer="spinerad",
+        manufacturer_model_name="spinerad feature maps",
+        software_versions=__version__,
+        device_serial_number="0",
+        contains_recognizable_visual_features=False,
+        real_world_value_mappings=[mapping],
+        content_description=feature_name[:64],
+        content_label="FEATURE_MAP",
+        voi_lut_transformations=[
+            hd.VOILUTTransformation(window_center=(low + high) / 2, window_width=high - low)
+        ],
+    )
+    # General Series Laterality is Type 2C; dciodvfy asks for it (empty: a map of no paired organ)
+    result.Laterality = ""
+    return result
+
+
+def write_parametric_maps(maps, source_folder, out_dir, first_series_number=901):
+    """Write one Parametric Map per ``{feature name: map}`` into ``out_dir``; returns ``{name: path}``."""
+    source_images = read_source_series(source_folder)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for number, (name, feature_map) in enumerate(maps.items(), start=first_series_number):
+        dataset = parametric_map(feature_map, name, source_images, series_number=number)
+        path = out_dir / f"{name}.dcm"
+        dataset.save_as(path, enforce_file_format=True)
+        written[name] = path
+    return written
+
+
+def read_parametric_map(path, like=None):
+    """``(feature name, SimpleITK.Image)`` of a Parametric Map, read with highdicom.
+
+    ``like``: a SimpleITK image whose orientation the result takes (highdicom may store the slices in the
+    other order); the voxel values and physical positions are unchanged.
+    """
+    import highdicom as hd
+    from highdicom.pm.sop import pmread
+
+    pm = pmread(str(path))
+    volume = pm.get_volume(apply_real_world_transform=False)
+    if like is not None:
+        volume = volume.match_orientation(hd.Volume.from_simpleitk(like))
+    return str(pm.ContentDescription), volume.to_simpleitk()
+
+
+__all__ = ["parametric_map", "read_parametric_map", "read_source_series", "write_parametric_maps"]

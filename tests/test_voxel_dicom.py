@@ -1,0 +1,157 @@
+"""Feature maps as DICOM Parametric Maps: valid for ``dciodvfy``, referencing the source, equal on read-back.
+
+The source series is an MR series written here with pydicom (oblique-free, 8 slices); the mask is a NRRD on
+the series' grid. ``dciodvfy`` (Debian ``dicom3tools``) must report no "Error" line; highdicom reads each
+object back and its voxels and geometry must equal the NRRD map written beside it.
+"""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+from spinerad.cli import EXIT_INVALID, main
+from spinerad.maps_dicom import read_parametric_map
+from tests.conftest import IN_CI
+
+
+def _dciodvfy():
+    path = shutil.which("dciodvfy")
+    if path is None:
+        if IN_CI:
+            pytest.fail("dciodvfy (Debian dicom3tools) is not installed (CI=true: must not skip)")
+        pytest.skip("dciodvfy (Debian dicom3tools) is not installed")
+    return path
+
+
+def _write_series(folder, array, spacing=(0.9, 0.8), thickness=2.5, origin=(-10.0, 20.0, 5.0)):
+    folder.mkdir()
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for k in range(array.shape[0]):
+        ds = Dataset()
+        ds.file_meta = FileMetaDataset()
+        sop = generate_uid()
+        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = sop
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
+        ds.Modality = "MR"
+        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = (
+            "PHANTOM01",
+            "Phantom^Spine",
+            "",
+            "O",
+        )
+        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = (
+            "20240101",
+            "120000",
+            "",
+            "",
+        )
+        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
+        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * thickness]
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.PixelSpacing = [spacing[1], spacing[0]]
+        ds.SliceThickness = thickness
+        ds.Rows, ds.Columns = array.shape[1:]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.PixelData = array[k].astype(np.int16).tobytes()
+        ds.save_as(folder / f"slice{k:03d}.dcm", enforce_file_format=True)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    return reader.Execute()
+
+
+@pytest.fixture
+def dicom_study(tmp_path):
+    rng = np.random.default_rng(7)
+    array = rng.normal(300, 60, size=(8, 20, 24))
+    image = _write_series(tmp_path / "series", array)
+    mask = np.zeros(array.shape, dtype=np.uint8)
+    mask[2:5, 5:11, 6:14] = 1
+    mask[4, 11, 14] = 1
+    mask_image = sitk.GetImageFromArray(mask)
+    mask_image.CopyInformation(image)
+    sitk.WriteImage(mask_image, str(tmp_path / "mask.nrrd"))
+    params = tmp_path / "voxel.yaml"
+    params.write_text(
+        "featureClass: {firstorder: [Mean, Entropy], glcm: [Contrast, MCC]}\n"
+        "voxelSetting: {kernelRadius: 1}\n"
+    )
+    return tmp_path
+
+
+def test_parametric_maps_pass_dciodvfy_and_read_back_equal(dicom_study, capsys):
+    dciodvfy = _dciodvfy()
+    folder = dicom_study
+    code = main(
+        [
+            "extract",
+            str(folder / "series"),
+            str(folder / "mask.nrrd"),
+            "--params",
+            str(folder / "voxel.yaml"),
+            "--maps-out",
+            str(folder / "maps"),
+            "--maps-dicom",
+            str(folder / "pm"),
+        ]
+    )
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    objects = sorted((folder / "pm").iterdir())
+    assert [p.name for p in objects] == [
+        "original_firstorder_Entropy.dcm",
+        "original_firstorder_Mean.dcm",
+        "original_glcm_Contrast.dcm",
+        "original_glcm_MCC.dcm",
+    ]
+    source_uids = {pydicom.dcmread(p).SOPInstanceUID for p in (folder / "series").iterdir()}
+    for path in objects:
+        report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True)
+        errors = [line for line in (report.stdout + report.stderr).splitlines() if "Error" in line]
+        assert errors == [], f"{path.name}: {errors}"
+        dataset = pydicom.dcmread(path)
+        referenced = {
+            item.ReferencedSOPInstanceUID
+            for series in dataset.ReferencedSeriesSequence
+            for item in series.ReferencedInstanceSequence
+        }
+        assert referenced and referenced <= source_uids
+        nrrd = sitk.ReadImage(str(folder / "maps" / f"Case-1_{path.stem}.nrrd"))
+        name, read_back = read_parametric_map(path, like=nrrd)
+        assert name == path.stem
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(read_back), sitk.GetArrayFromImage(nrrd))
+        np.testing.assert_allclose(read_back.GetOrigin(), nrrd.GetOrigin(), atol=1e-6)
+        np.testing.assert_allclose(read_back.GetSpacing(), nrrd.GetSpacing(), atol=1e-9)
+        np.testing.assert_allclose(read_back.GetDirection(), nrrd.GetDirection(), atol=1e-9)
+
+
+def test_parametric_maps_need_a_dicom_series(dicom_study, capsys, tmp_path):
+    folder = dicom_study
+    image = sitk.ReadImage(str(folder / "mask.nrrd"))
+    sitk.WriteImage(sitk.Cast(image, sitk.sitkInt16), str(tmp_path / "image.nrrd"))
+    code = main(
+        [
+            "extract",
+            str(tmp_path / "image.nrrd"),
+            str(folder / "mask.nrrd"),
+            "--params",
+            str(folder / "voxel.yaml"),
+            "--maps-dicom",
+            str(folder / "pm"),
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == EXIT_INVALID and out == ""
+    assert (
+        err.strip()
+        == "spinerad: error: --maps-dicom needs IMAGE to be a DICOM series folder (the maps reference it)"
+    )
