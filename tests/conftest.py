@@ -1,5 +1,6 @@
 """Shared fixtures: where the reference data lives, and the rule that CI never skips a reference test."""
 
+import locale
 import os
 from pathlib import Path
 
@@ -68,3 +69,16 @@ CASES = {
         8,
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def _restore_locale():
+    """Give every test the process' locale back.
+
+    GDCM (SimpleITK's DICOM reader and writer) can leave the C library in the "C" locale; a later text read
+    without an explicit encoding in the same test process would then decode ASCII.
+    """
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
+
