@@ -114,6 +114,13 @@ def build_parser():
     analyze.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
     analyze.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
 
+    warmup = commands.add_parser(
+        "warmup", help="compile (or load) every kernel now, e.g. while building a production image"
+    )
+    warmup.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="cuda: also the CUDA twins (needs a GPU)"
+    )
+
     from .models.commands import add_parsers as add_model_parsers
 
     add_model_parsers(commands, _positive_int)
@@ -175,6 +182,17 @@ def _analyze(args):
     analyze(args)
 
 
+def _warmup(args):
+    from .jit import cache_dir, warm_all
+    from .pipeline import _check_device
+
+    _check_device(args.device)
+    if cache_dir() is None:
+        print("spinerad: warning: no writable cache folder; compiled kernels last only this process",
+              file=sys.stderr)
+    print(json.dumps(warm_all(("cpu",) if args.device == "cpu" else ("cpu", args.device))))
+
+
 def _model_command(args):
     from .models.commands import run
 
@@ -189,9 +207,13 @@ def main(argv=None):
     """Entry point of the ``spinerad`` command; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="spinerad: warning: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    if args.command not in ("sample", "analyze", "models"):  # commands that may compile kernels
+        from .jit import install_compile_note
+
+        install_compile_note()  # one stderr line the first time kernels compile on this machine
     handlers = {
         "extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort, "serve": _serve,
-        "analyze": _analyze,
+        "analyze": _analyze, "warmup": _warmup,
         **dict.fromkeys(("train", "predict", "train-demo", "simulate-cohort"), _model_command),
     }
     try:
