@@ -138,12 +138,15 @@ class _CompileNote:
             return
         self.said = True
         where = cache_dir() or "nowhere: no writable cache folder, so every process compiles again"
-        print(
-            f"spinerad: compiling kernels for this CPU, once, ~30 s (cached in {where}; "
-            "`spinerad warmup` does this ahead of time)",
-            file=self.stream,
-            flush=True,
-        )
+        try:  # never let a closed or broken stream fail a compile
+            print(
+                f"spinerad: compiling kernels for this CPU, once, ~30 s (cached in {where}; "
+                "`spinerad warmup` does this ahead of time)",
+                file=self.stream or sys.stderr,
+                flush=True,
+            )
+        except (OSError, ValueError):
+            pass
 
 
 _note = None
@@ -153,7 +156,7 @@ def install_compile_note(stream=None):
     """Say on ``stream`` (default stderr), once per process, when kernels are being compiled (the CLI's note)."""
     global _note
     if _note is None:
-        _note = _CompileNote(stream or sys.stderr)
+        _note = _CompileNote(stream)  # None: whatever sys.stderr is when the note is due
     return _note
 
 
