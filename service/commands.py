@@ -86,14 +86,9 @@ def serve(args, load_registry=None):
     logger.propagate = False
     if tokens and not args.tls_cert:
         logger.warning("bearer tokens over a plaintext port can be read on the network; use --tls-cert")
-    if not is_loopback(args.host) and not (args.tls_cert and tokens):
-        missing = " or ".join(what for what, have in (("TLS", args.tls_cert), ("a token", tokens)) if not have)
-        logger.warning(
-            "listening on %s, beyond loopback, without %s: anyone who reaches this port can send studies and "
-            "read predictions (give --tls-cert/--tls-key and --token-file, or --host 127.0.0.1)",
-            args.host,
-            missing,
-        )
+    exposed = exposure_warning(args.host, bool(args.tls_cert), bool(tokens))
+    if exposed:
+        logger.warning(exposed)
     return asyncio.run(serve(config, load_registry or _load_registry(args.models)))
 
 
@@ -107,6 +102,17 @@ def is_loopback(host):
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False  # a host name: it may resolve to any interface
+
+
+def exposure_warning(host, tls, token):
+    """The warning ``spinerad serve`` logs when it listens beyond loopback without TLS or a token, else None."""
+    if is_loopback(host) or (tls and token):
+        return None
+    missing = " or ".join(what for what, have in (("TLS", tls), ("a token", token)) if not have)
+    return (
+        f"listening on {host}, beyond loopback, without {missing}: anyone who reaches this port can send "
+        "studies and read predictions (give --tls-cert/--tls-key and --token-file, or --host 127.0.0.1)"
+    )
 
 
 def client_from_args(args):
