@@ -52,5 +52,8 @@ def test_rule_semantics():
     assert mismatches({"a": 1.0}, {"a": 1.0, "b": 2.0}) == ["b: missing from spinerad"]
     assert mismatches({"a": 1.0, "c": 3.0}, {"a": 1.0}) == ["c: only in spinerad"]
     assert mismatches({"a": 1.0, "c": 3.0}, {"a": 1.0}, same_names=False) == []
+    # zero up to rounding in intensity units (the property test's constant ROI at 12254.61): the floor scales
+    assert mismatches({"a": 3.6e-12}, {"a": 0.0}) and not mismatches({"a": 3.6e-12}, {"a": 0.0}, scale=12254.61)
+    assert mismatches({"a": 1.0 + 1e-9}, {"a": 1.0}, scale=12254.61)  # not a licence for relative slips
     with pytest.raises(AssertionError, match="comparison would be empty"):
         assert_features_match({}, {})
