@@ -10,8 +10,8 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 
-# The kernel scans every mask as the unsigned integer of its item size: equal values have equal bits within one
-# dtype, so int16 and uint16 masks (and int8/uint8, ...) share one compiled specialisation instead of eight.
+# The kernel scans every mask as the unsigned integer of its item size: equal values have equal bits within
+# one dtype, so int16 and uint16 masks (and int8/uint8, ...) share one compiled specialisation, not two.
 _UNSIGNED = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32), 8: np.dtype(np.uint64)}
 
 

@@ -25,7 +25,7 @@ TRAINING_LIBRARIES = ("spinerad", "numpy", "scipy", "scikit-learn", "skl2onnx", 
 
 
 def library_versions():
-    """``{library: installed version}`` of :data:`TRAINING_LIBRARIES`, recorded in every card at train time."""
+    """``{library: installed version}`` of :data:`TRAINING_LIBRARIES`, recorded in each card at training."""
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}

@@ -105,7 +105,7 @@ def is_loopback(host):
 
 
 def exposure_warning(host, tls, token):
-    """The warning ``spinerad serve`` logs when it listens beyond loopback without TLS or a token, else None."""
+    """What ``spinerad serve`` warns when it listens beyond loopback without TLS or a token (else None)."""
     if is_loopback(host) or (tls and token):
         return None
     missing = " or ".join(what for what, have in (("TLS", tls), ("a token", token)) if not have)

@@ -33,7 +33,7 @@ def _no_default(value):
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` shows every default: "(default: X)" unless the help already says it or there is none to say."""
+    """``--help`` shows every default: "(default: X)" unless the help already says it or there is none."""
 
     def _get_help_string(self, action):
         text = action.help or ""
@@ -49,7 +49,8 @@ class _Parser(argparse.ArgumentParser):
 
     def add_argument(self, *args, **kwargs):
         # an option without help text would hide its default from --help
-        if not kwargs.get("help") and args and args[0].startswith("-") and not _no_default(kwargs.get("default")):
+        is_option = bool(args) and args[0].startswith("-")
+        if not kwargs.get("help") and is_option and not _no_default(kwargs.get("default")):
             kwargs["help"] = "(default: %(default)s)"
         return super().add_argument(*args, **kwargs)
 
@@ -81,8 +82,8 @@ def build_parser():
     extract.add_argument(
         "--params",
         metavar="FILE.yaml",
-        help="PyRadiomics-format parameter file, or the name of a shipped one (default: PyRadiomics' defaults: "
-        "Original image, every class but shape2D, binWidth 25)",
+        help="PyRadiomics-format parameter file, or the name of a shipped one (default: PyRadiomics' "
+        "defaults: Original image, every class but shape2D, binWidth 25)",
     )
     extract.add_argument(
         "--label", type=_positive_int, help="ROI label (default: the 'label' setting, itself 1 by default)"
@@ -91,7 +92,7 @@ def build_parser():
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
-        help="where the matrix kernels run (cuda: GLCM and GLRLM on the GPU; " + _CPU_ONLY_TEXT + " on the CPU)",
+        help=f"where the matrix kernels run (cuda: GLCM and GLRLM on the GPU; {_CPU_ONLY_TEXT} on the CPU)",
     )
     extract.add_argument("--out", metavar="FILE", help="write the JSON here (default: standard output)")
     extract.add_argument(
@@ -149,7 +150,11 @@ def build_parser():
     )
     analyze.add_argument("--label", type=_positive_int, help="ROI label (default: the profile's)")
     analyze.add_argument(
-        "--clinical", nargs="+", action="extend", metavar="NAME=VALUE", help="clinical values: A=1 B=2 or A=1,B=2"
+        "--clinical",
+        nargs="+",
+        action="extend",
+        metavar="NAME=VALUE",
+        help="clinical values: A=1 B=2 or A=1,B=2",
     )
     analyze.add_argument("--request-id", help="request id echoed in every event (default: random)")
     analyze.add_argument("--chunk-size", type=_positive_int, default=1 << 20, metavar="BYTES")
@@ -175,7 +180,9 @@ def build_parser():
     for sub in (models_list, models_show):
         where = sub.add_mutually_exclusive_group()
         where.add_argument("--models", metavar="DIR", help="models folder (default: the shipped demo models)")
-        where.add_argument("--server", metavar="HOST:PORT", help="ask a running server instead (ListModels/GetModelCard)")
+        where.add_argument(
+            "--server", metavar="HOST:PORT", help="ask a running server instead (ListModels/GetModelCard)"
+        )
         sub.add_argument("--timeout", type=float, metavar="S", help="deadline of the call (--server)")
         sub.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots (--server)")
         sub.add_argument("--tls-ca", metavar="PEM", help="CA bundle that signed the server certificate")
@@ -190,7 +197,7 @@ def build_parser():
     return parser
 
 
-#: feature families without a CUDA twin yet (spinerad/kernels/__init__.py): they run on the CPU with --device cuda
+#: families without a CUDA twin yet (spinerad/kernels/__init__.py): on the CPU even with --device cuda
 _CPU_ONLY_TEXT = "shape, firstorder, GLSZM, GLDM and NGTDM"
 
 
@@ -201,7 +208,10 @@ def _profiles_epilog():
 
 
 def _split_list(items, pairs=False):
-    """``A B``, ``A,B`` and repeated flags alike -> [A, B] (``pairs``: a piece without '=' stays with the last)."""
+    """``A B``, ``A,B`` and repeated flags alike -> [A, B].
+
+    ``pairs``: NAME=VALUE items, where a piece without '=' belongs to the value before it (``site=T1,T2``).
+    """
     result = []
     for item in items or ():
         for piece in str(item).split(","):
@@ -236,8 +246,10 @@ def _extract(args):
         from .pipeline import _check_device
 
         _check_device(args.device)  # no GPU: the clear error first, no note
-        print(f"spinerad: note: --device cuda runs GLCM and GLRLM on the GPU; {_CPU_ONLY_TEXT} run on the CPU",
-              file=sys.stderr)
+        print(
+            f"spinerad: note: --device cuda runs GLCM and GLRLM on the GPU; {_CPU_ONLY_TEXT} run on the CPU",
+            file=sys.stderr,
+        )
     image, mask = read_study(args.image, args.mask)
     features = None
     for _ in range(args.repeat):

@@ -1,4 +1,4 @@
-"""Compiling and loading the Numba kernels: once per process, timed as its own stage, announced the first time.
+"""Compiling and loading the Numba kernels: once per process, timed as its own stage, announced once.
 
 Numba compiles a kernel on its first call: about 30 s for all of them on a fresh machine (2 cores), after
 which every process loads them from the cache folder (``spinerad.kernels._config.CACHE_DIR``) in about 1 s.
@@ -116,7 +116,7 @@ def _warm(keys):
 
 
 class _CompileNote:
-    """Numba event listener: one line on ``stream`` when this process starts compiling (not loading) kernels."""
+    """Numba event listener: one line on ``stream`` when this process starts compiling (not loading)."""
 
     def __init__(self, stream):
         from numba.core import event
@@ -153,7 +153,7 @@ _note = None
 
 
 def install_compile_note(stream=None):
-    """Say on ``stream`` (default stderr), once per process, when kernels are being compiled (the CLI's note)."""
+    """Say on ``stream`` (default stderr), once per process, when kernels compile (the CLI's note)."""
     global _note
     if _note is None:
         _note = _CompileNote(stream)  # None: whatever sys.stderr is when the note is due

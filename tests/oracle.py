@@ -48,7 +48,7 @@ def mismatches(
         if name in actual and not close(actual[name], want, rtol, atol):
             got = actual[name]
             relative = abs(got - want) / abs(want) if want else math.inf
-            bad.append(f"{name}: spinerad {got!r} != {reference} {want!r} (relative difference {relative:.2e})")
+            bad.append(f"{name}: spinerad {got!r} != {reference} {want!r} (rel. difference {relative:.1e})")
     return bad
 
 

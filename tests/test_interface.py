@@ -1,4 +1,4 @@
-"""One interface (issue 9): list spellings, defaults and profiles in --help, models list/show, serve's binding."""
+"""One interface (issue 9): list spellings, --help defaults and profiles, models list/show, serve binding."""
 
 import argparse
 import json

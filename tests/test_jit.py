@@ -54,7 +54,8 @@ def _cache_paths(env):
 
 
 def _kernel_cache_files():
-    return {p for pattern in ("*.nbi", "*.nbc") for p in PACKAGE.parent.rglob(pattern) if KERNELS in p.parents}
+    found = (p for pattern in ("*.nbi", "*.nbc") for p in PACKAGE.parent.rglob(pattern))
+    return {p for p in found if KERNELS in p.parents}
 
 
 def test_default_cache_is_per_user(tmp_path):
@@ -83,7 +84,7 @@ def test_unusable_user_folder_falls_back_to_a_private_temporary_folder(tmp_path)
 
 
 def test_first_extraction_compiles_into_the_user_cache_with_one_note(tmp_path):
-    """A fresh machine: one note on stderr, a ``compile`` stage, cache files in the user folder, none in the package."""
+    """A fresh machine: one note, a ``compile`` stage, cache files in the user folder, none in the package."""
     image = sitk.GetImageFromArray(np.random.default_rng(0).integers(0, 200, (6, 10, 12)).astype(np.int16))
     mask_array = np.zeros((6, 10, 12), dtype=np.uint8)
     mask_array[1:5, 2:8, 3:10] = 1
@@ -91,7 +92,8 @@ def test_first_extraction_compiles_into_the_user_cache_with_one_note(tmp_path):
     sitk.WriteImage(sitk.GetImageFromArray(mask_array), str(tmp_path / "mask.nrrd"))
     (tmp_path / "params.yaml").write_text("featureClass:\n  firstorder:\n")  # few kernels: a short compile
     before = _kernel_cache_files()
-    command = [sys.executable, "-m", "spinerad", "extract", "image.nrrd", "mask.nrrd", "--params", "params.yaml"]
+    command = [sys.executable, "-m", "spinerad", "extract", "image.nrrd", "mask.nrrd"]
+    command += ["--params", "params.yaml"]
     env = _env(XDG_CACHE_HOME=tmp_path / "cache")
     runs = [
         subprocess.run([*command, "--timings"], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -174,7 +176,8 @@ def test_warmup_command_readies_every_kernel(capsys):
         module = importlib.import_module(f"spinerad.kernels.{info.name}")
         for name, obj in vars(module).items():
             # (helpers called only from other kernels, e.g. shape._pair_maxima, are compiled into them)
-            if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__ and name.endswith("_kernel"):
+            ours = isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__
+            if ours and name.endswith("_kernel"):
                 assert obj.signatures, f"{info.name}.{name} was not compiled by warmup"
     # one specialisation per mask item size, whatever the signedness
     mask_types = {str(sig[0].dtype) for sig in roi._label_box_kernel.signatures}
