@@ -196,3 +196,14 @@ def test_label_box_on_unsigned_view_equals_numpy(dtype):
     assert count == len(where[0])
     assert box == tuple(slice(int(w.min()), int(w.max()) + 1) for w in where)
     assert mask.flags.writeable  # the caller's array is untouched
+
+
+def test_warmup_for_cuda_without_a_gpu_is_a_clear_error(capsys):
+    from spinerad.cli import EXIT_DEVICE
+    from spinerad.kernels._cuda import cuda_unavailable_reason
+
+    if cuda_unavailable_reason() is None:
+        pytest.skip("a CUDA device (or the simulator) is present here")  # the GPU run compiles instead
+    assert main(["warmup", "--device", "cuda"]) == EXIT_DEVICE
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("spinerad: error: device 'cuda' requested but ") and err.count("\n") == 1
