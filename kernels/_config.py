@@ -87,11 +87,15 @@ def _select_cache_dir():
     if chosen is None:
         JIT["cache"] = JIT_PARALLEL["cache"] = False
         return None
-    # In the environment too: Numba re-reads it whenever the environment changed (config reloads), and Dask
-    # workers and other child processes then share the same cache.
+    # In the environment too, so Dask workers and other child processes share the same cache. Numba re-reads
+    # its whole configuration from the environment at the next compilation once the environment changed,
+    # which would reset settings made in code (the threading layer below): reload it now, while nothing has
+    # been set in code yet, so that later reloads see no change.
     os.environ["NUMBA_CACHE_DIR"] = chosen
     import numba
+    from numba.core import config
 
+    config.reload_config()
     numba.config.CACHE_DIR = chosen
     return chosen
 
