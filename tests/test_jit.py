@@ -210,13 +210,13 @@ def test_warmup_for_cuda_without_a_gpu_is_a_clear_error(capsys):
 
 
 def test_choosing_the_cache_folder_keeps_the_threading_layer(tmp_path):
-    """Setting NUMBA_CACHE_DIR must not make Numba's next config reload undo the threading layer chosen in code.
+    """Setting NUMBA_CACHE_DIR must not make Numba's next config reload undo the threading layer set in code.
 
     (Numba re-reads its whole configuration at a compilation once the environment changed; found by the
     cohort test on a cold cache: the parent's layer reverted to "default" while its Dask workers kept tbb.)
     """
     script = (
-        "import numba, spinerad.kernels\n"  # numba imported before spinerad changes the environment
+        "import numba, spinerad.kernels\n"  # numba first, then spinerad changes the environment
         "chosen = numba.config.THREADING_LAYER\n"
         "f = numba.njit(lambda x: x + 1)\n"
         "f(1)\n"  # a compilation: Numba reloads its configuration if the environment changed
