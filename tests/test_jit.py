@@ -206,7 +206,8 @@ def test_warmup_for_cuda_without_a_gpu_is_a_clear_error(capsys):
         pytest.skip("a CUDA device (or the simulator) is present here")  # the GPU run compiles instead
     assert main(["warmup", "--device", "cuda"]) == EXIT_DEVICE
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("spinerad: error: device 'cuda' requested but ") and err.count("\n") == 1
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith("spinerad: error: device 'cuda' requested but ")
 
 
 def test_choosing_the_cache_folder_keeps_the_threading_layer(tmp_path):
