@@ -114,7 +114,7 @@ def _write_json(data, out):
     text = json.dumps(data, indent=2, ensure_ascii=False)
     if out:
         try:
-            Path(out).write_text(text + "\n")
+            Path(out).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
             raise InvalidInput(f"cannot write {out}: {exc.strerror}") from None
     else:
@@ -155,7 +155,7 @@ def train(args):
         model_version=args.model_version,
         progress=terminal_progress(sys.stderr),
     )
-    card = json.loads((Path(args.out) / "card.json").read_text())
+    card = json.loads((Path(args.out) / "card.json").read_text(encoding="utf-8"))
     for skipped in model.table.skipped:
         print(
             f"spinerad: warning: skipped cohort CSV line {skipped['line']}: {skipped['error']}",

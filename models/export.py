@@ -124,8 +124,8 @@ def save_model(model, out_dir):
     blob = onx.SerializeToString()
     (out_dir / MODEL_FILE).write_bytes(blob)
     card = build_card(model, metadata, onnx_sha256=hashlib.sha256(blob).hexdigest(), onnx_bytes=len(blob))
-    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    (out_dir / CARD_MD).write_text(render_markdown(card))
+    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out_dir / CARD_MD).write_text(render_markdown(card), encoding="utf-8")
     return card
 
 

@@ -83,7 +83,7 @@ def rebuild_demo(out=None, workdir=None, tasks=None, seed=DEMO_SEED, progress=No
                 trained_on=SIMULATED,
                 progress=progress,
             )
-            card = json.loads((target / "card.json").read_text())
+            card = json.loads((target / "card.json").read_text(encoding="utf-8"))
             summaries[task] = card["validation_summary"]
             if log is not None:
                 s = summaries[task]

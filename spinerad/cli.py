@@ -326,7 +326,7 @@ def _models(args):
         result = catalogue.list_local(args.models)
     else:
         result = catalogue.show_local(args.task, args.models)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(json.dumps(result, indent=2))  # ASCII escapes: any terminal encoding
 
 
 def _model_command(args):

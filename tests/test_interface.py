@@ -136,3 +136,20 @@ def test_cuda_help_names_the_cpu_families(capsys):
         main(["extract", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "GLCM and GLRLM on the GPU; shape, firstorder, GLSZM, GLDM and NGTDM on the CPU" in text
+
+
+def test_models_list_under_an_ascii_locale():
+    """Cards hold non-ASCII text ("—"): read as UTF-8 and printed as JSON whatever the locale's encoding.
+
+    (The full test run once switched its process to an ASCII encoding and every card read failed.)
+    """
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "spinerad", "models", "list"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["models"]) == 7
