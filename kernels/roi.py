@@ -10,6 +10,10 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 
+# The kernel scans every mask as the unsigned integer of its item size: equal values have equal bits within
+# one dtype, so int16 and uint16 masks (and int8/uint8, ...) share one compiled specialisation, not two.
+_UNSIGNED = {1: np.dtype(np.uint8), 2: np.dtype(np.uint16), 4: np.dtype(np.uint32), 8: np.dtype(np.uint64)}
+
 
 @njit(**JIT_PARALLEL)
 def _label_box_kernel(mask, label, per_slice):
@@ -74,7 +78,16 @@ def label_bounding_box(mask, label):
         if not info.min <= label <= info.max:  # would wrap around in the mask's dtype
             return 0, None, bool(np.any(mask))
     per_slice = np.empty((mask.shape[0], 5), dtype=np.int64)
-    _label_box_kernel(mask, mask.dtype.type(label), per_slice)
+    if mask.dtype.kind in "iub":
+        # One compiled parallel kernel per item size (each costs seconds to compile): the bit pattern in an
+        # unsigned view, always read-only (Numba types writable and read-only arrays apart).
+        unsigned = _UNSIGNED[mask.dtype.itemsize]
+        key = np.array(label, dtype=mask.dtype).view(unsigned)[()]
+        mask = mask.view(unsigned)
+        mask.flags.writeable = False
+    else:
+        key = mask.dtype.type(label)
+    _label_box_kernel(mask, key, per_slice)
     count = int(per_slice[:, 0].sum())
     if count == 0:
         return 0, None, bool(np.any(mask))

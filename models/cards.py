@@ -23,6 +23,23 @@ CONTRIBUTIONS_OCCLUSION = (
 )
 
 
+#: the libraries whose versions decide a trained model's bytes (a rebuild is byte-identical only with these)
+TRAINING_LIBRARIES = ("spinerad", "numpy", "scipy", "scikit-learn", "skl2onnx", "onnx", "onnxruntime")
+
+
+def library_versions():
+    """``{library: installed version}`` of :data:`TRAINING_LIBRARIES`, recorded in each card at training."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in TRAINING_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def validation_summary(validation, task):
     """The flat summary a prediction carries: measured AUCs with CIs and the literature's."""
     spec = get_task(task)
@@ -110,6 +127,7 @@ def build_card(model, metadata, onnx_sha256, onnx_bytes):
         "warning": SIMULATED_WARNING if simulated else None,
         "intended_use": intended,
         "spinerad_version": __version__,
+        "library_versions": library_versions(),
         "classifier": model.config.classifier,
         "pipeline": [
             "features extracted by spinerad (cached per case)",

@@ -78,10 +78,12 @@ def add_parsers(commands, positive_int):
     predict.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
     predict.add_argument("mask", help="label map on the same grid as the image, or a DICOM SEG / RTSTRUCT")
     predict.add_argument(
-        "--tasks", nargs="+", metavar="TASK", help="tasks to predict (default: every loaded model)"
+        "--tasks", nargs="+", action="extend", metavar="TASK",
+        help="tasks to predict: T1 T2 or T1,T2 (default: every loaded model)",
     )
     predict.add_argument(
-        "--clinical", nargs="+", default=(), metavar="NAME=VALUE", help="clinical values (nomograms)"
+        "--clinical", nargs="+", action="extend", metavar="NAME=VALUE",
+        help="clinical values (nomograms): A=1 B=2 or A=1,B=2",
     )
     predict.add_argument("--models", metavar="DIR", help="models folder (default: the shipped demo models)")
     predict.add_argument(
@@ -143,7 +145,7 @@ def _write_json(data, out):
 
 def _parse_clinical(items):
     values = {}
-    for item in items:
+    for item in items or ():
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise InvalidInput(f"--clinical expects NAME=VALUE, got {item!r}")

@@ -1,8 +1,9 @@
 """Rebuild the shipped demo models: simulate a cohort per task, train with ``spinerad train``'s pipeline.
 
 Run ``spinerad train-demo`` or ``python -m spinerad.models.rebuild`` (``--out DIR`` writes elsewhere than the
-package's ``models/demo``). Every step is seeded, so a rebuild reproduces the shipped models: same ONNX
-graphs, same model ids, same cards. The models are trained on simulated cohorts
+package's ``models/demo``). Every step is seeded, so a rebuild with the library versions a card records
+(``library_versions``) reproduces the shipped models: same ONNX graphs, same model ids, same cards; other
+versions of scikit-learn, skl2onnx, numpy, ... may change them. The models are trained on simulated cohorts
 (:mod:`spinerad.models.simulate`); their cards and predictions say ``trained_on: simulated cohort — not for
 clinical use``.
 """

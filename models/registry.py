@@ -370,7 +370,7 @@ def load_model(folder, session_options=None):
     if metadata.get("task") not in TASKS:
         raise ModelLoadError(f"{path}: unknown task {metadata.get('task')!r} in its metadata")
     try:
-        card = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
+        card = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))  # cards hold non-ASCII
     except FileNotFoundError:
         raise ModelLoadError(f"model folder {folder} has no {CARD_JSON}") from None
     except (OSError, ValueError) as exc:

@@ -86,7 +86,48 @@ def serve(args, load_registry=None):
     logger.propagate = False
     if tokens and not args.tls_cert:
         logger.warning("bearer tokens over a plaintext port can be read on the network; use --tls-cert")
+    exposed = exposure_warning(args.host, bool(args.tls_cert), bool(tokens))
+    if exposed:
+        logger.warning(exposed)
     return asyncio.run(serve(config, load_registry or _load_registry(args.models)))
+
+
+def is_loopback(host):
+    """Whether binding ``host`` keeps the server on this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def exposure_warning(host, tls, token):
+    """What ``spinerad serve`` warns when it listens beyond loopback without TLS or a token (else None)."""
+    if is_loopback(host) or (tls and token):
+        return None
+    missing = " or ".join(what for what, have in (("TLS", tls), ("a token", token)) if not have)
+    return (
+        f"listening on {host}, beyond loopback, without {missing}: anyone who reaches this port can send "
+        "studies and read predictions (give --tls-cert/--tls-key and --token-file, or --host 127.0.0.1)"
+    )
+
+
+def client_from_args(args):
+    """A :class:`~spinerad.service.client.Client` from the CLI's ``--server``/TLS/token options."""
+    from .client import Client
+
+    token = _tokens(args.token_file)[0] if args.token_file else os.environ.get("SPINERAD_TOKEN")
+    return Client(
+        args.server,
+        tls=args.tls,
+        root_certificates=_read(args.tls_ca, "CA file"),
+        client_cert=_read(args.tls_cert, "client certificate"),
+        client_key=_read(args.tls_key, "client key"),
+        token=token,
+    )
 
 
 def _clinical(items):

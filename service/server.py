@@ -41,7 +41,7 @@ SERVICE_NAME = service_pb2.DESCRIPTOR.services_by_name["InferenceService"].full_
 class ServiceConfig:
     """Everything ``spinerad serve`` can set."""
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # loopback unless asked: the CLI warns when it listens beyond it unprotected
     port: int = 50051
     #: Port of the Prometheus /metrics HTTP endpoint; None: no endpoint.
     metrics_port: int = 9464

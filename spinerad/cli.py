@@ -28,7 +28,32 @@ from .errors import DeviceUnavailable, NotSupported, SpineradError
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_DEVICE = 0, 1, 2, 3
 
 
+def _no_default(value):
+    return value is None or value is False or (isinstance(value, (tuple, list)) and not value)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows every default: "(default: X)" unless the help already says it or there is none."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or _no_default(action.default) or action.default == argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args, **kwargs):
+        # an option without help text would hide its default from --help
+        is_option = bool(args) and args[0].startswith("-")
+        if not kwargs.get("help") and is_option and not _no_default(kwargs.get("default")):
+            kwargs["help"] = "(default: %(default)s)"
+        return super().add_argument(*args, **kwargs)
+
     def error(self, message):
         self.print_usage(sys.stderr)
         print(f"spinerad: error: {message}", file=sys.stderr)
@@ -54,10 +79,22 @@ def build_parser():
     extract = commands.add_parser("extract", help="features of one image + mask, as JSON")
     extract.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
     extract.add_argument("mask", help="label map on the same grid as the image, or a DICOM SEG / RTSTRUCT")
-    extract.add_argument("--params", metavar="FILE.yaml", help="PyRadiomics-format parameter file")
-    extract.add_argument("--label", type=_positive_int, help="ROI label (overrides the 'label' setting)")
-    extract.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the matrix kernels run")
-    extract.add_argument("--out", metavar="FILE", help="write the JSON here instead of standard output")
+    extract.add_argument(
+        "--params",
+        metavar="FILE.yaml",
+        help="PyRadiomics-format parameter file, or the name of a shipped one (default: PyRadiomics' "
+        "defaults: Original image, every class but shape2D, binWidth 25)",
+    )
+    extract.add_argument(
+        "--label", type=_positive_int, help="ROI label (default: the 'label' setting, itself 1 by default)"
+    )
+    extract.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help=f"where the matrix kernels run (cuda: GLCM and GLRLM on the GPU; {_CPU_ONLY_TEXT} on the CPU)",
+    )
+    extract.add_argument("--out", metavar="FILE", help="write the JSON here (default: standard output)")
     extract.add_argument(
         "--timings", action="store_true", help="per run, one JSON line of per-stage wall times (ms) on stderr"
     )
@@ -79,7 +116,7 @@ def build_parser():
 
     sample = commands.add_parser("sample", help="write a small synthetic spine MRI study (image + mask)")
     sample.add_argument("outdir", help="folder to write image.nrrd and mask.nrrd into")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=int, default=0, help="random seed of the synthetic study")
 
     cohort = commands.add_parser(
         "extract-cohort", help="features of every case of a cohort CSV on Dask, into one Parquet/CSV table"
@@ -91,7 +128,11 @@ def build_parser():
     cohort.add_argument("--workers", type=_positive_int, metavar="N", help="local workers (default: cores)")
 
     serve = commands.add_parser("serve", help="run the gRPC inference service (spinerad.v1) until SIGTERM")
-    serve.add_argument("--host", default="0.0.0.0", help="address to bind (default: all interfaces)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: loopback only; 0.0.0.0 for every interface, with TLS and a token)",
+    )
     serve.add_argument("--port", type=int, default=50051, help="gRPC port (0: any free port; default 50051)")
     serve.add_argument("--metrics-port", type=int, default=9464, help="Prometheus /metrics port")
     serve.add_argument("--no-metrics", action="store_true", help="serve no /metrics endpoint")
@@ -112,10 +153,20 @@ def build_parser():
     analyze.add_argument("image", help="image file or DICOM series folder")
     analyze.add_argument("mask", help="label map on the same grid as the image")
     analyze.add_argument("--server", required=True, metavar="HOST:PORT", help="the spinerad server")
-    analyze.add_argument("--tasks", action="append", metavar="T1,T2", help="prediction tasks (default: all)")
-    analyze.add_argument("--profile", help="extraction profile (default: the models' own)")
+    analyze.add_argument(
+        "--tasks", nargs="+", action="extend", metavar="TASK", help="tasks: T1 T2 or T1,T2 (default: all)"
+    )
+    analyze.add_argument(
+        "--profile", help="extraction profile: model or pyradiomics (default: model, the models' own)"
+    )
     analyze.add_argument("--label", type=_positive_int, help="ROI label (default: the profile's)")
-    analyze.add_argument("--clinical", action="append", metavar="NAME=VALUE", help="clinical value (repeat)")
+    analyze.add_argument(
+        "--clinical",
+        nargs="+",
+        action="extend",
+        metavar="NAME=VALUE",
+        help="clinical values: A=1 B=2 or A=1,B=2",
+    )
     analyze.add_argument("--request-id", help="request id echoed in every event (default: random)")
     analyze.add_argument("--chunk-size", type=_positive_int, default=1 << 20, metavar="BYTES")
     analyze.add_argument("--timeout", type=float, metavar="S", help="deadline of the call in seconds")
@@ -132,10 +183,76 @@ def build_parser():
 
     add_dicom_arguments(analyze, _positive_int)
 
+    warmup = commands.add_parser(
+        "warmup", help="compile (or load) every kernel now, e.g. while building a production image"
+    )
+    warmup.add_argument(
+        "--device", choices=("cpu", "cuda"), default="cpu", help="cuda: also the CUDA twins (needs a GPU)"
+    )
+
+    models = commands.add_parser("models", help="the marker models: list them, or show one model card")
+    models_commands = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    models_list = models_commands.add_parser("list", help="one JSON summary per model")
+    models_show = models_commands.add_parser("show", help="the model card of TASK, as JSON")
+    models_show.add_argument("task", metavar="TASK", help="task id, e.g. egfr_mutation")
+    for sub in (models_list, models_show):
+        where = sub.add_mutually_exclusive_group()
+        where.add_argument("--models", metavar="DIR", help="models folder (default: the shipped demo models)")
+        where.add_argument(
+            "--server", metavar="HOST:PORT", help="ask a running server instead (ListModels/GetModelCard)"
+        )
+        sub.add_argument("--timeout", type=float, metavar="S", help="deadline of the call (--server)")
+        sub.add_argument("--tls", action="store_true", help="use TLS with the system's CA roots (--server)")
+        sub.add_argument("--tls-ca", metavar="PEM", help="CA bundle that signed the server certificate")
+        sub.add_argument("--tls-cert", metavar="PEM", help="client certificate (mutual TLS)")
+        sub.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
+        sub.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
+
     from .models.commands import add_parsers as add_model_parsers
 
     add_model_parsers(commands, _positive_int)
+    extract.epilog = _profiles_epilog()
     return parser
+
+
+#: families without a CUDA twin yet (spinerad/kernels/__init__.py): on the CPU even with --device cuda
+_CPU_ONLY_TEXT = "shape, firstorder, GLSZM, GLDM and NGTDM"
+
+
+def _profiles_epilog():
+    from .profiles import PARAMS_DIR, shipped_profiles
+
+    return f"shipped parameter files (--params NAME, in {PARAMS_DIR}): " + ", ".join(shipped_profiles())
+
+
+def _split_list(items, pairs=False):
+    """``A B``, ``A,B`` and repeated flags alike -> [A, B].
+
+    ``pairs``: NAME=VALUE items, where a piece without '=' belongs to the value before it (``site=T1,T2``).
+    """
+    result = []
+    for item in items or ():
+        for piece in str(item).split(","):
+            piece = piece.strip()
+            if not piece:
+                continue
+            if pairs and "=" not in piece and result:
+                result[-1] += "," + piece
+            else:
+                result.append(piece)
+    return result
+
+
+def _normalise_lists(args):
+    """One interface: ``--tasks``/``--clinical`` take either spelling on every command that has them."""
+    if isinstance(getattr(args, "tasks", None), list):
+        args.tasks = _split_list(args.tasks)
+    if isinstance(getattr(args, "clinical", None), (list, tuple)):
+        args.clinical = _split_list(args.clinical, pairs=True)
+    if isinstance(getattr(args, "params", None), str):
+        from .profiles import resolve
+
+        args.params = resolve(args.params)
 
 
 def _extract(args):
@@ -144,6 +261,14 @@ def _extract(args):
     from .settings import load_params
 
     params = load_params(args.params)
+    if args.device == "cuda":
+        from .pipeline import _check_device
+
+        _check_device(args.device)  # no GPU: the clear error first, no note
+        print(
+            f"spinerad: note: --device cuda runs GLCM and GLRLM on the GPU; {_CPU_ONLY_TEXT} run on the CPU",
+            file=sys.stderr,
+        )
     if args.dicom_out and args.ibsi:
         raise NotSupported("--dicom-out writes PyRadiomics-named features; it is not available with --ibsi")
     label = args.label if args.label is not None else params.settings.label
@@ -231,6 +356,35 @@ def _analyze(args):
     analyze(args)
 
 
+def _warmup(args):
+    from .jit import cache_dir, warm_all
+    from .pipeline import _check_device
+
+    _check_device(args.device)
+    if cache_dir() is None:
+        print("spinerad: warning: no writable cache folder; compiled kernels last only this process",
+              file=sys.stderr)
+    print(json.dumps(warm_all(("cpu",) if args.device == "cpu" else ("cpu", args.device))))
+
+
+def _models(args):
+    from .models import catalogue
+
+    if args.server:
+        from .service.commands import client_from_args
+
+        with client_from_args(args) as client:
+            if args.models_command == "list":
+                result = catalogue.list_remote(client, timeout=args.timeout)
+            else:
+                result = catalogue.show_remote(client, args.task, timeout=args.timeout)
+    elif args.models_command == "list":
+        result = catalogue.list_local(args.models)
+    else:
+        result = catalogue.show_local(args.task, args.models)
+    print(json.dumps(result, indent=2))  # ASCII escapes: any terminal encoding
+
+
 def _model_command(args):
     from .models.commands import run
 
@@ -245,9 +399,14 @@ def main(argv=None):
     """Entry point of the ``spinerad`` command; returns the exit code."""
     logging.basicConfig(level=logging.WARNING, format="spinerad: warning: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    _normalise_lists(args)
+    if args.command not in ("sample", "analyze", "models"):  # commands that may compile kernels
+        from .jit import install_compile_note
+
+        install_compile_note()  # one stderr line the first time kernels compile on this machine
     handlers = {
         "extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort, "serve": _serve,
-        "analyze": _analyze,
+        "analyze": _analyze, "warmup": _warmup, "models": _models,
         **dict.fromkeys(("train", "predict", "train-demo", "simulate-cohort"), _model_command),
     }
     try:

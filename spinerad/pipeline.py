@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import SimpleITK as sitk
 
-from . import intake, preprocess
+from . import intake, jit, preprocess
 from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage, NotSupported
 from .features import FEATURE_CLASSES, RoiContext
 from .imagetypes import IMAGE_TYPES
@@ -171,7 +171,8 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     device : {"cpu", "cuda"}
         Where the texture-matrix kernels run.
     timer : StageTimer or None
-        Receives per-stage wall times (file loading is not timed).
+        Receives per-stage wall times (file loading is not timed; ``compile``: compiling or loading the
+        kernels, the first extraction of a process only).
     ibsi : bool
         IBSI mode: the IBSI 1 families and aggregations named by IBSI tags (``cm_joint_max_3D_comb``, ...)
         instead of PyRadiomics' classes; see :mod:`spinerad.ibsi`.
@@ -197,6 +198,8 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     settings = params.settings if label is None else params.settings.with_overrides(label=label)
     image, mask = read_study(image, mask, series, segment, roi, settings.label, seg_threshold)
     timer = timer or StageTimer()
+    with timer.stage("compile"):  # compiling (first time) or loading the kernels, once per process
+        jit.ensure_compiled(params, device, mask, ibsi)
     roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None)
     if ibsi:
         return _extract_ibsi(roi, params, timer)

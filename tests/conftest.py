@@ -23,8 +23,28 @@ def require(path):
     return path
 
 
+def require_module(name):
+    """Import and return module ``name``; skip the test without it, except under CI where that fails.
+
+    (``pytest.importorskip`` would skip under CI too.)
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"{name} is not installed ({exc})"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: must not skip)", pytrace=False)
+        pytest.skip(message, allow_module_level=True)
+
+
+#: The oracle's exact version: expected values come from it, so another release is not "the oracle".
+ORACLE_VERSION = "3.0.1"
+
+
 def require_oracle():
-    """Import PyRadiomics 3.0.1 (the live oracle); skip without it, fail under CI."""
+    """Import PyRadiomics 3.0.1 (the live oracle); skip without it, fail under CI or on another version."""
     try:
         import radiomics  # noqa: F401
         from radiomics import featureextractor
@@ -32,6 +52,9 @@ def require_oracle():
         if IN_CI:
             pytest.fail("PyRadiomics (the test oracle) is not installed (CI=true: must not skip)")
         pytest.skip("PyRadiomics (the test oracle) is not installed")
+    version = str(getattr(radiomics, "__version__", "unknown")).removeprefix("v")
+    if version != ORACLE_VERSION:
+        pytest.fail(f"the test oracle must be PyRadiomics {ORACLE_VERSION}, found {version}")
     import logging
 
     radiomics.setVerbosity(logging.ERROR)

@@ -2,11 +2,10 @@
 
 Each (case, settings) pair is extracted once per session by both engines from the *same* SimpleITK objects
 and the *same* parameter mapping (PyRadiomics' own parameter-file format), then compared feature by feature:
-equal when within 1e-6 relative or 1e-9 absolute, NaN equal to NaN.
+equal by the exact rule of ``tests/oracle.py`` (1e-10 relative), NaN equal to NaN.
 """
 
 import copy
-import math
 import warnings
 
 import numpy as np
@@ -16,12 +15,11 @@ import yaml
 
 import spinerad
 from tests.conftest import CASES, require, require_oracle
+from tests.oracle import close, mismatches
 
 pytestmark = [pytest.mark.oracle, pytest.mark.shared]
 
 CLASSES = ("firstorder", "glcm", "glrlm")
-RTOL = 1e-6
-ATOL = 1e-9
 
 # Percentiles of the ROI intensities that bound the absolute re-segmentation range: read from each case,
 # so both bounds cut voxels on every case (CT, MR and phantom intensities share no fixed range).
@@ -120,23 +118,6 @@ def extracted(images, pyradiomics_data):
     return get
 
 
-def _close(actual, expected):
-    if math.isnan(expected) or math.isnan(actual):
-        return math.isnan(expected) and math.isnan(actual)
-    difference = abs(actual - expected)
-    return actual == expected or difference <= ATOL or difference <= RTOL * abs(expected)
-
-
-def _mismatches(actual, expected):
-    bad = []
-    for name, want in expected.items():
-        if name not in actual:
-            bad.append(f"{name}: missing from spinerad")
-        elif not _close(actual[name], want):
-            bad.append(f"{name}: spinerad {actual[name]!r} != PyRadiomics {want!r}")
-    return bad
-
-
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("case", tuple(CASES))
 def test_feature_names_equal_pyradiomics(case, config, extracted):
@@ -153,10 +134,10 @@ def test_feature_names_equal_pyradiomics(case, config, extracted):
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("case", tuple(CASES))
 def test_feature_values_equal_pyradiomics(case, config, extracted):
-    """Every value within 1e-6 relative or 1e-9 absolute; NaN equals NaN."""
+    """Every value within 1e-10 relative (tests/oracle.py); NaN equals NaN."""
     actual, expected = extracted(case, config)
     assert expected, "PyRadiomics returned no features: the comparison would be empty"
-    bad = _mismatches(actual, expected)
+    bad = mismatches(actual, expected, same_names=False)  # names: test_feature_names_equal_pyradiomics
     assert not bad, f"{len(bad)}/{len(expected)} features differ on {case} [{config}]:\n" + "\n".join(bad)
 
 
@@ -166,5 +147,5 @@ def test_settings_variant_changes_pyradiomics_output(case, config, extracted):
     """Guards the suite itself: a variant that both engines silently ignored would compare nothing new."""
     _, default = extracted(case, "default")
     _, expected = extracted(case, config)
-    changed = set(default) ^ set(expected) or {n for n in expected if not _close(expected[n], default[n])}
+    changed = set(default) ^ set(expected) or {n for n in expected if not close(expected[n], default[n])}
     assert changed, f"PyRadiomics gives the default features for {case} [{config}]: variant not exercised"

@@ -4,7 +4,6 @@ Each file is passed as-is to both engines, except that ``featureClass`` is narro
 version of spinerad computes (the others are rejected as not supported, tested elsewhere).
 """
 
-import numpy as np
 import pytest
 import SimpleITK as sitk
 import yaml
@@ -12,6 +11,7 @@ import yaml
 import spinerad
 from spinerad.features import FEATURE_CLASSES
 from tests.conftest import CASES
+from tests.oracle import assert_features_match
 
 SETTINGS_FILES = {
     "exampleCT": ["breast1", "prostate_phantom_subvolume", "lung2"],
@@ -28,21 +28,6 @@ def _narrow(params):
     return params
 
 
-def assert_features_equal(expected, got):
-    """Same names; every value within 1e-6 relative or 1e-9 absolute; NaN where the oracle has NaN."""
-    assert set(got) == set(expected), sorted(set(got) ^ set(expected))[:10]
-    bad = []
-    for name, ref in expected.items():
-        value = got[name]
-        if np.isnan(ref) or np.isnan(value):
-            if not (np.isnan(ref) and np.isnan(value)):
-                bad.append((name, ref, value))
-            continue
-        if abs(value - ref) > max(1e-9, 1e-6 * abs(ref)):
-            bad.append((name, ref, value))
-    assert not bad, f"{len(bad)} of {len(expected)} features differ, e.g. {bad[:5]}"
-
-
 @pytest.mark.oracle
 @pytest.mark.parametrize(
     "settings_file, case", [(f, c) for f, cases in SETTINGS_FILES.items() for c in cases], ids=lambda v: v
@@ -57,4 +42,5 @@ def test_example_settings_file(pyradiomics_data, oracle, settings_file, case):
         {**params, "setting": {**params["setting"], "additionalInfo": False}}
     )
     expected = {k: float(v) for k, v in extractor.execute(image, mask).items()}
-    assert_features_equal(expected, spinerad.extract(image, mask, params=params))
+    # same names; every value by the exact rule (1e-10 relative, tests/oracle.py); NaN where the oracle has NaN
+    assert_features_match(spinerad.extract(image, mask, params=params), expected)

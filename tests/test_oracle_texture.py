@@ -9,11 +9,10 @@ Three checks, expectations always from PyRadiomics, never from spinerad:
 - the matrices against the upstream baselines ``baseline/<case>_<class>.npy``;
 - a Hypothesis property test on small random volumes and masks.
 
-Equal means within 1e-6 relative or 1e-9 absolute, NaN equal to NaN.
+Equal means the exact rule of ``tests/oracle.py`` (1e-10 relative), NaN equal to NaN.
 """
 
 import copy
-import math
 
 import numpy as np
 import pytest
@@ -26,6 +25,7 @@ from spinerad import intake, preprocess
 from spinerad.errors import InvalidInput, RoiTooSmall
 from spinerad.kernels import generate_angles, gldm_matrix, glszm_matrix, ngtdm_matrix
 from tests.conftest import CASES, require, require_oracle
+from tests.oracle import mismatches as _mismatches
 
 pytestmark = [
     pytest.mark.oracle,
@@ -35,8 +35,6 @@ pytestmark = [
 ]
 
 CLASSES = ("glszm", "gldm", "ngtdm")
-RTOL = 1e-6
-ATOL = 1e-9
 
 #: Settings variants (PyRadiomics ``setting`` section) applied on top of PyRadiomics' defaults.
 SETTINGS = {
@@ -50,24 +48,6 @@ SETTINGS = {
     "force2D-dimension2": {"force2D": True, "force2Ddimension": 2},
 }
 BASELINE_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
-
-
-def _close(actual, expected):
-    if math.isnan(expected) or math.isnan(actual):
-        return math.isnan(expected) and math.isnan(actual)
-    difference = abs(actual - expected)
-    return actual == expected or difference <= ATOL or difference <= RTOL * abs(expected)
-
-
-def _mismatches(actual, expected):
-    bad = [f"{name}: missing from spinerad" for name in expected if name not in actual]
-    bad += [f"{name}: only in spinerad" for name in actual if name not in expected]
-    bad += [
-        f"{name}: spinerad {actual[name]!r} != PyRadiomics {want!r}"
-        for name, want in expected.items()
-        if name in actual and not _close(actual[name], want)
-    ]
-    return bad
 
 
 def _both(image, mask, label, params):

@@ -32,3 +32,21 @@ def test_extract_on_cuda_equals_cpu():
     assert any("_glcm_" in name for name in on_cpu) and any("_glrlm_" in name for name in on_cpu)
     names = sorted(on_cpu)
     np.testing.assert_array_equal([on_cuda[n] for n in names], [on_cpu[n] for n in names])
+
+
+def test_cli_says_which_families_run_on_the_cpu(tmp_path, capsys):
+    """``--device cuda`` prints one note naming the families that have no CUDA twin (they run on the CPU)."""
+    from spinerad.cli import main
+
+    image, mask = _synthetic_study(seed=1)
+    sitk.WriteImage(image, str(tmp_path / "image.nrrd"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nrrd"))
+    code = main(["extract", str(tmp_path / "image.nrrd"), str(tmp_path / "mask.nrrd"), "--device", "cuda"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if line.startswith("spinerad: note: --device cuda")]
+    assert notes == [
+        "spinerad: note: --device cuda runs GLCM and GLRLM on the GPU; "
+        "shape, firstorder, GLSZM, GLDM and NGTDM run on the CPU"
+    ]
+    assert out.strip().startswith("{")

@@ -68,6 +68,13 @@ def test_train_end_to_end_reaches_the_bayes_optimum(trained, cohort_dir):
     assert card["training"]["development_centres"] == ["A", "B"]
     assert card["training"]["external_centres"] == ["C"]
     assert card["clinical_variables"] == []
+    # what a byte-identical rebuild needs: the training libraries' versions, as installed
+    import numpy
+    import sklearn
+
+    assert card["library_versions"]["numpy"] == numpy.__version__
+    assert card["library_versions"]["scikit-learn"] == sklearn.__version__
+    assert set(card["library_versions"]) >= {"spinerad", "skl2onnx", "onnx", "onnxruntime"}
     assert card["literature"]["published_auc_internal"] == TASKS[TASK].published_auc_internal
     assert (trained / "model.onnx").stat().st_size < 100_000
     assert "## Validation" in (trained / "card.md").read_text()

@@ -9,9 +9,11 @@ import pytest
 from spinerad.service.client import Client, ServiceError
 from spinerad.v1 import events_pb2, service_pb2_grpc
 
+from tests.conftest import require_module
+
 from .conftest import WAIT, InThreadServer, sample_study
 
-x509 = pytest.importorskip("cryptography.x509")
+x509 = require_module("cryptography.x509")  # a test dependency: under CI its absence fails, never skips
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402

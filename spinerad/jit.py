@@ -1,0 +1,197 @@
+"""Compiling and loading the Numba kernels: once per process, timed as its own stage, announced once.
+
+Numba compiles a kernel on its first call: about 30 s for all of them on a fresh machine (2 cores), after
+which every process loads them from the cache folder (``spinerad.kernels._config.CACHE_DIR``) in about 1 s.
+Before an extraction computes anything, :func:`ensure_compiled` makes sure every kernel it will call is
+compiled or loaded, by running the same pipeline once on a small synthetic study with the same feature
+classes and device. The kernel wrappers cast their inputs to one dtype per argument, so the kernels see the
+same argument types on the real study and nothing is compiled later, inside another stage: ``--timings``
+shows compiling/loading as the ``compile`` stage and every other stage as pure computation.
+
+``spinerad warmup`` (:func:`warm_all`) compiles every kernel ahead of time, e.g. while a production image
+is built, so that the first study on the machine does not pay for it.
+"""
+
+import sys
+import threading
+import time
+
+import numpy as np
+
+from .kernels import _config
+
+#: every feature family an extraction can ask for (PyRadiomics classes) plus IBSI mode
+ALL_FAMILIES = ("firstorder", "shape", "glcm", "glrlm", "glszm", "gldm", "ngtdm", "ibsi")
+
+_lock = threading.RLock()
+_local = threading.local()
+#: (family, device) pairs and ("mask", item size) kernels already compiled or loaded in this process
+_ready = set()
+
+
+def cache_dir():
+    """The folder compiled kernels are cached in (None when caching is off: no writable folder)."""
+    return _config.CACHE_DIR
+
+
+def _mask_itemsize(mask):
+    """Item size of the integer array the ROI-location kernel will scan for this mask."""
+    import SimpleITK as sitk
+
+    dtype = sitk.GetArrayViewFromImage(mask).dtype if isinstance(mask, sitk.Image) else np.dtype(mask)
+    return dtype.itemsize if dtype.kind in "iub" else 4  # the pipeline casts other masks to uint32
+
+
+def _needed(params, device, mask_itemsize, ibsi):
+    families = ("ibsi",) if ibsi else tuple(name for name, _ in params.feature_classes)
+    keys = {(family, device) for family in families}
+    if mask_itemsize is not None:
+        keys.add(("mask", mask_itemsize))
+    return keys
+
+
+def ensure_compiled(params, device="cpu", mask=None, ibsi=False):
+    """Compile or load, once per process, every kernel an extraction with these parameters will call.
+
+    Parameters
+    ----------
+    params : spinerad.settings.ExtractionParams
+        The extraction's parameters: their feature classes say which kernels are needed.
+    device : {"cpu", "cuda"}
+        Where the matrix kernels run (the CUDA twins compile separately).
+    mask : SimpleITK.Image, numpy.dtype or None
+        The study's mask (or its dtype): the ROI-location kernel is compiled once per integer item size.
+    ibsi : bool
+        IBSI mode.
+    """
+    if getattr(_local, "warming", False):  # the warm-up extraction itself
+        return
+    keys = _needed(params, device, None if mask is None else _mask_itemsize(mask), ibsi)
+    if keys <= _ready:
+        return
+    with _lock:  # a threaded server: one thread compiles, the others wait for it
+        missing = keys - _ready
+        if missing:
+            _warm(missing)
+            _ready.update(missing)
+
+
+def _warm_study():
+    """A small noisy image with an ellipsoid ROI: every kernel code path runs on it, in ~10 ms once loaded."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:10, :24, :24]
+    roi = ((z - 4.5) / 4) ** 2 + ((y - 11.5) / 9) ** 2 + ((x - 11.5) / 7) ** 2 <= 1
+    image = sitk.GetImageFromArray((400 + 150 * rng.standard_normal(roi.shape)).astype(np.int16))
+    mask = sitk.GetImageFromArray(roi.astype(np.uint8))
+    for item in (image, mask):
+        item.SetSpacing((0.8, 0.8, 3.0))
+    return image, mask
+
+
+def _warm(keys):
+    from .kernels import label_bounding_box
+    from .pipeline import extract
+    from .settings import load_params
+
+    _local.warming = True
+    try:
+        for _, itemsize in sorted(k for k in keys if k[0] == "mask"):
+            label_bounding_box(np.zeros((1, 1, 2), dtype=f"u{itemsize}"), 1)
+        image, mask = _warm_study()
+        by_device = {}
+        for family, device in keys:
+            if family != "mask":
+                by_device.setdefault(device, set()).add(family)
+        for device, families in sorted(by_device.items()):
+            if "ibsi" in families:
+                extract(image, mask, params=load_params(None), device=device, ibsi=True)
+            classes = sorted(families - {"ibsi"})
+            if classes:
+                params = load_params({"featureClass": {name: None for name in classes}})
+                extract(image, mask, params=params, device=device)
+    finally:
+        _local.warming = False
+
+
+class _CompileNote:
+    """Numba event listener: one line on ``stream`` when this process starts compiling (not loading)."""
+
+    def __init__(self, stream):
+        from numba.core import event
+
+        class Listener(event.Listener):
+            def on_start(listener, event):  # noqa: N805  (numba's signature)
+                self.compiling()
+
+            def on_end(listener, event):  # noqa: N805
+                pass
+
+        self.stream = stream
+        self.said = False
+        self.listener = Listener()
+        event.register("numba:compile", self.listener)
+
+    def compiling(self):
+        if self.said:
+            return
+        self.said = True
+        where = cache_dir() or "nowhere: no writable cache folder, so every process compiles again"
+        try:  # never let a closed or broken stream fail a compile
+            print(
+                f"spinerad: compiling kernels for this CPU, once, ~30 s (cached in {where}; "
+                "`spinerad warmup` does this ahead of time)",
+                file=self.stream or sys.stderr,
+                flush=True,
+            )
+        except (OSError, ValueError):
+            pass
+
+
+_note = None
+
+
+def install_compile_note(stream=None):
+    """Say on ``stream`` (default stderr), once per process, when kernels compile (the CLI's note)."""
+    global _note
+    if _note is None:
+        _note = _CompileNote(stream)  # None: whatever sys.stderr is when the note is due
+    return _note
+
+
+def warm_all(devices=("cpu",)):
+    """Compile or load every kernel (all families, IBSI mode, every mask item size); return a summary dict."""
+    from numba.core import event
+
+    compiled = []
+
+    class Counter(event.Listener):
+        def on_start(self, event):
+            pass
+
+        def on_end(self, event):
+            compiled.append(event)
+
+    counter = Counter()
+    start = time.perf_counter()
+    event.register("numba:compile", counter)
+    try:
+        with _lock:
+            keys = {(family, device) for family in ALL_FAMILIES for device in devices}
+            keys |= {("mask", itemsize) for itemsize in (1, 2, 4, 8)}
+            missing = keys - _ready
+            if missing:
+                _warm(missing)
+                _ready.update(missing)
+    finally:
+        event.unregister("numba:compile", counter)
+    return {
+        "cache_dir": cache_dir(),
+        "devices": list(devices),
+        "kernels_compiled": len(compiled),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+__all__ = ["ALL_FAMILIES", "cache_dir", "ensure_compiled", "install_compile_note", "warm_all"]
