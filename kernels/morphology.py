@@ -18,7 +18,7 @@ pair with per-voxel partial sums (race-free), reduced serially afterwards. This 
 import numpy as np
 from numba import njit, prange
 
-from ._config import JIT_PARALLEL
+from ._config import JIT, JIT_PARALLEL
 
 
 @njit(**JIT_PARALLEL)
@@ -63,3 +63,61 @@ def max_squared_distance_kernel(points, out):
             if d > best:
                 best = d
         out[i] = best
+
+
+@njit(**JIT)
+def khachiyan_kernel(points, tolerance, max_iterations, u):
+    """Minimum-volume enclosing ellipsoid weights ``u`` (in place), Khachiyan's algorithm with away steps.
+
+    The Todd-Yildirim variant: besides moving weight towards the point farthest outside the current
+    ellipsoid (Khachiyan), it moves weight away from the support point deepest inside, which makes the
+    convergence fast enough for hull point sets. ``points``: (n, d) float64; ``u``: (n,) weights summing
+    to 1. Stops when every point's scaled distance ``m_i / (d + 1)`` lies within [1 - tol, 1 + tol] for the
+    support points and below 1 + tol for the others (a (1 + tol)-approximate ellipsoid). Returns the
+    number of iterations run.
+    """
+    n, d = points.shape
+    q = np.ones((d + 1, n))
+    for i in range(n):
+        for a in range(d):
+            q[a, i] = points[i, a]
+    dim = d + 1.0
+    for iteration in range(max_iterations):
+        x = np.zeros((d + 1, d + 1))
+        for i in range(n):
+            for a in range(d + 1):
+                for b in range(d + 1):
+                    x[a, b] += u[i] * q[a, i] * q[b, i]
+        inverse = np.linalg.inv(x)
+        m_max = -1.0
+        m_min = np.inf
+        j_max = 0
+        j_min = -1
+        for i in range(n):
+            m = 0.0
+            for a in range(d + 1):
+                for b in range(d + 1):
+                    m += q[a, i] * inverse[a, b] * q[b, i]
+            if m > m_max:
+                m_max = m
+                j_max = i
+            if u[i] > 0 and m < m_min:
+                m_min = m
+                j_min = i
+        grow = m_max / dim - 1.0
+        shrink = 1.0 - m_min / dim
+        if grow <= tolerance and shrink <= tolerance:
+            return iteration
+        if grow >= shrink:
+            step = (m_max - dim) / (dim * (m_max - 1.0))
+            for i in range(n):
+                u[i] *= 1.0 - step
+            u[j_max] += step
+        else:
+            step = min((dim - m_min) / (dim * (m_min - 1.0)), u[j_min] / (1.0 - u[j_min]))
+            for i in range(n):
+                u[i] *= 1.0 + step
+            u[j_min] -= step
+            if u[j_min] < 0:
+                u[j_min] = 0.0
+    return max_iterations
