@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import kernels
+from .kernels import ibsi_texture as _texture_kernels
 
 def _xlog2x(p):
     p = np.asarray(p, dtype=np.float64)
@@ -208,9 +209,9 @@ def glcm_features(counts, n_levels):
     mu = np.sum(i * p)
     mu_y = np.sum(j * p)
     k_diff = np.arange(n_levels, dtype=np.float64)
-    p_diff = np.array([p[np.abs(i - j) == k].sum() for k in k_diff])
+    p_diff = np.bincount(np.abs(i - j).astype(np.int64).ravel(), weights=p.ravel(), minlength=n_levels)
     k_sum = np.arange(2, 2 * n_levels + 1, dtype=np.float64)
-    p_sum = np.array([p[(i + j) == k].sum() for k in k_sum])
+    p_sum = np.bincount((i + j).astype(np.int64).ravel() - 2, weights=p.ravel(), minlength=2 * n_levels - 1)
     diff_avg = np.sum(k_diff * p_diff)
     sum_avg = np.sum(k_sum * p_sum)
     hxy = -np.sum(_xlog2x(p))
@@ -380,52 +381,35 @@ def _zones(levels_volume, n_levels, two_d, morph_mask=None):
         distance = np.stack([ndimage.distance_transform_cdt(plane, metric="taxicab") for plane in padded])
     else:
         distance = ndimage.distance_transform_cdt(padded, metric="taxicab")
-    distance = distance[1:-1, 1:-1, 1:-1]
-    zones = []
-    structure = _structure(two_d)
-    for level in range(1, n_levels + 1):
-        labelled, n = ndimage.label(levels_volume == level, structure=structure)
-        if n == 0:
-            continue
-        index = np.arange(1, n + 1)
-        sizes = ndimage.sum_labels(np.ones_like(labelled), labelled, index)
-        nearest = ndimage.minimum(distance, labelled, index)
-        zones.extend((level, int(s), int(d)) for s, d in zip(sizes, nearest))
-    return zones
+    distance = np.ascontiguousarray(distance[1:-1, 1:-1, 1:-1], dtype=np.int64)
+    levels_volume = np.ascontiguousarray(levels_volume, dtype=np.int64)
+    capacity = max(1, int(np.count_nonzero(levels_volume)))
+    zone_level = np.empty(capacity, dtype=np.int64)
+    zone_size = np.empty(capacity, dtype=np.int64)
+    zone_distance = np.empty(capacity, dtype=np.int64)
+    n = _texture_kernels.zones_kernel(levels_volume, distance, two_d, zone_level, zone_size, zone_distance)
+    return list(zip(zone_level[:n].tolist(), zone_size[:n].tolist(), zone_distance[:n].tolist()))
 
 
 def _zone_matrices(levels_volume, n_levels, two_d, morph_mask=None):
-    zones = _zones(levels_volume, n_levels, two_d, morph_mask)
-    max_size = max(z[1] for z in zones)
-    max_distance = max(z[2] for z in zones)
-    size_matrix = np.zeros((n_levels, max_size))
-    distance_matrix = np.zeros((n_levels, max_distance))
-    for level, size, distance in zones:
-        size_matrix[level - 1, size - 1] += 1
-        distance_matrix[level - 1, distance - 1] += 1
+    zones = np.array(_zones(levels_volume, n_levels, two_d, morph_mask), dtype=np.int64).reshape(-1, 3)
+    level, size, distance = zones[:, 0] - 1, zones[:, 1] - 1, zones[:, 2] - 1
+    size_matrix = np.zeros((n_levels, size.max() + 1))
+    distance_matrix = np.zeros((n_levels, distance.max() + 1))
+    np.add.at(size_matrix, (level, size), 1)
+    np.add.at(distance_matrix, (level, distance), 1)
     return size_matrix, distance_matrix
 
 
 def _neighbourhood(levels_volume, two_d):
     """Per ROI voxel: grey level, number of ROI neighbours, their sum and the count of equal-level ones."""
-    padded = np.pad(levels_volume, 1)
-    centre = padded[1:-1, 1:-1, 1:-1]
-    n_z, n_y, n_x = levels_volume.shape
+    levels_volume = np.ascontiguousarray(levels_volume, dtype=np.int64)
     count = np.zeros(levels_volume.shape)
     total = np.zeros(levels_volume.shape)
     same = np.zeros(levels_volume.shape)
-    for dz in (0,) if two_d else (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dz == dy == dx == 0:
-                    continue
-                neighbour = padded[1 + dz : 1 + dz + n_z, 1 + dy : 1 + dy + n_y, 1 + dx : 1 + dx + n_x]
-                valid = neighbour > 0
-                count += valid
-                total += np.where(valid, neighbour, 0)
-                same += valid & (neighbour == centre)
-    roi = centre > 0
-    return centre[roi], count[roi], total[roi], same[roi]
+    _texture_kernels.neighbourhood_kernel(levels_volume, two_d, count, total, same)
+    roi = levels_volume > 0
+    return levels_volume[roi], count[roi], total[roi], same[roi]
 
 
 def _ngtdm(levels_volume, n_levels, two_d):

@@ -194,9 +194,11 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         if fft_shape[-1] % 2 == 0:
             multiplicity[-1] = 1.0
         size = float(np.prod(fft_shape))
+        # the weights are even (w(o) = w(-o)), so their transform is real: keep its real part
+        spectral_weights = (fw.real * multiplicity) / size
 
         def weighted(fa, fb):
-            return float(np.sum((np.conj(fa) * fb * np.conj(fw)).real * multiplicity)) / size
+            return float(np.vdot(fa, fb * spectral_weights).real)
 
         # ordered-pair sums (each unordered pair twice)
         w = weighted(fm, fm) / 2
