@@ -114,3 +114,27 @@ def test_ibsi_full(benchmark, case_files, load_case, study, config, side):
         lambda: _run_mirp(mirp, image_path, mask_path, config, side == "mirp-exact"), rounds=1, warmup_rounds=0
     )
     assert any(str(c).startswith("morph_moran_i") for c in table.columns)
+
+
+@pytest.mark.parametrize("side", ["fft", "pairs"])
+def test_moran_geary(benchmark, load_case, side):
+    """Moran's I and Geary's C of the CT phantom's ROI (configuration A: 114,596 voxels), both exact methods."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from spinerad import ibsi_morph
+
+    image, mask = load_case("ibsi_ct_phantom")
+    values = sitk.GetArrayFromImage(image).astype(np.float64)
+    roi = sitk.GetArrayFromImage(mask) > 0
+    box = tuple(slice(i.min(), i.max() + 1) for i in np.nonzero(roi))
+    roi = roi[box] & (values[box] >= -500) & (values[box] <= 400)
+    spacing = image.GetSpacing()[::-1]
+    ibsi_morph.spatial_autocorrelation(roi[:4, :8, :8], values[box][:4, :8, :8], spacing, method=side)  # JIT
+    benchmark.group = "moran-geary[ibsi_ct_phantom]"
+    benchmark.extra_info["side"] = side
+    benchmark.extra_info["pairs"] = int(np.count_nonzero(roi)) * (int(np.count_nonzero(roi)) - 1) // 2
+    result = benchmark.pedantic(
+        lambda: ibsi_morph.spatial_autocorrelation(roi, values[box], spacing, method=side), rounds=1 if side == "pairs" else 3
+    )
+    assert result[0] == pytest.approx(0.0322, abs=2e-4)  # IBSI reference, configuration A
