@@ -260,3 +260,20 @@ def test_mr_2d_extraction_yaml(pyradiomics_data, extractor, case):
     # the file itself, unchanged, where its label 1 is the case's ROI (the prostate phantom's is label 8)
     got = spinerad.extract(image, mask, params=path) if label == 1 else spinerad.extract(image, mask, params=path, label=label)
     _assert_equal(expected, got)
+
+
+def test_lbp2d_default_samples_keep_existing_settings_hashes():
+    """lbp2DSamples defaults to 8 (PyRadiomics' code); hashes of parameters without LBP2D are unchanged."""
+    import json
+    from pathlib import Path
+
+    from spinerad.settings import Settings, load_params
+
+    assert Settings().lbp2d_samples == 8
+    demo = Path(spinerad.__file__).resolve().parents[1] / "models" / "demo"
+    card = json.loads(next(demo.glob("*/card.json")).read_text())
+    assert load_params(demo / "extraction.yaml").settings_hash() in json.dumps(card)
+    with_lbp = {"imageType": {"LBP2D": {}}}
+    assert load_params(with_lbp).settings_hash() != load_params(
+        {"imageType": {"LBP2D": {}}, "setting": {"lbp2DSamples": 9}}
+    ).settings_hash()
