@@ -91,7 +91,8 @@ def _run_mirp(mirp, image, mask, config, exact):
 
 
 #: (study, config, side): MIRP's exact Moran/Geary (minutes) only where its voxel count keeps it bearable.
-CELLS = [(s, c, side) for s, c in RUNS for side in ("spinerad", "mirp")] + [("ibsi_ct_phantom", "c", "mirp-exact")]
+CELLS = [(s, c, side) for s, c in RUNS for side in ("spinerad", "mirp")]
+CELLS.append(("ibsi_ct_phantom", "c", "mirp-exact"))
 
 
 @pytest.mark.parametrize("study, config, side", CELLS, ids=[f"{c}-{s}-{side}" for s, c, side in CELLS])
@@ -111,14 +112,16 @@ def test_ibsi_full(benchmark, case_files, load_case, study, config, side):
     mirp = _mirp()
     image_path, mask_path = case_files(study)
     table = benchmark.pedantic(
-        lambda: _run_mirp(mirp, image_path, mask_path, config, side == "mirp-exact"), rounds=1, warmup_rounds=0
+        lambda: _run_mirp(mirp, image_path, mask_path, config, side == "mirp-exact"),
+        rounds=1,
+        warmup_rounds=0,
     )
     assert any(str(c).startswith("morph_moran_i") for c in table.columns)
 
 
 @pytest.mark.parametrize("side", ["fft", "pairs"])
 def test_moran_geary(benchmark, load_case, side):
-    """Moran's I and Geary's C of the CT phantom's ROI (configuration A: 114,596 voxels), both exact methods."""
+    """Moran's I and Geary's C of the CT phantom's ROI (configuration A: 114,596 voxels), both exact ways."""
     import numpy as np
     import SimpleITK as sitk
 
@@ -136,6 +139,7 @@ def test_moran_geary(benchmark, load_case, side):
     benchmark.extra_info["side"] = side
     benchmark.extra_info["pairs"] = int(np.count_nonzero(roi)) * (int(np.count_nonzero(roi)) - 1) // 2
     result = benchmark.pedantic(
-        lambda: ibsi_morph.spatial_autocorrelation(roi, values[box], spacing, method=side), rounds=1 if side == "pairs" else 3
+        lambda: ibsi_morph.spatial_autocorrelation(roi, values[box], spacing, method=side),
+        rounds=1 if side == "pairs" else 3,
     )
     assert result[0] == pytest.approx(0.0322, abs=2e-4)  # IBSI reference, configuration A

@@ -154,7 +154,7 @@ def perimeter_mesh(mask, spacing):
 
 
 def principal_moments_2d(mask, spacing):
-    """Eigenvalues (ascending) of the covariance of the physical pixel-centre coordinates (PyRadiomics' steps)."""
+    """Eigenvalues (ascending) of the covariance of the physical pixel-centre coordinates, as PyRadiomics."""
     padded = np.pad(np.asarray(mask, dtype=bool), 1)
     index = np.where(padded != 0)
     n = len(index[0])

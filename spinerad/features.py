@@ -155,7 +155,8 @@ def compute_shape2d(ctx, names):
         return {}
     if mask.shape[::-1][s.force2d_dimension] <= 1:
         log.warning(
-            "shape2D skipped: the ROI box is 1 voxel wide along ITK axis %d (PyRadiomics' check)", s.force2d_dimension
+            "shape2D skipped: the ROI box is 1 voxel wide along ITK axis %d (PyRadiomics' check)",
+            s.force2d_dimension,
         )
         return {}
     if mask.shape[s.force2d_dimension] > 1:

@@ -9,6 +9,8 @@ settings (PyRadiomics-format parameters), the families
 - ``szm_`` GLSZM, ``dzm_`` GLDZM, ``ngt_`` NGTDM, ``ngl_`` NGLDM: ``2D``, ``2_5D``, ``3D``,
 
 named ``<family>_<feature>_<aggregation>`` exactly as the IBSI reference tables (e.g. ``cm_joint_max_3D_avg``).
+Morphology (``morph_``), local intensity (``loc_``) and the per-step diagnostic values are in
+:mod:`spinerad.ibsi_morph`.
 Differences from PyRadiomics mode that IBSI prescribes: fixed-bin-size discretisation is anchored at the
 lower re-segmentation bound (else the ROI minimum), fixed bin number uses ``floor(Ng (x-min)/(max-min)) + 1``,
 ``Ng`` is the number of bins (not the highest level present), kurtosis is excess kurtosis, and entropies use
@@ -359,14 +361,6 @@ def _aggregate_directional(stack3d, stack2d, features, n_voxels_3d, n_voxels_2d)
 # ---------------------------------------------------------------------------------------------------------
 # Zones, distances, neighbourhoods
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _structure(two_d):
-    if two_d:
-        s = np.zeros((3, 3, 3), dtype=bool)
-        s[1] = True
-        return s
-    return np.ones((3, 3, 3), dtype=bool)
 
 
 def _zones(levels_volume, n_levels, two_d, morph_mask=None):

@@ -92,7 +92,7 @@ def ellipsoid_area(semi_axes, n_terms=20):
 
 
 def mvee_semi_axes(points, tolerance=1e-10, max_iterations=100000):
-    """Semi-axes (ascending) of the minimum-volume enclosing ellipsoid of ``points`` (Khachiyan's algorithm)."""
+    """Semi-axes (ascending) of the minimum-volume enclosing ellipsoid of ``points`` (Khachiyan)."""
     p = np.ascontiguousarray(points, dtype=np.float64)
     n, d = p.shape
     u = np.full(n, 1.0 / n)
@@ -141,7 +141,7 @@ def _box_area(dims):
 
 
 def _inverse_distance_table(shape, spacing):
-    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing)], indexing="ij")
+    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij")
     distance = np.sqrt(sum(g * g for g in grids))
     with np.errstate(divide="ignore"):
         table = np.where(distance > 0, 1.0 / distance, 0.0)
@@ -177,7 +177,7 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         # weights on the circular offset grid: offset o and -o at index o and fft_len - o
         table = _inverse_distance_table(shape, spacing)
         weights = np.zeros(fft_shape)
-        index = [np.r_[0:s, (f - s + 1) : f] for s, f in zip(shape, fft_shape)]
+        index = [np.r_[0:s, (f - s + 1) : f] for s, f in zip(shape, fft_shape, strict=True)]
         source = [np.r_[0:s, (s - 1) : 0 : -1] for s in shape]
         weights[np.ix_(*index)] = table[np.ix_(*source)]
         m = int_mask.astype(np.float64)
@@ -289,7 +289,8 @@ def morphology_features(morph_mask, int_mask, intensities, spacing, autocorrelat
 def spherical_mean_kernel(spacing, radius=PEAK_RADIUS):
     """0/1 kernel of the voxel offsets whose centres lie within ``radius`` mm (odd size per axis)."""
     reach = np.floor(radius / np.asarray(spacing, dtype=np.float64)).astype(int)
-    grids = np.meshgrid(*[np.arange(-r, r + 1) * s for r, s in zip(reach, spacing)], indexing="ij")
+    axes = [np.arange(-r, r + 1) * s for r, s in zip(reach, spacing, strict=True)]
+    grids = np.meshgrid(*axes, indexing="ij")
     return (np.sqrt(sum(g * g for g in grids)) <= radius).astype(np.float64)
 
 
@@ -304,13 +305,13 @@ def local_intensity_features(image, int_mask, offset, spacing):
     reach = np.array(kernel.shape) // 2
     lo = np.maximum(np.array(offset) - reach, 0)
     hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, image.shape)
-    crop = image[tuple(slice(a, b) for a, b in zip(lo, hi))]
+    crop = image[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
     # Zero padding beyond the crop: inside the image the crop's margin covers the kernel; outside the image
     # the voxels do not exist and are not counted (the count convolution divides them out).
     total = signal.fftconvolve(crop, kernel, mode="same")
     count = np.rint(signal.fftconvolve(np.ones(crop.shape), kernel, mode="same"))
     start = np.array(offset) - lo
-    window = tuple(slice(a, a + n) for a, n in zip(start, int_mask.shape))
+    window = tuple(slice(a, a + n) for a, n in zip(start, int_mask.shape, strict=True))
     means = (total / count)[window][int_mask]
     values = crop[window][int_mask]
     return {
@@ -329,7 +330,7 @@ def image_diagnostics(stage, image):
 
     values = sitk.GetArrayViewFromImage(image)
     out = {}
-    for axis, size, step in zip("xyz", image.GetSize(), image.GetSpacing()):
+    for axis, size, step in zip("xyz", image.GetSize(), image.GetSpacing(), strict=True):
         out[f"img_dim_{axis}_{stage}_img"] = float(size)
         out[f"vox_dim_{axis}_{stage}_img"] = float(step)
     out[f"mean_int_{stage}_img"] = float(np.mean(values, dtype=np.float64))
@@ -345,10 +346,10 @@ def mask_diagnostics(stage, grid_shape_zyx, int_box, int_mask, morph_box, morph_
     intensities of the intensity mask's voxels.
     """
     out = {}
-    for axis, size in zip("xyz", grid_shape_zyx[::-1]):
+    for axis, size in zip("xyz", grid_shape_zyx[::-1], strict=True):
         out[f"int_mask_dim_{axis}_{stage}_roi"] = float(size)
     for name, box in (("int_mask", int_box), ("morph_mask", morph_box)):
-        for axis, b in zip("xyz", box[::-1]):
+        for axis, b in zip("xyz", box[::-1], strict=True):
             out[f"{name}_bb_dim_{axis}_{stage}_roi"] = float(b.stop - b.start)
     out[f"int_mask_vox_count_{stage}_roi"] = float(np.count_nonzero(int_mask))
     out[f"morph_mask_vox_count_{stage}_roi"] = float(np.count_nonzero(morph_mask))

@@ -194,7 +194,7 @@ def lbp_3d(image, settings, roi):
             y = np.column_stack((y, _sph_harm(m, n, theta, phi)))
     y = y.reshape(len(sphere), -1)
     local = np.nonzero(in_roi)
-    roi_coords = tuple(idx + b.start for idx, b in zip(local, box))
+    roi_coords = tuple(idx + b.start for idx, b in zip(local, box, strict=True))
     n_roi = len(roi_coords[0])
     norms = np.empty((n_roi, levels))
     kurt = np.empty(n_roi)
@@ -208,9 +208,9 @@ def lbp_3d(image, settings, roi):
         c = np.multiply(f[:, :, None], y[None, :, :]).sum(axis=1)
         g = np.multiply(c[:, None, n_ix == 0], y[None, :, n_ix == 0])
         for n in range(1, levels):
-            g = np.concatenate(
-                (g, np.sum(np.multiply(c[:, None, n_ix == n], y[None, :, n_ix == n]), axis=2, keepdims=True)), axis=2
-            )
+            products = np.multiply(c[:, None, n_ix == n], y[None, :, n_ix == n])
+            level_sum = np.sum(products, axis=2, keepdims=True)
+            g = np.concatenate((g, level_sum), axis=2)
         norms[start : start + chunk] = np.real(np.sqrt(np.sum(g**2, axis=1)))
     result = np.zeros(im_arr.shape)
     for level in range(levels):

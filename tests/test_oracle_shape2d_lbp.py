@@ -96,7 +96,7 @@ def _random_case(seed, one_slice=False, dtype=np.float32):
     z, y, x = np.indices(shape)
     centre = np.array(shape) / 2 + rng.uniform(-1.5, 1.5, 3)
     radii = rng.uniform([2.5, 5, 5], [4.5, 9, 8])
-    inside = ((z - centre[0]) / radii[0]) ** 2 + ((y - centre[1]) / radii[1]) ** 2 + ((x - centre[2]) / radii[2]) ** 2
+    inside = sum(((axis - c) / r) ** 2 for axis, c, r in zip((z, y, x), centre, radii, strict=True))
     mask = (inside < 1 + 0.3 * rng.normal(size=shape)).astype(np.uint8)
     mask[:, :2] = 0
     if one_slice:
@@ -127,7 +127,8 @@ def test_shape2d_cases(pyradiomics_data, extractor, case):
 @pytest.mark.parametrize("seed", range(8))
 def test_shape2d_random(extractor, seed):
     image, mask = _random_case(seed, one_slice=True)
-    _assert_equal(_oracle(extractor, SHAPE2D_ALL, image, mask), spinerad.extract(image, mask, params=SHAPE2D_ALL))
+    expected = _oracle(extractor, SHAPE2D_ALL, image, mask)
+    _assert_equal(expected, spinerad.extract(image, mask, params=SHAPE2D_ALL))
 
 
 @pytest.mark.parametrize("dimension", [1, 2])
@@ -174,7 +175,7 @@ def test_shape2d_multi_slice_roi_is_refused(extractor):
 
 
 def test_shape2d_not_enabled_by_default():
-    """Without parameters PyRadiomics leaves shape2D off; a parameter mapping without featureClass enables it."""
+    """PyRadiomics leaves shape2D off without parameters; a mapping without featureClass enables it."""
     from spinerad.settings import load_params
 
     assert "shape2D" not in load_params(None).enabled_classes
@@ -258,7 +259,10 @@ def test_mr_2d_extraction_yaml(pyradiomics_data, extractor, case):
     expected = _oracle(extractor, {**params, "setting": {**params["setting"], "label": label}}, image, mask)
     assert any(k.startswith("original_shape2D_") for k in expected)
     # the file itself, unchanged, where its label 1 is the case's ROI (the prostate phantom's is label 8)
-    got = spinerad.extract(image, mask, params=path) if label == 1 else spinerad.extract(image, mask, params=path, label=label)
+    if label == 1:
+        got = spinerad.extract(image, mask, params=path)
+    else:
+        got = spinerad.extract(image, mask, params=path, label=label)
     _assert_equal(expected, got)
 
 
