@@ -199,61 +199,87 @@ def _glcm_stack(compact, n_levels, two_d):
     return np.array(stack)
 
 
-def glcm_features(counts, n_levels):
-    """IBSI GLCM features (3.6) of one co-occurrence count matrix (Ng x Ng, grey levels 1..Ng)."""
-    total = counts.sum()
-    if total == 0:
-        return None
-    p = counts / total
+def glcm_features_batch(counts, n_levels):
+    """IBSI GLCM features (3.6) of a stack of co-occurrence count matrices (k, Ng, Ng), levels 1..Ng.
+
+    Returns ``{feature: (k,) array}``; a matrix without counts gives NaN in every feature (IBSI leaves it
+    out of any average).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    k = counts.shape[0]
+    total = counts.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = counts / np.where(total > 0, total, np.nan)[:, None, None]
     g = np.arange(1, n_levels + 1, dtype=np.float64)
-    i, j = np.meshgrid(g, g, indexing="ij")
-    px, py = p.sum(axis=1), p.sum(axis=0)
-    mu = np.sum(i * p)
-    mu_y = np.sum(j * p)
+    i, j = g[:, None], g[None, :]
+    px, py = p.sum(axis=2), p.sum(axis=1)
+    mu = px @ g
+    mu_y = py @ g
+    flat = p.reshape(k, -1)
+    diff_index = np.abs(i - j).astype(np.int64).ravel()
+    sum_index = (i + j).astype(np.int64).ravel() - 2
     k_diff = np.arange(n_levels, dtype=np.float64)
-    p_diff = np.bincount(np.abs(i - j).astype(np.int64).ravel(), weights=p.ravel(), minlength=n_levels)
     k_sum = np.arange(2, 2 * n_levels + 1, dtype=np.float64)
-    p_sum = np.bincount((i + j).astype(np.int64).ravel() - 2, weights=p.ravel(), minlength=2 * n_levels - 1)
-    diff_avg = np.sum(k_diff * p_diff)
-    sum_avg = np.sum(k_sum * p_sum)
-    hxy = -np.sum(_xlog2x(p))
-    hx = -np.sum(_xlog2x(px))
-    hy = -np.sum(_xlog2x(py))
-    pxy = np.outer(px, py)
+    p_diff = np.zeros((k, n_levels))
+    p_sum = np.zeros((k, 2 * n_levels - 1))
+    for row in range(k):
+        p_diff[row] = np.bincount(diff_index, weights=flat[row], minlength=n_levels)
+        p_sum[row] = np.bincount(sum_index, weights=flat[row], minlength=2 * n_levels - 1)
+    diff_avg = p_diff @ k_diff
+    sum_avg = p_sum @ k_sum
+    hxy = -_xlog2x(p).sum(axis=(1, 2))
+    hx = -_xlog2x(px).sum(axis=1)
+    hy = -_xlog2x(py).sum(axis=1)
+    pxy = px[:, :, None] * py[:, None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        hxy1 = -np.sum(np.where(p > 0, p * np.log2(np.where(pxy > 0, pxy, 1)), 0))
-    hxy2 = -np.sum(_xlog2x(pxy))
-    var_x = np.sum((i - mu) ** 2 * p)
-    var_y = np.sum((j - mu_y) ** 2 * p)
-    corr = np.sum((i - mu) * (j - mu_y) * p) / np.sqrt(var_x * var_y) if var_x * var_y > 0 else 1.0
-    cluster = i + j - mu - mu_y
-    return {
-        "joint_max": p.max(),
+        hxy1 = -np.sum(np.where(p > 0, p * np.log2(np.where(pxy > 0, pxy, 1)), 0), axis=(1, 2))
+    hxy2 = -_xlog2x(pxy).sum(axis=(1, 2))
+    dx = i[None] - mu[:, None, None]
+    dy = j[None] - mu_y[:, None, None]
+    var_x = np.sum(dx**2 * p, axis=(1, 2))
+    var_y = np.sum(dy**2 * p, axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(var_x * var_y > 0, np.sum(dx * dy * p, axis=(1, 2)) / np.sqrt(var_x * var_y), 1.0)
+        info1 = np.where(np.maximum(hx, hy) > 0, (hxy - hxy1) / np.maximum(hx, hy), 0.0)
+    cluster = dx + dy
+    out = {
+        "joint_max": p.max(axis=(1, 2)),
         "joint_avg": mu,
         "joint_var": var_x,
         "joint_entr": hxy,
         "diff_avg": diff_avg,
-        "diff_var": np.sum((k_diff - diff_avg) ** 2 * p_diff),
-        "diff_entr": -np.sum(_xlog2x(p_diff)),
+        "diff_var": np.sum((k_diff[None] - diff_avg[:, None]) ** 2 * p_diff, axis=1),
+        "diff_entr": -_xlog2x(p_diff).sum(axis=1),
         "sum_avg": sum_avg,
-        "sum_var": np.sum((k_sum - sum_avg) ** 2 * p_sum),
-        "sum_entr": -np.sum(_xlog2x(p_sum)),
-        "energy": np.sum(p**2),
-        "contrast": np.sum((i - j) ** 2 * p),
-        "dissimilarity": np.sum(np.abs(i - j) * p),
-        "inv_diff": np.sum(p_diff / (1 + k_diff)),
-        "inv_diff_norm": np.sum(p_diff / (1 + k_diff / n_levels)),
-        "inv_diff_mom": np.sum(p_diff / (1 + k_diff**2)),
-        "inv_diff_mom_norm": np.sum(p_diff / (1 + (k_diff / n_levels) ** 2)),
-        "inv_var": np.sum(p_diff[1:] / k_diff[1:] ** 2),
+        "sum_var": np.sum((k_sum[None] - sum_avg[:, None]) ** 2 * p_sum, axis=1),
+        "sum_entr": -_xlog2x(p_sum).sum(axis=1),
+        "energy": np.sum(p**2, axis=(1, 2)),
+        "contrast": np.sum((i - j) ** 2 * p, axis=(1, 2)),
+        "dissimilarity": np.sum(np.abs(i - j) * p, axis=(1, 2)),
+        "inv_diff": p_diff @ (1 / (1 + k_diff)),
+        "inv_diff_norm": p_diff @ (1 / (1 + k_diff / n_levels)),
+        "inv_diff_mom": p_diff @ (1 / (1 + k_diff**2)),
+        "inv_diff_mom_norm": p_diff @ (1 / (1 + (k_diff / n_levels) ** 2)),
+        "inv_var": p_diff[:, 1:] @ (1 / k_diff[1:] ** 2),
         "corr": corr,
-        "auto_corr": np.sum(i * j * p),
-        "clust_tend": np.sum(cluster**2 * p),
-        "clust_shade": np.sum(cluster**3 * p),
-        "clust_prom": np.sum(cluster**4 * p),
-        "info_corr1": (hxy - hxy1) / max(hx, hy) if max(hx, hy) > 0 else 0.0,
-        "info_corr2": np.sqrt(max(0.0, 1 - np.exp(-2 * (hxy2 - hxy)))),
+        "auto_corr": np.sum(i * j * p, axis=(1, 2)),
+        "clust_tend": np.sum(cluster**2 * p, axis=(1, 2)),
+        "clust_shade": np.sum(cluster**3 * p, axis=(1, 2)),
+        "clust_prom": np.sum(cluster**4 * p, axis=(1, 2)),
+        "info_corr1": info1,
+        "info_corr2": np.sqrt(np.maximum(0.0, 1 - np.exp(-2 * (hxy2 - hxy)))),
     }
+    empty = total == 0
+    for values in out.values():
+        values[empty] = np.nan
+    return out
+
+
+def glcm_features(counts, n_levels):
+    """IBSI GLCM features (3.6) of one co-occurrence count matrix (Ng x Ng); None when it has no counts."""
+    if np.sum(counts) == 0:
+        return None
+    return {k: float(v[0]) for k, v in glcm_features_batch(np.asarray(counts)[None], n_levels).items()}
 
 
 def _runs_stack(compact, n_levels, two_d):
@@ -277,37 +303,61 @@ def _runs(compact, angles, n_levels, n_runs):
     return counts[:, :, :n_runs]
 
 
+def _emphasis_features_batch(matrices, n_voxels, names, n_levels):
+    """Shared IBSI formulas of run/zone/distance/dependence matrices, for a stack (k, Ng, L) at once.
+
+    Rows: grey level 1..Ng, columns: length 1..L; ``n_voxels``: (k,) ROI voxels per matrix. Returns
+    ``{IBSI name: (k,) array}``, NaN for a matrix without counts.
+    """
+    m = np.asarray(matrices, dtype=np.float64)
+    k = m.shape[0]
+    total = m.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe = np.where(total > 0, total, np.nan)
+        g = np.arange(1, n_levels + 1, dtype=np.float64)[:, None]
+        length = np.arange(1, m.shape[2] + 1, dtype=np.float64)[None, :]
+        p = m / safe[:, None, None]
+        rows, cols = m.sum(axis=2), m.sum(axis=1)
+        mu_g = np.sum(g[None] * p, axis=(1, 2))
+        mu_l = np.sum(length[None] * p, axis=(1, 2))
+
+        def weighted(weights):
+            return np.sum(m * weights[None], axis=(1, 2)) / safe
+
+        values = {
+            "short": weighted(1 / length**2),
+            "long": weighted(length**2 + 0 * g),
+            "low": weighted(1 / g**2 + 0 * length),
+            "high": weighted(g**2 + 0 * length),
+            "short_low": weighted(1 / (g**2 * length**2)),
+            "short_high": weighted(g**2 / length**2),
+            "long_low": weighted(length**2 / g**2),
+            "long_high": weighted(g**2 * length**2),
+            "glnu": np.sum(rows**2, axis=1) / safe,
+            "glnu_norm": np.sum(rows**2, axis=1) / safe**2,
+            "lnu": np.sum(cols**2, axis=1) / safe,
+            "lnu_norm": np.sum(cols**2, axis=1) / safe**2,
+            "perc": total / np.asarray(n_voxels, dtype=np.float64).reshape(k),
+            "gl_var": np.sum((g[None] - mu_g[:, None, None]) ** 2 * p, axis=(1, 2)),
+            "l_var": np.sum((length[None] - mu_l[:, None, None]) ** 2 * p, axis=(1, 2)),
+            "entr": -_xlog2x(np.nan_to_num(p)).sum(axis=(1, 2)),
+            "energy": np.sum(p**2, axis=(1, 2)),
+        }
+    empty = total == 0
+    out = {}
+    for key, ibsi in names.items():
+        column = np.array(values[key], dtype=np.float64)
+        column[empty] = np.nan
+        out[ibsi] = column
+    return out
+
+
 def _emphasis_features(matrix, n_voxels, names, n_levels):
-    """Shared IBSI formulas of run/zone/distance/dependence matrices (rows: grey level, cols: length 1..)."""
-    total = matrix.sum()
-    if total == 0:
+    """:func:`_emphasis_features_batch` of one matrix; None when it has no counts."""
+    if np.sum(matrix) == 0:
         return None
-    g = np.arange(1, n_levels + 1, dtype=np.float64)[:, None]
-    length = np.arange(1, matrix.shape[1] + 1, dtype=np.float64)[None, :]
-    p = matrix / total
-    rows, cols = matrix.sum(axis=1), matrix.sum(axis=0)
-    mu_g = np.sum(g * p)
-    mu_l = np.sum(length * p)
-    values = {
-        "short": np.sum(matrix / length**2) / total,
-        "long": np.sum(matrix * length**2) / total,
-        "low": np.sum(matrix / g**2) / total,
-        "high": np.sum(matrix * g**2) / total,
-        "short_low": np.sum(matrix / (g**2 * length**2)) / total,
-        "short_high": np.sum(matrix * g**2 / length**2) / total,
-        "long_low": np.sum(matrix * length**2 / g**2) / total,
-        "long_high": np.sum(matrix * g**2 * length**2) / total,
-        "glnu": np.sum(rows**2) / total,
-        "glnu_norm": np.sum(rows**2) / total**2,
-        "lnu": np.sum(cols**2) / total,
-        "lnu_norm": np.sum(cols**2) / total**2,
-        "perc": total / n_voxels,
-        "gl_var": np.sum((g - mu_g) ** 2 * p),
-        "l_var": np.sum((length - mu_l) ** 2 * p),
-        "entr": -np.sum(_xlog2x(p)),
-        "energy": np.sum(p**2),
-    }
-    return {ibsi: values[key] for key, ibsi in names.items()}
+    batch = _emphasis_features_batch(np.asarray(matrix)[None], [n_voxels], names, n_levels)
+    return {k: float(v[0]) for k, v in batch.items()}
 
 
 _RLM_NAMES = {
@@ -340,21 +390,36 @@ def _mean_dicts(dicts):
     return {k: float(np.nanmean([d[k] for d in dicts])) for k in dicts[0]}
 
 
+def _mean_rows(batch):
+    """IBSI average over matrices: the mean of each feature over the matrices that have counts."""
+    if not batch:
+        return {}
+    first = next(iter(batch.values()))
+    if np.all(np.isnan(first)):
+        return {}
+    with np.errstate(invalid="ignore"):
+        return {k: float(np.nanmean(v)) for k, v in batch.items()}
+
+
 def _aggregate_directional(stack3d, stack2d, features, n_voxels_3d, n_voxels_2d):
     """The six IBSI aggregations of a per-direction matrix family.
 
-    ``features(matrix, n_voxels)`` -> dict. ``stack3d``: (13, ...) ; ``stack2d``: (n_slices, 4, ...).
-    ``n_voxels_2d`` is the ROI voxel count per slice.
+    ``features(matrices (k, ...), n_voxels (k,))`` -> ``{name: (k,) array}`` (NaN rows for empty matrices).
+    ``stack3d``: (13, ...) ; ``stack2d``: (n_slices, 4, ...). ``n_voxels_2d`` is the ROI voxel count per slice.
     """
     out = {}
-    out["3D_avg"] = _mean_dicts([features(m, n_voxels_3d) for m in stack3d])
-    out["3D_comb"] = _mean_dicts([features(stack3d.sum(axis=0), n_voxels_3d * len(stack3d))])
+    n3 = len(stack3d)
+    out["3D_avg"] = _mean_rows(features(stack3d, np.full(n3, n_voxels_3d)))
+    out["3D_comb"] = _mean_rows(features(stack3d.sum(axis=0)[None], [n_voxels_3d * n3]))
     if len(stack2d):
-        out["2D_avg"] = _mean_dicts([features(m, nv) for s, nv in zip(stack2d, n_voxels_2d) for m in s])
-        out["2D_comb"] = _mean_dicts([features(s.sum(axis=0), nv * s.shape[0]) for s, nv in zip(stack2d, n_voxels_2d)])
-        total = int(np.sum(n_voxels_2d))
-        out["2_5D_avg"] = _mean_dicts([features(stack2d[:, a].sum(axis=0), total) for a in range(stack2d.shape[1])])
-        out["2_5D_comb"] = _mean_dicts([features(stack2d.sum(axis=(0, 1)), total * stack2d.shape[1])])
+        n_slices, n_dirs = stack2d.shape[:2]
+        per_slice = np.asarray(n_voxels_2d, dtype=np.float64)
+        flat = stack2d.reshape((n_slices * n_dirs,) + stack2d.shape[2:])
+        out["2D_avg"] = _mean_rows(features(flat, np.repeat(per_slice, n_dirs)))
+        out["2D_comb"] = _mean_rows(features(stack2d.sum(axis=1), per_slice * n_dirs))
+        total = float(per_slice.sum())
+        out["2_5D_avg"] = _mean_rows(features(stack2d.sum(axis=0), np.full(n_dirs, total)))
+        out["2_5D_comb"] = _mean_rows(features(stack2d.sum(axis=(0, 1))[None], [total * n_dirs]))
     return out
 
 
@@ -514,7 +579,7 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     cm = _aggregate_directional(
         _glcm_stack(compact, n_levels, False),
         _glcm_stack(compact, n_levels, True),
-        lambda m, nv: glcm_features(m, n_levels),
+        lambda m, nv: glcm_features_batch(m, n_levels),
         n_voxels,
         n_per_slice,
     )
@@ -524,7 +589,7 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     rlm = _aggregate_directional(
         _runs_stack(compact, n_levels, False),
         _runs_stack(compact, n_levels, True),
-        lambda m, nv: _emphasis_features(m, nv, _RLM_NAMES, n_levels),
+        lambda m, nv: _emphasis_features_batch(m, nv, _RLM_NAMES, n_levels),
         n_voxels,
         n_per_slice,
     )
