@@ -27,6 +27,7 @@ from scipy import ndimage
 from . import kernels
 from .kernels import ibsi_texture as _texture_kernels
 
+
 def _xlog2x(p):
     p = np.asarray(p, dtype=np.float64)
     out = np.zeros_like(p)
@@ -405,7 +406,7 @@ def _aggregate_directional(stack3d, stack2d, features, n_voxels_3d, n_voxels_2d)
     """The six IBSI aggregations of a per-direction matrix family.
 
     ``features(matrices (k, ...), n_voxels (k,))`` -> ``{name: (k,) array}`` (NaN rows for empty matrices).
-    ``stack3d``: (13, ...) ; ``stack2d``: (n_slices, 4, ...). ``n_voxels_2d`` is the ROI voxel count per slice.
+    ``stack3d``: (13, ...); ``stack2d``: (n_slices, 4, ...); ``n_voxels_2d``: ROI voxels per slice.
     """
     out = {}
     n3 = len(stack3d)
