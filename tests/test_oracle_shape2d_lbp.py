@@ -275,7 +275,7 @@ def test_lbp2d_default_samples_keep_existing_settings_hashes():
 
     assert Settings().lbp2d_samples == 8
     demo = Path(spinerad.__file__).resolve().parents[1] / "models" / "demo"
-    card = json.loads(next(demo.glob("*/card.json")).read_text())
+    card = json.loads(next(demo.glob("*/card.json")).read_text(encoding="utf-8"))
     assert load_params(demo / "extraction.yaml").settings_hash() in json.dumps(card)
     with_lbp = {"imageType": {"LBP2D": {}}}
     assert load_params(with_lbp).settings_hash() != load_params(
