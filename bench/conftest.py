@@ -138,6 +138,7 @@ def same_features():
 RATIOS = {
     "extract": ("pyradiomics", ("spinerad",), "PyRadiomics / spinerad (speed-up)"),
     "profile": ("pyradiomics", ("spinerad",), "PyRadiomics / spinerad (speed-up)"),
+    "ibsi": ("mirp", ("spinerad",), "MIRP / spinerad (speed-up)"),
     "glcm-kernel": (
         "kernel",
         ("bound-serial", "bound-parallel"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
-from .errors import RoiTooSmall
+from .errors import InvalidInput, RoiTooSmall
 from .kernels import firstorder as _firstorder
 from .kernels import glcm as _glcm
 from .kernels import gldm as _gldm
@@ -19,6 +19,7 @@ from .kernels import glrlm as _glrlm
 from .kernels import glszm as _glszm
 from .kernels import ngtdm as _ngtdm
 from .kernels import shape as _shape
+from .kernels import shape2d as _shape2d
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,37 @@ def compute_shape(ctx, names):
     return _shape.shape_features(ctx.shape_mask, ctx.spacing_zyx, names)
 
 
+def compute_shape2d(ctx, names):
+    """Shape2D features of a one-slice ROI (``force2D``), under PyRadiomics' conditions.
+
+    PyRadiomics (``computeShape``) skips the class with a warning when ``force2D`` is off, and when the
+    ROI box is one voxel wide along the axis ``force2Ddimension`` picks in *ITK* order (x, y, z: its
+    bounding-box check indexes that order); it then fails the extraction when the mask is more than one
+    voxel thick along ``force2Ddimension`` in array order (z, y, x). Both are kept, so the same parameter
+    file gives the same feature set.
+    """
+    s = ctx.settings
+    mask = ctx.shape_mask
+    if not s.force2d:
+        log.warning("shape2D skipped: it needs force2D: true (as in PyRadiomics)")
+        return {}
+    if mask.shape[::-1][s.force2d_dimension] <= 1:
+        log.warning(
+            "shape2D skipped: the ROI box is 1 voxel wide along ITK axis %d (PyRadiomics' check)",
+            s.force2d_dimension,
+        )
+        return {}
+    if mask.shape[s.force2d_dimension] > 1:
+        raise InvalidInput(
+            f"shape2D needs an ROI one voxel thick along force2Ddimension {s.force2d_dimension}; "
+            f"this ROI spans {mask.shape[s.force2d_dimension]} (PyRadiomics raises the same)"
+        )
+    axes = [0, 1, 2]
+    axes.remove(s.force2d_dimension)
+    spacing = np.asarray(ctx.spacing_zyx, dtype=np.float64)[axes]
+    return _shape2d.shape2d_features(np.squeeze(mask, axis=s.force2d_dimension), spacing, names)
+
+
 def _neighbour_offsets(ctx, distances):
     """Both directions of every angle, as PyRadiomics' GLSZM/GLDM/NGTDM neighbourhoods use them.
 
@@ -232,6 +264,13 @@ FEATURE_CLASSES = {
         tuple(n for n in _shape.FEATURE_NAMES if n not in _shape.DEPRECATED),
         compute_shape,
         deprecated=_shape.DEPRECATED,
+        per_image_type=False,
+    ),
+    "shape2D": FeatureClass(
+        "shape2D",
+        tuple(n for n in _shape2d.FEATURE_NAMES if n not in _shape2d.DEPRECATED),
+        compute_shape2d,
+        deprecated=_shape2d.DEPRECATED,
         per_image_type=False,
     ),
     "firstorder": FeatureClass(

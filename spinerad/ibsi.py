@@ -9,6 +9,8 @@ settings (PyRadiomics-format parameters), the families
 - ``szm_`` GLSZM, ``dzm_`` GLDZM, ``ngt_`` NGTDM, ``ngl_`` NGLDM: ``2D``, ``2_5D``, ``3D``,
 
 named ``<family>_<feature>_<aggregation>`` exactly as the IBSI reference tables (e.g. ``cm_joint_max_3D_avg``).
+Morphology (``morph_``), local intensity (``loc_``) and the per-step diagnostic values are in
+:mod:`spinerad.ibsi_morph`.
 Differences from PyRadiomics mode that IBSI prescribes: fixed-bin-size discretisation is anchored at the
 lower re-segmentation bound (else the ROI minimum), fixed bin number uses ``floor(Ng (x-min)/(max-min)) + 1``,
 ``Ng`` is the number of bins (not the highest level present), kurtosis is excess kurtosis, and entropies use
@@ -23,6 +25,8 @@ import numpy as np
 from scipy import ndimage
 
 from . import kernels
+from .kernels import ibsi_texture as _texture_kernels
+
 
 def _xlog2x(p):
     p = np.asarray(p, dtype=np.float64)
@@ -196,61 +200,87 @@ def _glcm_stack(compact, n_levels, two_d):
     return np.array(stack)
 
 
-def glcm_features(counts, n_levels):
-    """IBSI GLCM features (3.6) of one co-occurrence count matrix (Ng x Ng, grey levels 1..Ng)."""
-    total = counts.sum()
-    if total == 0:
-        return None
-    p = counts / total
+def glcm_features_batch(counts, n_levels):
+    """IBSI GLCM features (3.6) of a stack of co-occurrence count matrices (k, Ng, Ng), levels 1..Ng.
+
+    Returns ``{feature: (k,) array}``; a matrix without counts gives NaN in every feature (IBSI leaves it
+    out of any average).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    k = counts.shape[0]
+    total = counts.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = counts / np.where(total > 0, total, np.nan)[:, None, None]
     g = np.arange(1, n_levels + 1, dtype=np.float64)
-    i, j = np.meshgrid(g, g, indexing="ij")
-    px, py = p.sum(axis=1), p.sum(axis=0)
-    mu = np.sum(i * p)
-    mu_y = np.sum(j * p)
+    i, j = g[:, None], g[None, :]
+    px, py = p.sum(axis=2), p.sum(axis=1)
+    mu = px @ g
+    mu_y = py @ g
+    flat = p.reshape(k, -1)
+    diff_index = np.abs(i - j).astype(np.int64).ravel()
+    sum_index = (i + j).astype(np.int64).ravel() - 2
     k_diff = np.arange(n_levels, dtype=np.float64)
-    p_diff = np.array([p[np.abs(i - j) == k].sum() for k in k_diff])
     k_sum = np.arange(2, 2 * n_levels + 1, dtype=np.float64)
-    p_sum = np.array([p[(i + j) == k].sum() for k in k_sum])
-    diff_avg = np.sum(k_diff * p_diff)
-    sum_avg = np.sum(k_sum * p_sum)
-    hxy = -np.sum(_xlog2x(p))
-    hx = -np.sum(_xlog2x(px))
-    hy = -np.sum(_xlog2x(py))
-    pxy = np.outer(px, py)
+    p_diff = np.zeros((k, n_levels))
+    p_sum = np.zeros((k, 2 * n_levels - 1))
+    for row in range(k):
+        p_diff[row] = np.bincount(diff_index, weights=flat[row], minlength=n_levels)
+        p_sum[row] = np.bincount(sum_index, weights=flat[row], minlength=2 * n_levels - 1)
+    diff_avg = p_diff @ k_diff
+    sum_avg = p_sum @ k_sum
+    hxy = -_xlog2x(p).sum(axis=(1, 2))
+    hx = -_xlog2x(px).sum(axis=1)
+    hy = -_xlog2x(py).sum(axis=1)
+    pxy = px[:, :, None] * py[:, None, :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        hxy1 = -np.sum(np.where(p > 0, p * np.log2(np.where(pxy > 0, pxy, 1)), 0))
-    hxy2 = -np.sum(_xlog2x(pxy))
-    var_x = np.sum((i - mu) ** 2 * p)
-    var_y = np.sum((j - mu_y) ** 2 * p)
-    corr = np.sum((i - mu) * (j - mu_y) * p) / np.sqrt(var_x * var_y) if var_x * var_y > 0 else 1.0
-    cluster = i + j - mu - mu_y
-    return {
-        "joint_max": p.max(),
+        hxy1 = -np.sum(np.where(p > 0, p * np.log2(np.where(pxy > 0, pxy, 1)), 0), axis=(1, 2))
+    hxy2 = -_xlog2x(pxy).sum(axis=(1, 2))
+    dx = i[None] - mu[:, None, None]
+    dy = j[None] - mu_y[:, None, None]
+    var_x = np.sum(dx**2 * p, axis=(1, 2))
+    var_y = np.sum(dy**2 * p, axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(var_x * var_y > 0, np.sum(dx * dy * p, axis=(1, 2)) / np.sqrt(var_x * var_y), 1.0)
+        info1 = np.where(np.maximum(hx, hy) > 0, (hxy - hxy1) / np.maximum(hx, hy), 0.0)
+    cluster = dx + dy
+    out = {
+        "joint_max": p.max(axis=(1, 2)),
         "joint_avg": mu,
         "joint_var": var_x,
         "joint_entr": hxy,
         "diff_avg": diff_avg,
-        "diff_var": np.sum((k_diff - diff_avg) ** 2 * p_diff),
-        "diff_entr": -np.sum(_xlog2x(p_diff)),
+        "diff_var": np.sum((k_diff[None] - diff_avg[:, None]) ** 2 * p_diff, axis=1),
+        "diff_entr": -_xlog2x(p_diff).sum(axis=1),
         "sum_avg": sum_avg,
-        "sum_var": np.sum((k_sum - sum_avg) ** 2 * p_sum),
-        "sum_entr": -np.sum(_xlog2x(p_sum)),
-        "energy": np.sum(p**2),
-        "contrast": np.sum((i - j) ** 2 * p),
-        "dissimilarity": np.sum(np.abs(i - j) * p),
-        "inv_diff": np.sum(p_diff / (1 + k_diff)),
-        "inv_diff_norm": np.sum(p_diff / (1 + k_diff / n_levels)),
-        "inv_diff_mom": np.sum(p_diff / (1 + k_diff**2)),
-        "inv_diff_mom_norm": np.sum(p_diff / (1 + (k_diff / n_levels) ** 2)),
-        "inv_var": np.sum(p_diff[1:] / k_diff[1:] ** 2),
+        "sum_var": np.sum((k_sum[None] - sum_avg[:, None]) ** 2 * p_sum, axis=1),
+        "sum_entr": -_xlog2x(p_sum).sum(axis=1),
+        "energy": np.sum(p**2, axis=(1, 2)),
+        "contrast": np.sum((i - j) ** 2 * p, axis=(1, 2)),
+        "dissimilarity": np.sum(np.abs(i - j) * p, axis=(1, 2)),
+        "inv_diff": p_diff @ (1 / (1 + k_diff)),
+        "inv_diff_norm": p_diff @ (1 / (1 + k_diff / n_levels)),
+        "inv_diff_mom": p_diff @ (1 / (1 + k_diff**2)),
+        "inv_diff_mom_norm": p_diff @ (1 / (1 + (k_diff / n_levels) ** 2)),
+        "inv_var": p_diff[:, 1:] @ (1 / k_diff[1:] ** 2),
         "corr": corr,
-        "auto_corr": np.sum(i * j * p),
-        "clust_tend": np.sum(cluster**2 * p),
-        "clust_shade": np.sum(cluster**3 * p),
-        "clust_prom": np.sum(cluster**4 * p),
-        "info_corr1": (hxy - hxy1) / max(hx, hy) if max(hx, hy) > 0 else 0.0,
-        "info_corr2": np.sqrt(max(0.0, 1 - np.exp(-2 * (hxy2 - hxy)))),
+        "auto_corr": np.sum(i * j * p, axis=(1, 2)),
+        "clust_tend": np.sum(cluster**2 * p, axis=(1, 2)),
+        "clust_shade": np.sum(cluster**3 * p, axis=(1, 2)),
+        "clust_prom": np.sum(cluster**4 * p, axis=(1, 2)),
+        "info_corr1": info1,
+        "info_corr2": np.sqrt(np.maximum(0.0, 1 - np.exp(-2 * (hxy2 - hxy)))),
     }
+    empty = total == 0
+    for values in out.values():
+        values[empty] = np.nan
+    return out
+
+
+def glcm_features(counts, n_levels):
+    """IBSI GLCM features (3.6) of one co-occurrence count matrix (Ng x Ng); None when it has no counts."""
+    if np.sum(counts) == 0:
+        return None
+    return {k: float(v[0]) for k, v in glcm_features_batch(np.asarray(counts)[None], n_levels).items()}
 
 
 def _runs_stack(compact, n_levels, two_d):
@@ -274,37 +304,61 @@ def _runs(compact, angles, n_levels, n_runs):
     return counts[:, :, :n_runs]
 
 
+def _emphasis_features_batch(matrices, n_voxels, names, n_levels):
+    """Shared IBSI formulas of run/zone/distance/dependence matrices, for a stack (k, Ng, L) at once.
+
+    Rows: grey level 1..Ng, columns: length 1..L; ``n_voxels``: (k,) ROI voxels per matrix. Returns
+    ``{IBSI name: (k,) array}``, NaN for a matrix without counts.
+    """
+    m = np.asarray(matrices, dtype=np.float64)
+    k = m.shape[0]
+    total = m.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        safe = np.where(total > 0, total, np.nan)
+        g = np.arange(1, n_levels + 1, dtype=np.float64)[:, None]
+        length = np.arange(1, m.shape[2] + 1, dtype=np.float64)[None, :]
+        p = m / safe[:, None, None]
+        rows, cols = m.sum(axis=2), m.sum(axis=1)
+        mu_g = np.sum(g[None] * p, axis=(1, 2))
+        mu_l = np.sum(length[None] * p, axis=(1, 2))
+
+        def weighted(weights):
+            return np.sum(m * weights[None], axis=(1, 2)) / safe
+
+        values = {
+            "short": weighted(1 / length**2),
+            "long": weighted(length**2 + 0 * g),
+            "low": weighted(1 / g**2 + 0 * length),
+            "high": weighted(g**2 + 0 * length),
+            "short_low": weighted(1 / (g**2 * length**2)),
+            "short_high": weighted(g**2 / length**2),
+            "long_low": weighted(length**2 / g**2),
+            "long_high": weighted(g**2 * length**2),
+            "glnu": np.sum(rows**2, axis=1) / safe,
+            "glnu_norm": np.sum(rows**2, axis=1) / safe**2,
+            "lnu": np.sum(cols**2, axis=1) / safe,
+            "lnu_norm": np.sum(cols**2, axis=1) / safe**2,
+            "perc": total / np.asarray(n_voxels, dtype=np.float64).reshape(k),
+            "gl_var": np.sum((g[None] - mu_g[:, None, None]) ** 2 * p, axis=(1, 2)),
+            "l_var": np.sum((length[None] - mu_l[:, None, None]) ** 2 * p, axis=(1, 2)),
+            "entr": -_xlog2x(np.nan_to_num(p)).sum(axis=(1, 2)),
+            "energy": np.sum(p**2, axis=(1, 2)),
+        }
+    empty = total == 0
+    out = {}
+    for key, ibsi in names.items():
+        column = np.array(values[key], dtype=np.float64)
+        column[empty] = np.nan
+        out[ibsi] = column
+    return out
+
+
 def _emphasis_features(matrix, n_voxels, names, n_levels):
-    """Shared IBSI formulas of run/zone/distance/dependence matrices (rows: grey level, cols: length 1..)."""
-    total = matrix.sum()
-    if total == 0:
+    """:func:`_emphasis_features_batch` of one matrix; None when it has no counts."""
+    if np.sum(matrix) == 0:
         return None
-    g = np.arange(1, n_levels + 1, dtype=np.float64)[:, None]
-    length = np.arange(1, matrix.shape[1] + 1, dtype=np.float64)[None, :]
-    p = matrix / total
-    rows, cols = matrix.sum(axis=1), matrix.sum(axis=0)
-    mu_g = np.sum(g * p)
-    mu_l = np.sum(length * p)
-    values = {
-        "short": np.sum(matrix / length**2) / total,
-        "long": np.sum(matrix * length**2) / total,
-        "low": np.sum(matrix / g**2) / total,
-        "high": np.sum(matrix * g**2) / total,
-        "short_low": np.sum(matrix / (g**2 * length**2)) / total,
-        "short_high": np.sum(matrix * g**2 / length**2) / total,
-        "long_low": np.sum(matrix * length**2 / g**2) / total,
-        "long_high": np.sum(matrix * g**2 * length**2) / total,
-        "glnu": np.sum(rows**2) / total,
-        "glnu_norm": np.sum(rows**2) / total**2,
-        "lnu": np.sum(cols**2) / total,
-        "lnu_norm": np.sum(cols**2) / total**2,
-        "perc": total / n_voxels,
-        "gl_var": np.sum((g - mu_g) ** 2 * p),
-        "l_var": np.sum((length - mu_l) ** 2 * p),
-        "entr": -np.sum(_xlog2x(p)),
-        "energy": np.sum(p**2),
-    }
-    return {ibsi: values[key] for key, ibsi in names.items()}
+    batch = _emphasis_features_batch(np.asarray(matrix)[None], [n_voxels], names, n_levels)
+    return {k: float(v[0]) for k, v in batch.items()}
 
 
 _RLM_NAMES = {
@@ -337,35 +391,42 @@ def _mean_dicts(dicts):
     return {k: float(np.nanmean([d[k] for d in dicts])) for k in dicts[0]}
 
 
+def _mean_rows(batch):
+    """IBSI average over matrices: the mean of each feature over the matrices that have counts."""
+    if not batch:
+        return {}
+    first = next(iter(batch.values()))
+    if np.all(np.isnan(first)):
+        return {}
+    with np.errstate(invalid="ignore"):
+        return {k: float(np.nanmean(v)) for k, v in batch.items()}
+
+
 def _aggregate_directional(stack3d, stack2d, features, n_voxels_3d, n_voxels_2d):
     """The six IBSI aggregations of a per-direction matrix family.
 
-    ``features(matrix, n_voxels)`` -> dict. ``stack3d``: (13, ...) ; ``stack2d``: (n_slices, 4, ...).
-    ``n_voxels_2d`` is the ROI voxel count per slice.
+    ``features(matrices (k, ...), n_voxels (k,))`` -> ``{name: (k,) array}`` (NaN rows for empty matrices).
+    ``stack3d``: (13, ...); ``stack2d``: (n_slices, 4, ...); ``n_voxels_2d``: ROI voxels per slice.
     """
     out = {}
-    out["3D_avg"] = _mean_dicts([features(m, n_voxels_3d) for m in stack3d])
-    out["3D_comb"] = _mean_dicts([features(stack3d.sum(axis=0), n_voxels_3d * len(stack3d))])
+    n3 = len(stack3d)
+    out["3D_avg"] = _mean_rows(features(stack3d, np.full(n3, n_voxels_3d)))
+    out["3D_comb"] = _mean_rows(features(stack3d.sum(axis=0)[None], [n_voxels_3d * n3]))
     if len(stack2d):
-        out["2D_avg"] = _mean_dicts([features(m, nv) for s, nv in zip(stack2d, n_voxels_2d) for m in s])
-        out["2D_comb"] = _mean_dicts([features(s.sum(axis=0), nv * s.shape[0]) for s, nv in zip(stack2d, n_voxels_2d)])
-        total = int(np.sum(n_voxels_2d))
-        out["2_5D_avg"] = _mean_dicts([features(stack2d[:, a].sum(axis=0), total) for a in range(stack2d.shape[1])])
-        out["2_5D_comb"] = _mean_dicts([features(stack2d.sum(axis=(0, 1)), total * stack2d.shape[1])])
+        n_slices, n_dirs = stack2d.shape[:2]
+        per_slice = np.asarray(n_voxels_2d, dtype=np.float64)
+        flat = stack2d.reshape((n_slices * n_dirs,) + stack2d.shape[2:])
+        out["2D_avg"] = _mean_rows(features(flat, np.repeat(per_slice, n_dirs)))
+        out["2D_comb"] = _mean_rows(features(stack2d.sum(axis=1), per_slice * n_dirs))
+        total = float(per_slice.sum())
+        out["2_5D_avg"] = _mean_rows(features(stack2d.sum(axis=0), np.full(n_dirs, total)))
+        out["2_5D_comb"] = _mean_rows(features(stack2d.sum(axis=(0, 1))[None], [total * n_dirs]))
     return out
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Zones, distances, neighbourhoods
 # ---------------------------------------------------------------------------------------------------------
-
-
-def _structure(two_d):
-    if two_d:
-        s = np.zeros((3, 3, 3), dtype=bool)
-        s[1] = True
-        return s
-    return np.ones((3, 3, 3), dtype=bool)
 
 
 def _zones(levels_volume, n_levels, two_d, morph_mask=None):
@@ -380,52 +441,35 @@ def _zones(levels_volume, n_levels, two_d, morph_mask=None):
         distance = np.stack([ndimage.distance_transform_cdt(plane, metric="taxicab") for plane in padded])
     else:
         distance = ndimage.distance_transform_cdt(padded, metric="taxicab")
-    distance = distance[1:-1, 1:-1, 1:-1]
-    zones = []
-    structure = _structure(two_d)
-    for level in range(1, n_levels + 1):
-        labelled, n = ndimage.label(levels_volume == level, structure=structure)
-        if n == 0:
-            continue
-        index = np.arange(1, n + 1)
-        sizes = ndimage.sum_labels(np.ones_like(labelled), labelled, index)
-        nearest = ndimage.minimum(distance, labelled, index)
-        zones.extend((level, int(s), int(d)) for s, d in zip(sizes, nearest))
-    return zones
+    distance = np.ascontiguousarray(distance[1:-1, 1:-1, 1:-1], dtype=np.int64)
+    levels_volume = np.ascontiguousarray(levels_volume, dtype=np.int64)
+    capacity = max(1, int(np.count_nonzero(levels_volume)))
+    zone_level = np.empty(capacity, dtype=np.int64)
+    zone_size = np.empty(capacity, dtype=np.int64)
+    zone_distance = np.empty(capacity, dtype=np.int64)
+    n = _texture_kernels.zones_kernel(levels_volume, distance, two_d, zone_level, zone_size, zone_distance)
+    return list(zip(zone_level[:n].tolist(), zone_size[:n].tolist(), zone_distance[:n].tolist()))
 
 
 def _zone_matrices(levels_volume, n_levels, two_d, morph_mask=None):
-    zones = _zones(levels_volume, n_levels, two_d, morph_mask)
-    max_size = max(z[1] for z in zones)
-    max_distance = max(z[2] for z in zones)
-    size_matrix = np.zeros((n_levels, max_size))
-    distance_matrix = np.zeros((n_levels, max_distance))
-    for level, size, distance in zones:
-        size_matrix[level - 1, size - 1] += 1
-        distance_matrix[level - 1, distance - 1] += 1
+    zones = np.array(_zones(levels_volume, n_levels, two_d, morph_mask), dtype=np.int64).reshape(-1, 3)
+    level, size, distance = zones[:, 0] - 1, zones[:, 1] - 1, zones[:, 2] - 1
+    size_matrix = np.zeros((n_levels, size.max() + 1))
+    distance_matrix = np.zeros((n_levels, distance.max() + 1))
+    np.add.at(size_matrix, (level, size), 1)
+    np.add.at(distance_matrix, (level, distance), 1)
     return size_matrix, distance_matrix
 
 
 def _neighbourhood(levels_volume, two_d):
     """Per ROI voxel: grey level, number of ROI neighbours, their sum and the count of equal-level ones."""
-    padded = np.pad(levels_volume, 1)
-    centre = padded[1:-1, 1:-1, 1:-1]
-    n_z, n_y, n_x = levels_volume.shape
+    levels_volume = np.ascontiguousarray(levels_volume, dtype=np.int64)
     count = np.zeros(levels_volume.shape)
     total = np.zeros(levels_volume.shape)
     same = np.zeros(levels_volume.shape)
-    for dz in (0,) if two_d else (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                if dz == dy == dx == 0:
-                    continue
-                neighbour = padded[1 + dz : 1 + dz + n_z, 1 + dy : 1 + dy + n_y, 1 + dx : 1 + dx + n_x]
-                valid = neighbour > 0
-                count += valid
-                total += np.where(valid, neighbour, 0)
-                same += valid & (neighbour == centre)
-    roi = centre > 0
-    return centre[roi], count[roi], total[roi], same[roi]
+    _texture_kernels.neighbourhood_kernel(levels_volume, two_d, count, total, same)
+    roi = levels_volume > 0
+    return levels_volume[roi], count[roi], total[roi], same[roi]
 
 
 def _ngtdm(levels_volume, n_levels, two_d):
@@ -536,7 +580,7 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     cm = _aggregate_directional(
         _glcm_stack(compact, n_levels, False),
         _glcm_stack(compact, n_levels, True),
-        lambda m, nv: glcm_features(m, n_levels),
+        lambda m, nv: glcm_features_batch(m, n_levels),
         n_voxels,
         n_per_slice,
     )
@@ -546,7 +590,7 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     rlm = _aggregate_directional(
         _runs_stack(compact, n_levels, False),
         _runs_stack(compact, n_levels, True),
-        lambda m, nv: _emphasis_features(m, nv, _RLM_NAMES, n_levels),
+        lambda m, nv: _emphasis_features_batch(m, nv, _RLM_NAMES, n_levels),
         n_voxels,
         n_per_slice,
     )

@@ -121,6 +121,109 @@ def gradient(image, settings):
     yield "gradient", _array(gmif.Execute(image))
 
 
+def lbp_2d(image, settings):
+    """Local binary pattern per slice (scikit-image's ``local_binary_pattern``, as PyRadiomics calls it).
+
+    The slices are planes normal to ``force2Ddimension``; the result is written back into an array of the
+    image's own dtype, as PyRadiomics does (an integer image keeps integer LBP codes, ``var`` is truncated).
+    PyRadiomics' effective default is 8 samples (its documentation says 9, its code reads
+    ``kwargs.get('lbp2DSamples', 8)``), and so is spinerad's.
+    """
+    import warnings
+
+    from skimage.feature import local_binary_pattern
+
+    if image.GetDimension() != 3:
+        raise NotSupported("the LBP2D image type needs a 3-D image")
+    if not settings.force2d:
+        log.warning("LBP2D is computed per slice but features are extracted in 3D (force2D is off)")
+    samples = settings.lbp2d_samples
+    array = _array(image).swapaxes(0, settings.force2d_dimension)
+    with warnings.catch_warnings():
+        # scikit-image warns that equality tests on float images are fragile; PyRadiomics feeds it the
+        # same float slices, and its numbers are the ones to reproduce.
+        warnings.filterwarnings("ignore", message="Applying `local_binary_pattern` to floating-point images")
+        for index in range(array.shape[0]):
+            array[index, ...] = local_binary_pattern(
+                array[index, ...], P=samples, R=settings.lbp2d_radius, method=settings.lbp2d_method
+            )
+    yield "lbp-2D", array.swapaxes(0, settings.force2d_dimension)
+
+
+def _sph_harm(m, n, polar_arg, azimuth_arg):
+    """scipy's former ``sph_harm(m, n, theta, phi)`` (theta azimuthal, phi polar), removed in SciPy 1.17.
+
+    SciPy 1.15-1.16 define it as ``sph_harm_y(n, m, phi, theta)``; PyRadiomics passes the polar angle as
+    ``theta`` and the azimuth as ``phi``, and that argument order is kept here.
+    """
+    from scipy import special
+
+    return special.sph_harm_y(n, m, azimuth_arg, polar_arg)
+
+
+def lbp_3d(image, settings, roi):
+    """3-D local binary pattern by spherical harmonics (PyRadiomics' ``getLBP3DImage``, step for step).
+
+    Samples on an icosphere (trimesh) around every ROI voxel by cubic-spline interpolation of the whole
+    image (``scipy.ndimage.map_coordinates``, order 3, in the image's dtype as PyRadiomics calls it), the
+    sign of each sample against the centre voxel, its spherical-harmonic coefficients per level, and the
+    rotation-invariant norm per level (``lbp-3D-m1``, ``lbp-3D-m2``, ...), then the kurtosis of the samples
+    (``lbp-3D-k``). Only ROI voxels carry values (the rest is 0; PyRadiomics leaves it uninitialised and
+    no feature reads it). ROI voxels are processed in chunks; each row's arithmetic is PyRadiomics'.
+    """
+    from scipy.ndimage import map_coordinates
+    from scipy.stats import kurtosis
+    from trimesh.creation import icosphere
+
+    if image.GetDimension() != 3:
+        raise NotSupported("the LBP3D image type needs a 3-D image")
+    if settings.force2d:
+        log.warning("LBP3D is computed in 3D but features are extracted in 2D (force2D is on)")
+    box, in_roi = roi
+    levels = settings.lbp3d_levels
+    radius = settings.lbp3d_icosphere_radius
+    im_arr = _array(image)
+    sphere = np.array(icosphere(settings.lbp3d_icosphere_subdivision, radius).vertices)
+    theta = np.arccos(np.true_divide(sphere[:, 2], radius))
+    phi = np.arctan2(sphere[:, 1], sphere[:, 0])
+    y = _sph_harm(0, 0, theta, phi)
+    n_ix = np.array(0)
+    for n in range(1, levels):
+        for m in range(-n, n + 1):
+            n_ix = np.append(n_ix, n)
+            y = np.column_stack((y, _sph_harm(m, n, theta, phi)))
+    y = y.reshape(len(sphere), -1)
+    local = np.nonzero(in_roi)
+    roi_coords = tuple(idx + b.start for idx, b in zip(local, box, strict=True))
+    n_roi = len(roi_coords[0])
+    norms = np.empty((n_roi, levels))
+    kurt = np.empty(n_roi)
+    chunk = 4096
+    for start in range(0, n_roi, chunk):
+        part = tuple(c[start : start + chunk] for c in roi_coords)
+        coords = np.array(part).T[None, :, :] + sphere[:, None, :]
+        f = map_coordinates(im_arr, coords.T, order=3)
+        kurt[start : start + chunk] = np.real(kurtosis(f, axis=1))
+        f = np.greater_equal(f, im_arr[part][:, None]).astype(int)
+        c = np.multiply(f[:, :, None], y[None, :, :]).sum(axis=1)
+        g = np.multiply(c[:, None, n_ix == 0], y[None, :, n_ix == 0])
+        for n in range(1, levels):
+            products = np.multiply(c[:, None, n_ix == n], y[None, :, n_ix == n])
+            level_sum = np.sum(products, axis=2, keepdims=True)
+            g = np.concatenate((g, level_sum), axis=2)
+        norms[start : start + chunk] = np.real(np.sqrt(np.sum(g**2, axis=1)))
+    result = np.zeros(im_arr.shape)
+    for level in range(levels):
+        result[roi_coords] = norms[:, level]
+        yield "lbp-3D-m%d" % (level + 1), result.copy()
+    result[roi_coords] = kurt
+    yield "lbp-3D-k", result
+
+
+#: Image types that need the ROI (box, in-box mask after re-segmentation): called with ``roi=``.
+NEEDS_ROI = frozenset({"LBP3D"})
+
+
 IMAGE_TYPES = {
     "Original": original,
     "LoG": log_sigma,
@@ -130,4 +233,6 @@ IMAGE_TYPES = {
     "Logarithm": logarithm,
     "Exponential": exponential,
     "Gradient": gradient,
+    "LBP2D": lbp_2d,
+    "LBP3D": lbp_3d,
 }

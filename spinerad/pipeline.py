@@ -13,7 +13,7 @@ import SimpleITK as sitk
 from . import intake, jit, preprocess
 from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage, NotSupported
 from .features import FEATURE_CLASSES, RoiContext
-from .imagetypes import IMAGE_TYPES
+from .imagetypes import IMAGE_TYPES, NEEDS_ROI
 from .settings import ExtractionParams, load_params
 
 
@@ -70,7 +70,7 @@ class PreparedRoi:
     morph_mask: np.ndarray = None
 
 
-def _prepare(image, mask, settings, timer, ibsi_options=None):
+def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
     """Validate, normalise, resample/pre-crop and re-segment, as PyRadiomics' ``execute`` does.
 
     With ``ibsi_options`` (IBSI mode), resampling follows IBSI 1 instead (see :func:`preprocess.resample_ibsi`)
@@ -89,6 +89,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None):
             mask = preprocess.correct_mask(image, mask, own_box)
         mask_array = intake.as_zyx(mask)
         count, box = intake.locate_roi(mask_array, settings.label, 0, require_background=True)
+    if diagnostics is not None:  # IBSI mode: the values after each processing step (spinerad.ibsi_morph)
+        _diagnose(diagnostics, "init", image, mask_array, box, settings.label)
     with timer.stage("preprocess"):
         if settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
@@ -105,6 +107,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None):
             count, box = intake.locate_roi(mask_array, settings.label, 0)
         # (otherwise the mask is unchanged: no second scan of a possibly huge volume)
         intake.check_roi_size(count, box, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size)
+        if diagnostics is not None:
+            _diagnose(diagnostics, "interp", image, mask_array, box, settings.label)
         image_array = intake.as_zyx(image)
         if np.issubdtype(image_array.dtype, np.complexfloating):
             raise InvalidInput("image has complex voxel values; expected real intensities")
@@ -126,10 +130,25 @@ def _prepare(image, mask, settings, timer, ibsi_options=None):
             shape_mask = in_roi if settings.resegment_shape else shape_mask[sub_box]
             box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub_box))
         roi_values = image_array[box][in_roi]
+        if diagnostics is not None:
+            from .ibsi_morph import mask_diagnostics
+
+            diagnostics.update(
+                mask_diagnostics("reseg", image_array.shape, box, in_roi, morph_box, morph_mask, roi_values)
+            )
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
             raise NonFiniteImage(f"the image has {bad} NaN or infinite voxel value(s) inside the ROI")
     return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings, morph_box, morph_mask)
+
+
+def _diagnose(diagnostics, stage, image, mask_array, box, label):
+    from .ibsi_morph import image_diagnostics, mask_diagnostics
+
+    diagnostics.update(image_diagnostics(stage, image))
+    roi = mask_array[box] == label
+    values = intake.as_zyx(image)[box][roi]
+    diagnostics.update(mask_diagnostics(stage, mask_array.shape, box, roi, box, roi, values))
 
 
 def _extract_ibsi(roi, params, timer):
@@ -152,7 +171,20 @@ def _extract_ibsi(roi, params, timer):
     bounds = sorted(s.resegment_range) if s.resegment_range is not None and len(s.resegment_range) == 2 else None
     ivh = {"bin_width": options.ivh_bin_width, "bin_count": options.ivh_bin_count, "bounds": bounds}
     with timer.stage("ibsi"):
-        return ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
+        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
+    from . import ibsi_morph
+
+    image_array = intake.as_zyx(roi.image)
+    spacing = intake.spacing_zyx(roi.image)
+    int_mask = volume > 0
+    with timer.stage("morphology"):
+        features.update(
+            ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
+        )
+    with timer.stage("local_intensity"):
+        offset = [b.start for b in roi.morph_box]
+        features.update(ibsi_morph.local_intensity_features(image_array, int_mask, offset, spacing))
+    return features
 
 
 def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi=False, series=None, segment=None,
@@ -200,16 +232,20 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     timer = timer or StageTimer()
     with timer.stage("compile"):  # compiling (first time) or loading the kernels, once per process
         jit.ensure_compiled(params, device, mask, ibsi)
-    roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None)
+    diagnostics = {} if ibsi else None
+    roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None, diagnostics)
     if ibsi:
-        return _extract_ibsi(roi, params, timer)
+        return {**diagnostics, **_extract_ibsi(roi, params, timer)}
     image, box, in_roi, shape_mask, roi_values = roi.image, roi.box, roi.in_roi, roi.shape_mask, roi.values
     spacing = intake.spacing_zyx(image)
     features = {}
     shape_done = False
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
-        derived = IMAGE_TYPES[image_type](image, type_settings)
+        if image_type in NEEDS_ROI:
+            derived = IMAGE_TYPES[image_type](image, type_settings, roi=(box, in_roi))
+        else:
+            derived = IMAGE_TYPES[image_type](image, type_settings)
         while True:
             with timer.stage("filter"):
                 item = next(derived, None)

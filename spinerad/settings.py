@@ -107,7 +107,8 @@ class Settings:
     wavelet: str = "coif1"
     gradient_use_spacing: bool = True
     lbp2d_radius: float = 1.0
-    lbp2d_samples: int = 9
+    # PyRadiomics' getLBP2DImage reads kwargs.get('lbp2DSamples', 8) (its documentation says 9).
+    lbp2d_samples: int = 8
     lbp2d_method: str = "uniform"
     lbp3d_levels: int = 2
     lbp3d_icosphere_radius: float = 1.0
@@ -156,8 +157,13 @@ class ExtractionParams:
 
     def settings_hash(self):
         """SHA-256 of the canonical parameters: models refuse features extracted with other parameters."""
+        settings = asdict(self.settings)
+        if settings["lbp2d_samples"] == 8 and "LBP2D" not in [name for name, _ in self.image_types]:
+            # The default was 9 before LBP2D was computed; without LBP2D the value decides nothing, and
+            # hashing it as before keeps the hashes of existing models' parameters.
+            settings["lbp2d_samples"] = 9
         payload = {
-            "settings": asdict(self.settings),
+            "settings": settings,
             "image_types": [[name, dict(custom)] for name, custom in self.image_types],
             "feature_classes": [[c, list(n) if n is not None else None] for c, n in self.feature_classes],
             "ibsi": asdict(self.ibsi),
@@ -237,11 +243,13 @@ def _parse_settings(raw, section):
     return parsed
 
 
-def _parse_feature_classes(raw):
+def _parse_feature_classes(raw, include_shape2d=False):
     from .features import FEATURE_CLASSES, KNOWN_CLASSES
 
     if raw is None or raw == {}:
-        return tuple((name, None) for name in FEATURE_CLASSES)
+        # PyRadiomics enables shape2D with the other classes when a parameter file or mapping has no
+        # featureClass section, but not when the extractor is built without parameters (spinerad: params=None).
+        return tuple((name, None) for name in FEATURE_CLASSES if include_shape2d or name != "shape2D")
     if not isinstance(raw, dict):
         raise SettingsError("section 'featureClass' must be a mapping of class: [feature names]")
     classes = []
@@ -291,6 +299,7 @@ def _parse_image_types(raw):
 
 def parse_params(data):
     """Validate a PyRadiomics-format parameter mapping into :class:`ExtractionParams`."""
+    include_shape2d = data is not None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -304,7 +313,7 @@ def parse_params(data):
     return ExtractionParams(
         settings,
         image_types,
-        _parse_feature_classes(data.get("featureClass")),
+        _parse_feature_classes(data.get("featureClass"), include_shape2d),
         _parse_ibsi(data.get("ibsi")),
         _parse_voxel(data.get("voxelSetting")),
     )

@@ -8,7 +8,7 @@ import pytest
 
 import spinerad
 
-FAMILIES = ("stat", "ih", "ivh", "cm", "rlm", "szm", "dzm", "ngt", "ngl")
+FAMILIES = ("stat", "ih", "ivh", "cm", "rlm", "szm", "dzm", "ngt", "ngl", "morph", "loc")
 
 
 def _round3(x):
@@ -41,6 +41,7 @@ def phantom_features(ibsi_data):
 def test_digital_phantom_family(ibsi_data, phantom_features, family):
     reference = _reference(ibsi_data / "reference_values" / "ibsi_1_dig_phantom.csv")
     tags = [t for t in reference if t.startswith(family + "_")]
+    assert set(reference) == {t for f in FAMILIES for t in reference if t.startswith(f + "_")}
     assert tags, f"no reference values for {family}"
     failures = []
     for tag in tags:

@@ -1,0 +1,123 @@
+r"""Numba kernels of the IBSI morphology family: Moran's I / Geary's C pair sums, maximum diameter.
+
+Moran's I and Geary's C (IBSI 3.1.28-29) sum over all pairs of ROI voxels with inverse-distance weights
+:math:`w_{kk'} = 1 / \lVert p_k - p_{k'} \rVert`:
+
+.. math::
+    S_M = \sum_{k} \sum_{k' > k} w_{kk'} (X_k - \mu)(X_{k'} - \mu),\quad
+    S_G = \sum_{k} \sum_{k' > k} w_{kk'} (X_k - X_{k'})^2,\quad
+    W = \sum_{k} \sum_{k' > k} w_{kk'}
+
+The voxels sit on a grid, so a weight depends only on the index offset: the kernel reads it from a table
+``weights[|dz|, |dy|, |dx|]`` (no square root per pair) and runs in parallel over the first voxel of each
+pair with per-voxel partial sums (race-free), reduced serially afterwards. This is the exact O(N^2) sum;
+:func:`spinerad.ibsi_morph.spatial_autocorrelation` also computes the same sums by FFT correlation
+(O(M log M) in the box size) and the tests check the two against each other.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_PARALLEL
+
+
+@njit(**JIT_PARALLEL)
+def pair_sums_kernel(z, y, x, deviation, weights, out):
+    """Per-voxel partial sums over its partners k' > k: out[k] = (S_M, S_G, W) contributions.
+
+    ``z, y, x``: int64 voxel indices; ``deviation``: X - mean (float64); ``weights``: inverse distances by
+    absolute offset, ``weights[0, 0, 0]`` unused; ``out``: (N, 3) float64.
+    """
+    n = z.shape[0]
+    for k in prange(n):
+        sm = 0.0
+        sg = 0.0
+        sw = 0.0
+        zk = z[k]
+        yk = y[k]
+        xk = x[k]
+        dk = deviation[k]
+        for j in range(k + 1, n):
+            w = weights[abs(z[j] - zk), abs(y[j] - yk), abs(x[j] - xk)]
+            dj = deviation[j]
+            sm += w * dk * dj
+            diff = dk - dj
+            sg += w * diff * diff
+            sw += w
+        out[k, 0] = sm
+        out[k, 1] = sg
+        out[k, 2] = sw
+
+
+@njit(**JIT_PARALLEL)
+def max_squared_distance_kernel(points, out):
+    """out[i] = max over j > i of the squared distance between points i and j (parallel over i)."""
+    n = points.shape[0]
+    for i in prange(n):
+        best = 0.0
+        for j in range(i + 1, n):
+            d = 0.0
+            for a in range(points.shape[1]):
+                t = points[i, a] - points[j, a]
+                d += t * t
+            if d > best:
+                best = d
+        out[i] = best
+
+
+@njit(**JIT)
+def khachiyan_kernel(points, tolerance, max_iterations, u):
+    """Minimum-volume enclosing ellipsoid weights ``u`` (in place), Khachiyan's algorithm with away steps.
+
+    The Todd-Yildirim variant: besides moving weight towards the point farthest outside the current
+    ellipsoid (Khachiyan), it moves weight away from the support point deepest inside, which makes the
+    convergence fast enough for hull point sets. ``points``: (n, d) float64; ``u``: (n,) weights summing
+    to 1. Stops when every point's scaled distance ``m_i / (d + 1)`` lies within [1 - tol, 1 + tol] for the
+    support points and below 1 + tol for the others (a (1 + tol)-approximate ellipsoid). Returns the
+    number of iterations run.
+    """
+    n, d = points.shape
+    q = np.ones((d + 1, n))
+    for i in range(n):
+        for a in range(d):
+            q[a, i] = points[i, a]
+    dim = d + 1.0
+    for iteration in range(max_iterations):
+        x = np.zeros((d + 1, d + 1))
+        for i in range(n):
+            for a in range(d + 1):
+                for b in range(d + 1):
+                    x[a, b] += u[i] * q[a, i] * q[b, i]
+        inverse = np.linalg.inv(x)
+        m_max = -1.0
+        m_min = np.inf
+        j_max = 0
+        j_min = -1
+        for i in range(n):
+            m = 0.0
+            for a in range(d + 1):
+                for b in range(d + 1):
+                    m += q[a, i] * inverse[a, b] * q[b, i]
+            if m > m_max:
+                m_max = m
+                j_max = i
+            if u[i] > 0 and m < m_min:
+                m_min = m
+                j_min = i
+        grow = m_max / dim - 1.0
+        shrink = 1.0 - m_min / dim
+        if grow <= tolerance and shrink <= tolerance:
+            return iteration
+        if grow >= shrink:
+            step = (m_max - dim) / (dim * (m_max - 1.0))
+            for i in range(n):
+                u[i] *= 1.0 - step
+            u[j_max] += step
+        else:
+            step = min((dim - m_min) / (dim * (m_min - 1.0)), u[j_min] / (1.0 - u[j_min]))
+            for i in range(n):
+                u[i] *= 1.0 + step
+            u[j_min] -= step
+            if u[j_min] < 0:
+                u[j_min] = 0.0
+    return max_iterations
