@@ -117,6 +117,10 @@ def build_parser():
     from .models.commands import add_parsers as add_model_parsers
 
     add_model_parsers(commands, _positive_int)
+
+    from .pacs.commands import add_parsers as add_pacs_parsers
+
+    add_pacs_parsers(commands, _positive_int)
     return parser
 
 
@@ -175,6 +179,14 @@ def _analyze(args):
     analyze(args)
 
 
+def _dicom_node(args):
+    from .pacs.commands import dicom_node
+
+    code = dicom_node(args)
+    if code:
+        raise SystemExit(code)
+
+
 def _model_command(args):
     from .models.commands import run
 
@@ -191,7 +203,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     handlers = {
         "extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort, "serve": _serve,
-        "analyze": _analyze,
+        "analyze": _analyze, "dicom-node": _dicom_node,
         **dict.fromkeys(("train", "predict", "train-demo", "simulate-cohort"), _model_command),
     }
     try:

@@ -1,0 +1,173 @@
+"""Fixtures of the PACS tests: a real Orthanc, spinerad DICOM nodes as real processes, test studies."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import SimpleITK as sitk
+
+from ..conftest import CASES, IN_CI, PYRADIOMICS_DATA, require
+from . import orthanc as orthanc_module
+from .build import write_study
+from .orthanc import Orthanc, free_port
+
+NODE_AET = "SPINERAD"
+ORTHANC_AET = "ORTHANC"
+MODALITY = "spinerad"
+
+
+def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def node_port():
+    """The DICOM port every node of this session binds (Orthanc's modality entry points to it)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory, node_port):
+    """A running Orthanc with the DICOMweb plugin and the node as modality ``spinerad``."""
+    why = orthanc_module.missing()
+    if why:
+        if IN_CI:
+            pytest.fail(why + " (CI=true: the PACS tests must not skip)")
+        pytest.skip(why)
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"), {MODALITY: [NODE_AET, "127.0.0.1", node_port]})
+    server.start()
+    yield server
+    server.stop()
+
+
+class NodeProcess:
+    """A ``spinerad dicom-node`` process; its stderr lines are collected in ``lines``."""
+
+    def __init__(self, args, env=None):
+        self.args = args
+        self.lines = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spinerad", "dicom-node", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.metrics_port = None
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_started(self, timeout=120.0):
+        """Wait for the startup line; return it."""
+
+        def started():
+            if self.process.poll() is not None:
+                pytest.fail(f"dicom-node exited with {self.process.returncode}: {self.text()}")
+            return next((line for line in self.lines if "listening on" in line), None)
+
+        line = wait_for(started, timeout, what="the node's startup line")
+        found = re.search(r"metrics on port (\d+)", line)
+        self.metrics_port = int(found.group(1)) if found else None
+        return line
+
+    def text(self):
+        """Everything the node logged so far."""
+        return "\n".join(self.lines)
+
+    def kill(self):
+        """SIGKILL: no cleanup at all."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+        self._close()
+
+    def _close(self):
+        self._reader.join(10)
+        self.process.stderr.close()
+
+    def stop(self):
+        """SIGTERM and wait."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(30)
+        if not self.process.stderr.closed:
+            self._close()
+        return self.process.returncode
+
+
+@pytest.fixture()
+def start_node(orthanc, node_port, tmp_path):
+    """Start a node (``start_node(spool=..., extra=[...])``) storing to the Orthanc; stopped after the test."""
+    started = []
+
+    def start(spool=None, extra=(), store_port=None, allow=("ORTHANC", "TESTSCU")):
+        spool = spool or tmp_path / "spool"
+        args = [
+            "--ae-title",
+            NODE_AET,
+            "--port",
+            str(node_port),
+            "--store-to",
+            f"{ORTHANC_AET}@127.0.0.1:{store_port or orthanc.dicom_port}",
+            "--spool",
+            str(spool),
+            "--quiet-seconds",
+            "1",
+            "--metrics-port",
+            "0",
+            "--store-backoff",
+            "0.5",
+            "--store-backoff-max",
+            "2",
+            *[x for title in allow for x in ("--allow-ae", title)],
+            *extra,
+        ]
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        node = NodeProcess(args, env)
+        started.append(node)
+        node.wait_started()
+        return node
+
+    yield start
+    for node in started:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def breast1():
+    """breast1 (MR, 45x120x21) image and label map from ../shared."""
+    folder = require(PYRADIOMICS_DATA)
+    image_file, mask_file, _label = CASES["breast1"]
+    image = sitk.ReadImage(str(folder / image_file))
+    mask = sitk.Cast(sitk.ReadImage(str(folder / mask_file)), sitk.sitkUInt8)
+    return image, mask
+
+
+@pytest.fixture()
+def make_study(breast1, tmp_path):
+    """``make_study(name, **options)`` writes a breast1 study (series + SEG) under tmp_path/name."""
+
+    def make(name="study", **options):
+        image, mask = breast1
+        return write_study(tmp_path / name, image, mask, **options)
+
+    return make

@@ -1,0 +1,111 @@
+"""The DICOM node against a real Orthanc: PACS pushes a study, the SR and SEG come back, faults included."""
+
+import math
+
+import highdicom as hd
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from spinerad.dicom.results import feature_key, read_sr_values
+from spinerad.dicom.series import read_series
+from spinerad.dicom.study import load_study
+from spinerad.models.registry import load_models
+from spinerad.pipeline import extract
+
+from .conftest import MODALITY, wait_for
+
+SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
+SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
+
+
+def _results(orthanc, study_uid):
+    """The result instances (SR, SEG written by spinerad) of a study in Orthanc, found with QIDO-RS."""
+    client = DICOMwebClient(orthanc.dicomweb_url)
+    found = client.search_for_instances(study_instance_uid=study_uid)
+    out = []
+    for item in found:
+        sop_class = item["00080016"]["Value"][0]
+        if sop_class in (SR_CLASS,) or (
+            sop_class == SEG_CLASS and item.get("00080070", {}).get("Value") == ["spinerad"]
+        ):
+            out.append(item)
+    return out
+
+
+def _retrieve(orthanc, item):
+    client = DICOMwebClient(orthanc.dicomweb_url)
+    return client.retrieve_instance(
+        item["0020000D"]["Value"][0], item["0020000E"]["Value"][0], item["00080018"]["Value"][0]
+    )
+
+
+def _referenced_segments(group):
+    """SOP Instance UIDs of the segmentations a TID 1411 group references (its IMAGE content items)."""
+    return [
+        str(ref.ReferencedSOPInstanceUID)
+        for item in group[0].ContentSequence
+        if item.ValueType == "IMAGE"
+        for ref in item.ReferencedSOPSequence
+    ]
+
+
+def _push(orthanc, study):
+    """Upload a study into Orthanc (REST) and let Orthanc C-STORE it to the node."""
+    orthanc.upload(study["paths"])
+    return orthanc.push(MODALITY, [orthanc.study_id(study["study_uid"])])
+
+
+def _metric(node, name):
+    text = requests.get(f"http://127.0.0.1:{node.metrics_port}/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_models(None)
+
+
+def _json_path(study, registry):
+    """What ``spinerad predict SERIES SEG`` computes in-process: features and probabilities."""
+    loaded = load_study(read_series(study["series_paths"]), study["seg_path"])
+    features = extract(loaded.image, loaded.mask, params=registry.extraction_params, label=1)
+    predictions = registry.predict(features, settings_hash=registry.extraction_params.settings_hash())
+    return features, {p["task"]: p["probability"] for p in predictions}, loaded
+
+
+def test_push_study_results_come_back(orthanc, start_node, make_study, registry):
+    node = start_node()
+    study = make_study()
+    _push(orthanc, study)
+    found = wait_for(lambda: _results(orthanc, study["study_uid"]), 120, what="the SR in Orthanc")
+    sr_items = [i for i in found if i["00080016"]["Value"][0] == SR_CLASS]
+    assert len(sr_items) == 1
+    sr = _retrieve(orthanc, sr_items[0])
+    report = hd.sr.Comprehensive3DSR.from_dataset(sr)
+    assert report.PatientID == "TEST-0001" and report.StudyInstanceUID == study["study_uid"]
+    groups = report.content.get_volumetric_roi_measurement_groups()
+    assert len(groups) == 1
+    # the SR references the study's own SEG (the mask was a SEG: no new SEG is written)
+    assert _referenced_segments(groups[0]) == [study["seg_uid"]]
+    values, probabilities = read_sr_values(sr)
+    features, expected_probabilities, loaded = _json_path(study, registry)
+    modality = "MR"
+    compared = 0
+    for name, value in features.items():
+        got = values[feature_key(name, modality)]
+        assert (math.isnan(got) and math.isnan(value)) or got == pytest.approx(value, rel=1e-12, abs=1e-12), (
+            name
+        )
+        compared += 1
+    assert compared == len(features) > 50
+    assert probabilities.keys() == expected_probabilities.keys()
+    for task, p in expected_probabilities.items():
+        assert probabilities[task] == pytest.approx(p, rel=1e-12)
+    assert _metric(node, "spinerad_dicom_received_instances_total") == len(study["paths"])
+    wait_for(lambda: _metric(node, "spinerad_dicom_spool_studies") == 0, 30, what="an empty spool")
+    assert _metric(node, "spinerad_dicom_stored_instances_total") == 1
