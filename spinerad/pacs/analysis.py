@@ -280,18 +280,25 @@ def failure_report(paths, reason):
         "MR": Code("113091000", "SCT", "Magnetic resonance imaging"),
         "CT": Code("77477000", "SCT", "Computed tomography"),
     }.get(modality, codes.SCT.ImagingProcedure)
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=procedure,
+    # TID 1500 needs one measurement group: an empty TID 1501 group whose comment is the reason.
+    group = hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=generate_uid(entropy_srcs=[sop_uid, "tracking"]), identifier="spinerad analysis"
+        ),
     )
-    root = report[0]
-    root.ContentSequence.append(
+    group[0].ContentSequence.append(
         hd.sr.TextContentItem(
             name=Code("121106", "DCM", "Comment"),
             value=f"spinerad could not analyse this study: {reason}"[:1024],
             relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
         )
     )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=procedure,
+        imaging_measurements=[group],
+    )
+    root = report[0]
     sr = hd.sr.Comprehensive3DSR(
         evidence=evidence,
         content=root,

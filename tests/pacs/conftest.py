@@ -114,42 +114,69 @@ class NodeProcess:
         return self.process.returncode
 
 
-@pytest.fixture()
-def start_node(orthanc, node_port, tmp_path):
-    """Start a node (``start_node(spool=..., extra=[...])``) storing to the Orthanc; stopped after the test."""
-    started = []
+class NodeLauncher:
+    """Starts ``spinerad dicom-node`` processes that store to the test Orthanc; :meth:`stop_all` after use."""
 
-    def start(spool=None, extra=(), store_port=None, allow=("ORTHANC", "TESTSCU")):
-        spool = spool or tmp_path / "spool"
+    def __init__(self, orthanc, node_port, folder):
+        self.orthanc, self.node_port, self.folder = orthanc, node_port, folder
+        self.started = []
+
+    def __call__(self, spool=None, extra=(), allow=("ORTHANC", "TESTSCU")):
+        spool = spool or self.folder / "spool"
         args = [
-            "--ae-title",
-            NODE_AET,
-            "--port",
-            str(node_port),
-            "--store-to",
-            f"{ORTHANC_AET}@127.0.0.1:{store_port or orthanc.dicom_port}",
-            "--spool",
-            str(spool),
-            "--quiet-seconds",
-            "1",
-            "--metrics-port",
-            "0",
-            "--store-backoff",
-            "0.5",
-            "--store-backoff-max",
-            "2",
-            *[x for title in allow for x in ("--allow-ae", title)],
-            *extra,
-        ]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        node = NodeProcess(args, env)
-        started.append(node)
+            "--ae-title", NODE_AET, "--port", str(self.node_port),
+            "--store-to", f"{ORTHANC_AET}@127.0.0.1:{self.orthanc.dicom_port}",
+            "--spool", str(spool), "--quiet-seconds", "1", "--metrics-port", "0",
+            "--store-backoff", "0.5", "--store-backoff-max", "2",
+            *[x for title in allow for x in ("--allow-ae", title)], *extra,
+        ]  # fmt: skip
+        node = NodeProcess(args, dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.started.append(node)
         node.wait_started()
         return node
 
-    yield start
-    for node in started:
-        node.stop()
+    def stop_all(self):
+        for node in self.started:
+            node.stop()
+
+
+@pytest.fixture()
+def start_node(orthanc, node_port, tmp_path):
+    """Start a node (``start_node(spool=..., extra=[...])``) storing to the Orthanc; stopped after the test."""
+    launcher = NodeLauncher(orthanc, node_port, tmp_path)
+    yield launcher
+    launcher.stop_all()
+
+
+@pytest.fixture(scope="module")
+def shared_node(orthanc, node_port, tmp_path_factory):
+    """One node for the scenarios that need no restart (module scope: its startup is paid once)."""
+    launcher = NodeLauncher(orthanc, node_port, tmp_path_factory.mktemp("node"))
+    yield launcher()
+    launcher.stop_all()
+
+
+def send_instances(port, paths, ae_title="TESTSCU", abort=False):
+    """C-STORE ``paths`` to the node as ``ae_title``; abort instead of releasing when ``abort``.
+
+    Returns the statuses, or None when the association was rejected.
+    """
+    import pydicom
+    from pynetdicom import AE
+
+    datasets = [pydicom.dcmread(str(p)) for p in paths]
+    ae = AE(ae_title=ae_title)
+    for sop_class in {str(ds.SOPClassUID) for ds in datasets}:
+        ae.add_requested_context(sop_class, "1.2.840.10008.1.2.1")
+    assoc = ae.associate("127.0.0.1", port, ae_title=NODE_AET)
+    if not assoc.is_established:
+        return None
+    statuses = [int(assoc.send_c_store(ds).Status) for ds in datasets]
+    if abort:
+        assoc.abort()
+    else:
+        assoc.release()
+    return statuses
 
 
 @pytest.fixture(scope="session")

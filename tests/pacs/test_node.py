@@ -6,6 +6,7 @@ import highdicom as hd
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
+from pydicom.uid import generate_uid
 
 from spinerad.dicom.results import feature_key, read_sr_values
 from spinerad.dicom.series import read_series
@@ -13,7 +14,7 @@ from spinerad.dicom.study import load_study
 from spinerad.models.registry import load_models
 from spinerad.pipeline import extract
 
-from .conftest import MODALITY, wait_for
+from .conftest import MODALITY, send_instances, wait_for
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -78,8 +79,12 @@ def _json_path(study, registry):
     return features, {p["task"]: p["probability"] for p in predictions}, loaded
 
 
-def test_push_study_results_come_back(orthanc, start_node, make_study, registry):
-    node = start_node()
+def test_push_study_results_come_back(orthanc, shared_node, make_study, registry):
+    node = shared_node
+    before = (
+        _metric(node, "spinerad_dicom_received_instances_total"),
+        _metric(node, "spinerad_dicom_stored_instances_total"),
+    )
     study = make_study()
     _push(orthanc, study)
     found = wait_for(lambda: _results(orthanc, study["study_uid"]), 120, what="the SR in Orthanc")
@@ -106,6 +111,97 @@ def test_push_study_results_come_back(orthanc, start_node, make_study, registry)
     assert probabilities.keys() == expected_probabilities.keys()
     for task, p in expected_probabilities.items():
         assert probabilities[task] == pytest.approx(p, rel=1e-12)
-    assert _metric(node, "spinerad_dicom_received_instances_total") == len(study["paths"])
+    assert _metric(node, "spinerad_dicom_received_instances_total") - before[0] == len(study["paths"])
     wait_for(lambda: _metric(node, "spinerad_dicom_spool_studies") == 0, 30, what="an empty spool")
-    assert _metric(node, "spinerad_dicom_stored_instances_total") == 1
+    assert _metric(node, "spinerad_dicom_stored_instances_total") - before[1] == 1
+    # Orthanc pushes the same study again (a PACS retry): the same SR UID, so still one SR in PACS
+    _push(orthanc, study)
+    wait_for(
+        lambda: _metric(node, "spinerad_dicom_stored_instances_total") - before[1] == 2,
+        120,
+        what="a re-store",
+    )
+    again = [i for i in _results(orthanc, study["study_uid"]) if i["00080016"]["Value"][0] == SR_CLASS]
+    assert [i["00080018"] for i in again] == [sr_items[0]["00080018"]]
+
+
+def _texts(dataset):
+    """Every comment (TEXT, DCM 121106) of an SR content tree."""
+    out = []
+    for item in dataset.get("ContentSequence", []):
+        if item.ValueType == "TEXT" and item.ConceptNameCodeSequence[0].CodeValue == "121106":
+            out.append(str(item.TextValue))
+        out.extend(_texts(item))
+    return out
+
+
+def _only_sr(orthanc, study_uid):
+    found = wait_for(lambda: _results(orthanc, study_uid), 120, what="an SR in Orthanc")
+    assert len(found) == 1 and found[0]["00080016"]["Value"][0] == SR_CLASS
+    return _retrieve(orthanc, found[0])
+
+
+def test_study_without_seg_gets_a_failure_sr(orthanc, shared_node, make_study):
+    study = make_study("noseg", with_seg=False)
+    before = _metric(shared_node, "spinerad_dicom_study_failures_total")
+    _push(orthanc, study)
+    sr = _only_sr(orthanc, study["study_uid"])
+    assert sr.SeriesDescription == "spinerad analysis failed"
+    (text,) = _texts(sr)
+    assert text.startswith("spinerad could not analyse this study: the study holds no SEG or RTSTRUCT")
+    assert _metric(shared_node, "spinerad_dicom_study_failures_total") == before + 1
+    assert any("analysis failed: the study holds no SEG" in line for line in shared_node.lines)
+    assert not any(study["study_uid"] in line or "TEST-0001" in line for line in shared_node.lines)
+
+
+def test_seg_of_another_frame_of_reference_fails_clearly(orthanc, shared_node, make_study):
+    study = make_study("otherfor", seg_frame_of_reference=generate_uid())
+    _push(orthanc, study)
+    sr = _only_sr(orthanc, study["study_uid"])
+    (text,) = _texts(sr)
+    assert "frame of reference" in text and "not drawn on this image" in text
+
+
+def test_unknown_calling_ae_is_rejected(shared_node, node_port, make_study):
+    study = make_study("intruder")
+    before = _metric(shared_node, "spinerad_dicom_rejected_associations_total")
+    assert send_instances(node_port, study["paths"][:1], ae_title="INTRUDER") is None
+    wait_for(
+        lambda: _metric(shared_node, "spinerad_dicom_rejected_associations_total") == before + 1,
+        10,
+        what="the rejection metric",
+    )
+    assert any("association rejected" in line for line in shared_node.lines)
+    # an allowed AE gets through (ECHO: the node's health check)
+    from pynetdicom import AE
+
+    ae = AE(ae_title="TESTSCU")
+    ae.add_requested_context("1.2.840.10008.1.1")
+    assoc = ae.associate("127.0.0.1", node_port, ae_title="SPINERAD")
+    assert assoc.is_established and assoc.send_c_echo().Status == 0
+    assoc.release()
+
+
+def test_association_aborted_mid_study(orthanc, shared_node, node_port, make_study):
+    study = make_study("abort")
+    paths = study["paths"]
+    assert send_instances(node_port, paths[:8], abort=True) == [0] * 8
+    # the sender retries the whole study on a new association (inside the quiet period)
+    assert send_instances(node_port, paths) == [0] * len(paths)
+    sr = _only_sr(orthanc, study["study_uid"])
+    assert sr.SeriesDescription != "spinerad analysis failed"
+    evidence = {
+        ref.ReferencedSOPInstanceUID
+        for series in sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence
+        for ref in series.ReferencedSOPSequence
+    }
+    assert len(evidence) == len(paths)
+
+
+def test_aborted_study_without_resend_reports_the_gap(orthanc, shared_node, node_port, make_study):
+    study = make_study("abort-gap")
+    paths = study["series_paths"]
+    assert send_instances(node_port, paths[:5] + paths[7:] + [study["seg_path"]], abort=True) is not None
+    sr = _only_sr(orthanc, study["study_uid"])
+    (text,) = _texts(sr)
+    assert "gap" in text and "slice(s) missing" in text
