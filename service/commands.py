@@ -77,6 +77,7 @@ def serve(args, load_registry=None):
         tls_client_ca=args.tls_client_ca,
         tokens=tokens,
         scratch_dir=args.scratch_dir,
+        dicomweb=_endpoints(args),
     )
     logger = logging.getLogger("spinerad.service")
     handler = logging.StreamHandler(sys.stderr)
@@ -87,6 +88,12 @@ def serve(args, load_registry=None):
     if tokens and not args.tls_cert:
         logger.warning("bearer tokens over a plaintext port can be read on the network; use --tls-cert")
     return asyncio.run(serve(config, load_registry or _load_registry(args.models)))
+
+
+def _endpoints(args):
+    from spinerad.pacs.dicomweb import Endpoints
+
+    return Endpoints.parse(getattr(args, "dicomweb", None) or (), getattr(args, "dicomweb_credentials", None))
 
 
 def _clinical(items):
@@ -119,9 +126,24 @@ def analyze(args):
 
     tasks = [t.strip() for group in args.tasks or () for t in group.split(",") if t.strip()]
     study_kwargs = {"request_id": args.request_id} if args.request_id else {}
+    if args.dicomweb or args.study:
+        from spinerad.pacs.dicomweb import Reference
+
+        if args.image or args.mask:
+            raise SettingsError("give IMAGE MASK or --dicomweb NAME --study UID, not both")
+        if not (args.dicomweb and args.study):
+            raise SettingsError("--dicomweb NAME and --study UID go together")
+        study_kwargs["reference"] = Reference(args.dicomweb, args.study, args.series or "", args.seg or "")
+        study_kwargs["store_results"] = args.store_results
+        volumes = (None, None)
+    else:
+        if not (args.image and args.mask):
+            raise SettingsError("give IMAGE MASK, or --dicomweb NAME --study UID")
+        if args.series or args.seg or args.store_results:
+            raise SettingsError("--series, --seg and --store-results go with --dicomweb NAME --study UID")
+        volumes = (_volume(args.image, "image"), _volume(args.mask, "mask"))
     study = Study(
-        _volume(args.image, "image"),
-        _volume(args.mask, "mask"),
+        *volumes,
         tasks=tuple(tasks),
         profile=args.profile or "",
         clinical=_clinical(args.clinical),

@@ -56,7 +56,18 @@ def study_request(header):
         profile=header.extraction_profile,
         clinical={name: _clinical_value(value) for name, value in header.clinical.items()},
         label=header.label,
+        reference=_reference(header),
+        store_results=header.store_results,
     )
+
+
+def _reference(header):
+    if not header.HasField("reference"):
+        return None
+    from spinerad.pacs.dicomweb import Reference
+
+    ref = header.reference
+    return Reference(ref.endpoint, ref.study_instance_uid, ref.series_instance_uid, ref.roi_sop_instance_uid)
 
 
 async def uploads(request_iterator):
@@ -140,6 +151,7 @@ def event(item):
         out.prediction.CopyFrom(prediction(item.prediction))
     elif isinstance(item, Completed):
         out.completed.stage_ms.update(item.stage_ms)
+        out.completed.stored_sop_instance_uids.extend(item.stored)
     elif isinstance(item, Failed):
         code, message, _reference = status.describe(item.error)
         out.error.code = code

@@ -96,10 +96,14 @@ def build_parser():
     serve.add_argument("--tls-client-ca", metavar="PEM", help="CA of client certificates (mutual TLS)")
     serve.add_argument("--token-file", metavar="FILE", help="bearer tokens, one a line")
     serve.add_argument("--scratch-dir", metavar="DIR", help="where uploads are decoded")
+    serve.add_argument(
+        "--dicomweb", action="append", metavar="NAME=URL", help="a DICOMweb endpoint studies may be referenced on"
+    )
+    serve.add_argument("--dicomweb-credentials", metavar="FILE", help="JSON credentials per DICOMweb endpoint")
 
     analyze = commands.add_parser("analyze", help="send a study to a server; print its events")
-    analyze.add_argument("image", help="image file or DICOM series folder")
-    analyze.add_argument("mask", help="label map on the same grid as the image")
+    analyze.add_argument("image", nargs="?", help="image file or DICOM series folder (not with --dicomweb)")
+    analyze.add_argument("mask", nargs="?", help="label map on the same grid as the image (not with --dicomweb)")
     analyze.add_argument("--server", required=True, metavar="HOST:PORT", help="the spinerad server")
     analyze.add_argument("--tasks", action="append", metavar="T1,T2", help="prediction tasks (default: all)")
     analyze.add_argument("--profile", help="extraction profile (default: the models' own)")
@@ -113,6 +117,11 @@ def build_parser():
     analyze.add_argument("--tls-cert", metavar="PEM", help="client certificate (mutual TLS)")
     analyze.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
     analyze.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
+    analyze.add_argument("--dicomweb", metavar="NAME", help="instead of IMAGE MASK: the server's DICOMweb endpoint")
+    analyze.add_argument("--study", metavar="UID", help="StudyInstanceUID on the --dicomweb endpoint")
+    analyze.add_argument("--series", metavar="UID", help="image SeriesInstanceUID (default: the SEG's)")
+    analyze.add_argument("--seg", metavar="UID", help="SEG/RTSTRUCT SOPInstanceUID (default: the study's)")
+    analyze.add_argument("--store-results", action="store_true", help="STOW-RS the SR (+ SEG) to the endpoint")
 
     from .models.commands import add_parsers as add_model_parsers
 

@@ -46,6 +46,8 @@ class RoiJob:
     roi_kind: str  # "seg" or "rtstruct"
     number: int
     name: str
+    #: SOP Instance UIDs of the image series and the ROI object (what result UIDs are derived from)
+    input_uids: tuple = ()
 
 
 @dataclass
@@ -115,6 +117,7 @@ def plan(paths):
     """The ROI jobs of a study's instance files (see the module docstring for the rule)."""
     headers = read_headers(paths)
     series = {}
+    series_uids = {}
     roi_objects = []
     for path, ds in headers:
         sop_class = str(ds.SOPClassUID)
@@ -126,6 +129,7 @@ def plan(paths):
             continue
         elif "Rows" in ds:
             series.setdefault(str(ds.SeriesInstanceUID), []).append(path)
+            series_uids.setdefault(str(ds.SeriesInstanceUID), []).append(str(ds.SOPInstanceUID))
     if not roi_objects:
         raise StudyFailed(
             f"the study holds no SEG or RTSTRUCT to say which ROI to analyse ({len(series)} image series, "
@@ -146,8 +150,9 @@ def plan(paths):
         if not rois:
             raise StudyFailed(f"the {what} holds no ROI")
         image_uid = sorted(referenced)[0]
+        inputs = tuple(sorted([*series_uids[image_uid], str(ds.SOPInstanceUID)]))
         for number, name in rois:
-            jobs.append(RoiJob(sorted(series[image_uid]), path, kind, number, name))
+            jobs.append(RoiJob(sorted(series[image_uid]), path, kind, number, name, inputs))
     return jobs
 
 
@@ -155,9 +160,7 @@ def result_uid(job, models_key, what):
     """A UID derived from the inputs of ``job`` (idempotent across re-analyses) for result ``what``."""
     from pydicom.uid import generate_uid
 
-    headers = read_headers(job.image_paths + [job.roi_path])
-    inputs = sorted(str(ds.SOPInstanceUID) for _path, ds in headers)
-    return generate_uid(entropy_srcs=[*inputs, str(job.number), __version__, models_key, what])
+    return generate_uid(entropy_srcs=[*job.input_uids, str(job.number), __version__, models_key, what])
 
 
 def models_key(registry):

@@ -77,7 +77,7 @@ class Prediction(_message.Message):
     def __init__(self, task: _Optional[str] = ..., probability: _Optional[float] = ..., label: _Optional[str] = ..., threshold: _Optional[float] = ..., model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., validation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., top_contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., trained_on: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class Completed(_message.Message):
-    __slots__ = ("stage_ms",)
+    __slots__ = ("stage_ms", "stored_sop_instance_uids")
     class StageMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -86,8 +86,10 @@ class Completed(_message.Message):
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STAGE_MS_FIELD_NUMBER: _ClassVar[int]
+    STORED_SOP_INSTANCE_UIDS_FIELD_NUMBER: _ClassVar[int]
     stage_ms: _containers.ScalarMap[str, float]
-    def __init__(self, stage_ms: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    stored_sop_instance_uids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stage_ms: _Optional[_Mapping[str, float]] = ..., stored_sop_instance_uids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StudyError(_message.Message):
     __slots__ = ("code", "message")

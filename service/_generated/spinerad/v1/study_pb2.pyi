@@ -25,7 +25,7 @@ class StudyUpload(_message.Message):
     def __init__(self, header: _Optional[_Union[StudyHeader, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
 class StudyHeader(_message.Message):
-    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label")
+    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label", "reference", "store_results")
     class ClinicalEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,8 @@ class StudyHeader(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    STORE_RESULTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tasks: _containers.RepeatedScalarFieldContainer[str]
     extraction_profile: str
@@ -47,7 +49,21 @@ class StudyHeader(_message.Message):
     image: VolumeSpec
     mask: VolumeSpec
     label: int
-    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ...) -> None: ...
+    reference: DicomWebReference
+    store_results: bool
+    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ..., reference: _Optional[_Union[DicomWebReference, _Mapping]] = ..., store_results: _Optional[bool] = ...) -> None: ...
+
+class DicomWebReference(_message.Message):
+    __slots__ = ("endpoint", "study_instance_uid", "series_instance_uid", "roi_sop_instance_uid")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    STUDY_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    SERIES_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    ROI_SOP_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    study_instance_uid: str
+    series_instance_uid: str
+    roi_sop_instance_uid: str
+    def __init__(self, endpoint: _Optional[str] = ..., study_instance_uid: _Optional[str] = ..., series_instance_uid: _Optional[str] = ..., roi_sop_instance_uid: _Optional[str] = ...) -> None: ...
 
 class ClinicalValue(_message.Message):
     __slots__ = ("number", "text", "flag")
