@@ -68,7 +68,7 @@ def add_parsers(commands, positive_int):
 
     predict = commands.add_parser("predict", help="marker predictions for one image + mask, as JSON")
     predict.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
-    predict.add_argument("mask", help="label map on the same grid as the image")
+    predict.add_argument("mask", help="label map on the same grid as the image, or a DICOM SEG / RTSTRUCT")
     predict.add_argument(
         "--tasks", nargs="+", metavar="TASK", help="tasks to predict (default: every loaded model)"
     )
@@ -82,6 +82,9 @@ def add_parsers(commands, positive_int):
         help="extraction parameters (refused unless equal to the models' own; default: the models' own)",
     )
     predict.add_argument("--label", type=positive_int, help="ROI label (overrides the 'label' setting)")
+    from ..dicom.options import add_dicom_arguments
+
+    add_dicom_arguments(predict, positive_int)
     predict.add_argument("--out", metavar="FILE", help="write the JSON here instead of standard output")
 
     demo = commands.add_parser(
@@ -175,7 +178,7 @@ def train(args):
 
 def predict(args):
     """``spinerad predict``."""
-    from ..pipeline import extract, read_study
+    from ..pipeline import extract
     from ..settings import load_params
     from .registry import load_models
 
@@ -188,9 +191,17 @@ def predict(args):
             registry.model(task)
     clinical = _parse_clinical(args.clinical)
     registry.check_settings_hash(params.settings_hash())  # before spending an extraction
-    image, mask = read_study(args.image, args.mask)
-    features = extract(image, mask, params=params, label=args.label)
+    from ..dicom.options import load_from_args
+
+    label = args.label if args.label is not None else params.settings.label
+    study = load_from_args(args, label)
+    features = extract(study.image, study.mask, params=params, label=args.label)
     predictions = registry.predict(features, tasks, clinical, settings_hash=params.settings_hash())
+    if args.dicom_out:
+        from ..dicom.results import write_results
+
+        cards = {p["task"]: registry.card(p["task"]) for p in predictions}
+        write_results(study, features, args.dicom_out, predictions, label, cards)
     _write_json(
         {
             "image": args.image,

@@ -174,6 +174,8 @@ class CohortRow:
     label: int
     center: str | None
     clinical: dict
+    #: ROI of a DICOM SEG/RTSTRUCT mask: ``{"segment": N}`` and/or ``{"roi": NAME}`` (empty for a label map)
+    roi_choice: dict = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,19 @@ def parse_label(text, task, line, column):
         f"cohort CSV line {line}: label {shown} in column '{column}' is not binary "
         f"(use 0/1, or '{spec.positive}'/'{spec.negative}' for task {task})"
     )
+
+
+def _roi_choice(cells, segment_col, roi_col, path, line):
+    """The ``segment``/``roi`` cells of a row (a DICOM SEG/RTSTRUCT mask's ROI); empty cells choose nothing."""
+    choice = {}
+    if segment_col and cells[segment_col].strip():
+        text = cells[segment_col].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise CohortError(f"cohort CSV {path} line {line}: segment {text!r} is not a positive integer")
+        choice["segment"] = int(text)
+    if roi_col and cells[roi_col].strip():
+        choice["roi"] = cells[roi_col].strip()
+    return choice
 
 
 def read_training_csv(path, task, label_column="label", center_column="center", ignore_columns=()):
@@ -246,11 +261,12 @@ def read_training_csv(path, task, label_column="label", center_column="center", 
             f"found: {', '.join(fieldnames)}"
         )
     center_col = _column(fieldnames, center_column, path)
+    segment_col, roi_col = _column(fieldnames, "segment", path), _column(fieldnames, "roi", path)
     ignored = {c.strip().lower() for c in ignore_columns}
     unknown = ignored - {f.lower() for f in fieldnames}
     if unknown:
         raise CohortError(f"--ignore-columns names column(s) not in {path}: {', '.join(sorted(unknown))}")
-    taken = {image_col, mask_col, label_col, center_col}
+    taken = {image_col, mask_col, label_col, center_col, segment_col, roi_col}
     clinical = [
         f for f in fieldnames if f not in taken and f.lower() not in ID_COLUMNS and f.lower() not in ignored
     ]
@@ -281,6 +297,7 @@ def read_training_csv(path, task, label_column="label", center_column="center", 
                 label=parse_label(cells[label_col], task, line, label_col),
                 center=center,
                 clinical={c: cells[c].strip() for c in clinical},
+                roi_choice=_roi_choice(cells, segment_col, roi_col, path, line),
             )
         )
     if not rows:
@@ -332,7 +349,8 @@ def _extract_cohort_features(rows, params, cache_dir, skip_unreadable, progress=
     for row in rows:
         try:
             key = case_key(
-                row.image, row.mask, params.settings.label, params.settings.label_channel, settings_hash
+                row.image, row.mask, params.settings.label, params.settings.label_channel, settings_hash,
+                roi_choice=row.roi_choice,
             )
         except SpineradError as exc:
             record, cached = {"status": "error", "error": str(exc)}, True
@@ -340,7 +358,7 @@ def _extract_cohort_features(rows, params, cache_dir, skip_unreadable, progress=
             record = read_part(cache, key) if cache is not None else None
             cached = record is not None
             if record is None:
-                result = extract_case(row.image, row.mask, None, None, params)
+                result = extract_case(row.image, row.mask, None, None, params, **(row.roi_choice or {}))
                 record = {k: v for k, v in result.items() if k != "cacheable"}
                 if cache is not None and (result["status"] == "ok" or result.get("cacheable")):
                     write_part(cache, key, record)

@@ -85,6 +85,17 @@ class Volume:
         path = Path(path)
         if path.is_dir():
             return cls.from_dicom_files(sorted(p for p in path.iterdir() if p.is_file()))
+        from spinerad.dicom.masks import RTSTRUCT_SOP_CLASS, SEG_SOP_CLASSES
+        from spinerad.dicom.series import is_dicom_file
+
+        if is_dicom_file(path):  # a SEG/RTSTRUCT mask, or one image instance (e.g. an enhanced multi-frame)
+            import pydicom
+
+            sop_class = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"]).get(
+                "SOPClassUID", ""))
+            if sop_class in SEG_SOP_CLASSES or sop_class == RTSTRUCT_SOP_CLASS:
+                return cls.from_dicom_object(path, "dicom_seg" if sop_class in SEG_SOP_CLASSES else "rtstruct")
+            return cls.from_dicom_files([path])
         name = path.name.lower()
         suffix = next((s for s in _FILE_SUFFIXES if name.endswith(s)), None)
         if suffix is None:
@@ -111,6 +122,13 @@ class Volume:
         sizes = [p.stat().st_size for p in paths]
         spec = study_pb2.VolumeSpec(total_bytes=sum(sizes), dicom=study_pb2.DicomSeries(instance_bytes=sizes))
         return cls(spec, lambda chunk: _file_chunks(paths, chunk))
+
+    @classmethod
+    def from_dicom_object(cls, path, kind):
+        """A mask as one DICOM SEG (``kind="dicom_seg"``) or RTSTRUCT (``kind="rtstruct"``) file."""
+        path = Path(path)
+        spec = study_pb2.VolumeSpec(total_bytes=path.stat().st_size, **{kind: study_pb2.DicomObject()})
+        return cls(spec, lambda chunk: _file_chunks([path], chunk))
 
     @classmethod
     def from_array(cls, array, spacing=(), origin=(), direction=(), compress=False):
@@ -179,6 +197,13 @@ class Study:
     profile: str = ""
     clinical: dict = field(default_factory=dict)
     label: int = 0
+    #: DICOM masks: SEG segment number / RTSTRUCT ROI name or SEG segment label (0 / "": none)
+    segment: int = 0
+    roi: str = ""
+    #: the completed event carries the result objects (DICOM SEG + TID 1500 SR)
+    return_dicom: bool = False
+    seg_threshold: float = 0.0
+    series_uid: str = ""
     #: Instead of image and mask (both None): a study on one of the server's DICOMweb endpoints
     #: (``spinerad.pacs.dicomweb.Reference(endpoint, study_uid, series_uid, roi_uid)``).
     reference: object = None
@@ -209,6 +234,11 @@ class Study:
             extraction_profile=self.profile,
             clinical=clinical,
             label=self.label,
+            segment=self.segment,
+            roi=self.roi,
+            return_dicom=self.return_dicom,
+            seg_threshold=self.seg_threshold,
+            series_uid=self.series_uid,
             store_results=self.store_results,
         )
         if self.image is not None:
@@ -265,6 +295,12 @@ def event_to_dict(event):
     if kind == "prediction":
         out["probability"] = body.probability
         out["threshold"] = body.threshold
+    if kind == "completed":  # result objects: their size here, not megabytes of base64
+        out["dicom_objects"] = [
+            {"name": o.name, "sop_class_uid": o.sop_class_uid, "sop_instance_uid": o.sop_instance_uid,
+             "bytes": len(o.data)}
+            for o in body.dicom_objects
+        ]
     return out
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from spinerad.errors import ImageReadError, SettingsError
+from spinerad.errors import ImageReadError, InvalidInput, SettingsError
 
 from .limits import Limits, MiB
 
@@ -120,6 +120,17 @@ def _volume(path, what):
     return Volume.from_path(path)
 
 
+def _write_objects(folder, objects):
+    """Write the result objects of a completed event (``--dicom-out``)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for item in objects:
+            (folder / Path(item.name).name).write_bytes(item.data)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the result objects into {folder}: {exc.strerror}") from None
+
+
 def analyze(args):
     """Upload one study, print its events as JSON lines; raise ServiceError if it failed."""
     from .client import Client, ServiceError, Study, event_to_dict
@@ -139,8 +150,8 @@ def analyze(args):
     else:
         if not (args.image and args.mask):
             raise SettingsError("give IMAGE MASK, or --dicomweb NAME --study UID")
-        if args.series or args.seg or args.store_results:
-            raise SettingsError("--series, --seg and --store-results go with --dicomweb NAME --study UID")
+        if args.seg or args.store_results:
+            raise SettingsError("--seg and --store-results go with --dicomweb NAME --study UID")
         volumes = (_volume(args.image, "image"), _volume(args.mask, "mask"))
     study = Study(
         *volumes,
@@ -148,6 +159,11 @@ def analyze(args):
         profile=args.profile or "",
         clinical=_clinical(args.clinical),
         label=args.label or 0,
+        segment=args.segment or 0,
+        roi=args.roi or "",
+        series_uid=args.series or "",
+        seg_threshold=args.seg_threshold,
+        return_dicom=bool(args.dicom_out),
         **study_kwargs,
     )
     token = _tokens(args.token_file)[0] if args.token_file else os.environ.get("SPINERAD_TOKEN")
@@ -162,6 +178,8 @@ def analyze(args):
     ) as client:
         for event in client.analyze([study], chunk_bytes=args.chunk_size, timeout=args.timeout):
             print(json.dumps(event_to_dict(event)), flush=True)
+            if event.WhichOneof("kind") == "completed" and args.dicom_out:
+                _write_objects(args.dicom_out, event.completed.dicom_objects)
             if event.WhichOneof("kind") == "error":
                 failure = ServiceError(event.error.code, event.error.message, event.request_id)
     if failure is not None:

@@ -8,7 +8,7 @@ from google.protobuf import struct_pb2
 from spinerad.v1 import events_pb2, study_pb2
 
 from . import status
-from .decode import DicomEncoding, FileEncoding, RawEncoding, VolumeSpec
+from .decode import DicomEncoding, DicomObjectEncoding, FileEncoding, RawEncoding, VolumeSpec
 from .engine import Accepted, Completed, Failed, Predicted, StageDone, StudyRequest
 from .errors import ProtocolError
 from .upload import IMAGE, MASK, Chunk
@@ -36,6 +36,8 @@ def volume_spec(message):
         encoding = FileEncoding(message.file.suffix)
     elif kind == "dicom":
         encoding = DicomEncoding(tuple(message.dicom.instance_bytes))
+    elif kind in ("dicom_seg", "rtstruct"):
+        encoding = DicomObjectEncoding(kind)
     else:
         encoding = None
     return VolumeSpec(message.total_bytes, encoding)
@@ -56,6 +58,11 @@ def study_request(header):
         profile=header.extraction_profile,
         clinical={name: _clinical_value(value) for name, value in header.clinical.items()},
         label=header.label,
+        segment=header.segment,
+        roi=header.roi,
+        return_dicom=header.return_dicom,
+        seg_threshold=header.seg_threshold,
+        series_uid=header.series_uid,
         reference=_reference(header),
         store_results=header.store_results,
     )
@@ -151,6 +158,8 @@ def event(item):
         out.prediction.CopyFrom(prediction(item.prediction))
     elif isinstance(item, Completed):
         out.completed.stage_ms.update(item.stage_ms)
+        for name, sop_class, sop_instance, data in item.dicom_objects:
+            out.completed.dicom_objects.add(name=name, sop_class_uid=sop_class, sop_instance_uid=sop_instance, data=data)
         out.completed.stored_sop_instance_uids.extend(item.stored)
     elif isinstance(item, Failed):
         code, message, _reference = status.describe(item.error)

@@ -75,11 +75,18 @@ class DicomEncoding:
 
 
 @dataclass(frozen=True)
+class DicomObjectEncoding:
+    """A mask as one DICOM object file: ``kind`` is "dicom_seg" or "rtstruct"."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
 class VolumeSpec:
     """How one volume (image or mask) is encoded and how many bytes it takes."""
 
     total_bytes: int
-    encoding: object  # RawEncoding | FileEncoding | DicomEncoding | None
+    encoding: object  # RawEncoding | FileEncoding | DicomEncoding | DicomObjectEncoding | None
 
 
 def check_spec(spec, what, limits=DEFAULT_LIMITS):
@@ -115,7 +122,10 @@ def check_spec(spec, what, limits=DEFAULT_LIMITS):
                 f"{what}: the DICOM instance sizes sum to {sum(sizes)} bytes but total_bytes declares "
                 f"{spec.total_bytes}"
             )
-    else:  # pragma: no cover - the proto conversion only builds the three kinds
+    elif isinstance(encoding, DicomObjectEncoding):
+        if what != "mask":
+            raise InvalidInput(f"{what}: encoding {encoding.kind} is for masks; send the image as raw, file or dicom")
+    else:  # pragma: no cover - the proto conversion only builds these kinds
         raise InvalidInput(f"{what}: unknown encoding {type(encoding).__name__}")
 
 
@@ -165,6 +175,8 @@ def _check_raw(raw, total_bytes, what, limits):
 def decode_volume(spec, payload, what, limits=DEFAULT_LIMITS, scratch_dir=None):
     """Decode ``payload`` (the bytes of ``spec``, checked by :func:`check_spec`) into a SimpleITK image."""
     encoding = spec.encoding
+    if isinstance(encoding, DicomObjectEncoding):
+        raise InvalidInput(f"{what}: a {encoding.kind} mask is decoded with its image (decode_study)")
     if isinstance(encoding, RawEncoding):
         image = _decode_raw(encoding, payload, what)
     elif isinstance(encoding, FileEncoding):
@@ -386,12 +398,68 @@ def _decode_dicom(encoding, payload, what, limits, scratch_dir):
     from spinerad.dicom.series import read_series
 
     with tempfile.TemporaryDirectory(prefix="spinerad-", dir=scratch_dir) as tmp:
-        files = []
-        offset = 0
-        for index, size in enumerate(encoding.instance_bytes):
-            path = Path(tmp) / f"instance{index:05d}.dcm"
-            path.write_bytes(payload[offset : offset + size])
-            offset += size
-            files.append(path)
+        files = _write_instances(encoding, payload, Path(tmp) / "instances")
         series = read_series(files, what, check_size=lambda size: _check_voxels(size, 1, what, limits))
         return series.image
+
+
+def decode_study(request, image_payload, mask_payload, label, limits=DEFAULT_LIMITS, scratch_dir=None):
+    """Image and mask of a study as a :class:`spinerad.dicom.Study` (the DICOM objects kept for results).
+
+    A DICOM image goes through the one series reader (choosing ``request.series_uid`` when set); a
+    ``dicom_seg``/``rtstruct`` mask becomes a label map holding ``label`` in the ROI chosen by the header's
+    ``segment``/``roi`` (see :func:`spinerad.dicom.load_study`).
+    """
+    from spinerad.dicom.masks import DEFAULT_SEG_THRESHOLD, read_rtstruct, read_seg
+    from spinerad.dicom.series import read_series
+    from spinerad.dicom.study import Study
+
+    segment = request.segment or None
+    roi = request.roi or None
+    threshold = request.seg_threshold or DEFAULT_SEG_THRESHOLD
+    with tempfile.TemporaryDirectory(prefix="spinerad-", dir=scratch_dir) as tmp:
+        source = None
+        if isinstance(request.image.encoding, DicomEncoding):
+            files = _write_instances(request.image.encoding, image_payload, Path(tmp) / "image")
+            source = read_series(
+                files, "image", request.series_uid or None,
+                check_size=lambda size: _check_voxels(size, 1, "image", limits),
+            )
+            image = source.image
+            _check_finite(image, "image")
+        else:
+            if request.series_uid:
+                raise InvalidInput("series_uid chooses a series of a DICOM image; the image is not DICOM")
+            image = decode_volume(request.image, image_payload, "image", limits, scratch_dir)
+        encoding = request.mask.encoding
+        if not isinstance(encoding, DicomObjectEncoding):
+            if segment is not None or roi is not None:
+                raise InvalidInput(
+                    "segment/roi choose a ROI of a dicom_seg or rtstruct mask; this mask is a label map (use label)"
+                )
+            mask = decode_volume(request.mask, mask_payload, "mask", limits, scratch_dir)
+            return Study(image, mask, source, None)
+        path = Path(tmp) / "mask.dcm"
+        path.write_bytes(mask_payload)
+        from spinerad.dicom.series import is_dicom_file
+
+        if not is_dicom_file(path):
+            raise ImageReadError(f"mask: the {encoding.kind} bytes are not a DICOM file (no DICM preamble)")
+        if encoding.kind == "dicom_seg":
+            mask, chosen = read_seg(path, image, source, segment, roi, label, threshold)
+        else:
+            if segment is not None:
+                raise InvalidInput("segment chooses a SEG segment; an RTSTRUCT ROI is chosen by name (roi)")
+            mask, chosen = read_rtstruct(path, image, source, roi, label)
+        return Study(image, mask, source, chosen)
+
+
+def _write_instances(encoding, payload, folder):
+    folder.mkdir()
+    files, offset = [], 0
+    for index, size in enumerate(encoding.instance_bytes):
+        path = folder / f"instance{index:05d}.dcm"
+        path.write_bytes(payload[offset : offset + size])
+        offset += size
+        files.append(path)
+    return files

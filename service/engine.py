@@ -16,15 +16,18 @@ Analyze streams may carry many studies: a study's own failure (bad input, queue 
 import asyncio
 import logging
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
+
+import pydicom
 
 from spinerad.errors import InvalidInput, SpineradError
 from spinerad.pipeline import extract
 from spinerad.settings import load_params
 
 from . import status
-from .decode import check_spec, decode_volume
+from .decode import DicomEncoding, check_spec, decode_study
 from .errors import InternalError, LimitExceeded, ModelMismatch, NotReady, ProtocolError, UnknownTask
 from .limits import DEFAULT_LIMITS
 from .pool import Admission, CancellableTimer, CancelToken, WorkerPool
@@ -53,6 +56,13 @@ class StudyRequest:
     profile: str = ""
     clinical: dict = field(default_factory=dict)
     label: int = 0
+    #: DICOM masks: SEG segment number (0: none) / RTSTRUCT ROI name or SEG label ("": none)
+    segment: int = 0
+    roi: str = ""
+    #: Analyze: carry the result objects (SEG + TID 1500 SR) in the completed event
+    return_dicom: bool = False
+    seg_threshold: float = 0.0
+    series_uid: str = ""
     #: A study on a configured DICOMweb endpoint (spinerad.pacs.dicomweb.Reference) instead of uploaded bytes.
     reference: object = None
     #: With a reference (Analyze): STOW-RS the SR (+ SEG) back to the reference's endpoint.
@@ -94,6 +104,8 @@ class Completed:
 
     request_id: str
     stage_ms: dict
+    #: with ``return_dicom``: ``(name, sop_class_uid, sop_instance_uid, bytes)`` of each result object
+    dicom_objects: tuple = ()
     #: SOP Instance UIDs of the result objects stored back (reference mode with store_results).
     stored: tuple = ()
 
@@ -134,6 +146,8 @@ class _Study:
         self._metrics = metrics
         self._released = False
         self.submitted = False
+        self.predictions = []
+        self.dicom_objects = ()
 
     def release(self):
         """Give the admission place back and drop the buffers (idempotent)."""
@@ -302,6 +316,10 @@ class Engine:
                     f"use {MODEL_PROFILE!r} to get predictions"
                 )
         _check_clinical(request.clinical)
+        if request.return_dicom and request.reference is None and not isinstance(request.image.encoding, DicomEncoding):
+            raise InvalidInput("return_dicom needs the image as a DICOM series: the result objects reference its instances")
+        if not 0 <= request.seg_threshold <= 1:
+            raise InvalidInput(f"seg_threshold {request.seg_threshold} must be in (0, 1] (0: the default 0.5)")
         if request.label < 0:
             raise InvalidInput(f"label {request.label} must be positive (0 = the profile's label)")
         return params, tasks, request.label or None
@@ -319,21 +337,17 @@ class Engine:
             started = time.perf_counter()
             if study.request.reference is not None:
                 return self._compute_reference(study, emit, predictions, timer, started)
+            label = study.label if study.label is not None else study.params.settings.label
             with timer.stage("decode"):
-                image = decode_volume(
-                    study.request.image,
+                loaded = decode_study(
+                    study.request,
                     study.upload.parts[IMAGE].payload(),
-                    "image",
-                    self.limits,
-                    self.scratch_dir,
-                )
-                mask = decode_volume(
-                    study.request.mask,
                     study.upload.parts[MASK].payload(),
-                    "mask",
+                    label,
                     self.limits,
                     self.scratch_dir,
                 )
+                image, mask = loaded.image, loaded.mask
             study.upload.release()  # decoding copied the voxels; the upload buffers can go
             decoded = time.perf_counter()
             if emit:
@@ -350,6 +364,10 @@ class Engine:
                         settings_hash=study.settings_hash,
                     )
                 emit(Predicted(rid, prediction))
+                study.predictions.append(prediction)
+            if predictions and study.request.return_dicom:
+                with timer.stage("dicom_results"):
+                    study.dicom_objects = self._result_objects(loaded, features, study.predictions, label)
             stage_ms = timer.as_dict()
             self.metrics.observe_stages(stage_ms)
             return features, stage_ms
@@ -360,13 +378,13 @@ class Engine:
         """Worker thread, reference mode: fetch (WADO-RS), load, extract, predict, store (STOW-RS)."""
         import tempfile
 
-        from spinerad.pacs.reference import load_reference, store_results
+        from spinerad.pacs.reference import as_objects, build_results, load_reference, store_datasets
 
         rid, reference = study.request_id, study.request.reference
         with tempfile.TemporaryDirectory(prefix="spinerad-ref-", dir=self.scratch_dir) as folder:
             loaded, job = load_reference(
-                self.dicomweb, reference, folder, segment=study.request.label or None,
-                check_size=self._check_voxels, timer=timer,
+                self.dicomweb, reference, folder, segment=study.request.segment or None,
+                roi=study.request.roi or None, check_size=self._check_voxels, timer=timer,
             )  # fmt: skip
         decoded = time.perf_counter()
         if emit:
@@ -383,11 +401,14 @@ class Engine:
                 )  # fmt: skip
             found.append(prediction)
             emit(Predicted(rid, prediction))
-        if study.request.store_results:
-            with timer.stage("store"):
-                study.stored = tuple(
-                    store_results(self.dicomweb, reference, loaded, job, features, found, self.registry)
-                )
+        if predictions and (study.request.store_results or study.request.return_dicom):
+            with timer.stage("dicom_results"):
+                datasets = build_results(loaded, job, features, found, self.registry)
+            if study.request.return_dicom:
+                study.dicom_objects = as_objects(datasets)
+            if study.request.store_results:
+                with timer.stage("store"):
+                    study.stored = tuple(store_datasets(self.dicomweb.get(reference.endpoint), datasets))
         stage_ms = timer.as_dict()
         self.metrics.observe_stages(stage_ms)
         return features, stage_ms
@@ -398,6 +419,18 @@ class Engine:
             raise LimitExceeded(
                 f"the referenced image has {voxels} voxels; this server accepts at most {self.limits.max_voxels}"
             )
+
+    def _result_objects(self, loaded, features, predictions, label):
+        """The SEG + SR of a study as (name, SOP class, SOP instance, bytes), via a scratch folder."""
+        from spinerad.dicom.results import write_results
+
+        cards = {p["task"]: self.registry.card(p["task"]) for p in predictions}
+        with tempfile.TemporaryDirectory(prefix="spinerad-", dir=self.scratch_dir) as tmp:
+            objects = []
+            for path in write_results(loaded, features, tmp, predictions, label, cards):
+                header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"])
+                objects.append((path.name, str(header.SOPClassUID), str(header.SOPInstanceUID), path.read_bytes()))
+        return tuple(objects)
 
     async def _run(self, study, emit, predictions):
         """Queue a complete study on the pool and wait for it; the admission place is freed when it ends."""
@@ -446,7 +479,7 @@ class Engine:
             emit(Failed(study.request_id, InternalError(reference)))
             return
         self._record_study("Analyze", study)
-        emit(Completed(study.request_id, stage_ms, study.stored))
+        emit(Completed(study.request_id, stage_ms, study.dicom_objects, study.stored))
 
     # --- the two study RPCs ---------------------------------------------------------------------------------
 

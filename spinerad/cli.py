@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import DeviceUnavailable, SpineradError
+from .errors import DeviceUnavailable, NotSupported, SpineradError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_DEVICE = 0, 1, 2, 3
 
@@ -53,7 +53,7 @@ def build_parser():
 
     extract = commands.add_parser("extract", help="features of one image + mask, as JSON")
     extract.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
-    extract.add_argument("mask", help="label map on the same grid as the image")
+    extract.add_argument("mask", help="label map on the same grid as the image, or a DICOM SEG / RTSTRUCT")
     extract.add_argument("--params", metavar="FILE.yaml", help="PyRadiomics-format parameter file")
     extract.add_argument("--label", type=_positive_int, help="ROI label (overrides the 'label' setting)")
     extract.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the matrix kernels run")
@@ -65,6 +65,9 @@ def build_parser():
         "--ibsi", action="store_true", help="IBSI mode: IBSI 1 families and aggregations, named by IBSI tags"
     )
     extract.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run N times (benchmarking)")
+    from .dicom.options import add_dicom_arguments
+
+    add_dicom_arguments(extract, _positive_int)
 
     sample = commands.add_parser("sample", help="write a small synthetic spine MRI study (image + mask)")
     sample.add_argument("outdir", help="folder to write image.nrrd and mask.nrrd into")
@@ -117,9 +120,11 @@ def build_parser():
     analyze.add_argument("--tls-cert", metavar="PEM", help="client certificate (mutual TLS)")
     analyze.add_argument("--tls-key", metavar="PEM", help="client private key (mutual TLS)")
     analyze.add_argument("--token-file", metavar="FILE", help="bearer token file (default: $SPINERAD_TOKEN)")
+    from .dicom.options import add_dicom_arguments
+
+    add_dicom_arguments(analyze, _positive_int)
     analyze.add_argument("--dicomweb", metavar="NAME", help="instead of IMAGE MASK: the server's DICOMweb endpoint")
     analyze.add_argument("--study", metavar="UID", help="StudyInstanceUID on the --dicomweb endpoint")
-    analyze.add_argument("--series", metavar="UID", help="image SeriesInstanceUID (default: the SEG's)")
     analyze.add_argument("--seg", metavar="UID", help="SEG/RTSTRUCT SOPInstanceUID (default: the study's)")
     analyze.add_argument("--store-results", action="store_true", help="STOW-RS the SR (+ SEG) to the endpoint")
 
@@ -134,11 +139,17 @@ def build_parser():
 
 
 def _extract(args):
-    from .pipeline import StageTimer, extract, read_study
+    from .pipeline import StageTimer, extract
     from .settings import load_params
 
+    from .dicom.options import load_from_args
+
     params = load_params(args.params)
-    image, mask = read_study(args.image, args.mask)
+    if args.dicom_out and args.ibsi:
+        raise NotSupported("--dicom-out writes PyRadiomics-named features; it is not available with --ibsi")
+    label = args.label if args.label is not None else params.settings.label
+    study = load_from_args(args, label)
+    image, mask = study.image, study.mask
     features = None
     for _ in range(args.repeat):
         timer = StageTimer()
@@ -147,6 +158,10 @@ def _extract(args):
         )
         if args.timings:
             print(json.dumps({k: round(v, 3) for k, v in timer.as_dict().items()}), file=sys.stderr)
+    if args.dicom_out:
+        from .dicom.results import write_results
+
+        write_results(study, features, args.dicom_out, label=label)
     text = json.dumps(features, indent=2)
     if args.out:
         try:

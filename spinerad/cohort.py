@@ -68,6 +68,14 @@ class Case:
     label: int | None
     label_channel: int | None
     problem: str | None = None
+    #: DICOM SEG segment number / RTSTRUCT ROI name (or SEG segment label) of a DICOM mask
+    segment: int | None = None
+    roi: str | None = None
+
+    @property
+    def roi_choice(self):
+        """The ``segment``/``roi`` keywords of :func:`spinerad.extract` this row sets (empty for a label map)."""
+        return {k: v for k, v in (("segment", self.segment), ("roi", self.roi)) if v is not None}
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,8 @@ def read_cohort(path):
         raise InvalidInput(f"cohort CSV {path} has column(s) {names}; spinerad writes those itself")
     label_col = _find_column(fieldnames, "label", path)
     channel_col = _find_column(fieldnames, "label_channel", path)
+    segment_col = _find_column(fieldnames, "segment", path)
+    roi_col = _find_column(fieldnames, "roi", path)
     base = path.resolve().parent
     cases = []
     for line, row in enumerate(rows[1:], start=2):
@@ -172,12 +182,14 @@ def read_cohort(path):
             problems.append("empty image path")
         if not mask:
             problems.append("empty mask path")
-        label = channel = None
+        label = channel = segment = None
         try:
             label = _parse_int_cell(cells[label_col], "label") if label_col else None
             channel = _parse_int_cell(cells[channel_col], "label_channel") if channel_col else None
+            segment = _parse_int_cell(cells[segment_col], "segment") if segment_col else None
         except ValueError as exc:
             problems.append(str(exc))
+        roi = (cells[roi_col].strip() or None) if roi_col else None
         cases.append(
             Case(
                 line=line,
@@ -187,6 +199,8 @@ def read_cohort(path):
                 label=label,
                 label_channel=channel,
                 problem=f"line {line}: {'; '.join(problems)}" if problems else None,
+                segment=segment,
+                roi=roi,
             )
         )
     if not cases:
@@ -244,8 +258,12 @@ def content_digest(path, what="image"):
     return digest.hexdigest()
 
 
-def case_key(image, mask, label, label_channel, settings_hash, version=__version__):
-    """Return the content key of a case: image + mask bytes, settings, label (+ channel), spinerad version."""
+def case_key(image, mask, label, label_channel, settings_hash, version=__version__, roi_choice=None):
+    """Return the content key of a case: image + mask bytes, settings, label (+ channel), spinerad version.
+
+    ``roi_choice`` (``{"segment": N}`` / ``{"roi": NAME}``: the ROI of a DICOM SEG/RTSTRUCT mask) is part of
+    the key when given.
+    """
     payload = {
         "spinerad": version,
         "settings": settings_hash,
@@ -254,11 +272,13 @@ def case_key(image, mask, label, label_channel, settings_hash, version=__version
         "image": content_digest(image, "image"),
         "mask": content_digest(mask, "mask"),
     }
+    if roi_choice:
+        payload["roi_choice"] = dict(roi_choice)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def _case_task(image, mask, label, label_channel, params, key_label, key_channel, settings_hash, finished,
-               case_function):
+               case_function, roi_choice=None):
     """Hash one case and, unless its key is in ``finished``, extract it (the Dask task of a case).
 
     Returns ``{"key": key, "finished": True}`` or the record of ``case_function`` (:func:`extract_case`)
@@ -266,18 +286,20 @@ def _case_task(image, mask, label, label_channel, params, key_label, key_channel
     ``key`` None (never cached).
     """
     try:
-        key = case_key(image, mask, key_label, key_channel, settings_hash)
+        key = case_key(image, mask, key_label, key_channel, settings_hash, roi_choice=roi_choice)
     except SpineradError as exc:
         return {"status": "error", "error": str(exc), "key": None}
     except Exception as exc:  # noqa: BLE001 - recorded as the case's error, the cohort goes on
         return {"status": "error", "error": _one_line(exc), "key": None}
     if key in finished:
         return {"key": key, "finished": True}
-    return {**case_function(image, mask, label, label_channel, params), "key": key}
+    return {**case_function(image, mask, label, label_channel, params, **(roi_choice or {})), "key": key}
 
 
-def extract_case(image, mask, label, label_channel, params):
+def extract_case(image, mask, label, label_channel, params, segment=None, roi=None):
     """Dask task: the features of one case as a record, never raising for a bad case.
+
+    ``segment``/``roi`` choose the ROI of a DICOM SEG/RTSTRUCT mask (the CSV's ``segment``/``roi`` columns).
 
     Returns ``{"status": "ok", "features": {...}}`` or ``{"status": "error", "error": message, "cacheable":
     bool}``: spinerad input errors are cacheable (the same inputs fail the same way), unexpected exceptions
@@ -288,7 +310,7 @@ def extract_case(image, mask, label, label_channel, params):
     try:
         if label_channel is not None:
             params = replace(params, settings=params.settings.with_overrides(label_channel=label_channel))
-        features = extract(image, mask, params=params, label=label)
+        features = extract(image, mask, params=params, label=label, segment=segment, roi=roi)
     except SpineradError as exc:
         return {"status": "error", "error": str(exc), "cacheable": True}
     except Exception as exc:  # noqa: BLE001 - recorded as the case's error, the cohort goes on
@@ -533,7 +555,9 @@ def run_cases(client, cases, params, parts, progress=None, case_function=None):
         if case.problem:
             finish([index], {"status": "error", "error": case.problem})
             continue
-        groups.setdefault((case.image, case.mask, case.label, case.label_channel), []).append(index)
+        groups.setdefault((case.image, case.mask, case.label, case.label_channel, case.segment, case.roi), []).append(
+            index
+        )
 
     # The workers learn which keys are finished from one broadcast set, so one task per case both hashes
     # and (if needed) extracts: a key task followed by an extraction task cost a scheduling round trip more.
@@ -546,12 +570,13 @@ def run_cases(client, cases, params, parts, progress=None, case_function=None):
     role = {}
 
     def submit(group, indices, known):
-        image, mask, label, channel = group
+        image, mask, label, channel, segment, roi = group
+        choice = {k: v for k, v in (("segment", segment), ("roi", roi)) if v is not None}
         key_label = label if label is not None else params.settings.label
         key_channel = channel if channel is not None else params.settings.label_channel
         future = client.submit(
             _case_task, image, mask, label, channel, params, key_label, key_channel, settings_hash,
-            known, case_function, pure=False, retries=RETRIES,
+            known, case_function, choice or None, pure=False, retries=RETRIES,
         )
         role[future] = (group, indices)
         pending.add(future)

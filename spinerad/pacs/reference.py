@@ -5,14 +5,17 @@ and :func:`store_results` after the predictions when the request asked for it.
 """
 
 from ..errors import InvalidInput
-from .analysis import plan, build_results
+from .analysis import build_results, plan
 from .dicomweb import fetch_reference, store_datasets
 
+__all__ = ["as_objects", "build_results", "load_reference", "store_datasets"]
 
-def load_reference(endpoints, reference, folder, segment=None, check_size=None, timer=None):
+
+def load_reference(endpoints, reference, folder, segment=None, roi=None, check_size=None, timer=None):
     """Fetch ``reference`` into ``folder`` and load its study; returns ``(study, job)``.
 
-    A SEG/RTSTRUCT holding several ROIs needs ``segment`` (the SEG segment / RTSTRUCT ROI number).
+    A SEG/RTSTRUCT holding several ROIs needs ``segment`` (SEG segment number) or ``roi`` (RTSTRUCT ROI name
+    or SEG segment label).
     """
     from ..dicom.series import read_series
     from ..dicom.study import load_study
@@ -23,22 +26,22 @@ def load_reference(endpoints, reference, folder, segment=None, check_size=None, 
     with timer.stage("fetch"):
         paths = fetch_reference(endpoint, reference, folder)
     with timer.stage("decode"):
-        return _load(paths, segment, check_size, read_series, load_study)
+        return _load(paths, segment, roi, check_size, read_series, load_study)
 
 
-def _load(paths, segment, check_size, read_series, load_study):
+def _load(paths, segment, roi, check_size, read_series, load_study):
     jobs = plan(paths)
-    if segment:
-        chosen = [job for job in jobs if job.number == segment]
+    if segment or roi:
+        chosen = [job for job in jobs if (not segment or job.number == segment) and (not roi or job.name == roi)]
         if not chosen:
             raise InvalidInput(
-                f"the referenced ROI object has no segment/ROI {segment}; it holds: "
+                f"the referenced ROI object has no segment/ROI {segment or roi!r}; it holds: "
                 + ", ".join(f"{job.number} {job.name!r}" for job in jobs)
             )
         jobs = chosen
     if len(jobs) > 1:
         raise InvalidInput(
-            f"the reference names {len(jobs)} ROIs; choose one with the header's label (segment/ROI number): "
+            f"the reference names {len(jobs)} ROIs; choose one with segment (number) or roi (name): "
             + ", ".join(f"{job.number} {job.name!r}" for job in jobs)
         )
     job = jobs[0]
@@ -51,7 +54,14 @@ def _load(paths, segment, check_size, read_series, load_study):
     return study, job
 
 
-def store_results(endpoints, reference, study, job, features, predictions, registry):
-    """Build the SR (+ SEG) of the analysed ROI and STOW-RS them to the reference's endpoint; their UIDs."""
-    datasets = build_results(study, job, features, predictions, registry)
-    return store_datasets(endpoints.get(reference.endpoint), datasets)
+def as_objects(datasets):
+    """Result datasets as the completed event's ``(name, SOP class, SOP instance, Part 10 bytes)``."""
+    from io import BytesIO
+
+    objects = []
+    for ds in datasets:
+        buffer = BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        name = "sr.dcm" if str(ds.Modality) == "SR" else "seg.dcm"
+        objects.append((name, str(ds.SOPClassUID), str(ds.SOPInstanceUID), buffer.getvalue()))
+    return tuple(objects)

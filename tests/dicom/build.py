@@ -80,3 +80,153 @@ def label_box_crop(image, mask, margin=8):
     hi = [min(int(x.max()) + margin + 1, array.shape[2]), min(int(y.max()) + margin + 1, array.shape[1]), array.shape[0]]
     size = [h - lo_ for lo_, h in zip(lo, hi)]
     return sitk.RegionOfInterest(image, size, lo), sitk.RegionOfInterest(mask, size, lo)
+
+
+def seg_description(number, label):
+    """A highdicom segment description (a lesion, manual)."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    return hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=label,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Neoplasm,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
+
+
+def write_seg(datasets, segments, path, segmentation_type="BINARY", omit_empty_frames=True, **kwargs):
+    """Write a SEG over ``datasets``: ``segments`` maps number -> (label, (z, y, x) array: bool, or 0..1 floats)."""
+    import highdicom as hd
+
+    numbers = sorted(segments)
+    stacked = np.stack([np.asarray(segments[n][1]) for n in numbers], axis=-1)
+    if segmentation_type == "LABELMAP":
+        labels = np.zeros(stacked.shape[:-1], dtype=np.uint8)
+        for index, number in enumerate(numbers):
+            labels[stacked[..., index] > 0] = number
+        stacked = labels
+    elif segmentation_type == "BINARY":
+        stacked = stacked.astype(bool)
+    seg = hd.seg.Segmentation(
+        source_images=datasets,
+        pixel_array=stacked,
+        segmentation_type=segmentation_type,
+        segment_descriptions=[seg_description(n, segments[n][0]) for n in numbers],
+        series_instance_uid=hd.UID(),
+        series_number=100,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="test",
+        manufacturer_model_name="test",
+        software_versions="1",
+        device_serial_number="1",
+        omit_empty_frames=omit_empty_frames,
+        **kwargs,
+    )
+    seg.save_as(path)
+    return seg
+
+
+def trace_outline(mask2d):
+    """Closed polygons (x, y index units) along the voxel-corner boundary of a 2-D binary mask.
+
+    Every boundary side of an inside voxel becomes an edge, then edges are joined into loops. Under the
+    even-odd rule only the set of edges matters (not how they are joined), so holes and islands come out as
+    their own loops.
+    """
+    inside = np.pad(np.asarray(mask2d, dtype=bool), 1)
+    edges = {}
+    ys, xs = np.nonzero(inside)
+    for y, x in zip(ys, xs):
+        cx, cy = x - 1, y - 1  # back to unpadded indices
+        corners = [(cx - 0.5, cy - 0.5), (cx + 0.5, cy - 0.5), (cx + 0.5, cy + 0.5), (cx - 0.5, cy + 0.5)]
+        neighbours = [inside[y - 1, x], inside[y, x + 1], inside[y + 1, x], inside[y, x - 1]]
+        for side, outside_neighbour in enumerate(neighbours):
+            if not outside_neighbour:
+                edges.setdefault(corners[side], []).append(corners[(side + 1) % 4])
+    loops = []
+    while edges:
+        start = next(iter(edges))
+        loop, point = [start], start
+        while True:
+            following = edges[point].pop()
+            if not edges[point]:
+                del edges[point]
+            if following == start:
+                break
+            loop.append(following)
+            point = following
+        loops.append(np.array(loop))
+    return loops
+
+
+def write_rtstruct(datasets, image, rois, path, contour_image_sequence=True, series_uid_override=None,
+                   for_uid_override=None, z_shift=0.0):
+    """Write an RTSTRUCT over ``datasets``: ``rois`` maps name -> (z, y, x) bool array, traced per slice."""
+    first = datasets[0]
+    sop_uid = generate_uid()
+    ds = Dataset()
+    ds.file_meta = _meta(RTSTRUCT_STORAGE, sop_uid)
+    ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_STORAGE, sop_uid
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
+                    "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+        setattr(ds, keyword, getattr(first, keyword))
+    ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = "RTSTRUCT", generate_uid(), 200, 1
+    ds.Manufacturer, ds.OperatorsName = "test", ""
+    now = datetime.datetime(2026, 1, 1, 12)
+    ds.StructureSetLabel, ds.StructureSetDate, ds.StructureSetTime = "ROIs", now.strftime("%Y%m%d"), "120000"
+    for_uid = for_uid_override or first.FrameOfReferenceUID
+    contour_images = [_image_ref(d) for d in datasets]
+    frame = Dataset()
+    frame.FrameOfReferenceUID = for_uid
+    study = Dataset()
+    study.ReferencedSOPClassUID = "1.2.840.10008.3.1.2.3.1"
+    study.ReferencedSOPInstanceUID = first.StudyInstanceUID
+    series = Dataset()
+    series.SeriesInstanceUID = series_uid_override or first.SeriesInstanceUID
+    series.ContourImageSequence = contour_images
+    study.RTReferencedSeriesSequence = [series]
+    frame.RTReferencedStudySequence = [study]
+    ds.ReferencedFrameOfReferenceSequence = [frame]
+    ds.StructureSetROISequence, ds.ROIContourSequence, ds.RTROIObservationsSequence = [], [], []
+    for number, (name, array) in enumerate(rois.items(), 1):
+        roi = Dataset()
+        roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName = number, for_uid, name
+        roi.ROIGenerationAlgorithm = "MANUAL"
+        ds.StructureSetROISequence.append(roi)
+        contours = []
+        for k in range(array.shape[0]):
+            for loop in trace_outline(array[k]):
+                contour = Dataset()
+                if contour_image_sequence:
+                    contour.ContourImageSequence = [_image_ref(datasets[k])]
+                contour.ContourGeometricType = "CLOSED_PLANAR"
+                points = [image.TransformContinuousIndexToPhysicalPoint((float(x), float(y), k + z_shift))
+                          for x, y in loop]
+                contour.NumberOfContourPoints = len(points)
+                contour.ContourData = [f"{v:.6f}" for point in points for v in point]
+                contours.append(contour)
+        item = Dataset()
+        item.ReferencedROINumber, item.ROIDisplayColor = number, [255, 0, 0]
+        item.ContourSequence = contours
+        ds.ROIContourSequence.append(item)
+        observation = Dataset()
+        observation.ObservationNumber, observation.ReferencedROINumber = number, number
+        observation.RTROIInterpretedType, observation.ROIInterpreter = "GTV", ""
+        ds.RTROIObservationsSequence.append(observation)
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    return ds
+
+
+def _image_ref(dataset):
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = dataset.SOPClassUID, dataset.SOPInstanceUID
+    return ref
+
+
+def dice(a, b):
+    """Dice coefficient of two binary arrays."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))

@@ -77,7 +77,7 @@ class Prediction(_message.Message):
     def __init__(self, task: _Optional[str] = ..., probability: _Optional[float] = ..., label: _Optional[str] = ..., threshold: _Optional[float] = ..., model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., validation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., top_contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., trained_on: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class Completed(_message.Message):
-    __slots__ = ("stage_ms", "stored_sop_instance_uids")
+    __slots__ = ("stage_ms", "dicom_objects", "stored_sop_instance_uids")
     class StageMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -86,10 +86,24 @@ class Completed(_message.Message):
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STAGE_MS_FIELD_NUMBER: _ClassVar[int]
+    DICOM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
     STORED_SOP_INSTANCE_UIDS_FIELD_NUMBER: _ClassVar[int]
     stage_ms: _containers.ScalarMap[str, float]
+    dicom_objects: _containers.RepeatedCompositeFieldContainer[ResultObject]
     stored_sop_instance_uids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, stage_ms: _Optional[_Mapping[str, float]] = ..., stored_sop_instance_uids: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, stage_ms: _Optional[_Mapping[str, float]] = ..., dicom_objects: _Optional[_Iterable[_Union[ResultObject, _Mapping]]] = ..., stored_sop_instance_uids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ResultObject(_message.Message):
+    __slots__ = ("name", "sop_class_uid", "sop_instance_uid", "data")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SOP_CLASS_UID_FIELD_NUMBER: _ClassVar[int]
+    SOP_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    data: bytes
+    def __init__(self, name: _Optional[str] = ..., sop_class_uid: _Optional[str] = ..., sop_instance_uid: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class StudyError(_message.Message):
     __slots__ = ("code", "message")

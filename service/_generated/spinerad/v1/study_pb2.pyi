@@ -25,7 +25,7 @@ class StudyUpload(_message.Message):
     def __init__(self, header: _Optional[_Union[StudyHeader, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
 class StudyHeader(_message.Message):
-    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label", "reference", "store_results")
+    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label", "segment", "roi", "return_dicom", "seg_threshold", "series_uid", "reference", "store_results")
     class ClinicalEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -40,6 +40,11 @@ class StudyHeader(_message.Message):
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    ROI_FIELD_NUMBER: _ClassVar[int]
+    RETURN_DICOM_FIELD_NUMBER: _ClassVar[int]
+    SEG_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SERIES_UID_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     STORE_RESULTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
@@ -49,9 +54,14 @@ class StudyHeader(_message.Message):
     image: VolumeSpec
     mask: VolumeSpec
     label: int
+    segment: int
+    roi: str
+    return_dicom: bool
+    seg_threshold: float
+    series_uid: str
     reference: DicomWebReference
     store_results: bool
-    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ..., reference: _Optional[_Union[DicomWebReference, _Mapping]] = ..., store_results: _Optional[bool] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ..., segment: _Optional[int] = ..., roi: _Optional[str] = ..., return_dicom: _Optional[bool] = ..., seg_threshold: _Optional[float] = ..., series_uid: _Optional[str] = ..., reference: _Optional[_Union[DicomWebReference, _Mapping]] = ..., store_results: _Optional[bool] = ...) -> None: ...
 
 class DicomWebReference(_message.Message):
     __slots__ = ("endpoint", "study_instance_uid", "series_instance_uid", "roi_sop_instance_uid")
@@ -76,16 +86,24 @@ class ClinicalValue(_message.Message):
     def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ...) -> None: ...
 
 class VolumeSpec(_message.Message):
-    __slots__ = ("total_bytes", "raw", "file", "dicom")
+    __slots__ = ("total_bytes", "raw", "file", "dicom", "dicom_seg", "rtstruct")
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     RAW_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
     DICOM_FIELD_NUMBER: _ClassVar[int]
+    DICOM_SEG_FIELD_NUMBER: _ClassVar[int]
+    RTSTRUCT_FIELD_NUMBER: _ClassVar[int]
     total_bytes: int
     raw: RawVolume
     file: EncodedFile
     dicom: DicomSeries
-    def __init__(self, total_bytes: _Optional[int] = ..., raw: _Optional[_Union[RawVolume, _Mapping]] = ..., file: _Optional[_Union[EncodedFile, _Mapping]] = ..., dicom: _Optional[_Union[DicomSeries, _Mapping]] = ...) -> None: ...
+    dicom_seg: DicomObject
+    rtstruct: DicomObject
+    def __init__(self, total_bytes: _Optional[int] = ..., raw: _Optional[_Union[RawVolume, _Mapping]] = ..., file: _Optional[_Union[EncodedFile, _Mapping]] = ..., dicom: _Optional[_Union[DicomSeries, _Mapping]] = ..., dicom_seg: _Optional[_Union[DicomObject, _Mapping]] = ..., rtstruct: _Optional[_Union[DicomObject, _Mapping]] = ...) -> None: ...
+
+class DicomObject(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class RawVolume(_message.Message):
     __slots__ = ("dtype", "shape", "spacing", "origin", "direction", "compression")
