@@ -19,6 +19,8 @@ from .orthanc import Orthanc, free_port
 NODE_AET = "SPINERAD"
 ORTHANC_AET = "ORTHANC"
 MODALITY = "spinerad"
+#: The shared node's per-study instance limit (a test study has 22 instances).
+SHARED_NODE_MAX_INSTANCES = 30
 
 
 def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
@@ -152,7 +154,7 @@ def start_node(orthanc, node_port, tmp_path):
 def shared_node(orthanc, node_port, tmp_path_factory):
     """One node for the scenarios that need no restart (module scope: its startup is paid once)."""
     launcher = NodeLauncher(orthanc, node_port, tmp_path_factory.mktemp("node"))
-    yield launcher()
+    yield launcher(extra=["--max-instances", str(SHARED_NODE_MAX_INSTANCES)])
     launcher.stop_all()
 
 

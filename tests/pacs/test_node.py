@@ -14,7 +14,9 @@ from spinerad.dicom.study import load_study
 from spinerad.models.registry import load_models
 from spinerad.pipeline import extract
 
-from .conftest import MODALITY, send_instances, wait_for
+from ..dicom.build import write_series
+from ..dicom.test_results import dciodvfy_errors
+from .conftest import MODALITY, SHARED_NODE_MAX_INSTANCES, send_instances, wait_for
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.34"
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -79,7 +81,16 @@ def _json_path(study, registry):
     return features, {p["task"]: p["probability"] for p in predictions}, loaded
 
 
-def test_push_study_results_come_back(orthanc, shared_node, make_study, registry):
+def _valid(dataset, folder):
+    """dciodvfy (dicom3tools) reports no error for ``dataset``."""
+    path = folder / f"{dataset.SOPInstanceUID}.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    errors, output = dciodvfy_errors(path)
+    assert not errors, output
+    return True
+
+
+def test_push_study_results_come_back(orthanc, shared_node, make_study, registry, tmp_path):
     node = shared_node
     before = (
         _metric(node, "spinerad_dicom_received_instances_total"),
@@ -91,6 +102,7 @@ def test_push_study_results_come_back(orthanc, shared_node, make_study, registry
     sr_items = [i for i in found if i["00080016"]["Value"][0] == SR_CLASS]
     assert len(sr_items) == 1
     sr = _retrieve(orthanc, sr_items[0])
+    assert _valid(sr, tmp_path)
     report = hd.sr.Comprehensive3DSR.from_dataset(sr)
     assert report.PatientID == "TEST-0001" and report.StudyInstanceUID == study["study_uid"]
     groups = report.content.get_volumetric_roi_measurement_groups()
@@ -141,12 +153,13 @@ def _only_sr(orthanc, study_uid):
     return _retrieve(orthanc, found[0])
 
 
-def test_study_without_seg_gets_a_failure_sr(orthanc, shared_node, make_study):
+def test_study_without_seg_gets_a_failure_sr(orthanc, shared_node, make_study, tmp_path):
     study = make_study("noseg", with_seg=False)
     before = _metric(shared_node, "spinerad_dicom_study_failures_total")
     _push(orthanc, study)
     sr = _only_sr(orthanc, study["study_uid"])
     assert sr.SeriesDescription == "spinerad analysis failed"
+    assert _valid(sr, tmp_path)
     (text,) = _texts(sr)
     assert text.startswith("spinerad could not analyse this study: the study holds no SEG or RTSTRUCT")
     assert _metric(shared_node, "spinerad_dicom_study_failures_total") == before + 1
@@ -205,3 +218,21 @@ def test_aborted_study_without_resend_reports_the_gap(orthanc, shared_node, node
     sr = _only_sr(orthanc, study["study_uid"])
     (text,) = _texts(sr)
     assert "gap" in text and "slice(s) missing" in text
+
+
+def test_instances_beyond_the_study_limit_are_refused(
+    orthanc, shared_node, node_port, make_study, breast1, tmp_path
+):
+    study = make_study("limit")
+    # a second series in the same study takes it past the node's limit of instances per study
+    datasets = write_series(breast1[0], tmp_path / "second", study_uid=study["study_uid"])
+    extra = sorted((tmp_path / "second").iterdir())
+    before = _metric(shared_node, "spinerad_dicom_refused_instances_total")
+    statuses = send_instances(node_port, study["paths"] + extra)
+    accepted = SHARED_NODE_MAX_INSTANCES
+    assert statuses == [0] * accepted + [0xA700] * (len(study["paths"]) + len(datasets) - accepted)
+    assert _metric(shared_node, "spinerad_dicom_refused_instances_total") == before + len(statuses) - accepted
+    assert any("reached the limit of 30 instances" in line for line in shared_node.lines)
+    # what was accepted is analysed: the complete first series and its SEG
+    sr = _only_sr(orthanc, study["study_uid"])
+    assert sr.SeriesDescription != "spinerad analysis failed"

@@ -38,7 +38,9 @@ def test_pacs_down_results_kept_retried_and_stored_once(orthanc, start_node, nod
     try:
         node = start_node(spool=spool)
         assert send_instances(node_port, study["paths"]) == [0] * len(study["paths"])
-        wait_for(lambda: _metric(node, "spinerad_dicom_store_failures_total") >= 2, 60, what="two failed stores")
+        wait_for(
+            lambda: _metric(node, "spinerad_dicom_store_failures_total") >= 2, 60, what="two failed stores"
+        )
         assert any("kept in the spool, next try in" in line for line in node.lines)
         results = list((spool / "studies").glob("*/results/*.dcm"))
         assert len(results) == 1  # the SR (the mask was a SEG)

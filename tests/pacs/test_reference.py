@@ -66,20 +66,27 @@ def test_reference_fetches_analyses_and_stores_back(server, orthanc, stored_stud
     values, sr_probabilities = read_sr_values(sr)
     for name, value in features.items():
         got = values[feature_key(name, "MR")]
-        assert (math.isnan(value) and math.isnan(got)) or got == pytest.approx(value, rel=1e-12, abs=1e-12), name
+        assert (math.isnan(value) and math.isnan(got)) or got == pytest.approx(value, rel=1e-12, abs=1e-12), (
+            name
+        )
     assert sr_probabilities == pytest.approx(probabilities, rel=1e-12)
 
 
 def test_reference_with_series_and_seg_uids_extracts_features(server, stored_study, registry):
     client = server.client()
     study = Study.from_reference(
-        "pacs", stored_study["study_uid"], stored_study["series_uid"], stored_study["seg_uid"], request_id="ref-2"
+        "pacs",
+        stored_study["study_uid"],
+        stored_study["series_uid"],
+        stored_study["seg_uid"],
+        request_id="ref-2",
     )
     result = client.extract_features(study, timeout=600)
     features, _p, _loaded = _json_path(stored_study, registry)
     assert result["features"].keys() == features.keys()
     assert all(
-        (math.isnan(v) and math.isnan(result["features"][k])) or result["features"][k] == v for k, v in features.items()
+        (math.isnan(v) and math.isnan(result["features"][k])) or result["features"][k] == v
+        for k, v in features.items()
     )
 
 
