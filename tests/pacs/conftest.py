@@ -23,15 +23,18 @@ MODALITY = "spinerad"
 SHARED_NODE_MAX_INSTANCES = 30
 
 
-def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
-    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+def wait_for(predicate, timeout=60.0, interval=0.1, what="condition", context=None):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds.
+
+    ``context`` (a callable returning text, e.g. a node's log) is added to the failure message.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout} s waiting for {what}" + (f"\n{context()}" if context else ""))
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 def _results(orthanc, study_uid):
     """The result instances (SR, SEG written by spinerad) of a study in Orthanc, found with QIDO-RS."""
     client = DICOMwebClient(orthanc.dicomweb_url)
-    found = client.search_for_instances(study_instance_uid=study_uid)
+    found = client.search_for_instances(study_instance_uid=study_uid, fields=["Manufacturer"])
     out = []
     for item in found:
         sop_class = item["00080016"]["Value"][0]
@@ -147,8 +147,10 @@ def _texts(dataset):
     return out
 
 
-def _only_sr(orthanc, study_uid):
-    found = wait_for(lambda: _results(orthanc, study_uid), 120, what="an SR in Orthanc")
+def _only_sr(orthanc, study_uid, node=None):
+    found = wait_for(
+        lambda: _results(orthanc, study_uid), 120, what="an SR in Orthanc", context=node.text if node else None
+    )
     assert len(found) == 1 and found[0]["00080016"]["Value"][0] == SR_CLASS
     return _retrieve(orthanc, found[0])
 
@@ -157,7 +159,7 @@ def test_study_without_seg_gets_a_failure_sr(orthanc, shared_node, make_study, t
     study = make_study("noseg", with_seg=False)
     before = _metric(shared_node, "spinerad_dicom_study_failures_total")
     _push(orthanc, study)
-    sr = _only_sr(orthanc, study["study_uid"])
+    sr = _only_sr(orthanc, study["study_uid"], shared_node)
     assert sr.SeriesDescription == "spinerad analysis failed"
     assert _valid(sr, tmp_path)
     (text,) = _texts(sr)
@@ -170,7 +172,7 @@ def test_study_without_seg_gets_a_failure_sr(orthanc, shared_node, make_study, t
 def test_seg_of_another_frame_of_reference_fails_clearly(orthanc, shared_node, make_study):
     study = make_study("otherfor", seg_frame_of_reference=generate_uid())
     _push(orthanc, study)
-    sr = _only_sr(orthanc, study["study_uid"])
+    sr = _only_sr(orthanc, study["study_uid"], shared_node)
     (text,) = _texts(sr)
     assert "frame of reference" in text and "not drawn on this image" in text
 
@@ -201,7 +203,7 @@ def test_association_aborted_mid_study(orthanc, shared_node, node_port, make_stu
     assert send_instances(node_port, paths[:8], abort=True) == [0] * 8
     # the sender retries the whole study on a new association (inside the quiet period)
     assert send_instances(node_port, paths) == [0] * len(paths)
-    sr = _only_sr(orthanc, study["study_uid"])
+    sr = _only_sr(orthanc, study["study_uid"], shared_node)
     assert sr.SeriesDescription != "spinerad analysis failed"
     evidence = {
         ref.ReferencedSOPInstanceUID
@@ -215,7 +217,7 @@ def test_aborted_study_without_resend_reports_the_gap(orthanc, shared_node, node
     study = make_study("abort-gap")
     paths = study["series_paths"]
     assert send_instances(node_port, paths[:5] + paths[7:] + [study["seg_path"]], abort=True) is not None
-    sr = _only_sr(orthanc, study["study_uid"])
+    sr = _only_sr(orthanc, study["study_uid"], shared_node)
     (text,) = _texts(sr)
     assert "gap" in text and "slice(s) missing" in text
 
@@ -234,5 +236,34 @@ def test_instances_beyond_the_study_limit_are_refused(
     assert _metric(shared_node, "spinerad_dicom_refused_instances_total") == before + len(statuses) - accepted
     assert any("reached the limit of 30 instances" in line for line in shared_node.lines)
     # what was accepted is analysed: the complete first series and its SEG
-    sr = _only_sr(orthanc, study["study_uid"])
+    sr = _only_sr(orthanc, study["study_uid"], shared_node)
     assert sr.SeriesDescription != "spinerad analysis failed"
+
+
+def test_rtstruct_study_gets_a_binary_seg_and_an_sr(orthanc, shared_node, breast1, tmp_path):
+    from ..dicom.build import write_rtstruct
+
+    image, mask = breast1
+    datasets = write_series(image, tmp_path / "rt" / "series", patient_id="TEST-0003")
+    roi = sitk_array(mask) == 1
+    write_rtstruct(datasets, image, {"lesion": roi}, tmp_path / "rt" / "rtstruct.dcm")
+    study_uid = str(datasets[0].StudyInstanceUID)
+    paths = sorted((tmp_path / "rt" / "series").iterdir()) + [tmp_path / "rt" / "rtstruct.dcm"]
+    orthanc.upload(paths)
+    orthanc.push(MODALITY, [orthanc.study_id(study_uid)])
+    found = wait_for(lambda: len(_results(orthanc, study_uid)) == 2 and _results(orthanc, study_uid), 120,
+                     what="SR and SEG in Orthanc", context=shared_node.text)  # fmt: skip
+    classes = sorted(item["00080016"]["Value"][0] for item in found)
+    assert classes == sorted([SR_CLASS, SEG_CLASS])  # the BINARY SEG went over DIMSE
+    seg = _retrieve(orthanc, next(i for i in found if i["00080016"]["Value"][0] == SEG_CLASS))
+    assert seg.SegmentationType == "BINARY"
+    sr = _retrieve(orthanc, next(i for i in found if i["00080016"]["Value"][0] == SR_CLASS))
+    groups = hd.sr.Comprehensive3DSR.from_dataset(sr).content.get_volumetric_roi_measurement_groups()
+    assert _referenced_segments(groups[0]) == [seg.SOPInstanceUID]
+    assert _valid(seg, tmp_path) and _valid(sr, tmp_path)
+
+
+def sitk_array(image):
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(image)
