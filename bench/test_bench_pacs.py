@@ -11,7 +11,8 @@ written as a DICOM MR series with a BINARY SEG of the lesion, fresh UIDs per rou
   uploaded as bytes (the 20 DICOM files + the mask as a zlib-compressed label map), one study at a time;
   reference mode with ``store_results`` (STOW-RS of the SR) too;
 - **service overhead in reference mode**: everything but features + inference, as a share of the study's
-  client-side latency and of the server's own total (target <= 20 %).
+  client-side latency and of the server's own total (target <= 20 %); also with the "pyradiomics" profile
+  (every PyRadiomics feature class, ExtractFeatures), where the compute is larger.
 
 Timed: ``python -m pytest bench/test_bench_pacs.py --benchmark-only -s`` (``SPINERAD_BENCH_ROUNDS``, default
 10). Smoke: ``--benchmark-disable`` (2 rounds). Needs Orthanc (Debian ``orthanc`` + ``orthanc-dicomweb``).
@@ -216,12 +217,24 @@ def _one(client, study):
         if kind == "completed":
             stage_ms = dict(event.completed.stage_ms)
     latency = (time.perf_counter() - started) * 1e3
+    return _record(latency, stage_ms)
+
+
+#: Server stages that are not features or inference: the service's own work.
+SERVICE_STAGES = ("decode", "fetch", "store", "dicom_results", "total")
+
+
+def _record(latency, stage_ms):
     compute = sum(
-        v
-        for k, v in stage_ms.items()
-        if k not in ("decode", "fetch", "store", "total") and not k.startswith("inference")
-    ) + sum(v for k, v in stage_ms.items() if k.startswith("inference:"))
+        v for k, v in stage_ms.items() if k not in SERVICE_STAGES
+    )  # extraction stages + inference:*
     return {"latency_ms": latency, "compute_ms": compute, "server_ms": stage_ms["total"], **stage_ms}
+
+
+def _features_only(client, study):
+    started = time.perf_counter()
+    result = client.extract_features(study, timeout=WAIT)
+    return _record((time.perf_counter() - started) * 1e3, result["stage_ms"])
 
 
 def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report):
@@ -232,7 +245,7 @@ def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report)
     image = Volume.from_dicom_files(series)
     mask = Volume.from_image(volumes[1], compress=True)
     server = ServeWithDicomweb(orthanc)
-    records = {"reference": [], "upload": [], "reference+store": []}
+    records = {"reference": [], "upload": [], "reference+store": [], "reference, all features": []}
     try:
         with Client(server.target) as client:
             _one(client, Study.from_reference("pacs", study_uid, request_id="warm"))  # connection, caches
@@ -244,6 +257,14 @@ def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report)
                         _one(client, Study.from_reference("pacs", study_uid, request_id=f"r{index}"))
                     )
                     records["upload"].append(_one(client, Study(image, mask, request_id=f"u{index}")))
+                    records["reference, all features"].append(
+                        _features_only(
+                            client,
+                            Study.from_reference(
+                                "pacs", study_uid, profile="pyradiomics", request_id=f"f{index}"
+                            ),
+                        )
+                    )
                     records["reference+store"].append(
                         _one(
                             client,
@@ -266,13 +287,13 @@ def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report)
         )
         parts = ", ".join(
             f"{stage} {statistics.median(r.get(stage, 0.0) for r in items):.0f}"
-            for stage in ("fetch", "decode", "store")
+            for stage in ("fetch", "decode", "dicom_results", "store")
             if any(stage in r for r in items)
         )
         benchmark.extra_info[f"{mode}_p50_ms"] = p50
         benchmark.extra_info[f"{mode}_overhead_pct"] = overhead
         report(
-            f"gRPC {mode:15s}: client p50 {p50:.0f} ms, p95 {_q(latency, 95):.0f} ms ({len(items)} studies); "
+            f"gRPC {mode:24s}: client p50 {p50:.0f} ms, p95 {_q(latency, 95):.0f} ms ({len(items)} studies); "
             f"features + inference {compute:.0f} ms; server stages {parts} ms; service overhead {overhead:.0f} % "
             f"of the client latency, {server_share:.0f} % of the server's total (target <= 20 %)"
         )

@@ -57,7 +57,9 @@ class Reference:
             ("SEG/RTSTRUCT SOPInstanceUID", self.roi_uid, False),
         ):
             if (uid or required) and (len(uid) > 64 or not _UID.match(uid or "")):
-                raise InvalidInput(f"reference: {what} must be a DICOM UID (digits and dots, at most 64), got {uid[:70]!r}")
+                raise InvalidInput(
+                    f"reference: {what} must be a DICOM UID (digits and dots, at most 64), got {uid[:70]!r}"
+                )
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,13 @@ class Endpoints:
             try:
                 credentials = json.loads(Path(credentials_file).read_text())
             except OSError as exc:
-                raise SettingsError(f"cannot read --dicomweb-credentials {credentials_file}: {exc.strerror}") from None
+                raise SettingsError(
+                    f"cannot read --dicomweb-credentials {credentials_file}: {exc.strerror}"
+                ) from None
             except ValueError:
-                raise SettingsError(f"--dicomweb-credentials {credentials_file} is not a JSON object") from None
+                raise SettingsError(
+                    f"--dicomweb-credentials {credentials_file} is not a JSON object"
+                ) from None
             if not isinstance(credentials, dict):
                 raise SettingsError(f"--dicomweb-credentials {credentials_file} is not a JSON object")
         endpoints = []
@@ -110,9 +116,13 @@ class Endpoints:
                 raise SettingsError(f"--dicomweb expects NAME=URL (NAME: letters, digits, _.-), got {spec!r}")
             parsed = urlparse(url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc:
-                raise SettingsError(f"--dicomweb {name}: the URL must be http(s)://HOST[:PORT]/PATH, got {url!r}")
+                raise SettingsError(
+                    f"--dicomweb {name}: the URL must be http(s)://HOST[:PORT]/PATH, got {url!r}"
+                )
             if parsed.username or parsed.password:
-                raise SettingsError(f"--dicomweb {name}: put credentials in --dicomweb-credentials, not in the URL")
+                raise SettingsError(
+                    f"--dicomweb {name}: put credentials in --dicomweb-credentials, not in the URL"
+                )
             if any(e.name == name for e in endpoints):
                 raise SettingsError(f"--dicomweb {name} is given twice")
             given = credentials.get(name) or {}
@@ -128,7 +138,9 @@ class Endpoints:
             )
         unknown = sorted(set(credentials) - {e.name for e in endpoints})
         if unknown:
-            raise SettingsError(f"--dicomweb-credentials names endpoints not configured: {', '.join(unknown)}")
+            raise SettingsError(
+                f"--dicomweb-credentials names endpoints not configured: {', '.join(unknown)}"
+            )
         return cls(endpoints)
 
     @property
@@ -142,7 +154,8 @@ class Endpoints:
         if endpoint is None:
             configured = ", ".join(self.names) if self._by_name else "none"
             raise UnknownEndpoint(
-                f"DICOMweb endpoint {name[:64]!r} is not configured on this server (configured: {configured}); "
+                f"DICOMweb endpoint {name[:64]!r} is not configured on this server "
+                f"(configured: {configured}); "
                 "the server fetches only from endpoints named in its own --dicomweb options"
             )
         return endpoint
@@ -162,9 +175,13 @@ def _call(endpoint, what, function, *args, **kwargs):
     except requests.HTTPError as exc:
         if _http_status(exc) == 404:
             return None
-        raise EndpointError(f"DICOMweb endpoint {endpoint.name}: {what} failed (HTTP {_http_status(exc)})") from None
+        raise EndpointError(
+            f"DICOMweb endpoint {endpoint.name}: {what} failed (HTTP {_http_status(exc)})"
+        ) from None
     except requests.RequestException as exc:
-        raise EndpointError(f"DICOMweb endpoint {endpoint.name} unreachable during {what} ({type(exc).__name__})") from None
+        raise EndpointError(
+            f"DICOMweb endpoint {endpoint.name} unreachable during {what} ({type(exc).__name__})"
+        ) from None
 
 
 def _value(item, tag):
@@ -181,10 +198,17 @@ def fetch_reference(endpoint, reference, folder):
     client = endpoint.client()
     folder = Path(folder)
     study = reference.study_uid
-    found = _call(endpoint, "QIDO-RS study search", client.search_for_studies, search_filters={"StudyInstanceUID": study})
+    found = _call(
+        endpoint,
+        "QIDO-RS study search",
+        client.search_for_studies,
+        search_filters={"StudyInstanceUID": study},
+    )
     if not found:
         raise ReferenceNotFound(f"study {study} not found at DICOMweb endpoint {endpoint.name}")
-    series = _call(endpoint, "QIDO-RS series search", client.search_for_series, study_instance_uid=study) or []
+    series = (
+        _call(endpoint, "QIDO-RS series search", client.search_for_series, study_instance_uid=study) or []
+    )
     modalities = {_value(item, "0020000E"): _value(item, "00080060") for item in series}
     if reference.series_uid and reference.series_uid not in modalities:
         raise ReferenceNotFound(
@@ -193,7 +217,10 @@ def fetch_reference(endpoint, reference, folder):
     roi_objects = []
     if reference.roi_uid:
         instances = _call(
-            endpoint, "QIDO-RS instance search", client.search_for_instances, study_instance_uid=study,
+            endpoint,
+            "QIDO-RS instance search",
+            client.search_for_instances,
+            study_instance_uid=study,
             search_filters={"SOPInstanceUID": reference.roi_uid},
         )
         if not instances:
@@ -205,20 +232,33 @@ def fetch_reference(endpoint, reference, folder):
     else:
         for series_uid, modality in modalities.items():
             if modality in ("SEG", "RTSTRUCT"):
-                for item in _call(
-                    endpoint, "QIDO-RS instance search", client.search_for_instances, study_instance_uid=study,
-                    series_instance_uid=series_uid,
-                ) or []:
+                for item in (
+                    _call(
+                        endpoint,
+                        "QIDO-RS instance search",
+                        client.search_for_instances,
+                        study_instance_uid=study,
+                        series_instance_uid=series_uid,
+                    )
+                    or []
+                ):
                     roi_objects.append((series_uid, _value(item, "00080018")))
     paths = []
     image_series = {reference.series_uid} if reference.series_uid else set()
     for series_uid, sop_uid in roi_objects:
         ds = _call(
-            endpoint, "WADO-RS instance retrieval", client.retrieve_instance, study, series_uid, sop_uid,
+            endpoint,
+            "WADO-RS instance retrieval",
+            client.retrieve_instance,
+            study,
+            series_uid,
+            sop_uid,
             media_types=MEDIA_TYPES,
         )
         if ds is None:
-            raise ReferenceNotFound(f"SEG/RTSTRUCT instance {sop_uid} could not be retrieved from {endpoint.name}")
+            raise ReferenceNotFound(
+                f"SEG/RTSTRUCT instance {sop_uid} could not be retrieved from {endpoint.name}"
+            )
         if str(ds.SOPClassUID) not in SEG_SOP_CLASSES | {RTSTRUCT_SOP_CLASS}:
             raise InvalidInput(f"instance {sop_uid} is not a SEG or RTSTRUCT (SOP class {ds.SOPClassUID})")
         referenced = _referenced_series(ds)
@@ -229,13 +269,22 @@ def fetch_reference(endpoint, reference, folder):
         paths.append(_save(ds, folder / f"roi-{len(paths)}.dcm"))
     if not image_series:
         # nothing references a series we can fetch: let the analysis say what is missing
-        image_series = {uid for uid, modality in modalities.items() if modality not in ("SEG", "RTSTRUCT", "SR")}
+        image_series = {
+            uid for uid, modality in modalities.items() if modality not in ("SEG", "RTSTRUCT", "SR")
+        }
     for series_uid in sorted(image_series):
         datasets = _call(
-            endpoint, "WADO-RS series retrieval", client.retrieve_series, study, series_uid, media_types=MEDIA_TYPES
+            endpoint,
+            "WADO-RS series retrieval",
+            client.retrieve_series,
+            study,
+            series_uid,
+            media_types=MEDIA_TYPES,
         )
         if not datasets:
-            raise ReferenceNotFound(f"series {series_uid} of study {study} has no instances at {endpoint.name}")
+            raise ReferenceNotFound(
+                f"series {series_uid} of study {study} has no instances at {endpoint.name}"
+            )
         for ds in datasets:
             paths.append(_save(ds, folder / f"{len(paths):05d}.dcm"))
     return paths
@@ -260,5 +309,7 @@ def store_datasets(endpoint, datasets):
     result = _call(endpoint, "STOW-RS", client.store_instances, list(datasets))
     failed = result.get("00081198", {}).get("Value") if result is not None else None
     if result is None or failed:
-        raise EndpointError(f"DICOMweb endpoint {endpoint.name}: STOW-RS refused {len(failed or datasets)} instance(s)")
+        raise EndpointError(
+            f"DICOMweb endpoint {endpoint.name}: STOW-RS refused {len(failed or datasets)} instance(s)"
+        )
     return [str(ds.SOPInstanceUID) for ds in datasets]

@@ -124,6 +124,7 @@ class _StudyState:
     next_attempt: float = 0.0
     instances: int = 0
     bytes: int = 0
+    refused: bool = False
 
 
 class DicomNode:
@@ -197,7 +198,8 @@ class DicomNode:
         )
         metrics = f", metrics on port {self.metrics_port}" if self.metrics_port is not None else ""
         return (
-            f"dicom-node {config.ae_title} listening on {config.host}:{self.port}, accepting {who}; results to "
+            f"dicom-node {config.ae_title} listening on {config.host}:{self.port}, accepting {who}; "
+            "results to "
             f"{config.store_to}; quiet period {config.quiet_seconds:g} s; spool {config.spool} "
             f"({self.resumed} studies resumed){metrics}"
         )
@@ -234,12 +236,14 @@ class DicomNode:
                 or state.bytes + len(data) > self.config.max_study_bytes
             ):
                 self.metrics.refused.labels("study_limit").inc()
-                log.warning(
-                    "study %s: instance refused: the study reached the limit of %d instances / %d MiB",
-                    key,
-                    self.config.max_instances,
-                    self.config.max_study_bytes // MiB,
-                )
+                if not state.refused:  # one line per study, not one per refused instance
+                    state.refused = True
+                    log.warning(
+                        "study %s: instance refused: the study reached the limit of %d instances / %d MiB",
+                        key,
+                        self.config.max_instances,
+                        self.config.max_study_bytes // MiB,
+                    )
                 return OUT_OF_RESOURCES
             try:
                 key, new = self.spool.add_instance(study_uid, sop_uid, data)
@@ -362,7 +366,8 @@ class DicomNode:
                 state.attempts += 1
                 state.next_attempt = time.monotonic() + delay
             log.warning(
-                "study %s: storing %d result object(s) failed (attempt %d): %s; kept in the spool, next try in "
+                "study %s: storing %d result object(s) failed (attempt %d): %s; kept in the spool, "
+                "next try in "
                 "%.0f s",
                 key,
                 len(pending),

@@ -32,7 +32,9 @@ def load_reference(endpoints, reference, folder, segment=None, roi=None, check_s
 def _load(paths, segment, roi, check_size, read_series, load_study):
     jobs = plan(paths)
     if segment or roi:
-        chosen = [job for job in jobs if (not segment or job.number == segment) and (not roi or job.name == roi)]
+        chosen = [
+            job for job in jobs if (not segment or job.number == segment) and (not roi or job.name == roi)
+        ]
         if not chosen:
             raise InvalidInput(
                 f"the referenced ROI object has no segment/ROI {segment or roi!r}; it holds: "

@@ -1,4 +1,4 @@
-"""The DICOM node's on-disk spool: what was received is on disk before it is acknowledged, until it is reported.
+"""The DICOM node's on-disk spool: what is received is on disk before it is acknowledged, until reported.
 
 Layout (one folder per study, named by a hash of its StudyInstanceUID so that no identifier is a path or a
 log word)::

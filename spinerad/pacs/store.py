@@ -67,7 +67,7 @@ def check_ae_title(title, option):
 
 
 def store_files(target, paths, calling_ae, timeout=30.0):
-    """C-STORE ``paths`` to ``target`` on one association; raise :class:`StoreFailed` unless all were taken."""
+    """C-STORE ``paths`` to ``target`` on one association; :class:`StoreFailed` unless all were taken."""
     import pydicom
     from pynetdicom import AE
     from pynetdicom.sop_class import uid_to_sop_class  # noqa: F401 - ensures the SOP class table is loaded
@@ -91,7 +91,7 @@ def store_files(target, paths, calling_ae, timeout=30.0):
         reason = "association rejected" if assoc.is_rejected else "association aborted or not answered"
         raise StoreFailed(f"{target}: {reason}")
     try:
-        for path, ds in zip(paths, datasets):
+        for path, ds in zip(paths, datasets, strict=True):
             status = assoc.send_c_store(ds)
             code = getattr(status, "Status", None)
             if code is None:

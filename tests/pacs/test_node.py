@@ -149,7 +149,10 @@ def _texts(dataset):
 
 def _only_sr(orthanc, study_uid, node=None):
     found = wait_for(
-        lambda: _results(orthanc, study_uid), 120, what="an SR in Orthanc", context=node.text if node else None
+        lambda: _results(orthanc, study_uid),
+        120,
+        what="an SR in Orthanc",
+        context=node.text if node else None,
     )
     assert len(found) == 1 and found[0]["00080016"]["Value"][0] == SR_CLASS
     return _retrieve(orthanc, found[0])
