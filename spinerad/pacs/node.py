@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..errors import SpineradError
-from .analysis import analyse_study, failure_report
+from .analysis import MANUFACTURER, SEG_SOP_CLASSES, SR_SOP_CLASSES, analyse_study, failure_report
 from .spool import Spool, study_key
 from .store import StoreFailed, backoff_seconds, store_files
 
@@ -40,6 +40,7 @@ OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 
 MiB = 1 << 20
+RESULT_SOP_CLASSES = SEG_SOP_CLASSES | SR_SOP_CLASSES
 
 
 @dataclass(frozen=True)
@@ -223,10 +224,15 @@ class DicomNode:
             data = event.encoded_dataset(include_meta=True)
             ds = event.dataset
             study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
+            own = ds.get("Manufacturer") == MANUFACTURER and ds.SOPClassUID in RESULT_SOP_CLASSES
         except Exception:  # noqa: BLE001 - a dataset we cannot parse is refused, never crashes the SCP
             self.metrics.refused.labels("unreadable").inc()
             log.warning("refused an instance that could not be decoded")
             return CANNOT_UNDERSTAND
+        if own:
+            # Our own result, routed back by PACS: acknowledged and dropped, so results never loop.
+            self.metrics.refused.labels("own_result").inc()
+            return SUCCESS
         association = id(event.assoc)
         with self._lock:
             key = study_key(study_uid)

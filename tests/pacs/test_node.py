@@ -81,6 +81,11 @@ def _json_path(study, registry):
     return features, {p["task"]: p["probability"] for p in predictions}, loaded
 
 
+def shared_node_port(node):
+    """The DICOM port a node process was started with."""
+    return int(node.args[node.args.index("--port") + 1])
+
+
 def _valid(dataset, folder):
     """dciodvfy (dicom3tools) reports no error for ``dataset``."""
     path = folder / f"{dataset.SOPInstanceUID}.dcm"
@@ -135,6 +140,13 @@ def test_push_study_results_come_back(orthanc, shared_node, make_study, registry
     )
     again = [i for i in _results(orthanc, study["study_uid"]) if i["00080016"]["Value"][0] == SR_CLASS]
     assert [i["00080018"] for i in again] == [sr_items[0]["00080018"]]
+    # the SR routed back to the node (a PACS rule forwarding everything) is acknowledged and dropped
+    sr_path = tmp_path / "own-sr.dcm"
+    sr.save_as(sr_path, enforce_file_format=True)
+    own = _metric(node, 'spinerad_dicom_refused_instances_total{reason="own_result"}')
+    assert send_instances(shared_node_port(node), [sr_path]) == [0]
+    assert _metric(node, 'spinerad_dicom_refused_instances_total{reason="own_result"}') == own + 1
+    assert _metric(node, "spinerad_dicom_spool_studies") == 0
 
 
 def _texts(dataset):
