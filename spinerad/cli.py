@@ -139,10 +139,9 @@ def build_parser():
 
 
 def _extract(args):
+    from .dicom.options import load_from_args
     from .pipeline import StageTimer, extract
     from .settings import load_params
-
-    from .dicom.options import load_from_args
 
     params = load_params(args.params)
     if args.dicom_out and args.ibsi:

@@ -5,12 +5,11 @@ within a tolerance), the label must be present, and the ROI must span enough dim
 failure is a typed error whose one-line message names the mismatch.
 """
 
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound, RoiTooSmall
+from .errors import GeometryMismatch, InvalidInput, LabelNotFound, RoiTooSmall
 
 # ITK's own default coordinate and direction tolerance (used when geometryTolerance is not set).
 DEFAULT_GEOMETRY_TOLERANCE = 1e-6

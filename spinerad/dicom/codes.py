@@ -20,47 +20,74 @@ PRIVATE_SCHEME_NAME = "spinerad radiomics and marker-model codes"
 
 IBSI = {
     "shape": {
-        "MeshVolume": "VolumeOfMesh", "VoxelVolume": "VolumeFromVoxelSummation", "SurfaceArea": "SurfaceAreaOfMesh",
-        "SurfaceVolumeRatio": "SurfaceToVolumeRatio", "Sphericity": "Sphericity",
-        "Maximum3DDiameter": "Maximum3DDiameterOfAMesh", "MajorAxisLength": "MajorAxisIn3DLength",
-        "MinorAxisLength": "MinorAxisIn3DLength", "LeastAxisLength": "LeastAxisIn3DLength",
-        "Elongation": "Elongation", "Flatness": "Flatness",
+        "MeshVolume": "VolumeOfMesh",
+        "VoxelVolume": "VolumeFromVoxelSummation",
+        "SurfaceArea": "SurfaceAreaOfMesh",
+        "SurfaceVolumeRatio": "SurfaceToVolumeRatio",
+        "Sphericity": "Sphericity",
+        "Maximum3DDiameter": "Maximum3DDiameterOfAMesh",
+        "MajorAxisLength": "MajorAxisIn3DLength",
+        "MinorAxisLength": "MinorAxisIn3DLength",
+        "LeastAxisLength": "LeastAxisIn3DLength",
+        "Elongation": "Elongation",
+        "Flatness": "Flatness",
     },
     "firstorder": {"Entropy": "IntensityHistogramEntropy", "Uniformity": "IntensityHistogramUniformity"},
     "glcm": {
-        "Autocorrelation": "AutocorrelationOfGLCM", "JointAverage": "JointAverageOfGLCM",
-        "ClusterProminence": "ClusterProminenceOfGLCM", "ClusterShade": "ClusterShadeOfGLCM",
-        "ClusterTendency": "ClusterTendencyOfGLCM", "Contrast": "ContrastOfGLCM", "Correlation": "CorrelationOfGLCM",
-        "DifferenceAverage": "DifferenceAverageOfGLCM", "DifferenceEntropy": "DifferenceEntropyOfGLCM",
-        "DifferenceVariance": "DifferenceVarianceOfGLCM", "JointEnergy": "AngularSecondMomentOfGLCM",
-        "JointEntropy": "JointEntropyOfGLCM", "Imc1": "FirstMeasureOfInformationCorrelationOfGLCM",
-        "Imc2": "SecondMeasureOfInformationCorrelationOfGLCM", "Idm": "InverseDifferenceMomentOfGLCM",
-        "Idmn": "NormalizedInverseDifferenceMomentOfGLCM", "Id": "InverseDifferenceOfGLCM",
-        "Idn": "NormalizedInverseDifferenceOfGLCM", "InverseVariance": "InverseVarianceOfGLCM",
-        "MaximumProbability": "JointMaximumOfGLCM", "SumAverage": "SumAverageOfGLCM",
-        "SumEntropy": "SumEntropyOfGLCM", "SumSquares": "JointVarianceOfGLCM",
+        "Autocorrelation": "AutocorrelationOfGLCM",
+        "JointAverage": "JointAverageOfGLCM",
+        "ClusterProminence": "ClusterProminenceOfGLCM",
+        "ClusterShade": "ClusterShadeOfGLCM",
+        "ClusterTendency": "ClusterTendencyOfGLCM",
+        "Contrast": "ContrastOfGLCM",
+        "Correlation": "CorrelationOfGLCM",
+        "DifferenceAverage": "DifferenceAverageOfGLCM",
+        "DifferenceEntropy": "DifferenceEntropyOfGLCM",
+        "DifferenceVariance": "DifferenceVarianceOfGLCM",
+        "JointEnergy": "AngularSecondMomentOfGLCM",
+        "JointEntropy": "JointEntropyOfGLCM",
+        "Imc1": "FirstMeasureOfInformationCorrelationOfGLCM",
+        "Imc2": "SecondMeasureOfInformationCorrelationOfGLCM",
+        "Idm": "InverseDifferenceMomentOfGLCM",
+        "Idmn": "NormalizedInverseDifferenceMomentOfGLCM",
+        "Id": "InverseDifferenceOfGLCM",
+        "Idn": "NormalizedInverseDifferenceOfGLCM",
+        "InverseVariance": "InverseVarianceOfGLCM",
+        "MaximumProbability": "JointMaximumOfGLCM",
+        "SumAverage": "SumAverageOfGLCM",
+        "SumEntropy": "SumEntropyOfGLCM",
+        "SumSquares": "JointVarianceOfGLCM",
     },
     "glrlm": {
-        "ShortRunEmphasis": "ShortRunsEmphasis", "LongRunEmphasis": "LongRunsEmphasis",
+        "ShortRunEmphasis": "ShortRunsEmphasis",
+        "LongRunEmphasis": "LongRunsEmphasis",
         "GrayLevelNonUniformity": "GrayLevelNonuniformityInRuns",
         "GrayLevelNonUniformityNormalized": "NormalizedGrayLevelNonuniformityInRuns",
         "RunLengthNonUniformity": "RunLengthNonuniformity",
-        "RunLengthNonUniformityNormalized": "NormalizedRunLengthNonuniformity", "RunPercentage": "RunPercentage",
-        "GrayLevelVariance": "GrayLevelVarianceInRuns", "RunVariance": "RunLengthVariance", "RunEntropy": "RunEntropy",
-        "LowGrayLevelRunEmphasis": "LowGrayLevelRunEmphasis", "HighGrayLevelRunEmphasis": "HighGrayLevelRunEmphasis",
+        "RunLengthNonUniformityNormalized": "NormalizedRunLengthNonuniformity",
+        "RunPercentage": "RunPercentage",
+        "GrayLevelVariance": "GrayLevelVarianceInRuns",
+        "RunVariance": "RunLengthVariance",
+        "RunEntropy": "RunEntropy",
+        "LowGrayLevelRunEmphasis": "LowGrayLevelRunEmphasis",
+        "HighGrayLevelRunEmphasis": "HighGrayLevelRunEmphasis",
         "ShortRunLowGrayLevelEmphasis": "ShortRunLowGrayLevelEmphasis",
         "ShortRunHighGrayLevelEmphasis": "ShortRunHighGrayLevelEmphasis",
         "LongRunLowGrayLevelEmphasis": "LongRunLowGrayLevelEmphasis",
         "LongRunHighGrayLevelEmphasis": "LongRunHighGrayLevelEmphasis",
     },
     "glszm": {
-        "SmallAreaEmphasis": "SmallZoneEmphasis", "LargeAreaEmphasis": "LargeZoneEmphasis",
+        "SmallAreaEmphasis": "SmallZoneEmphasis",
+        "LargeAreaEmphasis": "LargeZoneEmphasis",
         "GrayLevelNonUniformity": "GrayLevelNonuniformityOfSizeZoneCounts",
         "GrayLevelNonUniformityNormalized": "NormalizedGrayLevelNonuniformityOfSizeZoneCounts",
         "SizeZoneNonUniformity": "ZoneSizeNonuniformity",
-        "SizeZoneNonUniformityNormalized": "NormalizedZoneSizeNonuniformity", "ZonePercentage": "SizeZonePercentage",
-        "GrayLevelVariance": "GrayLevelVarianceInSizeZones", "ZoneVariance": "ZoneSizeVariance",
-        "ZoneEntropy": "ZoneSizeEntropy", "LowGrayLevelZoneEmphasis": "LowGrayLevelZoneEmphasis",
+        "SizeZoneNonUniformityNormalized": "NormalizedZoneSizeNonuniformity",
+        "ZonePercentage": "SizeZonePercentage",
+        "GrayLevelVariance": "GrayLevelVarianceInSizeZones",
+        "ZoneVariance": "ZoneSizeVariance",
+        "ZoneEntropy": "ZoneSizeEntropy",
+        "LowGrayLevelZoneEmphasis": "LowGrayLevelZoneEmphasis",
         "HighGrayLevelZoneEmphasis": "HighGrayLevelZoneEmphasis",
         "SmallAreaLowGrayLevelEmphasis": "SmallZoneLowGrayLevelEmphasis",
         "SmallAreaHighGrayLevelEmphasis": "SmallZoneHighGrayLevelEmphasis",
@@ -68,12 +95,15 @@ IBSI = {
         "LargeAreaHighGrayLevelEmphasis": "LargeZoneHighGrayLevelEmphasis",
     },
     "gldm": {
-        "SmallDependenceEmphasis": "LowDependenceEmphasis", "LargeDependenceEmphasis": "HighDependenceEmphasis",
+        "SmallDependenceEmphasis": "LowDependenceEmphasis",
+        "LargeDependenceEmphasis": "HighDependenceEmphasis",
         "GrayLevelNonUniformity": "GreyLevelNonUniformityOfNGLDM",
         "DependenceNonUniformity": "DependenceCountNonUniformity",
         "DependenceNonUniformityNormalized": "DependenceCountNonUniformityNormalized",
-        "GrayLevelVariance": "GreyLevelVarianceOfNGLDM", "DependenceVariance": "DependenceCountVariance",
-        "DependenceEntropy": "DependenceCountEntropy", "LowGrayLevelEmphasis": "LowGreyLevelCountEmphasis",
+        "GrayLevelVariance": "GreyLevelVarianceOfNGLDM",
+        "DependenceVariance": "DependenceCountVariance",
+        "DependenceEntropy": "DependenceCountEntropy",
+        "LowGrayLevelEmphasis": "LowGreyLevelCountEmphasis",
         "HighGrayLevelEmphasis": "HighGreyLevelCountEmphasis",
         "SmallDependenceLowGrayLevelEmphasis": "LowDependenceLowGreyLevelEmphasis",
         "SmallDependenceHighGrayLevelEmphasis": "LowDependenceHighGreyLevelEmphasis",
@@ -81,27 +111,58 @@ IBSI = {
         "LargeDependenceHighGrayLevelEmphasis": "HighDependenceHighGreyLevelEmphasis",
     },
     "ngtdm": {
-        "Coarseness": "CoarsenessOfNGTDM", "Contrast": "ContrastOfNGTDM", "Busyness": "BusynessOfNGTDM",
-        "Complexity": "ComplexityOfNGTDM", "Strength": "StrengthOfNGTDM",
+        "Coarseness": "CoarsenessOfNGTDM",
+        "Contrast": "ContrastOfNGTDM",
+        "Busyness": "BusynessOfNGTDM",
+        "Complexity": "ComplexityOfNGTDM",
+        "Strength": "StrengthOfNGTDM",
     },
 }
 
 #: First-order statistics coded as an intensity quantity with a CID 7464 derivation modifier.
 DERIVATIONS = {
-    "Mean": codes.SCT.Mean, "Median": codes.SCT.Median, "Minimum": codes.SCT.Minimum, "Maximum": codes.SCT.Maximum,
-    "Variance": codes.UMLS.Variance, "Skewness": codes.DCM.Skewness, "Kurtosis": codes.DCM.Kurtosis,
+    "Mean": codes.SCT.Mean,
+    "Median": codes.SCT.Median,
+    "Minimum": codes.SCT.Minimum,
+    "Maximum": codes.SCT.Maximum,
+    "Variance": codes.UMLS.Variance,
+    "Skewness": codes.DCM.Skewness,
+    "Kurtosis": codes.DCM.Kurtosis,
     "RootMeanSquared": codes.UMLS.RootMeanSquare,
 }
 
 CLASS_TITLES = {
-    "shape": "Shape", "firstorder": "First order", "glcm": "GLCM", "glrlm": "GLRLM", "glszm": "GLSZM",
-    "gldm": "GLDM", "ngtdm": "NGTDM",
+    "shape": "Shape",
+    "firstorder": "First order",
+    "glcm": "GLCM",
+    "glrlm": "GLRLM",
+    "glszm": "GLSZM",
+    "gldm": "GLDM",
+    "ngtdm": "NGTDM",
 }
 
-_LENGTHS = {"Maximum3DDiameter", "Maximum2DDiameterSlice", "Maximum2DDiameterColumn", "Maximum2DDiameterRow",
-            "MajorAxisLength", "MinorAxisLength", "LeastAxisLength"}
-_INTENSITY = {"Mean", "Median", "Minimum", "Maximum", "10Percentile", "90Percentile", "InterquartileRange", "Range",
-              "MeanAbsoluteDeviation", "RobustMeanAbsoluteDeviation", "RootMeanSquared"}
+_LENGTHS = {
+    "Maximum3DDiameter",
+    "Maximum2DDiameterSlice",
+    "Maximum2DDiameterColumn",
+    "Maximum2DDiameterRow",
+    "MajorAxisLength",
+    "MinorAxisLength",
+    "LeastAxisLength",
+}
+_INTENSITY = {
+    "Mean",
+    "Median",
+    "Minimum",
+    "Maximum",
+    "10Percentile",
+    "90Percentile",
+    "InterquartileRange",
+    "Range",
+    "MeanAbsoluteDeviation",
+    "RobustMeanAbsoluteDeviation",
+    "RootMeanSquared",
+}
 
 
 def ucum(value, meaning):
@@ -142,8 +203,11 @@ def image_type_code(prefix):
 def intensity_quantity(modality):
     """The quantity first-order statistics describe, by modality."""
     if modality == "CT":
-        return codes.DCM.AttenuationCoefficient if hasattr(codes.DCM, "AttenuationCoefficient") else Code(
-            "112031", "DCM", "Attenuation Coefficient")
+        return (
+            codes.DCM.AttenuationCoefficient
+            if hasattr(codes.DCM, "AttenuationCoefficient")
+            else Code("112031", "DCM", "Attenuation Coefficient")
+        )
     if modality == "MR":
         return codes.DCM.MRSignalIntensity
     return private("intensity", "Image intensity")
@@ -160,8 +224,11 @@ def _units(cls, name, prefix, modality):
         return ucum("mm", "millimeter") if name in _LENGTHS else NO_UNITS
     if cls != "firstorder":
         return NO_UNITS
-    base, meaning = ("[hnsf'U]", "Hounsfield unit") if modality == "CT" and prefix == "original" else (
-        "[arb'U]", "arbitrary unit")
+    base, meaning = (
+        ("[hnsf'U]", "Hounsfield unit")
+        if modality == "CT" and prefix == "original"
+        else ("[arb'U]", "arbitrary unit")
+    )
     if name in _INTENSITY:
         return ucum(base, meaning)
     if name in ("Variance", "Energy"):
@@ -187,7 +254,9 @@ def feature_code(feature, modality="MR"):
         return FeatureCode(feature, Code(value, "IBSI", meaning), unit, method)
     if cls == "firstorder" and name in DERIVATIONS:
         return FeatureCode(feature, intensity_quantity(modality), unit, method, DERIVATIONS[name])
-    return FeatureCode(feature, private(f"{cls}.{name}", f"{CLASS_TITLES.get(cls, cls)} {name}"), unit, method)
+    return FeatureCode(
+        feature, private(f"{cls}.{name}", f"{CLASS_TITLES.get(cls, cls)} {name}"), unit, method
+    )
 
 
 def task_code(task, predicts):

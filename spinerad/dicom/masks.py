@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound
+from ..errors import GeometryMismatch, ImageReadError, InvalidInput, LabelNotFound, SpineradError
 from .series import affine_of, is_dicom_file, list_files
 
 SEG_SOP_CLASSES = {"1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7"}
@@ -64,7 +64,9 @@ def find_roi_object(source):
     found = []
     for candidate in candidates:
         try:
-            sop_class = str(pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["SOPClassUID"]).SOPClassUID)
+            sop_class = str(
+                pydicom.dcmread(candidate, stop_before_pixels=True, specific_tags=["SOPClassUID"]).SOPClassUID
+            )
         except Exception:  # noqa: BLE001 - unreadable files are the series reader's to report
             continue
         if sop_class in SEG_SOP_CLASSES:
@@ -87,7 +89,9 @@ def _choose(items, number, name, what, path):
     if number is not None:
         matches = [item for item in items if item[0] == number]
         if not matches:
-            raise LabelNotFound(f"{what} {path.name} has no {'segment' if what == 'SEG' else 'ROI'} {number}; it holds: {listing}")
+            raise LabelNotFound(
+                f"{what} {path.name} has no {'segment' if what == 'SEG' else 'ROI'} {number}; it holds: {listing}"
+            )
     elif name is not None:
         matches = [item for item in items if item[1] == name]
         if not matches:
@@ -125,20 +129,48 @@ def _check_series(referenced, source, what, path):
 def _as_label_map(roi, image, label, what, path, name):
     if not roi.any():
         raise LabelNotFound(f"{what} {path.name}: ROI {name!r} is empty (no voxel on the image grid)")
-    mask = sitk.GetImageFromArray(roi.astype(np.uint8) * np.uint8(label) if label < 256 else roi.astype(np.uint32) * label)
+    mask = sitk.GetImageFromArray(
+        roi.astype(np.uint8) * np.uint8(label) if label < 256 else roi.astype(np.uint32) * label
+    )
     mask.CopyInformation(image)
     return mask
 
 
+def _guarded(kind, path, read, *args):
+    """Run a reader; a malformed object (a value highdicom/pydicom cannot use) is one ImageReadError line."""
+    try:
+        return read(*args)
+    except SpineradError:
+        raise
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        RuntimeError,
+        NotImplementedError,
+        OverflowError,
+    ) as exc:
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ImageReadError(f"cannot read {kind} {Path(path).name}: malformed object ({reason})") from None
+
+
 def read_seg(path, image, source=None, segment=None, roi=None, label=1, seg_threshold=DEFAULT_SEG_THRESHOLD):
     """The label map of one SEG segment on the grid of ``image`` and the chosen :class:`RoiObject`."""
+    return _guarded("SEG", path, _read_seg, path, image, source, segment, roi, label, seg_threshold)
+
+
+def _read_seg(path, image, source, segment, roi, label, seg_threshold):
     import highdicom as hd
 
     path = Path(path)
     try:
         seg = hd.seg.segread(str(path))
     except Exception as exc:  # noqa: BLE001 - highdicom raises many kinds on a broken object
-        raise ImageReadError(f"cannot read SEG {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise ImageReadError(
+            f"cannot read SEG {path.name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     items = [(int(n), str(seg.get_segment_description(n).segment_label)) for n in seg.segment_numbers]
     number, name = _choose(items, segment, roi, "SEG", path)
     _check_frame_of_reference(seg.get("FrameOfReferenceUID"), source, "SEG", path)
@@ -152,8 +184,11 @@ def read_seg(path, image, source=None, segment=None, roi=None, label=1, seg_thre
         referenced_instances = {str(uids[2]) for uids in seg.get_source_image_uids()}
         if referenced_instances and referenced_instances <= set(source.sop_instance_uids):
             values = seg.get_pixels_by_source_instance(
-                source.sop_instance_uids, segment_numbers=[number], assert_missing_frames_are_empty=True,
-                rescale_fractional=True, dtype=np.float32 if fractional else np.uint8,
+                source.sop_instance_uids,
+                segment_numbers=[number],
+                assert_missing_frames_are_empty=True,
+                rescale_fractional=True,
+                dtype=np.float32 if fractional else np.uint8,
             )[..., 0]
         elif referenced_instances:
             raise GeometryMismatch(
@@ -189,6 +224,10 @@ def _seg_by_geometry(seg, number, image, path, fractional):
 
 def read_rtstruct(path, image, source=None, roi=None, label=1):
     """The label map of one RTSTRUCT ROI on the grid of ``image`` (even-odd fill) and its :class:`RoiObject`."""
+    return _guarded("RTSTRUCT", path, _read_rtstruct, path, image, source, roi, label)
+
+
+def _read_rtstruct(path, image, source, roi, label):
     import pydicom
 
     path = Path(path)

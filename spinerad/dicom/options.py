@@ -15,15 +15,26 @@ def _threshold(text):
 
 def add_dicom_arguments(parser, positive_int):
     """Add --series, --segment, --roi, --seg-threshold and --dicom-out to a subcommand's parser."""
-    parser.add_argument("--series", metavar="UID", help="SeriesInstanceUID to read from an image folder of several series")
-    parser.add_argument("--segment", type=positive_int, metavar="N", help="segment number of a DICOM SEG mask")
-    parser.add_argument("--roi", metavar="NAME", help="ROI name of an RTSTRUCT mask (or segment label of a SEG)")
     parser.add_argument(
-        "--seg-threshold", type=_threshold, default=0.5, metavar="T",
+        "--series", metavar="UID", help="SeriesInstanceUID to read from an image folder of several series"
+    )
+    parser.add_argument(
+        "--segment", type=positive_int, metavar="N", help="segment number of a DICOM SEG mask"
+    )
+    parser.add_argument(
+        "--roi", metavar="NAME", help="ROI name of an RTSTRUCT mask (or segment label of a SEG)"
+    )
+    parser.add_argument(
+        "--seg-threshold",
+        type=_threshold,
+        default=0.5,
+        metavar="T",
         help="FRACTIONAL SEG: voxels with value >= T are in the ROI (default 0.5)",
     )
     parser.add_argument(
-        "--dicom-out", metavar="DIR", help="also write the results as DICOM: seg.dcm (the ROI) and sr.dcm (TID 1500 SR)"
+        "--dicom-out",
+        metavar="DIR",
+        help="also write the results as DICOM: seg.dcm (the ROI) and sr.dcm (TID 1500 SR)",
     )
 
 

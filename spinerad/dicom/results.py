@@ -61,7 +61,9 @@ def write_results(study, features, out_dir, predictions=(), label=1, cards=None)
         ``{task: model card}`` (the card's ``predicts`` names the task in the SR).
     """
     if study.source is None:
-        raise InvalidInput("--dicom-out needs the image as a DICOM series: the result objects reference its instances")
+        raise InvalidInput(
+            "--dicom-out needs the image as a DICOM series: the result objects reference its instances"
+        )
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -151,7 +153,11 @@ def _measurements(features, modality):
             value, qualifier = 0.0, NOT_A_NUMBER  # PyRadiomics leaves it undefined; the SR says so
         measurements.append(
             hd.sr.Measurement(
-                name=code.name, value=float(value), unit=code.unit, qualifier=qualifier, method=code.method,
+                name=code.name,
+                value=float(value),
+                unit=code.unit,
+                qualifier=qualifier,
+                method=code.method,
                 derivation=code.derivation,
             )
         )
@@ -167,7 +173,10 @@ def build_sr(study, seg, segment_number, features, predictions, cards):
     observer = hd.sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(), name="spinerad", manufacturer_name=MANUFACTURER, model_name="spinerad radiomics",
+            uid=hd.UID(),
+            name="spinerad",
+            manufacturer_name=MANUFACTURER,
+            model_name="spinerad radiomics",
         ),
     )
     referenced = hd.sr.ReferencedSegment(
@@ -182,10 +191,15 @@ def build_sr(study, seg, segment_number, features, predictions, cards):
         card = cards.get(task, {})
         concept = task_code(task, card.get("predicts") or task)
         above = prediction["probability"] >= prediction["threshold"]
-        qualitative.append(hd.sr.QualitativeEvaluation(concept, class_code(task, above, str(prediction["label"]))))
+        qualitative.append(
+            hd.sr.QualitativeEvaluation(concept, class_code(task, above, str(prediction["label"])))
+        )
         model_measurements.append(
             hd.sr.Measurement(
-                name=PROBABILITY, value=float(prediction["probability"]), unit=NO_UNITS, method=concept,
+                name=PROBABILITY,
+                value=float(prediction["probability"]),
+                unit=NO_UNITS,
+                method=concept,
                 algorithm_id=hd.sr.AlgorithmIdentification(
                     name=str(prediction["model_id"])[:64], version=str(prediction["model_version"])[:64]
                 ),
@@ -207,7 +221,9 @@ def build_sr(study, seg, segment_number, features, predictions, cards):
     container = group[0]
     for text in texts:
         container.ContentSequence.append(
-            hd.sr.TextContentItem(name=COMMENT, value=text[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)
+            hd.sr.TextContentItem(
+                name=COMMENT, value=text[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
+            )
         )
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=observer),
@@ -255,11 +271,14 @@ def _add_contributing_equipment(sr, predictions):
     Added as plain items: highdicom's ``ContributingEquipment`` refuses this (99IHE) purpose code.
     """
     items = list(sr.get("ContributingEquipmentSequence", []))
-    items.append(_equipment_item("spinerad radiomics", __version__, "radiomics feature extraction (PyRadiomics-exact)"))
+    items.append(
+        _equipment_item("spinerad radiomics", __version__, "radiomics feature extraction (PyRadiomics-exact)")
+    )
     for prediction in predictions:
         items.append(
             _equipment_item(
-                str(prediction["model_id"]), str(prediction["model_version"]),
+                str(prediction["model_id"]),
+                str(prediction["model_version"]),
                 f"marker model {prediction['task']}; trained on: {prediction.get('trained_on')}",
             )
         )
@@ -296,8 +315,12 @@ def read_sr_values(sr):
                 probabilities[method.value.removeprefix("task.")] = value
                 continue
             derivation = measurement.derivation
-            key = (measurement.name.value, measurement.name.scheme_designator, method.value,
-                   derivation.value if derivation is not None else None)
+            key = (
+                measurement.name.value,
+                measurement.name.scheme_designator,
+                method.value,
+                derivation.value if derivation is not None else None,
+            )
             values[key] = value
     return values, probabilities
 
@@ -305,8 +328,12 @@ def read_sr_values(sr):
 def feature_key(feature, modality):
     """The (concept value, scheme, image type, derivation) key :func:`read_sr_values` gives ``feature``."""
     code = feature_code(feature, modality)
-    return (code.name.value, code.name.scheme_designator, code.method.value,
-            code.derivation.value if code.derivation is not None else None)
+    return (
+        code.name.value,
+        code.name.scheme_designator,
+        code.method.value,
+        code.derivation.value if code.derivation is not None else None,
+    )
 
 
 __all__ = ["SEG_FILE", "SR_FILE", "build_seg", "build_sr", "feature_key", "read_sr_values", "write_results"]

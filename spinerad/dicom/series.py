@@ -17,6 +17,7 @@ sorted:
 """
 
 import math
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,16 +98,19 @@ def is_dicom_file(path):
 
 
 def read_headers(paths, what):
-    """pydicom headers (no pixel data) of ``paths``; a file that is not DICOM is an error naming it."""
+    """Pydicom headers (no pixel data) of ``paths``; a file that is not DICOM is an error naming it."""
     import pydicom
-    from pydicom.errors import InvalidDicomError
 
     headers = []
     for path in paths:
         try:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError, EOFError, TypeError, AttributeError, KeyError):
-            raise ImageReadError(f"cannot read {what}: {Path(path).name} is not a readable DICOM file") from None
+            for _ in ds.iterall():  # pydicom parses elements lazily: make garbled bytes fail here
+                pass
+        except Exception:  # noqa: BLE001 - pydicom raises a dozen kinds on garbled bytes; all mean "unreadable"
+            raise ImageReadError(
+                f"cannot read {what}: {Path(path).name} is not a readable DICOM file"
+            ) from None
         if "SeriesInstanceUID" not in ds or "SOPClassUID" not in ds:
             raise ImageReadError(
                 f"cannot read {what}: {Path(path).name} has no SeriesInstanceUID/SOPClassUID (not a DICOM instance)"
@@ -118,7 +122,9 @@ def read_headers(paths, what):
 def list_files(folder):
     """The files of a series folder, sorted by name (hidden files and a DICOMDIR index are not instances)."""
     return sorted(
-        p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
+        p
+        for p in Path(folder).iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
     )
 
 
@@ -174,20 +180,41 @@ def read_series(source, what="image", series_uid=None, check_size=None):
         if not paths:
             raise ImageReadError(f"cannot read {where}: the folder holds no DICOM series (no files)")
     headers = read_headers(paths, where)
+    try:
+        return _read_headers_checked(paths, headers, where, series_uid, check_size)
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        NotImplementedError,
+        OverflowError,
+        RuntimeError,
+        struct.error,
+    ) as exc:
+        # a garbled header value (pydicom decodes elements when they are first used)
+        raise ImageReadError(
+            f"cannot read {where}: a DICOM header value is malformed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120] if str(exc) else ''})"
+        ) from None
+
+
+def _read_headers_checked(paths, headers, where, series_uid, check_size):
     uids = {str(ds.SeriesInstanceUID) for ds in headers}
     if series_uid is not None:
         if series_uid not in uids:
             raise ImageReadError(
-                f"cannot read {where}: no series {series_uid}; it holds: " + "; ".join(describe_series(headers))
+                f"cannot read {where}: no series {series_uid}; it holds: "
+                + "; ".join(describe_series(headers))
             )
-        chosen = [(p, ds) for p, ds in zip(paths, headers) if str(ds.SeriesInstanceUID) == series_uid]
+        chosen = [(p, ds) for p, ds in zip(paths, headers, strict=True) if str(ds.SeriesInstanceUID) == series_uid]
     elif len(uids) > 1:
         raise ImageReadError(
             f"cannot read {where}: the files hold {len(uids)} DICOM series (mixed SeriesInstanceUID); choose one "
             "with --series UID (API: series=): " + "; ".join(describe_series(headers))
         )
     else:
-        chosen = list(zip(paths, headers))
+        chosen = list(zip(paths, headers, strict=True))
     for path, ds in chosen:
         kind = sop_kind(ds)
         if kind is not None:
@@ -278,8 +305,10 @@ def _read_single_frames(chosen, where, check_size):
     paths = [path for _, path, _ in placed]
     image = _decode(paths, where)
     if image.GetSize() != (columns, rows, len(paths)):
-        raise ImageReadError(f"cannot read {where}: the decoded series has size {image.GetSize()}, not "
-                             f"{(columns, rows, len(paths))}")
+        raise ImageReadError(
+            f"cannot read {where}: the decoded series has size {image.GetSize()}, not "
+            f"{(columns, rows, len(paths))}"
+        )
     # GDCM takes the spacing from the first two positions; set the one these checks measured on all of them.
     image.SetSpacing((float(spacing[1]), float(spacing[0]), step))
     return DicomSeries(image, [ds for _, _, ds in placed], paths)

@@ -50,7 +50,9 @@ def read_volume(source, what="image", series_uid=None):
         raise ImageReadError(f"cannot read {what} {path}: not a readable image file") from None
 
 
-def load_study(image, mask, series=None, segment=None, roi=None, label=1, seg_threshold=DEFAULT_SEG_THRESHOLD):
+def load_study(
+    image, mask, series=None, segment=None, roi=None, label=1, seg_threshold=DEFAULT_SEG_THRESHOLD
+):
     """Read image and mask; a SEG/RTSTRUCT mask is turned into a label map holding ``label`` in the ROI.
 
     Parameters
@@ -81,6 +83,8 @@ def load_study(image, mask, series=None, segment=None, roi=None, label=1, seg_th
         mask_volume, chosen = read_seg(path, image_volume, source, segment, roi, label, seg_threshold)
     else:
         if segment is not None:
-            raise InvalidInput("--segment chooses a SEG segment; an RTSTRUCT ROI is chosen by name with --roi")
+            raise InvalidInput(
+                "--segment chooses a SEG segment; an RTSTRUCT ROI is chosen by name with --roi"
+            )
         mask_volume, chosen = read_rtstruct(path, image_volume, source, roi, label)
     return Study(image_volume, mask_volume, source, chosen)

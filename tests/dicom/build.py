@@ -27,8 +27,17 @@ def _meta(sop_class, sop_uid):
     return meta
 
 
-def write_series(image, folder, modality="MR", study_uid=None, series_uid=None, for_uid=None, description="T1",
-                 patient_id="TEST-0001", names=None):
+def write_series(
+    image,
+    folder,
+    modality="MR",
+    study_uid=None,
+    series_uid=None,
+    for_uid=None,
+    description="T1",
+    patient_id="TEST-0001",
+    names=None,
+):
     """Write a 3-D SimpleITK image as single-frame MR/CT instances; return the datasets in z order."""
     folder.mkdir(parents=True, exist_ok=True)
     array = sitk.GetArrayFromImage(image).astype(np.int16)
@@ -43,7 +52,12 @@ def write_series(image, folder, modality="MR", study_uid=None, series_uid=None, 
         ds = Dataset()
         ds.file_meta = _meta(sop_class, sop_uid)
         ds.SOPClassUID, ds.SOPInstanceUID = sop_class, sop_uid
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Patient", patient_id, "19600101", "F"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = (
+            "Test^Patient",
+            patient_id,
+            "19600101",
+            "F",
+        )
         ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime, ds.StudyID = study_uid, "20260101", "120000", "1"
         ds.AccessionNumber, ds.ReferringPhysicianName, ds.StudyDescription = "ACC1", "", "spine MRI"
         ds.SeriesInstanceUID, ds.SeriesNumber, ds.Modality = series_uid, 3, modality
@@ -63,8 +77,18 @@ def write_series(image, folder, modality="MR", study_uid=None, series_uid=None, 
             ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "HU"
             ds.KVP = "120"
         else:
-            ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions, ds.MRAcquisitionType = "SE", "NONE", "", "3D"
-            ds.EchoTime, ds.RepetitionTime, ds.EchoTrainLength, ds.MagneticFieldStrength = "10", "500", "1", "1.5"
+            ds.ScanningSequence, ds.SequenceVariant, ds.ScanOptions, ds.MRAcquisitionType = (
+                "SE",
+                "NONE",
+                "",
+                "3D",
+            )
+            ds.EchoTime, ds.RepetitionTime, ds.EchoTrainLength, ds.MagneticFieldStrength = (
+                "10",
+                "500",
+                "1",
+                "1.5",
+            )
         ds.PixelData = array[k].tobytes()
         name = names[k] if names else f"slice{k:04d}.dcm"
         pydicom.dcmwrite(folder / name, ds, enforce_file_format=True)
@@ -77,7 +101,11 @@ def label_box_crop(image, mask, margin=8):
     array = sitk.GetArrayViewFromImage(mask)
     z, y, x = np.nonzero(array)
     lo = [max(int(x.min()) - margin, 0), max(int(y.min()) - margin, 0), 0]
-    hi = [min(int(x.max()) + margin + 1, array.shape[2]), min(int(y.max()) + margin + 1, array.shape[1]), array.shape[0]]
+    hi = [
+        min(int(x.max()) + margin + 1, array.shape[2]),
+        min(int(y.max()) + margin + 1, array.shape[1]),
+        array.shape[0],
+    ]
     size = [h - lo_ for lo_, h in zip(lo, hi)]
     return sitk.RegionOfInterest(image, size, lo), sitk.RegionOfInterest(mask, size, lo)
 
@@ -162,16 +190,34 @@ def trace_outline(mask2d):
     return loops
 
 
-def write_rtstruct(datasets, image, rois, path, contour_image_sequence=True, series_uid_override=None,
-                   for_uid_override=None, z_shift=0.0):
+def write_rtstruct(
+    datasets,
+    image,
+    rois,
+    path,
+    contour_image_sequence=True,
+    series_uid_override=None,
+    for_uid_override=None,
+    z_shift=0.0,
+):
     """Write an RTSTRUCT over ``datasets``: ``rois`` maps name -> (z, y, x) bool array, traced per slice."""
     first = datasets[0]
     sop_uid = generate_uid()
     ds = Dataset()
     ds.file_meta = _meta(RTSTRUCT_STORAGE, sop_uid)
     ds.SOPClassUID, ds.SOPInstanceUID = RTSTRUCT_STORAGE, sop_uid
-    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate",
-                    "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName"):
+    for keyword in (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+    ):
         setattr(ds, keyword, getattr(first, keyword))
     ds.Modality, ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = "RTSTRUCT", generate_uid(), 200, 1
     ds.Manufacturer, ds.OperatorsName = "test", ""
@@ -203,8 +249,10 @@ def write_rtstruct(datasets, image, rois, path, contour_image_sequence=True, ser
                 if contour_image_sequence:
                     contour.ContourImageSequence = [_image_ref(datasets[k])]
                 contour.ContourGeometricType = "CLOSED_PLANAR"
-                points = [image.TransformContinuousIndexToPhysicalPoint((float(x), float(y), k + z_shift))
-                          for x, y in loop]
+                points = [
+                    image.TransformContinuousIndexToPhysicalPoint((float(x), float(y), k + z_shift))
+                    for x, y in loop
+                ]
                 contour.NumberOfContourPoints = len(points)
                 contour.ContourData = [f"{v:.6f}" for point in points for v in point]
                 contours.append(contour)

@@ -1,7 +1,6 @@
 """SEG and RTSTRUCT masks: placed exactly on the image grid, giving the label map's features; clear refusals."""
 
 import numpy as np
-import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.uid import generate_uid
@@ -78,9 +77,13 @@ def test_overlapping_segments_are_each_taken_alone(breast1_series, shapes, tmp_p
     assert (shapes["a"] & shapes["b"]).any()
     write_seg(datasets, {1: ("A", shapes["a"]), 2: ("B", shapes["b"])}, tmp_path / "seg.dcm")
     for number, name in ((1, "a"), (2, "b")):
-        np.testing.assert_array_equal(_array(load_study(folder, tmp_path / "seg.dcm", segment=number).mask), shapes[name])
+        np.testing.assert_array_equal(
+            _array(load_study(folder, tmp_path / "seg.dcm", segment=number).mask), shapes[name]
+        )
     np.testing.assert_array_equal(_array(load_study(folder, tmp_path / "seg.dcm", roi="B").mask), shapes["b"])
-    with pytest.raises(InvalidInput, match=r"holds 2 ROIs; choose one with --segment N or --roi NAME: 1 'A', 2 'B'"):
+    with pytest.raises(
+        InvalidInput, match=r"holds 2 ROIs; choose one with --segment N or --roi NAME: 1 'A', 2 'B'"
+    ):
         load_study(folder, tmp_path / "seg.dcm")
     with pytest.raises(LabelNotFound, match=r"has no segment 3; it holds: 1 'A', 2 'B'"):
         load_study(folder, tmp_path / "seg.dcm", segment=3)
@@ -88,9 +91,15 @@ def test_overlapping_segments_are_each_taken_alone(breast1_series, shapes, tmp_p
 
 def test_labelmap_seg(breast1_series, shapes, tmp_path):
     folder, datasets, _, _ = breast1_series
-    write_seg(datasets, {1: ("ring", shapes["ring"]), 2: ("islands", shapes["islands"])}, tmp_path / "seg.dcm",
-              segmentation_type="LABELMAP")
-    np.testing.assert_array_equal(_array(load_study(folder, tmp_path / "seg.dcm", segment=2).mask), shapes["islands"])
+    write_seg(
+        datasets,
+        {1: ("ring", shapes["ring"]), 2: ("islands", shapes["islands"])},
+        tmp_path / "seg.dcm",
+        segmentation_type="LABELMAP",
+    )
+    np.testing.assert_array_equal(
+        _array(load_study(folder, tmp_path / "seg.dcm", segment=2).mask), shapes["islands"]
+    )
 
 
 def test_fractional_seg_is_thresholded(breast1_series, shapes, tmp_path):
@@ -98,8 +107,14 @@ def test_fractional_seg_is_thresholded(breast1_series, shapes, tmp_path):
 
     folder, datasets, _, _ = breast1_series
     values = np.where(shapes["a"], 0.3, 0.0) + np.where(shapes["ring"], 0.5, 0.0)  # 0.3, 0.5 and 0.8 regions
-    write_seg(datasets, {1: ("p", values.astype(np.float32))}, tmp_path / "seg.dcm", segmentation_type="FRACTIONAL",
-              fractional_type=hd.seg.SegmentationFractionalTypeValues.PROBABILITY, max_fractional_value=255)
+    write_seg(
+        datasets,
+        {1: ("p", values.astype(np.float32))},
+        tmp_path / "seg.dcm",
+        segmentation_type="FRACTIONAL",
+        fractional_type=hd.seg.SegmentationFractionalTypeValues.PROBABILITY,
+        max_fractional_value=255,
+    )
     default = _array(load_study(folder, tmp_path / "seg.dcm").mask) > 0
     np.testing.assert_array_equal(default, shapes["ring"])  # 0.5 -> 128/255 >= 0.5; 0.3 -> 77/255 < 0.5
     low = _array(load_study(folder, tmp_path / "seg.dcm", seg_threshold=0.25).mask) > 0
@@ -108,12 +123,21 @@ def test_fractional_seg_is_thresholded(breast1_series, shapes, tmp_path):
 
 def test_rtstruct_hole_islands_and_no_contour_image_sequence(breast1_series, shapes, tmp_path):
     folder, datasets, image, _ = breast1_series
-    write_rtstruct(datasets, image, {"ring": shapes["ring"], "islands": shapes["islands"]}, tmp_path / "rt.dcm",
-                   contour_image_sequence=False)
+    write_rtstruct(
+        datasets,
+        image,
+        {"ring": shapes["ring"], "islands": shapes["islands"]},
+        tmp_path / "rt.dcm",
+        contour_image_sequence=False,
+    )
     ring = load_study(folder, tmp_path / "rt.dcm", roi="ring")
     np.testing.assert_array_equal(_array(ring.mask), shapes["ring"])  # the hole stays a hole
-    np.testing.assert_array_equal(_array(load_study(folder, tmp_path / "rt.dcm", roi="islands").mask), shapes["islands"])
-    with pytest.raises(InvalidInput, match=r"RTSTRUCT rt.dcm holds 2 ROIs; choose one with --roi NAME: 1 'ring', 2 'islands'"):
+    np.testing.assert_array_equal(
+        _array(load_study(folder, tmp_path / "rt.dcm", roi="islands").mask), shapes["islands"]
+    )
+    with pytest.raises(
+        InvalidInput, match=r"RTSTRUCT rt.dcm holds 2 ROIs; choose one with --roi NAME: 1 'ring', 2 'islands'"
+    ):
         load_study(folder, tmp_path / "rt.dcm")
     with pytest.raises(LabelNotFound, match="has no ROI named 'liver'"):
         load_study(folder, tmp_path / "rt.dcm", roi="liver")
@@ -138,25 +162,30 @@ def test_refusals(breast1_series, shapes, tmp_path):
     write_seg(other_for, {1: ("lesion", shapes["a"])}, tmp_path / "other-seg.dcm")
     with pytest.raises(GeometryMismatch, match="is in frame of reference .* not drawn on this image"):
         load_study(folder, tmp_path / "other-seg.dcm")
-    write_rtstruct(datasets, image, {"a": shapes["a"]}, tmp_path / "rt-series.dcm", series_uid_override=generate_uid())
+    write_rtstruct(
+        datasets, image, {"a": shapes["a"]}, tmp_path / "rt-series.dcm", series_uid_override=generate_uid()
+    )
     with pytest.raises(GeometryMismatch, match="references series .*, not the image series"):
         load_study(folder, tmp_path / "rt-series.dcm")
     write_rtstruct(datasets, image, {"a": shapes["a"]}, tmp_path / "rt-off.dcm", z_shift=0.4)
-    with pytest.raises(GeometryMismatch, match="does not lie in an image slice plane .* contours off the image grid"):
+    with pytest.raises(
+        GeometryMismatch, match="does not lie in an image slice plane .* contours off the image grid"
+    ):
         load_study(folder, tmp_path / "rt-off.dcm")
     write_rtstruct(datasets, image, {"a": shapes["a"]}, tmp_path / "rt-out.dcm", z_shift=30)
     with pytest.raises(GeometryMismatch, match="lies outside the image"):
         load_study(folder, tmp_path / "rt-out.dcm")
-    write_seg(datasets, {1: ("a", shapes["a"]), 2: ("empty", np.zeros_like(shapes["a"]))}, tmp_path / "empty.dcm")
+    write_seg(
+        datasets, {1: ("a", shapes["a"]), 2: ("empty", np.zeros_like(shapes["a"]))}, tmp_path / "empty.dcm"
+    )
     with pytest.raises(LabelNotFound, match="ROI 'empty' is empty"):
         load_study(folder, tmp_path / "empty.dcm", segment=2)
     with pytest.raises(InvalidInput, match="--segment/--roi choose a ROI of a DICOM SEG or RTSTRUCT"):
         load_study(folder, folder, segment=1)
 
 
-def test_plastimatch_agrees_with_the_rasteriser(tmp_path):
+def _require_plastimatch():
     import shutil
-    import subprocess
 
     from ..conftest import IN_CI
 
@@ -165,6 +194,12 @@ def test_plastimatch_agrees_with_the_rasteriser(tmp_path):
         if IN_CI:
             pytest.fail(message + " (CI=true: must not skip)")
         pytest.skip(message)
+
+
+def test_plastimatch_agrees_with_the_rasteriser(tmp_path):
+    import subprocess
+
+    _require_plastimatch()
     scores = {}
     for name in ROUND_TRIP_CASES:
         image, mask, label = load_case(name)
@@ -172,9 +207,21 @@ def test_plastimatch_agrees_with_the_rasteriser(tmp_path):
         write_rtstruct(datasets, image, {"lesion": _array(mask) == label}, tmp_path / name / "rt.dcm")
         out = tmp_path / name / "plastimatch"
         subprocess.run(
-            ["plastimatch", "convert", "--input", str(tmp_path / name / "rt.dcm"), "--referenced-ct",
-             str(tmp_path / name / "series"), "--output-prefix", str(out), "--prefix-format", "nrrd", "--xor-contours"],
-            check=True, capture_output=True,
+            [
+                "plastimatch",
+                "convert",
+                "--input",
+                str(tmp_path / name / "rt.dcm"),
+                "--referenced-ct",
+                str(tmp_path / name / "series"),
+                "--output-prefix",
+                str(out),
+                "--prefix-format",
+                "nrrd",
+                "--xor-contours",
+            ],
+            check=True,
+            capture_output=True,
         )
         theirs = sitk.ReadImage(str(out / "lesion.nrrd"))
         ours = load_study(tmp_path / name / "series", tmp_path / name / "rt.dcm").mask
@@ -182,3 +229,40 @@ def test_plastimatch_agrees_with_the_rasteriser(tmp_path):
         scores[name] = dice(_array(theirs) > 0, _array(ours) > 0)
     print("plastimatch vs spinerad Dice:", {k: round(v, 6) for k, v in scores.items()})
     assert min(scores.values()) >= 0.98
+
+
+def test_rtstructs_written_by_plastimatch(breast1_series, shapes, tmp_path):
+    """Contours from an independent writer (plastimatch: marching squares, holes keyholed) read back exactly."""
+    import subprocess
+
+    _require_plastimatch()
+    scores = {}
+    cases = {name: load_case(name) for name in ROUND_TRIP_CASES}
+    image, _, _ = cases["breast1"]
+    ring = sitk.GetImageFromArray(shapes["ring"].astype(np.uint8))
+    ring.CopyInformation(image)
+    cases["breast1-ring"] = (image, ring, 1)
+    for name, (image, mask, label) in cases.items():
+        folder = tmp_path / name
+        write_series(image, folder / "series")
+        (folder / "structures").mkdir()
+        sitk.WriteImage(sitk.Cast(mask == label, sitk.sitkUInt8), str(folder / "structures" / "lesion.nrrd"))
+        subprocess.run(
+            [
+                "plastimatch",
+                "convert",
+                "--input-prefix",
+                str(folder / "structures"),
+                "--output-dicom",
+                str(folder / "rtss"),
+                "--referenced-ct",
+                str(folder / "series"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        (rtss,) = (folder / "rtss").glob("rtss*.dcm")
+        ours = load_study(folder / "series", rtss).mask
+        scores[name] = dice(_array(ours) > 0, _array(mask) == label)
+    print("plastimatch-written RTSTRUCT read by spinerad, Dice:", {k: round(v, 6) for k, v in scores.items()})
+    assert min(scores.values()) >= 0.99

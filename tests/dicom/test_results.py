@@ -60,7 +60,8 @@ def test_predict_writes_seg_and_sr_that_validate_and_read_back(breast1_series, m
     folder, datasets, _, mask = breast1_series
     out = tmp_path / "dicom"
     code, stdout, stderr = _run(
-        ["predict", str(folder), str(mask_file), "--dicom-out", str(out), "--out", str(tmp_path / "p.json")], capsys
+        ["predict", str(folder), str(mask_file), "--dicom-out", str(out), "--out", str(tmp_path / "p.json")],
+        capsys,
     )
     assert code == 0, stderr
     result = json.loads((tmp_path / "p.json").read_text())
@@ -73,7 +74,9 @@ def test_predict_writes_seg_and_sr_that_validate_and_read_back(breast1_series, m
 
     seg = hd.seg.segread(str(out / "seg.dcm"))
     uids = [d.SOPInstanceUID for d in datasets]
-    placed = seg.get_pixels_by_source_instance(uids, segment_numbers=[1], assert_missing_frames_are_empty=True)[..., 0]
+    placed = seg.get_pixels_by_source_instance(
+        uids, segment_numbers=[1], assert_missing_frames_are_empty=True
+    )[..., 0]
     np.testing.assert_array_equal(placed > 0, sitk.GetArrayViewFromImage(mask) > 0)
     # ... and the SR: every feature and probability equals the JSON output
     features = _features(folder, mask_file)
@@ -84,13 +87,22 @@ def test_predict_writes_seg_and_sr_that_validate_and_read_back(breast1_series, m
     assert probabilities == {p["task"]: p["probability"] for p in result["predictions"]}
     sr = pydicom.dcmread(out / "sr.dcm")
     source = datasets[0]
-    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "AccessionNumber"):
+    for keyword in (
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "AccessionNumber",
+    ):
         assert sr.get(keyword) == source.get(keyword), keyword
     assert sr.SeriesInstanceUID != source.SeriesInstanceUID and sr.SOPInstanceUID not in uids
     equipment = [item for item in sr.ContributingEquipmentSequence if item.get("Manufacturer") == "spinerad"]
     models = {item.ManufacturerModelName for item in equipment}
     assert {p["model_id"] for p in result["predictions"]} <= models
-    assert all(item.PurposeOfReferenceCodeSequence[0].CodeValue == PROCESSING_ALGORITHM.value for item in equipment)
+    assert all(
+        item.PurposeOfReferenceCodeSequence[0].CodeValue == PROCESSING_ALGORITHM.value for item in equipment
+    )
     text = _content_text(sr)
     assert "simulated cohort — not for clinical use" in text
     assert sr.ContentTemplateSequence[0].TemplateIdentifier == "1500"
@@ -121,10 +133,13 @@ def _content_text(dataset):
 
 
 def _check_with_dcmqi(out, features, predictions, tmp_path, mask):
-    """dcmqi's tid1500reader and segimage2itkimage (independent C++ readers) read the objects back."""
+    """Dcmqi's tid1500reader and segimage2itkimage (independent C++ readers) read the objects back."""
     reader = require_tool("tid1500reader", "pip dcmqi")
-    subprocess.run([reader, "--inputDICOM", str(out / "sr.dcm"), "--outputMetadata", str(tmp_path / "sr.json")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [reader, "--inputDICOM", str(out / "sr.dcm"), "--outputMetadata", str(tmp_path / "sr.json")],
+        check=True,
+        capture_output=True,
+    )
     group = json.loads((tmp_path / "sr.json").read_text())["Measurements"][0]
     read = {}
     for item in group["measurementItems"]:
@@ -136,33 +151,66 @@ def _check_with_dcmqi(out, features, predictions, tmp_path, mask):
         key = (code.name.value, code.derivation.value if code.derivation else None, None)
         assert read[key] == pytest.approx(value, rel=1e-12, abs=1e-300), feature  # DS text: 16 characters
     for prediction in predictions:
-        assert read[("122157", None, prediction["model_id"])] == pytest.approx(prediction["probability"], rel=1e-12)
+        assert read[("122157", None, prediction["model_id"])] == pytest.approx(
+            prediction["probability"], rel=1e-12
+        )
     evaluations = {e["conceptCode"]["CodeValue"]: e["conceptValue"] for e in group["qualitativeEvaluations"]}
     for prediction in predictions:
         side = "above" if prediction["probability"] >= prediction["threshold"] else "below"
         assert evaluations[f"task.{prediction['task']}"]["CodeValue"] == f"{prediction['task']}.{side}"
     converter = require_tool("segimage2itkimage", "pip dcmqi")
     (tmp_path / "seg").mkdir()
-    subprocess.run([converter, "--inputDICOM", str(out / "seg.dcm"), "--outputDirectory", str(tmp_path / "seg"),
-                    "--outputType", "nrrd", "-p", "roi"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            converter,
+            "--inputDICOM",
+            str(out / "seg.dcm"),
+            "--outputDirectory",
+            str(tmp_path / "seg"),
+            "--outputType",
+            "nrrd",
+            "-p",
+            "roi",
+        ],
+        check=True,
+        capture_output=True,
+    )
     theirs = sitk.ReadImage(str(tmp_path / "seg" / "roi-1.nrrd"))  # the extent of the non-empty frames
     on_grid = sitk.Resample(theirs, mask, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(on_grid) > 0, sitk.GetArrayViewFromImage(mask) > 0)
+    np.testing.assert_array_equal(
+        sitk.GetArrayViewFromImage(on_grid) > 0, sitk.GetArrayViewFromImage(mask) > 0
+    )
 
 
 def test_a_seg_mask_is_referenced_not_rewritten(breast1_series, tmp_path, capsys):
     folder, datasets, _, mask = breast1_series
     roi = sitk.GetArrayFromImage(mask) > 0
-    seg = write_seg(datasets, {1: ("other", np.roll(roi, 3, axis=2)), 2: ("lesion", roi)}, tmp_path / "in-seg.dcm")
+    seg = write_seg(
+        datasets, {1: ("other", np.roll(roi, 3, axis=2)), 2: ("lesion", roi)}, tmp_path / "in-seg.dcm"
+    )
     out = tmp_path / "dicom"
-    code, _, stderr = _run(["extract", str(folder), str(tmp_path / "in-seg.dcm"), "--roi", "lesion",
-                            "--dicom-out", str(out), "--out", str(tmp_path / "f.json")], capsys)
+    code, _, stderr = _run(
+        [
+            "extract",
+            str(folder),
+            str(tmp_path / "in-seg.dcm"),
+            "--roi",
+            "lesion",
+            "--dicom-out",
+            str(out),
+            "--out",
+            str(tmp_path / "f.json"),
+        ],
+        capsys,
+    )
     assert code == 0, stderr
     assert [p.name for p in out.iterdir()] == ["sr.dcm"]
     errors, output = dciodvfy_errors(out / "sr.dcm")
     assert errors == [], output
     sr = pydicom.dcmread(out / "sr.dcm")
-    references = [(r.ReferencedSOPInstanceUID, r.get("ReferencedSegmentNumber")) for r in _image_references(sr)]
+    references = [
+        (r.ReferencedSOPInstanceUID, r.get("ReferencedSegmentNumber")) for r in _image_references(sr)
+    ]
     assert (seg.SOPInstanceUID, 2) in references  # the input SEG's segment 2, "lesion"
     values, _ = read_sr_values(out / "sr.dcm")
     features = json.loads((tmp_path / "f.json").read_text())
@@ -175,15 +223,27 @@ def test_rtstruct_mask_gives_a_seg_of_the_rasterised_roi(breast1_series, tmp_pat
     roi = sitk.GetArrayFromImage(mask) > 0
     write_rtstruct(datasets, image, {"GTV": roi}, tmp_path / "rt.dcm", contour_image_sequence=False)
     out = tmp_path / "dicom"
-    code, _, stderr = _run(["extract", str(folder), str(tmp_path / "rt.dcm"), "--dicom-out", str(out),
-                            "--out", str(tmp_path / "f.json")], capsys)
+    code, _, stderr = _run(
+        [
+            "extract",
+            str(folder),
+            str(tmp_path / "rt.dcm"),
+            "--dicom-out",
+            str(out),
+            "--out",
+            str(tmp_path / "f.json"),
+        ],
+        capsys,
+    )
     assert code == 0, stderr
     import highdicom as hd
 
     seg = hd.seg.segread(str(out / "seg.dcm"))
     assert seg.get_segment_description(1).segment_label == "GTV"
     uids = [d.SOPInstanceUID for d in datasets]
-    placed = seg.get_pixels_by_source_instance(uids, segment_numbers=[1], assert_missing_frames_are_empty=True)[..., 0]
+    placed = seg.get_pixels_by_source_instance(
+        uids, segment_numbers=[1], assert_missing_frames_are_empty=True
+    )[..., 0]
     np.testing.assert_array_equal(placed > 0, roi)
     for name in ("seg.dcm", "sr.dcm"):
         errors, output = dciodvfy_errors(out / name)
@@ -192,11 +252,19 @@ def test_rtstruct_mask_gives_a_seg_of_the_rasterised_roi(breast1_series, tmp_pat
 
 def test_warnings_become_text_items(breast1_series, mask_file, tmp_path):
     study = load_study(breast1_series[0], mask_file)
-    prediction = {"task": "ki67_high", "probability": 0.7, "label": "Ki-67 high", "threshold": 0.5,
-                  "model_id": "ki67_high-test", "model_version": "2", "trained_on": "a hospital cohort",
-                  "warnings": ["image spacing outside the training range"]}
-    (seg_path, sr_path) = write_results(study, {"original_firstorder_Mean": 1.5, "original_glcm_MCC": float("nan")},
-                                        tmp_path, [prediction])
+    prediction = {
+        "task": "ki67_high",
+        "probability": 0.7,
+        "label": "Ki-67 high",
+        "threshold": 0.5,
+        "model_id": "ki67_high-test",
+        "model_version": "2",
+        "trained_on": "a hospital cohort",
+        "warnings": ["image spacing outside the training range"],
+    }
+    (seg_path, sr_path) = write_results(
+        study, {"original_firstorder_Mean": 1.5, "original_glcm_MCC": float("nan")}, tmp_path, [prediction]
+    )
     sr = pydicom.dcmread(sr_path)
     text = _content_text(sr)
     assert "ki67_high: warning: image spacing outside the training range" in text
@@ -210,9 +278,40 @@ def test_warnings_become_text_items(breast1_series, mask_file, tmp_path):
 
 def test_dicom_out_needs_a_dicom_image(breast1_series, mask_file, tmp_path, capsys):
     sitk.WriteImage(breast1_series[2], str(tmp_path / "image.nrrd"))
-    code, _, stderr = _run(["extract", str(tmp_path / "image.nrrd"), str(mask_file), "--dicom-out", str(tmp_path / "o")],
-                           capsys)
+    code, _, stderr = _run(
+        ["extract", str(tmp_path / "image.nrrd"), str(mask_file), "--dicom-out", str(tmp_path / "o")], capsys
+    )
     assert code == 2
     assert stderr.strip().splitlines() == [
         "spinerad: error: --dicom-out needs the image as a DICOM series: the result objects reference its instances"
     ]
+
+
+def test_results_over_an_enhanced_multiframe_image(breast1_series, mask_file, tmp_path):
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+
+    from spinerad import extract
+    from spinerad.dicom.series import affine_of
+
+    legacy = [pydicom.dcmread(p) for p in sorted(breast1_series[0].iterdir())]
+    (tmp_path / "mf").mkdir()
+    hd.legacy.LegacyConvertedEnhancedMRImage(
+        legacy,
+        series_instance_uid=generate_uid(),
+        series_number=10,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+    ).save_as(tmp_path / "mf" / "enhanced.dcm")
+    study = load_study(tmp_path / "mf", mask_file)
+    features = extract(study.image, study.mask)
+    seg_path, sr_path = write_results(study, features, tmp_path / "out")
+    for path in (seg_path, sr_path):
+        errors, output = dciodvfy_errors(path)
+        assert errors == [], output
+    volume = hd.seg.segread(str(seg_path)).get_volume(segment_numbers=[1])
+    grid = hd.VolumeGeometry(affine_of(study.image), study.image.GetSize()[::-1], coordinate_system="PATIENT")
+    placed = np.asarray(volume.match_geometry(grid).array)[..., 0]
+    np.testing.assert_array_equal(placed > 0, sitk.GetArrayViewFromImage(study.mask) > 0)
+    values, _ = read_sr_values(sr_path)
+    assert all(_same(values[feature_key(f, "MR")], v) for f, v in features.items())

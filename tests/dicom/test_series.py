@@ -54,8 +54,11 @@ def test_duplicate_position_is_refused(series_copy):
     ds = pydicom.dcmread(series_copy / "slice0003.dcm")
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.save_as(series_copy / "copy.dcm")
-    with pytest.raises(ImageReadError, match=r"copy.dcm and slice0003.dcm share the slice position|"
-                                             r"slice0003.dcm and copy.dcm share the slice position"):
+    with pytest.raises(
+        ImageReadError,
+        match=r"copy.dcm and slice0003.dcm share the slice position|"
+        r"slice0003.dcm and copy.dcm share the slice position",
+    ):
         read_series(series_copy)
 
 
@@ -76,7 +79,9 @@ def test_mixed_orientation_and_size_are_refused(series_copy):
 
 def test_several_series_are_listed_and_one_can_be_chosen(series_copy, breast1_series):
     image = breast1_series[2]
-    other = write_series(image[:, :, :5], series_copy, description="T2 STIR", names=[f"t2-{k}.dcm" for k in range(5)])
+    other = write_series(
+        image[:, :, :5], series_copy, description="T2 STIR", names=[f"t2-{k}.dcm" for k in range(5)]
+    )
     first_uid = breast1_series[1][0].SeriesInstanceUID
     with pytest.raises(ImageReadError) as err:
         read_series(series_copy)
@@ -111,7 +116,11 @@ def test_enhanced_multiframe_instance_reads_like_the_single_frames(breast1_serie
     folder, _, image, _ = breast1_series
     legacy = [pydicom.dcmread(p) for p in sorted(folder.iterdir())]
     enhanced = hd.legacy.LegacyConvertedEnhancedMRImage(
-        legacy, series_instance_uid=generate_uid(), series_number=10, sop_instance_uid=generate_uid(), instance_number=1
+        legacy,
+        series_instance_uid=generate_uid(),
+        series_number=10,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
     )
     enhanced.save_as(tmp_path / "enhanced.dcm")
     series = read_series([tmp_path / "enhanced.dcm"])
@@ -127,14 +136,20 @@ def test_several_multiframe_instances_are_refused(breast1_series, tmp_path):
     uid = generate_uid()
     for k, part in enumerate((legacy[:10], legacy[10:])):
         hd.legacy.LegacyConvertedEnhancedMRImage(
-            part, series_instance_uid=uid, series_number=10, sop_instance_uid=generate_uid(), instance_number=k + 1
+            part,
+            series_instance_uid=uid,
+            series_number=10,
+            sop_instance_uid=generate_uid(),
+            instance_number=k + 1,
         ).save_as(tmp_path / f"e{k}.dcm")
     with pytest.raises(InvalidInput, match="multi-frame is not supported"):
         read_series(tmp_path)
 
 
 def test_pydicom_ct5n_series():
-    folder = pydicom.data.get_testdata_file("liver_1frame.dcm").rsplit("/", 1)[0] + "/dicomdirtests/98892001/CT5N"
+    folder = (
+        pydicom.data.get_testdata_file("liver_1frame.dcm").rsplit("/", 1)[0] + "/dicomdirtests/98892001/CT5N"
+    )
     series = read_series(folder)
     assert series.image.GetSize() == (16, 16, 5)
     assert series.image.GetSpacing()[2] == pytest.approx(2.5, abs=1e-6)

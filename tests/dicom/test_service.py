@@ -39,8 +39,14 @@ def _events(server, study):
 
 def test_seg_mask_and_returned_sr(server, objects, tmp_path):
     folder, root = objects
-    study = Study(Volume.from_path(folder), Volume.from_path(root / "seg.dcm"), request_id="seg", segment=2,
-                  tasks=("ki67_high", "egfr_mutation"), return_dicom=True)
+    study = Study(
+        Volume.from_path(folder),
+        Volume.from_path(root / "seg.dcm"),
+        request_id="seg",
+        segment=2,
+        tasks=("ki67_high", "egfr_mutation"),
+        return_dicom=True,
+    )
     assert study.mask.spec.WhichOneof("encoding") == "dicom_seg"
     by_kind, events = _events(server, study)
     assert "error" not in by_kind, by_kind.get("error")
@@ -53,14 +59,21 @@ def test_seg_mask_and_returned_sr(server, objects, tmp_path):
     assert errors == [], output
     assert pydicom.dcmread(tmp_path / "sr.dcm").SOPInstanceUID == objects_[0].sop_instance_uid
     _, probabilities = read_sr_values(tmp_path / "sr.dcm")
-    predictions = {e.prediction.task: e.prediction.probability for e in events if e.WhichOneof("kind") == "prediction"}
+    predictions = {
+        e.prediction.task: e.prediction.probability for e in events if e.WhichOneof("kind") == "prediction"
+    }
     assert probabilities == predictions
 
 
 def test_rtstruct_mask_returns_seg_and_sr(server, objects, tmp_path):
     folder, root = objects
-    study = Study(Volume.from_path(folder), Volume.from_path(root / "rt.dcm"), request_id="rt", tasks=("ki67_high",),
-                  return_dicom=True)
+    study = Study(
+        Volume.from_path(folder),
+        Volume.from_path(root / "rt.dcm"),
+        request_id="rt",
+        tasks=("ki67_high",),
+        return_dicom=True,
+    )
     assert study.mask.spec.WhichOneof("encoding") == "rtstruct"
     by_kind, _ = _events(server, study)
     assert "error" not in by_kind, by_kind.get("error")
@@ -75,13 +88,28 @@ def test_rtstruct_mask_returns_seg_and_sr(server, objects, tmp_path):
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda folder, root: Study(Volume.from_path(folder), Volume.from_path(root / "seg.dcm"), request_id="x"),
-         "holds 2 ROIs; choose one with --segment N or --roi NAME: 1 'shifted', 2 'lesion'"),
-        (lambda folder, root: Study(Volume.from_path(folder), Volume.from_path(root / "rt.dcm"), request_id="x",
-                                    roi="PTV"), "has no ROI named 'PTV'"),
-        (lambda folder, root: sample_study("x", return_dicom=True), "return_dicom needs the image as a DICOM series"),
-        (lambda folder, root: Study(Volume.from_path(root / "seg.dcm"), Volume.from_path(root / "seg.dcm"),
-                                    request_id="x"), "encoding dicom_seg is for masks"),
+        (
+            lambda folder, root: Study(
+                Volume.from_path(folder), Volume.from_path(root / "seg.dcm"), request_id="x"
+            ),
+            "holds 2 ROIs; choose one with --segment N or --roi NAME: 1 'shifted', 2 'lesion'",
+        ),
+        (
+            lambda folder, root: Study(
+                Volume.from_path(folder), Volume.from_path(root / "rt.dcm"), request_id="x", roi="PTV"
+            ),
+            "has no ROI named 'PTV'",
+        ),
+        (
+            lambda folder, root: sample_study("x", return_dicom=True),
+            "return_dicom needs the image as a DICOM series",
+        ),
+        (
+            lambda folder, root: Study(
+                Volume.from_path(root / "seg.dcm"), Volume.from_path(root / "seg.dcm"), request_id="x"
+            ),
+            "encoding dicom_seg is for masks",
+        ),
     ],
 )
 def test_bad_dicom_requests_are_invalid_argument(server, objects, make, message):
@@ -97,8 +125,21 @@ def test_analyze_command_writes_the_returned_objects(server, objects, tmp_path, 
     from spinerad.cli import main
 
     folder, root = objects
-    code = main(["analyze", str(folder), str(root / "seg.dcm"), "--server", server.target, "--roi", "lesion",
-                 "--tasks", "ki67_high", "--dicom-out", str(tmp_path / "out")])
+    code = main(
+        [
+            "analyze",
+            str(folder),
+            str(root / "seg.dcm"),
+            "--server",
+            server.target,
+            "--roi",
+            "lesion",
+            "--tasks",
+            "ki67_high",
+            "--dicom-out",
+            str(tmp_path / "out"),
+        ]
+    )
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0
     completed = lines[-1]
