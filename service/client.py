@@ -210,6 +210,19 @@ class Study:
     return_dicom: bool = False
     seg_threshold: float = 0.0
     series_uid: str = ""
+    #: Instead of image and mask (both None): a study on one of the server's DICOMweb endpoints
+    #: (``spinerad.pacs.dicomweb.Reference(endpoint, study_uid, series_uid, roi_uid)``).
+    reference: object = None
+    #: With a reference: the server stores the SR (+ SEG) back to the endpoint (STOW-RS).
+    store_results: bool = False
+
+    @classmethod
+    def from_reference(cls, endpoint, study_uid, series_uid="", roi_uid="", store_results=False, **kwargs):
+        """A study the server fetches from its DICOMweb endpoint ``endpoint`` (nothing is uploaded)."""
+        from spinerad.pacs.dicomweb import Reference
+
+        reference = Reference(endpoint, study_uid, series_uid or "", roi_uid or "")
+        return cls(None, None, reference=reference, store_results=store_results, **kwargs)
 
     def header(self):
         """The ``StudyHeader`` message."""
@@ -223,13 +236,11 @@ class Study:
                 clinical[name] = study_pb2.ClinicalValue(number=float(value))
             else:
                 clinical[name] = study_pb2.ClinicalValue(text=str(value))
-        return study_pb2.StudyHeader(
+        header = study_pb2.StudyHeader(
             request_id=self.request_id,
             tasks=list(self.tasks),
             extraction_profile=self.profile,
             clinical=clinical,
-            image=self.image.spec,
-            mask=self.mask.spec,
             label=self.label,
             modality=self.modality,
             show_label_outside_domain=self.show_label_outside_domain,
@@ -238,7 +249,21 @@ class Study:
             return_dicom=self.return_dicom,
             seg_threshold=self.seg_threshold,
             series_uid=self.series_uid,
+            store_results=self.store_results,
         )
+        if self.image is not None:
+            header.image.CopyFrom(self.image.spec)
+        if self.mask is not None:
+            header.mask.CopyFrom(self.mask.spec)
+        if self.reference is not None:
+            ref = self.reference
+            header.reference.CopyFrom(
+                study_pb2.DicomWebReference(
+                    endpoint=ref.endpoint, study_instance_uid=ref.study_uid,
+                    series_instance_uid=ref.series_uid, roi_sop_instance_uid=ref.roi_uid,
+                )
+            )  # fmt: skip
+        return header
 
 
 def upload_messages(studies, chunk_bytes=DEFAULT_CHUNK_BYTES, refused=None):
@@ -250,6 +275,8 @@ def upload_messages(studies, chunk_bytes=DEFAULT_CHUNK_BYTES, refused=None):
     for study in studies:
         yield study_pb2.StudyUpload(header=study.header())
         for part, volume in ((study_pb2.PART_IMAGE, study.image), (study_pb2.PART_MASK, study.mask)):
+            if volume is None:  # a reference: nothing to upload
+                continue
             offset = 0
             for data in volume.chunks(chunk_bytes):
                 if study.request_id in refused:
@@ -384,6 +411,7 @@ class Client:
                 result["predictions"].append(event_to_dict(event))
             elif kind == "completed":
                 result["stage_ms"] = dict(event.completed.stage_ms)
+                result["stored"] = list(event.completed.stored_sop_instance_uids)
         result["warnings"] = study_warnings(result["predictions"])
         return result
 

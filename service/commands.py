@@ -77,6 +77,7 @@ def serve(args, load_registry=None):
         tls_client_ca=args.tls_client_ca,
         tokens=tokens,
         scratch_dir=args.scratch_dir,
+        dicomweb=_endpoints(args),
     )
     logger = logging.getLogger("spinerad.service")
     handler = logging.StreamHandler(sys.stderr)
@@ -130,6 +131,12 @@ def client_from_args(args):
     )
 
 
+def _endpoints(args):
+    from spinerad.pacs.dicomweb import Endpoints
+
+    return Endpoints.parse(getattr(args, "dicomweb", None) or (), getattr(args, "dicomweb_credentials", None))
+
+
 def _clinical(items):
     values = {}
     for item in items or ():
@@ -176,9 +183,24 @@ def analyze(args):
 
     tasks = [t.strip() for group in args.tasks or () for t in group.split(",") if t.strip()]
     study_kwargs = {"request_id": args.request_id} if args.request_id else {}
+    if args.dicomweb or args.study:
+        from spinerad.pacs.dicomweb import Reference
+
+        if args.image or args.mask:
+            raise SettingsError("give IMAGE MASK or --dicomweb NAME --study UID, not both")
+        if not (args.dicomweb and args.study):
+            raise SettingsError("--dicomweb NAME and --study UID go together")
+        study_kwargs["reference"] = Reference(args.dicomweb, args.study, args.series or "", args.seg or "")
+        study_kwargs["store_results"] = args.store_results
+        volumes = (None, None)
+    else:
+        if not (args.image and args.mask):
+            raise SettingsError("give IMAGE MASK, or --dicomweb NAME --study UID")
+        if args.seg or args.store_results:
+            raise SettingsError("--seg and --store-results go with --dicomweb NAME --study UID")
+        volumes = (_volume(args.image, "image"), _volume(args.mask, "mask"))
     study = Study(
-        _volume(args.image, "image"),
-        _volume(args.mask, "mask"),
+        *volumes,
         tasks=tuple(tasks),
         profile=args.profile or "",
         clinical=_clinical(args.clinical),

@@ -65,7 +65,18 @@ def study_request(header):
         return_dicom=header.return_dicom,
         seg_threshold=header.seg_threshold,
         series_uid=header.series_uid,
+        reference=_reference(header),
+        store_results=header.store_results,
     )
+
+
+def _reference(header):
+    if not header.HasField("reference"):
+        return None
+    from spinerad.pacs.dicomweb import Reference
+
+    ref = header.reference
+    return Reference(ref.endpoint, ref.study_instance_uid, ref.series_instance_uid, ref.roi_sop_instance_uid)
 
 
 async def uploads(request_iterator):
@@ -161,6 +172,7 @@ def event(item):
         out.completed.stage_ms.update(item.stage_ms)
         for name, sop_class, sop_instance, data in item.dicom_objects:
             out.completed.dicom_objects.add(name=name, sop_class_uid=sop_class, sop_instance_uid=sop_instance, data=data)
+        out.completed.stored_sop_instance_uids.extend(item.stored)
     elif isinstance(item, Failed):
         code, message, _reference = status.describe(item.error)
         out.error.code = code

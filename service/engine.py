@@ -67,6 +67,10 @@ class StudyRequest:
     return_dicom: bool = False
     seg_threshold: float = 0.0
     series_uid: str = ""
+    #: A study on a configured DICOMweb endpoint (spinerad.pacs.dicomweb.Reference) instead of uploaded bytes.
+    reference: object = None
+    #: With a reference (Analyze): STOW-RS the SR (+ SEG) back to the reference's endpoint.
+    store_results: bool = False
 
 
 # --- what comes out -----------------------------------------------------------------------------------------
@@ -106,6 +110,8 @@ class Completed:
     stage_ms: dict
     #: with ``return_dicom``: ``(name, sop_class_uid, sop_instance_uid, bytes)`` of each result object
     dicom_objects: tuple = ()
+    #: SOP Instance UIDs of the result objects stored back (reference mode with store_results).
+    stored: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ class _Study:
         self.upload = StudyUpload(request.image.total_bytes, request.mask.total_bytes)
         self.token = CancelToken(deadline)
         self.started = time.perf_counter()
+        self.stored = ()
         self._admission = admission
         self._metrics = metrics
         self._released = False
@@ -166,10 +173,13 @@ class _Abort:
 class Engine:
     """Admission, reassembly and the worker pool around the extraction pipeline and the model registry."""
 
-    def __init__(self, metrics, workers, queue_size, limits=DEFAULT_LIMITS, scratch_dir=None):
+    def __init__(self, metrics, workers, queue_size, limits=DEFAULT_LIMITS, scratch_dir=None, dicomweb=None):
+        from spinerad.pacs.dicomweb import Endpoints
+
         self.metrics = metrics
         self.limits = limits
         self.scratch_dir = scratch_dir
+        self.dicomweb = dicomweb or Endpoints()
         self.pool = WorkerPool(workers)
         self.admission = Admission(workers + queue_size)
         self.registry = None
@@ -277,8 +287,13 @@ class Engine:
         rid = request.request_id
         if not rid or len(rid) > _MAX_REQUEST_ID or not all(32 <= ord(c) < 127 for c in rid):
             raise InvalidInput(f"request_id must be 1 to {_MAX_REQUEST_ID} printable ASCII characters")
-        check_spec(request.image, "image", self.limits)
-        check_spec(request.mask, "mask", self.limits)
+        if request.reference is not None:
+            _check_reference(request, self.dicomweb, predictions)
+        else:
+            if request.store_results:
+                raise InvalidInput("store_results needs a DICOMweb reference (results go back to its endpoint)")
+            check_spec(request.image, "image", self.limits)
+            check_spec(request.mask, "mask", self.limits)
         total = request.image.total_bytes + request.mask.total_bytes
         if total > self.limits.max_upload_bytes:
             raise LimitExceeded(
@@ -309,7 +324,7 @@ class Engine:
             from spinerad.models.applicability import normalise_modality
 
             normalise_modality(request.modality, "modality")
-        if request.return_dicom and not isinstance(request.image.encoding, DicomEncoding):
+        if request.return_dicom and request.reference is None and not isinstance(request.image.encoding, DicomEncoding):
             raise InvalidInput("return_dicom needs the image as a DICOM series: the result objects reference its instances")
         if not 0 <= request.seg_threshold <= 1:
             raise InvalidInput(f"seg_threshold {request.seg_threshold} must be in (0, 1] (0: the default 0.5)")
@@ -328,6 +343,8 @@ class Engine:
             timer = CancellableTimer(token)
             rid = study.request_id
             started = time.perf_counter()
+            if study.request.reference is not None:
+                return self._compute_reference(study, emit, predictions, timer, started)
             label = study.label if study.label is not None else study.params.settings.label
             with timer.stage("decode"):
                 loaded = decode_study(
@@ -386,6 +403,57 @@ class Engine:
         if unused:
             extra.append(unused_clinical_warning(unused))
         return modality, extra
+
+    def _compute_reference(self, study, emit, predictions, timer, started):
+        """Worker thread, reference mode: fetch (WADO-RS), load, extract, predict, store (STOW-RS)."""
+        import tempfile
+
+        from spinerad.pacs.reference import as_objects, build_results, load_reference, store_datasets
+
+        rid, reference = study.request_id, study.request.reference
+        with tempfile.TemporaryDirectory(prefix="spinerad-ref-", dir=self.scratch_dir) as folder:
+            loaded, job = load_reference(
+                self.dicomweb, reference, folder, segment=study.request.segment or None,
+                roi=study.request.roi or None, check_size=self._check_voxels, timer=timer,
+            )  # fmt: skip
+        decoded = time.perf_counter()
+        if emit:
+            emit(StageDone(rid, "decoded", (decoded - started) * 1e3))
+        features = extract(loaded.image, loaded.mask, params=study.params, label=1, timer=timer)
+        if emit:
+            emit(StageDone(rid, "features", (time.perf_counter() - decoded) * 1e3, features))
+        found = []
+        if predictions and study.tasks:
+            modality, extra = self._study_context(study, loaded.image)
+        for task in study.tasks if predictions else ():
+            with timer.stage(f"inference:{task}"):
+                (prediction,) = self.registry.predict(
+                    features, tasks=[task], clinical=dict(study.request.clinical) or None,
+                    settings_hash=study.settings_hash, modality=modality,
+                    show_label_outside_domain=study.request.show_label_outside_domain,
+                    extra_warnings=extra, report_unused_clinical=False,
+                )  # fmt: skip
+            found.append(prediction)
+            emit(Predicted(rid, prediction))
+        if predictions and (study.request.store_results or study.request.return_dicom):
+            with timer.stage("dicom_results"):
+                datasets = build_results(loaded, job, features, found, self.registry)
+            if study.request.return_dicom:
+                study.dicom_objects = as_objects(datasets)
+            if study.request.store_results:
+                with timer.stage("store"):
+                    study.stored = tuple(store_datasets(self.dicomweb.get(reference.endpoint), datasets))
+        stage_ms = timer.as_dict()
+        self.metrics.observe_stages(stage_ms)
+        return features, stage_ms
+
+    def _check_voxels(self, size):
+        voxels = math.prod(size)
+        if voxels > self.limits.max_voxels:
+            raise LimitExceeded(
+                f"the referenced image has {voxels} voxels; this server accepts at most {self.limits.max_voxels}"
+            )
+
     def _result_objects(self, loaded, features, predictions, label):
         """The SEG + SR of a study as (name, SOP class, SOP instance, bytes), via a scratch folder."""
         from spinerad.dicom.results import write_results
@@ -445,7 +513,7 @@ class Engine:
             emit(Failed(study.request_id, InternalError(reference)))
             return
         self._record_study("Analyze", study)
-        emit(Completed(study.request_id, stage_ms, study.dicom_objects))
+        emit(Completed(study.request_id, stage_ms, study.dicom_objects, study.stored))
 
     # --- the two study RPCs ---------------------------------------------------------------------------------
 
@@ -533,6 +601,11 @@ class Engine:
             return
         state["open"] = study
         emit(Accepted(request.request_id, ahead))
+        if request.reference is not None:  # nothing to upload: the server fetches the study itself
+            state["open"] = None
+            task = asyncio.create_task(self._analyze_one(study, emit))
+            running[study.request_id] = (task, study)
+            task.add_done_callback(lambda _t, rid=study.request_id: running.pop(rid, None))
 
     async def extract_features(self, messages, deadline=None):
         """Features of the one study in ``messages``; raises on any failure."""
@@ -638,6 +711,16 @@ class Engine:
 
 def _part_label(part):
     return part if part in (IMAGE, MASK) else "unknown"
+
+
+def _check_reference(request, endpoints, predictions):
+    """A reference replaces the uploaded volumes; its endpoint must be one of the server's own."""
+    if request.image.encoding is not None or request.mask.encoding is not None:
+        raise InvalidInput("a study with a DICOMweb reference carries no image or mask: leave them unset")
+    if request.store_results and not predictions:
+        raise InvalidInput("store_results is for Analyze (the SR reports the predictions)")
+    request.reference.check()
+    endpoints.get(request.reference.endpoint)
 
 
 def _check_clinical(clinical):

@@ -60,6 +60,8 @@ class ServiceConfig:
     tokens: tuple = ()
     #: Where file and DICOM uploads are written for SimpleITK to read (None: the system temp folder).
     scratch_dir: str = None
+    #: DICOMweb endpoints studies may be referenced on (spinerad.pacs.dicomweb.Endpoints; None: none).
+    dicomweb: object = None
 
 
 def _address(host, port):
@@ -80,7 +82,9 @@ class SpineradServer:
         self.config = config
         self.metrics = metrics or ServiceMetrics()
         queue_size = 2 * config.workers if config.queue_size is None else config.queue_size
-        self.engine = Engine(self.metrics, config.workers, queue_size, config.limits, config.scratch_dir)
+        self.engine = Engine(
+            self.metrics, config.workers, queue_size, config.limits, config.scratch_dir, config.dicomweb
+        )
         self.port = None
         self.metrics_port = None
         self._server = None

@@ -8,6 +8,7 @@ reference that points to the server log (the log has the traceback, never voxel 
 import uuid
 
 from spinerad.errors import DeviceUnavailable, InvalidInput
+from spinerad.pacs.dicomweb import EndpointError, ReferenceNotFound
 
 from .errors import Cancelled, DeadlineExceeded, InternalError, NotReady, QueueFull, Unauthenticated
 
@@ -20,6 +21,8 @@ STATUS_BY_ERROR = (
     (Unauthenticated, "UNAUTHENTICATED"),
     (DeadlineExceeded, "DEADLINE_EXCEEDED"),
     (Cancelled, "CANCELLED"),
+    (ReferenceNotFound, "NOT_FOUND"),
+    (EndpointError, "UNAVAILABLE"),
 )
 
 

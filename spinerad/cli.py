@@ -148,10 +148,14 @@ def build_parser():
     serve.add_argument("--tls-client-ca", metavar="PEM", help="CA of client certificates (mutual TLS)")
     serve.add_argument("--token-file", metavar="FILE", help="bearer tokens, one a line")
     serve.add_argument("--scratch-dir", metavar="DIR", help="where uploads are decoded")
+    serve.add_argument(
+        "--dicomweb", action="append", metavar="NAME=URL", help="a DICOMweb endpoint studies may be referenced on"
+    )
+    serve.add_argument("--dicomweb-credentials", metavar="FILE", help="JSON credentials per DICOMweb endpoint")
 
     analyze = commands.add_parser("analyze", help="send a study to a server; print its events")
-    analyze.add_argument("image", help="image file or DICOM series folder")
-    analyze.add_argument("mask", help="label map on the same grid as the image")
+    analyze.add_argument("image", nargs="?", help="image file or DICOM series folder (not with --dicomweb)")
+    analyze.add_argument("mask", nargs="?", help="label map on the same grid as the image (not with --dicomweb)")
     analyze.add_argument("--server", required=True, metavar="HOST:PORT", help="the spinerad server")
     analyze.add_argument(
         "--tasks", nargs="+", action="extend", metavar="TASK", help="tasks: T1 T2 or T1,T2 (default: all)"
@@ -182,6 +186,10 @@ def build_parser():
     from .dicom.options import add_dicom_arguments
 
     add_dicom_arguments(analyze, _positive_int)
+    analyze.add_argument("--dicomweb", metavar="NAME", help="instead of IMAGE MASK: the server's DICOMweb endpoint")
+    analyze.add_argument("--study", metavar="UID", help="StudyInstanceUID on the --dicomweb endpoint")
+    analyze.add_argument("--seg", metavar="UID", help="SEG/RTSTRUCT SOPInstanceUID (default: the study's)")
+    analyze.add_argument("--store-results", action="store_true", help="STOW-RS the SR (+ SEG) to the endpoint")
 
     warmup = commands.add_parser(
         "warmup", help="compile (or load) every kernel now, e.g. while building a production image"
@@ -212,6 +220,10 @@ def build_parser():
 
     add_model_parsers(commands, _positive_int)
     extract.epilog = _profiles_epilog()
+
+    from .pacs.commands import add_parsers as add_pacs_parsers
+
+    add_pacs_parsers(commands, _positive_int)
     return parser
 
 
@@ -384,6 +396,13 @@ def _models(args):
         result = catalogue.show_local(args.task, args.models)
     print(json.dumps(result, indent=2))  # ASCII escapes: any terminal encoding
 
+def _dicom_node(args):
+    from .pacs.commands import dicom_node
+
+    code = dicom_node(args)
+    if code:
+        raise SystemExit(code)
+
 
 def _model_command(args):
     from .models.commands import run
@@ -406,7 +425,7 @@ def main(argv=None):
         install_compile_note()  # one stderr line the first time kernels compile on this machine
     handlers = {
         "extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort, "serve": _serve,
-        "analyze": _analyze, "warmup": _warmup, "models": _models,
+        "analyze": _analyze, "warmup": _warmup, "models": _models, "dicom-node": _dicom_node,
         **dict.fromkeys(("train", "predict", "train-demo", "simulate-cohort"), _model_command),
     }
     try:

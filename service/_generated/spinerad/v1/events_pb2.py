@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spinerad/v1/events.proto\x12\x0bspinerad.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x89\x02\n\x0c\x41nalyzeEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x15.spinerad.v1.AcceptedH\x00\x12,\n\nstage_done\x18\x03 \x01(\x0b\x32\x16.spinerad.v1.StageDoneH\x00\x12-\n\nprediction\x18\x04 \x01(\x0b\x32\x17.spinerad.v1.PredictionH\x00\x12+\n\tcompleted\x18\x05 \x01(\x0b\x32\x16.spinerad.v1.CompletedH\x00\x12(\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x17.spinerad.v1.StudyErrorH\x00\x42\x06\n\x04kind\"!\n\x08\x41\x63\x63\x65pted\x12\x15\n\rstudies_ahead\x18\x01 \x01(\r\"\x97\x01\n\tStageDone\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x01\x12\x36\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32$.spinerad.v1.StageDone.FeaturesEntry\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"5\n\x0c\x43ontribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontribution\x18\x02 \x01(\x01\"\xfc\x03\n\nPrediction\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\t\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12*\n\nvalidation\x18\x07 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x34\n\x11top_contributions\x18\x08 \x03(\x0b\x32\x19.spinerad.v1.Contribution\x12*\n\ntrained_on\x18\t \x01(\x0b\x32\x16.google.protobuf.Value\x12\x10\n\x08warnings\x18\n \x03(\t\x12\x16\n\x0epositive_class\x18\x0b \x01(\t\x12\x16\n\x0elabel_withheld\x18\x0c \x01(\x08\x12\x16\n\x0einterpretation\x18\r \x01(\t\x12\x15\n\rapplicability\x18\x0e \x01(\t\x12\x1d\n\x15\x61pplicability_reasons\x18\x0f \x03(\t\x12\x17\n\x0f\x64omain_distance\x18\x10 \x01(\x01\x12\x18\n\x10\x64omain_threshold\x18\x11 \x01(\x01\x12\x17\n\x0f\x64omain_modality\x18\x12 \x01(\t\x12\x16\n\x0estudy_modality\x18\x13 \x01(\t\"\xa4\x01\n\tCompleted\x12\x35\n\x08stage_ms\x18\x01 \x03(\x0b\x32#.spinerad.v1.Completed.StageMsEntry\x12\x30\n\rdicom_objects\x18\x02 \x03(\x0b\x32\x19.spinerad.v1.ResultObject\x1a.\n\x0cStageMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"[\n\x0cResultObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsop_class_uid\x18\x02 \x01(\t\x12\x18\n\x10sop_instance_uid\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"+\n\nStudyError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x9b\x02\n\x10\x46\x65\x61turesResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12=\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32+.spinerad.v1.FeaturesResponse.FeaturesEntry\x12<\n\x08stage_ms\x18\x03 \x03(\x0b\x32*.spinerad.v1.FeaturesResponse.StageMsEntry\x12\x15\n\rsettings_hash\x18\x04 \x01(\t\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a.\n\x0cStageMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x13\n\x11ListModelsRequest\"B\n\tModelInfo\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\"p\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.spinerad.v1.ModelInfo\x12\x1b\n\x13\x65xtraction_profiles\x18\x02 \x03(\t\x12\x15\n\rsettings_hash\x18\x03 \x01(\t\"#\n\x13GetModelCardRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\"@\n\tModelCard\x12\x0c\n\x04task\x18\x01 \x01(\t\x12%\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18spinerad/v1/events.proto\x12\x0bspinerad.v1\x1a\x1cgoogle/protobuf/struct.proto\"\x89\x02\n\x0c\x41nalyzeEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x0b\x32\x15.spinerad.v1.AcceptedH\x00\x12,\n\nstage_done\x18\x03 \x01(\x0b\x32\x16.spinerad.v1.StageDoneH\x00\x12-\n\nprediction\x18\x04 \x01(\x0b\x32\x17.spinerad.v1.PredictionH\x00\x12+\n\tcompleted\x18\x05 \x01(\x0b\x32\x16.spinerad.v1.CompletedH\x00\x12(\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x17.spinerad.v1.StudyErrorH\x00\x42\x06\n\x04kind\"!\n\x08\x41\x63\x63\x65pted\x12\x15\n\rstudies_ahead\x18\x01 \x01(\r\"\x97\x01\n\tStageDone\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x12\n\nelapsed_ms\x18\x02 \x01(\x01\x12\x36\n\x08\x66\x65\x61tures\x18\x03 \x03(\x0b\x32$.spinerad.v1.StageDone.FeaturesEntry\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"5\n\x0c\x43ontribution\x12\x0f\n\x07\x66\x65\x61ture\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontribution\x18\x02 \x01(\x01\"\xfc\x03\n\nPrediction\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x01\x12\r\n\x05label\x18\x03 \x01(\t\x12\x11\n\tthreshold\x18\x04 \x01(\x01\x12\x10\n\x08model_id\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x12*\n\nvalidation\x18\x07 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x34\n\x11top_contributions\x18\x08 \x03(\x0b\x32\x19.spinerad.v1.Contribution\x12*\n\ntrained_on\x18\t \x01(\x0b\x32\x16.google.protobuf.Value\x12\x10\n\x08warnings\x18\n \x03(\t\x12\x16\n\x0epositive_class\x18\x0b \x01(\t\x12\x16\n\x0elabel_withheld\x18\x0c \x01(\x08\x12\x16\n\x0einterpretation\x18\r \x01(\t\x12\x15\n\rapplicability\x18\x0e \x01(\t\x12\x1d\n\x15\x61pplicability_reasons\x18\x0f \x03(\t\x12\x17\n\x0f\x64omain_distance\x18\x10 \x01(\x01\x12\x18\n\x10\x64omain_threshold\x18\x11 \x01(\x01\x12\x17\n\x0f\x64omain_modality\x18\x12 \x01(\t\x12\x16\n\x0estudy_modality\x18\x13 \x01(\t\"\xc6\x01\n\tCompleted\x12\x35\n\x08stage_ms\x18\x01 \x03(\x0b\x32#.spinerad.v1.Completed.StageMsEntry\x12\x30\n\rdicom_objects\x18\x02 \x03(\x0b\x32\x19.spinerad.v1.ResultObject\x12 \n\x18stored_sop_instance_uids\x18\x46 \x03(\t\x1a.\n\x0cStageMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"[\n\x0cResultObject\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rsop_class_uid\x18\x02 \x01(\t\x12\x18\n\x10sop_instance_uid\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"+\n\nStudyError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x9b\x02\n\x10\x46\x65\x61turesResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12=\n\x08\x66\x65\x61tures\x18\x02 \x03(\x0b\x32+.spinerad.v1.FeaturesResponse.FeaturesEntry\x12<\n\x08stage_ms\x18\x03 \x03(\x0b\x32*.spinerad.v1.FeaturesResponse.StageMsEntry\x12\x15\n\rsettings_hash\x18\x04 \x01(\t\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a.\n\x0cStageMsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\x13\n\x11ListModelsRequest\"B\n\tModelInfo\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\"p\n\x12ListModelsResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.spinerad.v1.ModelInfo\x12\x1b\n\x13\x65xtraction_profiles\x18\x02 \x03(\t\x12\x15\n\rsettings_hash\x18\x03 \x01(\t\"#\n\x13GetModelCardRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\"@\n\tModelCard\x12\x0c\n\x04task\x18\x01 \x01(\t\x12%\n\x04\x63\x61rd\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Structb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,27 +53,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTION']._serialized_start=584
   _globals['_PREDICTION']._serialized_end=1092
   _globals['_COMPLETED']._serialized_start=1095
-  _globals['_COMPLETED']._serialized_end=1259
-  _globals['_COMPLETED_STAGEMSENTRY']._serialized_start=1213
-  _globals['_COMPLETED_STAGEMSENTRY']._serialized_end=1259
-  _globals['_RESULTOBJECT']._serialized_start=1261
-  _globals['_RESULTOBJECT']._serialized_end=1352
-  _globals['_STUDYERROR']._serialized_start=1354
-  _globals['_STUDYERROR']._serialized_end=1397
-  _globals['_FEATURESRESPONSE']._serialized_start=1400
-  _globals['_FEATURESRESPONSE']._serialized_end=1683
+  _globals['_COMPLETED']._serialized_end=1293
+  _globals['_COMPLETED_STAGEMSENTRY']._serialized_start=1247
+  _globals['_COMPLETED_STAGEMSENTRY']._serialized_end=1293
+  _globals['_RESULTOBJECT']._serialized_start=1295
+  _globals['_RESULTOBJECT']._serialized_end=1386
+  _globals['_STUDYERROR']._serialized_start=1388
+  _globals['_STUDYERROR']._serialized_end=1431
+  _globals['_FEATURESRESPONSE']._serialized_start=1434
+  _globals['_FEATURESRESPONSE']._serialized_end=1717
   _globals['_FEATURESRESPONSE_FEATURESENTRY']._serialized_start=479
   _globals['_FEATURESRESPONSE_FEATURESENTRY']._serialized_end=526
-  _globals['_FEATURESRESPONSE_STAGEMSENTRY']._serialized_start=1213
-  _globals['_FEATURESRESPONSE_STAGEMSENTRY']._serialized_end=1259
-  _globals['_LISTMODELSREQUEST']._serialized_start=1685
-  _globals['_LISTMODELSREQUEST']._serialized_end=1704
-  _globals['_MODELINFO']._serialized_start=1706
-  _globals['_MODELINFO']._serialized_end=1772
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1774
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1886
-  _globals['_GETMODELCARDREQUEST']._serialized_start=1888
-  _globals['_GETMODELCARDREQUEST']._serialized_end=1923
-  _globals['_MODELCARD']._serialized_start=1925
-  _globals['_MODELCARD']._serialized_end=1989
+  _globals['_FEATURESRESPONSE_STAGEMSENTRY']._serialized_start=1247
+  _globals['_FEATURESRESPONSE_STAGEMSENTRY']._serialized_end=1293
+  _globals['_LISTMODELSREQUEST']._serialized_start=1719
+  _globals['_LISTMODELSREQUEST']._serialized_end=1738
+  _globals['_MODELINFO']._serialized_start=1740
+  _globals['_MODELINFO']._serialized_end=1806
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1808
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1920
+  _globals['_GETMODELCARDREQUEST']._serialized_start=1922
+  _globals['_GETMODELCARDREQUEST']._serialized_end=1957
+  _globals['_MODELCARD']._serialized_start=1959
+  _globals['_MODELCARD']._serialized_end=2023
 # @@protoc_insertion_point(module_scope)

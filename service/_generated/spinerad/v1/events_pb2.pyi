@@ -97,7 +97,7 @@ class Prediction(_message.Message):
     def __init__(self, task: _Optional[str] = ..., probability: _Optional[float] = ..., label: _Optional[str] = ..., threshold: _Optional[float] = ..., model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., validation: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., top_contributions: _Optional[_Iterable[_Union[Contribution, _Mapping]]] = ..., trained_on: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ..., positive_class: _Optional[str] = ..., label_withheld: _Optional[bool] = ..., interpretation: _Optional[str] = ..., applicability: _Optional[str] = ..., applicability_reasons: _Optional[_Iterable[str]] = ..., domain_distance: _Optional[float] = ..., domain_threshold: _Optional[float] = ..., domain_modality: _Optional[str] = ..., study_modality: _Optional[str] = ...) -> None: ...
 
 class Completed(_message.Message):
-    __slots__ = ("stage_ms", "dicom_objects")
+    __slots__ = ("stage_ms", "dicom_objects", "stored_sop_instance_uids")
     class StageMsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -107,9 +107,11 @@ class Completed(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     STAGE_MS_FIELD_NUMBER: _ClassVar[int]
     DICOM_OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    STORED_SOP_INSTANCE_UIDS_FIELD_NUMBER: _ClassVar[int]
     stage_ms: _containers.ScalarMap[str, float]
     dicom_objects: _containers.RepeatedCompositeFieldContainer[ResultObject]
-    def __init__(self, stage_ms: _Optional[_Mapping[str, float]] = ..., dicom_objects: _Optional[_Iterable[_Union[ResultObject, _Mapping]]] = ...) -> None: ...
+    stored_sop_instance_uids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, stage_ms: _Optional[_Mapping[str, float]] = ..., dicom_objects: _Optional[_Iterable[_Union[ResultObject, _Mapping]]] = ..., stored_sop_instance_uids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResultObject(_message.Message):
     __slots__ = ("name", "sop_class_uid", "sop_instance_uid", "data")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17spinerad/v1/study.proto\x12\x0bspinerad.v1\"f\n\x0bStudyUpload\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.spinerad.v1.StudyHeaderH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.spinerad.v1.ChunkH\x00\x42\x06\n\x04kind\"\xc5\x03\n\x0bStudyHeader\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05tasks\x18\x02 \x03(\t\x12\x1a\n\x12\x65xtraction_profile\x18\x03 \x01(\t\x12\x38\n\x08\x63linical\x18\x04 \x03(\x0b\x32&.spinerad.v1.StudyHeader.ClinicalEntry\x12&\n\x05image\x18\x05 \x01(\x0b\x32\x17.spinerad.v1.VolumeSpec\x12%\n\x04mask\x18\x06 \x01(\x0b\x32\x17.spinerad.v1.VolumeSpec\x12\r\n\x05label\x18\x07 \x01(\r\x12\x10\n\x08modality\x18\r \x01(\t\x12!\n\x19show_label_outside_domain\x18\x0e \x01(\x08\x12\x0f\n\x07segment\x18\x08 \x01(\r\x12\x0b\n\x03roi\x18\t \x01(\t\x12\x14\n\x0creturn_dicom\x18\n \x01(\x08\x12\x15\n\rseg_threshold\x18\x0b \x01(\x01\x12\x12\n\nseries_uid\x18\x0c \x01(\t\x1aK\n\rClinicalEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.spinerad.v1.ClinicalValue:\x02\x38\x01\"\\\n\rClinicalValue\x12\x10\n\x06number\x18\x01 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x66lag\x18\x03 \x01(\x08H\x00\x12\x11\n\x07integer\x18\x04 \x01(\x12H\x00\x42\x06\n\x04kind\"\x86\x02\n\nVolumeSpec\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12%\n\x03raw\x18\x02 \x01(\x0b\x32\x16.spinerad.v1.RawVolumeH\x00\x12(\n\x04\x66ile\x18\x03 \x01(\x0b\x32\x18.spinerad.v1.EncodedFileH\x00\x12)\n\x05\x64icom\x18\x04 \x01(\x0b\x32\x18.spinerad.v1.DicomSeriesH\x00\x12-\n\tdicom_seg\x18\x05 \x01(\x0b\x32\x18.spinerad.v1.DicomObjectH\x00\x12,\n\x08rtstruct\x18\x06 \x01(\x0b\x32\x18.spinerad.v1.DicomObjectH\x00\x42\n\n\x08\x65ncoding\"\r\n\x0b\x44icomObject\"r\n\tRawVolume\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0f\n\x07spacing\x18\x03 \x03(\x01\x12\x0e\n\x06origin\x18\x04 \x03(\x01\x12\x11\n\tdirection\x18\x05 \x03(\x01\x12\x13\n\x0b\x63ompression\x18\x06 \x01(\t\"\x1d\n\x0b\x45ncodedFile\x12\x0e\n\x06suffix\x18\x01 \x01(\t\"%\n\x0b\x44icomSeries\x12\x16\n\x0einstance_bytes\x18\x01 \x03(\x04\"F\n\x05\x43hunk\x12\x1f\n\x04part\x18\x01 \x01(\x0e\x32\x11.spinerad.v1.Part\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c*;\n\x04Part\x12\x14\n\x10PART_UNSPECIFIED\x10\x00\x12\x0e\n\nPART_IMAGE\x10\x01\x12\r\n\tPART_MASK\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17spinerad/v1/study.proto\x12\x0bspinerad.v1\"f\n\x0bStudyUpload\x12*\n\x06header\x18\x01 \x01(\x0b\x32\x18.spinerad.v1.StudyHeaderH\x00\x12#\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x12.spinerad.v1.ChunkH\x00\x42\x06\n\x04kind\"\x8f\x04\n\x0bStudyHeader\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05tasks\x18\x02 \x03(\t\x12\x1a\n\x12\x65xtraction_profile\x18\x03 \x01(\t\x12\x38\n\x08\x63linical\x18\x04 \x03(\x0b\x32&.spinerad.v1.StudyHeader.ClinicalEntry\x12&\n\x05image\x18\x05 \x01(\x0b\x32\x17.spinerad.v1.VolumeSpec\x12%\n\x04mask\x18\x06 \x01(\x0b\x32\x17.spinerad.v1.VolumeSpec\x12\r\n\x05label\x18\x07 \x01(\r\x12\x10\n\x08modality\x18\r \x01(\t\x12!\n\x19show_label_outside_domain\x18\x0e \x01(\x08\x12\x0f\n\x07segment\x18\x08 \x01(\r\x12\x0b\n\x03roi\x18\t \x01(\t\x12\x14\n\x0creturn_dicom\x18\n \x01(\x08\x12\x15\n\rseg_threshold\x18\x0b \x01(\x01\x12\x12\n\nseries_uid\x18\x0c \x01(\t\x12\x31\n\treference\x18\x46 \x01(\x0b\x32\x1e.spinerad.v1.DicomWebReference\x12\x15\n\rstore_results\x18G \x01(\x08\x1aK\n\rClinicalEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.spinerad.v1.ClinicalValue:\x02\x38\x01\"|\n\x11\x44icomWebReference\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x1a\n\x12study_instance_uid\x18\x02 \x01(\t\x12\x1b\n\x13series_instance_uid\x18\x03 \x01(\t\x12\x1c\n\x14roi_sop_instance_uid\x18\x04 \x01(\t\"\\\n\rClinicalValue\x12\x10\n\x06number\x18\x01 \x01(\x01H\x00\x12\x0e\n\x04text\x18\x02 \x01(\tH\x00\x12\x0e\n\x04\x66lag\x18\x03 \x01(\x08H\x00\x12\x11\n\x07integer\x18\x04 \x01(\x12H\x00\x42\x06\n\x04kind\"\x86\x02\n\nVolumeSpec\x12\x13\n\x0btotal_bytes\x18\x01 \x01(\x04\x12%\n\x03raw\x18\x02 \x01(\x0b\x32\x16.spinerad.v1.RawVolumeH\x00\x12(\n\x04\x66ile\x18\x03 \x01(\x0b\x32\x18.spinerad.v1.EncodedFileH\x00\x12)\n\x05\x64icom\x18\x04 \x01(\x0b\x32\x18.spinerad.v1.DicomSeriesH\x00\x12-\n\tdicom_seg\x18\x05 \x01(\x0b\x32\x18.spinerad.v1.DicomObjectH\x00\x12,\n\x08rtstruct\x18\x06 \x01(\x0b\x32\x18.spinerad.v1.DicomObjectH\x00\x42\n\n\x08\x65ncoding\"\r\n\x0b\x44icomObject\"r\n\tRawVolume\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0f\n\x07spacing\x18\x03 \x03(\x01\x12\x0e\n\x06origin\x18\x04 \x03(\x01\x12\x11\n\tdirection\x18\x05 \x03(\x01\x12\x13\n\x0b\x63ompression\x18\x06 \x01(\t\"\x1d\n\x0b\x45ncodedFile\x12\x0e\n\x06suffix\x18\x01 \x01(\t\"%\n\x0b\x44icomSeries\x12\x16\n\x0einstance_bytes\x18\x01 \x03(\x04\"F\n\x05\x43hunk\x12\x1f\n\x04part\x18\x01 \x01(\x0e\x32\x11.spinerad.v1.Part\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c*;\n\x04Part\x12\x14\n\x10PART_UNSPECIFIED\x10\x00\x12\x0e\n\nPART_IMAGE\x10\x01\x12\r\n\tPART_MASK\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,26 +33,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_STUDYHEADER_CLINICALENTRY']._loaded_options = None
   _globals['_STUDYHEADER_CLINICALENTRY']._serialized_options = b'8\001'
-  _globals['_PART']._serialized_start=1232
-  _globals['_PART']._serialized_end=1291
+  _globals['_PART']._serialized_start=1432
+  _globals['_PART']._serialized_end=1491
   _globals['_STUDYUPLOAD']._serialized_start=40
   _globals['_STUDYUPLOAD']._serialized_end=142
   _globals['_STUDYHEADER']._serialized_start=145
-  _globals['_STUDYHEADER']._serialized_end=598
-  _globals['_STUDYHEADER_CLINICALENTRY']._serialized_start=523
-  _globals['_STUDYHEADER_CLINICALENTRY']._serialized_end=598
-  _globals['_CLINICALVALUE']._serialized_start=600
-  _globals['_CLINICALVALUE']._serialized_end=692
-  _globals['_VOLUMESPEC']._serialized_start=695
-  _globals['_VOLUMESPEC']._serialized_end=957
-  _globals['_DICOMOBJECT']._serialized_start=959
-  _globals['_DICOMOBJECT']._serialized_end=972
-  _globals['_RAWVOLUME']._serialized_start=974
-  _globals['_RAWVOLUME']._serialized_end=1088
-  _globals['_ENCODEDFILE']._serialized_start=1090
-  _globals['_ENCODEDFILE']._serialized_end=1119
-  _globals['_DICOMSERIES']._serialized_start=1121
-  _globals['_DICOMSERIES']._serialized_end=1158
-  _globals['_CHUNK']._serialized_start=1160
-  _globals['_CHUNK']._serialized_end=1230
+  _globals['_STUDYHEADER']._serialized_end=672
+  _globals['_STUDYHEADER_CLINICALENTRY']._serialized_start=597
+  _globals['_STUDYHEADER_CLINICALENTRY']._serialized_end=672
+  _globals['_DICOMWEBREFERENCE']._serialized_start=674
+  _globals['_DICOMWEBREFERENCE']._serialized_end=798
+  _globals['_CLINICALVALUE']._serialized_start=800
+  _globals['_CLINICALVALUE']._serialized_end=892
+  _globals['_VOLUMESPEC']._serialized_start=895
+  _globals['_VOLUMESPEC']._serialized_end=1157
+  _globals['_DICOMOBJECT']._serialized_start=1159
+  _globals['_DICOMOBJECT']._serialized_end=1172
+  _globals['_RAWVOLUME']._serialized_start=1174
+  _globals['_RAWVOLUME']._serialized_end=1288
+  _globals['_ENCODEDFILE']._serialized_start=1290
+  _globals['_ENCODEDFILE']._serialized_end=1319
+  _globals['_DICOMSERIES']._serialized_start=1321
+  _globals['_DICOMSERIES']._serialized_end=1358
+  _globals['_CHUNK']._serialized_start=1360
+  _globals['_CHUNK']._serialized_end=1430
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ class StudyUpload(_message.Message):
     def __init__(self, header: _Optional[_Union[StudyHeader, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
 class StudyHeader(_message.Message):
-    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label", "modality", "show_label_outside_domain", "segment", "roi", "return_dicom", "seg_threshold", "series_uid")
+    __slots__ = ("request_id", "tasks", "extraction_profile", "clinical", "image", "mask", "label", "modality", "show_label_outside_domain", "segment", "roi", "return_dicom", "seg_threshold", "series_uid", "reference", "store_results")
     class ClinicalEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +47,8 @@ class StudyHeader(_message.Message):
     RETURN_DICOM_FIELD_NUMBER: _ClassVar[int]
     SEG_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     SERIES_UID_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    STORE_RESULTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tasks: _containers.RepeatedScalarFieldContainer[str]
     extraction_profile: str
@@ -61,7 +63,21 @@ class StudyHeader(_message.Message):
     return_dicom: bool
     seg_threshold: float
     series_uid: str
-    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ..., modality: _Optional[str] = ..., show_label_outside_domain: _Optional[bool] = ..., segment: _Optional[int] = ..., roi: _Optional[str] = ..., return_dicom: _Optional[bool] = ..., seg_threshold: _Optional[float] = ..., series_uid: _Optional[str] = ...) -> None: ...
+    reference: DicomWebReference
+    store_results: bool
+    def __init__(self, request_id: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., extraction_profile: _Optional[str] = ..., clinical: _Optional[_Mapping[str, ClinicalValue]] = ..., image: _Optional[_Union[VolumeSpec, _Mapping]] = ..., mask: _Optional[_Union[VolumeSpec, _Mapping]] = ..., label: _Optional[int] = ..., modality: _Optional[str] = ..., show_label_outside_domain: _Optional[bool] = ..., segment: _Optional[int] = ..., roi: _Optional[str] = ..., return_dicom: _Optional[bool] = ..., seg_threshold: _Optional[float] = ..., series_uid: _Optional[str] = ..., reference: _Optional[_Union[DicomWebReference, _Mapping]] = ..., store_results: _Optional[bool] = ...) -> None: ...
+
+class DicomWebReference(_message.Message):
+    __slots__ = ("endpoint", "study_instance_uid", "series_instance_uid", "roi_sop_instance_uid")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    STUDY_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    SERIES_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    ROI_SOP_INSTANCE_UID_FIELD_NUMBER: _ClassVar[int]
+    endpoint: str
+    study_instance_uid: str
+    series_instance_uid: str
+    roi_sop_instance_uid: str
+    def __init__(self, endpoint: _Optional[str] = ..., study_instance_uid: _Optional[str] = ..., series_instance_uid: _Optional[str] = ..., roi_sop_instance_uid: _Optional[str] = ...) -> None: ...
 
 class ClinicalValue(_message.Message):
     __slots__ = ("number", "text", "flag", "integer")

@@ -1,0 +1,315 @@
+"""DICOMweb: fetch a referenced study with QIDO/WADO-RS and store results with STOW-RS (dicomweb-client).
+
+The server talks only to endpoints named in its own configuration (``spinerad serve --dicomweb NAME=URL``);
+a client names an endpoint, never a URL, so no request can make the server fetch from an address of the
+client's choosing (no server-side request forgery). Credentials come from a file
+(``--dicomweb-credentials FILE``: JSON ``{"NAME": {"username": ..., "password": ...}}`` or
+``{"NAME": {"token": ...}}``) or the environment (``SPINERAD_DICOMWEB_<NAME>_TOKEN``, or
+``SPINERAD_DICOMWEB_<NAME>_USERNAME`` + ``..._PASSWORD``; NAME upper-cased, ``-`` as ``_``), never from
+the command line.
+
+A reference names a study, and optionally its image series and the SEG/RTSTRUCT instance. What the endpoint
+does not hold is a :class:`ReferenceNotFound` (gRPC NOT_FOUND) naming which UID is missing.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..errors import InvalidInput, SettingsError, SpineradError
+from .analysis import RTSTRUCT_SOP_CLASS, SEG_SOP_CLASSES
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+#: Frame/instance media types for WADO-RS retrieval (any transfer syntax the server has).
+MEDIA_TYPES = (("application/dicom", "*"),)
+
+
+class ReferenceNotFound(SpineradError):
+    """The endpoint does not hold the referenced study, series or instance. gRPC: NOT_FOUND."""
+
+
+class UnknownEndpoint(InvalidInput):
+    """A reference names an endpoint this server is not configured with. gRPC: INVALID_ARGUMENT."""
+
+
+class EndpointError(SpineradError):
+    """The endpoint failed (unreachable, HTTP error other than 404). gRPC: UNAVAILABLE."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A study held by a configured DICOMweb endpoint."""
+
+    endpoint: str
+    study_uid: str
+    series_uid: str = ""
+    roi_uid: str = ""
+
+    def check(self):
+        """UIDs must look like UIDs (they go into URLs)."""
+        for what, uid, required in (
+            ("StudyInstanceUID", self.study_uid, True),
+            ("SeriesInstanceUID", self.series_uid, False),
+            ("SEG/RTSTRUCT SOPInstanceUID", self.roi_uid, False),
+        ):
+            if (uid or required) and (len(uid) > 64 or not _UID.match(uid or "")):
+                raise InvalidInput(
+                    f"reference: {what} must be a DICOM UID (digits and dots, at most 64), got {uid[:70]!r}"
+                )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A configured DICOMweb service."""
+
+    name: str
+    url: str
+    username: str = None
+    password: str = None
+    token: str = None
+
+    def client(self):
+        """A ``DICOMwebClient`` with this endpoint's credentials."""
+        import requests
+        from dicomweb_client.api import DICOMwebClient
+
+        session = requests.Session()
+        if self.token:
+            session.headers["Authorization"] = f"Bearer {self.token}"
+        elif self.username:
+            session.auth = (self.username, self.password or "")
+        return DICOMwebClient(self.url, session=session)
+
+
+class Endpoints:
+    """The DICOMweb endpoints a server may use, by name."""
+
+    def __init__(self, endpoints=()):
+        self._by_name = {e.name: e for e in endpoints}
+
+    @classmethod
+    def parse(cls, specs, credentials_file=None, environ=None):
+        """From ``NAME=URL`` strings, a credentials file and the environment; bad values: SettingsError."""
+        environ = os.environ if environ is None else environ
+        credentials = {}
+        if credentials_file:
+            try:
+                credentials = json.loads(Path(credentials_file).read_text())
+            except OSError as exc:
+                raise SettingsError(
+                    f"cannot read --dicomweb-credentials {credentials_file}: {exc.strerror}"
+                ) from None
+            except ValueError:
+                raise SettingsError(
+                    f"--dicomweb-credentials {credentials_file} is not a JSON object"
+                ) from None
+            if not isinstance(credentials, dict):
+                raise SettingsError(f"--dicomweb-credentials {credentials_file} is not a JSON object")
+        endpoints = []
+        for spec in specs or ():
+            name, sep, url = str(spec).partition("=")
+            if not sep or not _NAME.match(name):
+                raise SettingsError(f"--dicomweb expects NAME=URL (NAME: letters, digits, _.-), got {spec!r}")
+            parsed = urlparse(url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise SettingsError(
+                    f"--dicomweb {name}: the URL must be http(s)://HOST[:PORT]/PATH, got {url!r}"
+                )
+            if parsed.username or parsed.password:
+                raise SettingsError(
+                    f"--dicomweb {name}: put credentials in --dicomweb-credentials, not in the URL"
+                )
+            if any(e.name == name for e in endpoints):
+                raise SettingsError(f"--dicomweb {name} is given twice")
+            given = credentials.get(name) or {}
+            env_key = "SPINERAD_DICOMWEB_" + name.upper().replace("-", "_").replace(".", "_")
+            endpoints.append(
+                Endpoint(
+                    name,
+                    url.rstrip("/"),
+                    username=given.get("username") or environ.get(env_key + "_USERNAME"),
+                    password=given.get("password") or environ.get(env_key + "_PASSWORD"),
+                    token=given.get("token") or environ.get(env_key + "_TOKEN"),
+                )
+            )
+        unknown = sorted(set(credentials) - {e.name for e in endpoints})
+        if unknown:
+            raise SettingsError(
+                f"--dicomweb-credentials names endpoints not configured: {', '.join(unknown)}"
+            )
+        return cls(endpoints)
+
+    @property
+    def names(self):
+        """Configured endpoint names."""
+        return sorted(self._by_name)
+
+    def get(self, name):
+        """The endpoint called ``name``; an unconfigured name is an :class:`UnknownEndpoint`."""
+        endpoint = self._by_name.get(name)
+        if endpoint is None:
+            configured = ", ".join(self.names) if self._by_name else "none"
+            raise UnknownEndpoint(
+                f"DICOMweb endpoint {name[:64]!r} is not configured on this server "
+                f"(configured: {configured}); "
+                "the server fetches only from endpoints named in its own --dicomweb options"
+            )
+        return endpoint
+
+
+def _http_status(exc):
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _call(endpoint, what, function, *args, **kwargs):
+    """Run a dicomweb-client call; 404 -> None, other failures -> EndpointError."""
+    import requests
+
+    try:
+        return function(*args, **kwargs)
+    except requests.HTTPError as exc:
+        if _http_status(exc) == 404:
+            return None
+        raise EndpointError(
+            f"DICOMweb endpoint {endpoint.name}: {what} failed (HTTP {_http_status(exc)})"
+        ) from None
+    except requests.RequestException as exc:
+        raise EndpointError(
+            f"DICOMweb endpoint {endpoint.name} unreachable during {what} ({type(exc).__name__})"
+        ) from None
+
+
+def _value(item, tag):
+    values = item.get(tag, {}).get("Value") or [None]
+    return values[0]
+
+
+def fetch_reference(endpoint, reference, folder):
+    """Download what ``reference`` names into ``folder``; returns the instance file paths.
+
+    The image series (named, or the one the SEG/RTSTRUCT references) and the SEG/RTSTRUCT instance (named, or
+    every SEG/RTSTRUCT of the study that references the image series).
+    """
+    client = endpoint.client()
+    folder = Path(folder)
+    study = reference.study_uid
+    found = _call(
+        endpoint,
+        "QIDO-RS study search",
+        client.search_for_studies,
+        search_filters={"StudyInstanceUID": study},
+    )
+    if not found:
+        raise ReferenceNotFound(f"study {study} not found at DICOMweb endpoint {endpoint.name}")
+    series = (
+        _call(endpoint, "QIDO-RS series search", client.search_for_series, study_instance_uid=study) or []
+    )
+    modalities = {_value(item, "0020000E"): _value(item, "00080060") for item in series}
+    if reference.series_uid and reference.series_uid not in modalities:
+        raise ReferenceNotFound(
+            f"series {reference.series_uid} not found in study {study} at DICOMweb endpoint {endpoint.name}"
+        )
+    roi_objects = []
+    if reference.roi_uid:
+        instances = _call(
+            endpoint,
+            "QIDO-RS instance search",
+            client.search_for_instances,
+            study_instance_uid=study,
+            search_filters={"SOPInstanceUID": reference.roi_uid},
+        )
+        if not instances:
+            raise ReferenceNotFound(
+                f"SEG/RTSTRUCT instance {reference.roi_uid} not found in study {study} at DICOMweb endpoint "
+                f"{endpoint.name}"
+            )
+        roi_objects.append((_value(instances[0], "0020000E"), reference.roi_uid))
+    else:
+        for series_uid, modality in modalities.items():
+            if modality in ("SEG", "RTSTRUCT"):
+                for item in (
+                    _call(
+                        endpoint,
+                        "QIDO-RS instance search",
+                        client.search_for_instances,
+                        study_instance_uid=study,
+                        series_instance_uid=series_uid,
+                    )
+                    or []
+                ):
+                    roi_objects.append((series_uid, _value(item, "00080018")))
+    paths = []
+    image_series = {reference.series_uid} if reference.series_uid else set()
+    for series_uid, sop_uid in roi_objects:
+        ds = _call(
+            endpoint,
+            "WADO-RS instance retrieval",
+            client.retrieve_instance,
+            study,
+            series_uid,
+            sop_uid,
+            media_types=MEDIA_TYPES,
+        )
+        if ds is None:
+            raise ReferenceNotFound(
+                f"SEG/RTSTRUCT instance {sop_uid} could not be retrieved from {endpoint.name}"
+            )
+        if str(ds.SOPClassUID) not in SEG_SOP_CLASSES | {RTSTRUCT_SOP_CLASS}:
+            raise InvalidInput(f"instance {sop_uid} is not a SEG or RTSTRUCT (SOP class {ds.SOPClassUID})")
+        referenced = _referenced_series(ds)
+        if reference.series_uid and reference.roi_uid == "" and reference.series_uid not in referenced:
+            continue  # another series' ROI object
+        if not reference.series_uid:
+            image_series |= referenced & set(modalities)
+        paths.append(_save(ds, folder / f"roi-{len(paths)}.dcm"))
+    if not image_series:
+        # nothing references a series we can fetch: let the analysis say what is missing
+        image_series = {
+            uid for uid, modality in modalities.items() if modality not in ("SEG", "RTSTRUCT", "SR")
+        }
+    for series_uid in sorted(image_series):
+        datasets = _call(
+            endpoint,
+            "WADO-RS series retrieval",
+            client.retrieve_series,
+            study,
+            series_uid,
+            media_types=MEDIA_TYPES,
+        )
+        if not datasets:
+            raise ReferenceNotFound(
+                f"series {series_uid} of study {study} has no instances at {endpoint.name}"
+            )
+        for ds in datasets:
+            paths.append(_save(ds, folder / f"{len(paths):05d}.dcm"))
+    return paths
+
+
+def _referenced_series(ds):
+    from .analysis import _referenced_series as referenced
+
+    return referenced(ds)
+
+
+def _save(ds, path):
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def store_datasets(endpoint, datasets):
+    """STOW-RS ``datasets`` to ``endpoint``; returns their SOP Instance UIDs."""
+    if not datasets:
+        return []
+    client = endpoint.client()
+    result = _call(endpoint, "STOW-RS", client.store_instances, list(datasets))
+    failed = result.get("00081198", {}).get("Value") if result is not None else None
+    if result is None or failed:
+        raise EndpointError(
+            f"DICOMweb endpoint {endpoint.name}: STOW-RS refused {len(failed or datasets)} instance(s)"
+        )
+    return [str(ds.SOPInstanceUID) for ds in datasets]

@@ -1,0 +1,426 @@
+"""The DICOM node (``spinerad dicom-node``): a Storage SCP that analyses the studies PACS routes to it.
+
+Flow of a study:
+
+1. PACS opens an association (calling AE checked against ``--allow-ae``) and C-STOREs the instances; each is
+   written to the spool (:mod:`spinerad.pacs.spool`) *before* the C-STORE is acknowledged, so an instance
+   PACS saw acknowledged is on disk.
+2. The study is complete when no association that delivered to it is open any more (released or aborted)
+   and no instance arrived for ``--quiet-seconds``.
+3. The processor thread analyses it (:mod:`spinerad.pacs.analysis`), publishes the result objects into the
+   spool, C-STOREs them to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a growing
+   backoff, the results staying in the spool) and only then removes the study from the spool.
+
+A restart (after SIGKILL, a power cut, ...) finds the spooled studies and resumes them: a study with
+published results is only stored; one without is analysed again and gets the same result UIDs (derived from
+its inputs), so PACS receives nothing twice. A study that cannot be analysed gives one log line, a metric
+and, unless ``--failure-sr off``, an SR saying that it failed and why.
+
+Logs and metrics never carry a patient or study identifier: studies are named by their spool key (a hash).
+"""
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ..errors import SpineradError
+from .analysis import MANUFACTURER, SEG_SOP_CLASSES, SR_SOP_CLASSES, analyse_study, failure_report
+from .spool import Spool, study_key
+from .store import StoreFailed, backoff_seconds, store_files
+
+log = logging.getLogger("spinerad.pacs")
+
+#: C-STORE statuses (PS3.4 Annex B).
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+CANNOT_UNDERSTAND = 0xC000
+
+MiB = 1 << 20
+RESULT_SOP_CLASSES = SEG_SOP_CLASSES | SR_SOP_CLASSES
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything ``spinerad dicom-node`` can set."""
+
+    store_to: object  # store.StoreTarget
+    spool: str
+    ae_title: str = "SPINERAD"
+    host: str = "127.0.0.1"
+    port: int = 11112
+    #: Calling AE titles accepted; empty: every AE.
+    allow_ae: tuple = ()
+    quiet_seconds: float = 10.0
+    max_instances: int = 5000
+    max_study_bytes: int = 4096 * MiB
+    failure_sr: bool = True
+    metrics_port: int = None
+    metrics_host: str = "127.0.0.1"
+    #: First store retry after this many seconds, doubling up to ``store_backoff_max_s``.
+    store_backoff_s: float = 1.0
+    store_backoff_max_s: float = 300.0
+    tasks: tuple = ()
+
+
+class NodeMetrics:
+    """The node's Prometheus metrics (beside the service's stage/model histograms in the same registry)."""
+
+    def __init__(self, registry=None):
+        from spinerad.service.metrics import LATENCY_BUCKETS, ServiceMetrics
+
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.service = ServiceMetrics(r)
+        self.received = Counter(
+            "spinerad_dicom_received_instances", "Instances received by C-STORE.", registry=r
+        )
+        self.received_bytes = Counter(
+            "spinerad_dicom_received_bytes", "Bytes of received instances.", registry=r
+        )
+        self.refused = Counter(
+            "spinerad_dicom_refused_instances", "C-STOREs refused, by reason.", ["reason"], registry=r
+        )
+        self.rejected_associations = Counter(
+            "spinerad_dicom_rejected_associations",
+            "Associations rejected (calling AE not allowed).",
+            registry=r,
+        )
+        self.stored = Counter(
+            "spinerad_dicom_stored_instances", "Result objects stored to PACS by C-STORE.", registry=r
+        )
+        self.store_failures = Counter(
+            "spinerad_dicom_store_failures", "Failed attempts to store a study's results.", registry=r
+        )
+        self.study_failures = Counter(
+            "spinerad_dicom_study_failures", "Studies whose analysis failed, by kind.", ["kind"], registry=r
+        )
+        self.studies_done = Counter(
+            "spinerad_dicom_studies_completed", "Studies analysed and reported (results stored).", registry=r
+        )
+        self.spool_depth = Gauge("spinerad_dicom_spool_studies", "Studies in the spool.", registry=r)
+        self.turnaround = Histogram(
+            "spinerad_dicom_turnaround_seconds",
+            "Last instance received to results stored in PACS (includes the quiet period).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.analysis_seconds = Histogram(
+            "spinerad_dicom_analysis_seconds",
+            "Analysis of one study (all its ROIs).",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+
+@dataclass
+class _StudyState:
+    associations: set = field(default_factory=set)
+    last_received: float = field(default_factory=time.monotonic)
+    last_wall: float = field(default_factory=time.time)
+    attempts: int = 0
+    next_attempt: float = 0.0
+    instances: int = 0
+    bytes: int = 0
+    refused: bool = False
+
+
+class DicomNode:
+    """One Storage SCP with its spool and processor thread: :meth:`start`, then :meth:`stop`."""
+
+    def __init__(self, config, registry, metrics=None):
+        self.config = config
+        self.registry = registry
+        self.metrics = metrics or NodeMetrics()
+        self.spool = Spool(config.spool)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._states = {}
+        self._server = None
+        self._thread = None
+        self._metrics_http = None
+        self.port = None
+        self.metrics_port = None
+        self.resumed = 0
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self):
+        """Bind the SCP, resume spooled studies and start the processor thread."""
+        from pynetdicom import AE, AllStoragePresentationContexts, evt
+        from pynetdicom.sop_class import Verification
+
+        config = self.config
+        for key in self.spool.keys():
+            count, size = self.spool.size(key)
+            self._states[key] = _StudyState(instances=count, bytes=size)
+        self.resumed = len(self._states)
+        self.metrics.spool_depth.set(self.resumed)
+        ae = AE(ae_title=config.ae_title)
+        ae.maximum_associations = 16
+        ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 60
+        ae.add_supported_context(Verification)
+        for context in AllStoragePresentationContexts:
+            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        if config.allow_ae:
+            ae.require_calling_aet = list(config.allow_ae)
+        handlers = [
+            (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_ECHO, lambda event: SUCCESS),
+            (evt.EVT_RELEASED, self._on_end),
+            (evt.EVT_ABORTED, self._on_end),
+            (evt.EVT_CONN_CLOSE, self._on_end),
+            (evt.EVT_REJECTED, self._on_rejected),
+        ]
+        self._server = ae.start_server((config.host, config.port), block=False, evt_handlers=handlers)
+        self.port = self._server.server_address[1]
+        if config.metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            self._metrics_http, _thread = start_http_server(
+                config.metrics_port, addr=config.metrics_host, registry=self.metrics.registry
+            )
+            self.metrics_port = self._metrics_http.server_port
+        self._thread = threading.Thread(target=self._process_loop, name="spinerad-node", daemon=True)
+        self._thread.start()
+        return self
+
+    def startup_line(self):
+        """The one line the node logs when it is up (what it accepts, where results go)."""
+        config = self.config
+        who = (
+            "calling AE titles " + ", ".join(config.allow_ae) + " (others rejected)"
+            if config.allow_ae
+            else "EVERY calling AE title (no --allow-ae given)"
+        )
+        metrics = f", metrics on port {self.metrics_port}" if self.metrics_port is not None else ""
+        return (
+            f"dicom-node {config.ae_title} listening on {config.host}:{self.port}, accepting {who}; "
+            "results to "
+            f"{config.store_to}; quiet period {config.quiet_seconds:g} s; spool {config.spool} "
+            f"({self.resumed} studies resumed){metrics}"
+        )
+
+    def stop(self, timeout=30.0):
+        """Stop taking associations, let the processor finish its current step, stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._server is not None:
+            self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._metrics_http is not None:
+            self._metrics_http.shutdown()
+            self._metrics_http.server_close()
+
+    # --- SCP handlers (one thread per association) ---------------------------------------------------------
+
+    def _on_store(self, event):
+        try:
+            data = event.encoded_dataset(include_meta=True)
+            ds = event.dataset
+            study_uid, sop_uid = str(ds.StudyInstanceUID), str(ds.SOPInstanceUID)
+            own = ds.get("Manufacturer") == MANUFACTURER and ds.SOPClassUID in RESULT_SOP_CLASSES
+        except Exception:  # noqa: BLE001 - a dataset we cannot parse is refused, never crashes the SCP
+            self.metrics.refused.labels("unreadable").inc()
+            log.warning("refused an instance that could not be decoded")
+            return CANNOT_UNDERSTAND
+        if own:
+            # Our own result, routed back by PACS: acknowledged and dropped, so results never loop.
+            self.metrics.refused.labels("own_result").inc()
+            return SUCCESS
+        association = id(event.assoc)
+        with self._lock:
+            key = study_key(study_uid)
+            state = self._states.get(key) or _StudyState()
+            if (
+                state.instances + 1 > self.config.max_instances
+                or state.bytes + len(data) > self.config.max_study_bytes
+            ):
+                self.metrics.refused.labels("study_limit").inc()
+                if not state.refused:  # one line per study, not one per refused instance
+                    state.refused = True
+                    log.warning(
+                        "study %s: instance refused: the study reached the limit of %d instances / %d MiB",
+                        key,
+                        self.config.max_instances,
+                        self.config.max_study_bytes // MiB,
+                    )
+                return OUT_OF_RESOURCES
+            try:
+                key, new = self.spool.add_instance(study_uid, sop_uid, data)
+            except OSError as exc:
+                self.metrics.refused.labels("spool_write").inc()
+                log.error("study %s: cannot write to the spool (%s); instance refused", key, exc.strerror)
+                return OUT_OF_RESOURCES
+            self._states[key] = state
+            if new:
+                state.instances += 1
+                state.bytes += len(data)
+            state.associations.add(association)
+            state.last_received = time.monotonic()
+            state.last_wall = time.time()
+            state.attempts, state.next_attempt = 0, 0.0
+            self.metrics.spool_depth.set(len(self._states))
+        self.metrics.received.inc()
+        self.metrics.received_bytes.inc(len(data))
+        return SUCCESS
+
+    def _on_end(self, event):
+        association = id(event.assoc)
+        with self._lock:
+            for state in self._states.values():
+                if association in state.associations:
+                    state.associations.discard(association)
+                    state.last_received = time.monotonic()
+        self._wake.set()
+
+    def _on_rejected(self, event):
+        self.metrics.rejected_associations.inc()
+        log.warning("association rejected: calling AE title not allowed")
+
+    # --- processor ------------------------------------------------------------------------------------------
+
+    def _ready(self):
+        now = time.monotonic()
+        with self._lock:
+            return [
+                key
+                for key, state in self._states.items()
+                if not state.associations
+                and now - state.last_received >= self.config.quiet_seconds
+                and now >= state.next_attempt
+            ]
+
+    def _process_loop(self):
+        while not self._stopping.is_set():
+            for key in self._ready():
+                if self._stopping.is_set():
+                    return
+                try:
+                    self._process(key)
+                except Exception:  # noqa: BLE001 - a bug must not stop the node; the study is retried later
+                    log.exception("study %s: unexpected error; it stays in the spool", key)
+                    with self._lock:
+                        state = self._states.get(key)
+                        if state is not None:
+                            state.next_attempt = time.monotonic() + self.config.store_backoff_max_s
+            self._wake.wait(min(0.2, max(self.config.quiet_seconds / 4, 0.02)))
+            self._wake.clear()
+
+    def _process(self, key):
+        if not self.spool.has_results(key):
+            if not self._analyse(key):
+                return
+        self._store(key)
+
+    def _analyse(self, key):
+        """Analyse study ``key`` and publish its results; False when new instances arrived meanwhile."""
+        paths = self.spool.instances(key)
+        started = time.perf_counter()
+        try:
+            result = analyse_study(paths, self.registry, tasks=self.config.tasks or None)
+            datasets = result.datasets
+            self.metrics.service.observe_stages(result.stage_ms)
+            log.info(
+                "study %s: %d instances, %d ROI(s) analysed in %.0f ms",
+                key,
+                len(paths),
+                len(result.rois),
+                (time.perf_counter() - started) * 1e3,
+            )
+        except SpineradError as exc:
+            datasets = self._failed(key, paths, str(exc), "invalid_study")
+        except Exception as exc:  # noqa: BLE001 - the study fails, the node goes on
+            log.exception("study %s: analysis failed with an internal error", key)
+            datasets = self._failed(key, paths, f"internal error ({type(exc).__name__})", "internal")
+        self.metrics.analysis_seconds.observe(time.perf_counter() - started)
+        with self._lock:
+            if self.spool.instances(key) != paths:
+                log.info("study %s: new instances arrived during the analysis; analysing it again", key)
+                return False
+            self.spool.publish_results(key, datasets)
+        return True
+
+    def _failed(self, key, paths, reason, kind):
+        self.metrics.study_failures.labels(kind).inc()
+        log.warning("study %s: analysis failed: %s", key, reason)
+        if not self.config.failure_sr:
+            return []
+        try:
+            return [failure_report(paths, reason)]
+        except Exception:  # noqa: BLE001
+            log.exception("study %s: could not build the failure SR", key)
+            return []
+
+    def _store(self, key):
+        pending = self.spool.unstored(key)
+        with self._lock:
+            state = self._states.get(key) or _StudyState()
+        try:
+            store_files(self.config.store_to, pending, self.config.ae_title)
+        except StoreFailed as exc:
+            self.metrics.store_failures.inc()
+            delay = backoff_seconds(
+                state.attempts, self.config.store_backoff_s, self.config.store_backoff_max_s
+            )
+            with self._lock:
+                state.attempts += 1
+                state.next_attempt = time.monotonic() + delay
+            log.warning(
+                "study %s: storing %d result object(s) failed (attempt %d): %s; kept in the spool, "
+                "next try in "
+                "%.0f s",
+                key,
+                len(pending),
+                state.attempts,
+                exc,
+                delay,
+            )
+            return
+        for path in pending:
+            self.spool.mark_stored(key, path)
+        self.metrics.stored.inc(len(pending))
+        with self._lock:
+            if self.spool.unstored(key) or not self.spool.has_results(
+                key
+            ):  # new instances dropped the results
+                return
+            self.spool.remove(key)
+            self._states.pop(key, None)
+            self.metrics.spool_depth.set(len(self._states))
+        self.metrics.studies_done.inc()
+        turnaround = time.time() - state.last_wall
+        self.metrics.turnaround.observe(turnaround)
+        log.info(
+            "study %s: %d result object(s) stored to %s; removed from the spool",
+            key,
+            len(pending),
+            self.config.store_to,
+        )
+
+
+def _all_transfer_syntaxes():
+    from pynetdicom import ALL_TRANSFER_SYNTAXES as syntaxes
+
+    return list(syntaxes)
+
+
+ALL_TRANSFER_SYNTAXES = _all_transfer_syntaxes()
+
+
+def run(config, registry):
+    """Run a node until SIGTERM/SIGINT; returns the exit code."""
+    node = DicomNode(config, registry).start()
+    log.info("%s", node.startup_line())
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    log.info("stopping: no new associations; spooled studies stay for the next start")
+    node.stop()
+    return 0
