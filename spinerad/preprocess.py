@@ -210,23 +210,33 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
     region = input_region(image, new_size, new_origin, target, direction, settings.interpolator)
     resampled = None
     if region is not None:
+        # Only the crop the interpolator reads is normalised and prefiltered (spinerad.cropping); the spline
+        # itself is spinerad.kernels.bspline, which follows ITK's arithmetic in whole-image index space.
+        from .kernels.bspline import bspline_coefficients, bspline_resample
+
         source = sitk.RegionOfInterest(image, region[1], region[0])
+        pixel_id = (sitk.sitkFloat64 if normaliser is not None else source.GetPixelID())
+        voxels = sitk.GetArrayViewFromImage(source)
         if normaliser is not None:
-            source = normaliser.image(source)
-        pixel_id = source.GetPixelID()
-        if is_integer_pixel(pixel_id) and settings.interpolator != "sitkNearestNeighbor":
+            voxels = normaliser.array(voxels)
+        values = bspline_resample(
+            bspline_coefficients(voxels), region[0], image.GetSize(), new_size, new_origin, target, direction,
+            image.GetOrigin(), image.GetSpacing(), image.GetDirection(),
+        )
+        if is_integer_pixel(pixel_id):
             # ITK truncates the interpolated float64 to the integer type: check no value sits so close to an
             # integer that the crop's index rounding could truncate it differently.
-            values = run(source, sitk.sitkFloat64, interpolator)
-            stats = sitk.MinimumMaximumImageFilter()
-            stats.Execute(source)
-            intensity_range = max(abs(stats.GetMinimum()), abs(stats.GetMaximum()))
-            cast = truncate_like_itk(sitk.GetArrayViewFromImage(values), pixel_id, intensity_range)
-            if cast is not None:
-                resampled = sitk.GetImageFromArray(cast)
-                resampled.CopyInformation(values)
-        else:
-            resampled = run(source, pixel_id, interpolator)
+            intensity_range = float(np.max(np.abs(voxels))) if voxels.size else 0.0
+            values = truncate_like_itk(values, pixel_id, intensity_range)
+        elif pixel_id == sitk.sitkFloat32:
+            values = values.astype(np.float32)
+        elif pixel_id != sitk.sitkFloat64:
+            values = None  # other pixel types: ITK on the whole image
+        if values is not None:
+            resampled = sitk.GetImageFromArray(values)
+            resampled.SetOrigin(new_origin)
+            resampled.SetSpacing(target.tolist())
+            resampled.SetDirection(direction.tolist())
     if resampled is None:  # the whole image, as PyRadiomics
         source = normaliser.image(image) if normaliser is not None else image
         resampled = run(source, source.GetPixelID(), interpolator)
