@@ -1,5 +1,6 @@
-"""Cubic B-spline resampling of a crop, following ITK's ``BSplineDecompositionImageFilter`` and
-``BSplineInterpolateImageFunction`` step by step (SimpleITK's ``sitkBSpline`` in ``ResampleImageFilter``).
+"""Cubic B-spline resampling of a crop, step by step as SimpleITK's ``sitkBSpline`` in ``ResampleImageFilter``.
+
+ITK's ``BSplineDecompositionImageFilter`` and ``BSplineInterpolateImageFunction``, reproduced.
 
 Why hand-written: ITK prefilters with a line-copying iterator loop that costs ~40 ns per voxel and pass; the
 same recursion here runs in parallel over lines. It reproduces ITK's arithmetic (gain, causal initialisation
