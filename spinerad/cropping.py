@@ -100,7 +100,12 @@ class Normaliser:
 
     def array(self, values):
         """Normalise an array of original intensities (float64 result)."""
-        out = (np.asarray(values, dtype=np.float64) + self.shift) * self.inverse_sigma
+        values = np.asarray(values)
+        if values.ndim == 3 and values.size > 4096 and values.dtype.kind in "iuf":
+            from .kernels.imagestats import normalise
+
+            return normalise(values, self.shift, self.inverse_sigma, self.remove_outliers, self.scale)
+        out = (values.astype(np.float64) + self.shift) * self.inverse_sigma
         if self.remove_outliers is not None:
             out[out > self.remove_outliers] = self.remove_outliers
             out[out < -self.remove_outliers] = -self.remove_outliers

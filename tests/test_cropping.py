@@ -351,3 +351,18 @@ def test_roi_at_the_border_matches_pyradiomics(seed):
         "setting": setting,
     }
     _assert_features_match(_oracle(oracle, image, mask, params), spinerad.extract(image, mask, params=params))
+
+
+@pytest.mark.parametrize("dtype", ["int16", "uint8", "float32", "float64"])
+@pytest.mark.parametrize("outliers", [None, 1.5])
+def test_fused_normalisation_kernel_equals_numpy(dtype, outliers):
+    from spinerad.kernels.imagestats import normalise
+
+    rng = np.random.default_rng(5)
+    volume = (rng.normal(100, 50, (7, 33, 29)) * (1 if dtype != "uint8" else 0.5)).clip(0, 250).astype(dtype)
+    shift, inverse_sigma, scale = -101.37, 1 / 47.3, 100.0
+    want = (volume.astype(np.float64) + shift) * inverse_sigma
+    if outliers is not None:
+        want[want > outliers] = outliers
+        want[want < -outliers] = -outliers
+    assert np.array_equal(normalise(volume, shift, inverse_sigma, outliers, scale), want * scale)
