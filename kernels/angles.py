@@ -54,8 +54,8 @@ def generate_angles(size, distances=(1,), force2d=False, force2d_axis=0, bidirec
     distances = tuple(int(d) for d in distances)
     if any(d < 1 for d in distances):
         raise ValueError("distances must be >= 1")
-    # An extent beyond max(d) + 1 prunes nothing more, so every larger box shares one cached answer (the
-    # enumeration below is pure Python: it cost more than some matrix kernels when called per class).
+    # An extent beyond max(d) + 1 prunes nothing more, so every larger box shares one cached answer
+    # (the enumeration below is pure Python: it cost more than some matrix kernels when called per class).
     limit = max(distances, default=0) + 1
     key_size = tuple(min(int(s), limit) for s in size)
     return np.array(_cached_angles(key_size, distances, bool(force2d), int(force2d_axis), bool(bidirectional)))

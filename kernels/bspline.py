@@ -1,4 +1,4 @@
-"""Cubic B-spline resampling of a crop, step by step as SimpleITK's ``sitkBSpline`` in ``ResampleImageFilter``.
+"""Cubic B-spline resampling of a crop, step by step as SimpleITK's ``sitkBSpline`` resampling.
 
 ITK's ``BSplineDecompositionImageFilter`` and ``BSplineInterpolateImageFunction``, reproduced.
 

@@ -71,7 +71,7 @@ def integer_statistics(volume):
 
 @njit(**JIT_PARALLEL)
 def _normalise_kernel(volume, shift, inverse_sigma, outliers, clip, scale, out):
-    """out = clip((x + shift) * inverse_sigma, +-outliers) * scale, in float64, the NumPy steps fused."""
+    """Compute clip((x + shift) * inverse_sigma, +-outliers) * scale in float64: the NumPy steps fused."""
     n_z, n_y, n_x = volume.shape
     for z in prange(n_z):
         for y in range(n_y):

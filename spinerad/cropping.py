@@ -9,7 +9,7 @@ filters' max |x|), taken once over the whole image and applied to the crop.
 The margins, per filter, in voxels of the grid the filter runs on (each derived below, and tested against
 the uncropped computation in ``tests/test_cropping.py``):
 
-- **B-spline resampling** (cubic, ITK ``BSplineDecompositionImageFilter`` + ``BSplineInterpolateImageFunction``):
+- **B-spline resampling** (cubic; ITK ``BSplineDecompositionImageFilter``, ``BSplineInterpolateImageFunction``):
   the interpolant reads 4 coefficients per axis (``floor(x) - 1 .. floor(x) + 2``); each coefficient comes
   from a recursive prefilter whose impulse response decays as ``|z|^d`` with ``z = sqrt(3) - 2 ~ -0.268``.
   A crop boundary ``d`` voxels away changes a coefficient by at most ``~1.7 |z|^d`` times the local intensity
@@ -46,8 +46,8 @@ import math
 import numpy as np
 import SimpleITK as sitk
 
-#: Master switch: False computes every step on the whole image, as PyRadiomics (the reference the tests compare
-#: cropped results with).
+#: Master switch: False computes every step on the whole image, as PyRadiomics (the reference the tests
+#: compare cropped results with).
 CROP = True
 #: Prefilter margin of the cubic B-spline (voxels of the input): 0.268**30 = 1.4e-17.
 BSPLINE_PREFILTER_MARGIN = 30
@@ -118,7 +118,7 @@ class Normaliser:
         return out
 
     def extremes(self):
-        """Normalised whole-image minimum and maximum (normalisation is monotone, so these bound every voxel)."""
+        """Return the normalised whole-image minimum and maximum (normalisation is monotone: they bound all)."""
         return self.array(np.array([self.minimum, self.maximum]))
 
 
@@ -160,7 +160,7 @@ class FilterSource:
 
     def _bounds(self, margin_zyx, wrap):
         lower, upper = [], []
-        for axis, (b, n) in enumerate(zip(self.box, self.shape_zyx)):
+        for axis, (b, n) in enumerate(zip(self.box, self.shape_zyx, strict=True)):
             m = margin_zyx[axis]
             lo, hi = b.start - m, b.stop + m
             if wrap and (lo < 0 or hi > n):
@@ -175,7 +175,7 @@ class FilterSource:
         return tuple(lower), tuple(upper)
 
     def region(self, margin_zyx=(0, 0, 0), wrap=False):
-        """A crop of the domain covering the box plus ``margin_zyx`` voxels (clipped to the domain).
+        """Crop the domain to the box plus ``margin_zyx`` voxels (clipped to the domain).
 
         Returns
         -------
@@ -194,16 +194,16 @@ class FilterSource:
                 crop = self.image
             else:
                 xyz_lower = list(lower[::-1][: self.dimension])
-                xyz_size = [u - lo for lo, u in zip(lower, upper)][::-1][: self.dimension]
+                xyz_size = [u - lo for lo, u in zip(lower, upper, strict=True)][::-1][: self.dimension]
                 crop = sitk.RegionOfInterest(self.image, xyz_size, xyz_lower)
             if self.normaliser is not None:
                 crop = self.normaliser.image(crop)
             self._regions[key] = crop
-        box = tuple(slice(b.start - lo, b.stop - lo) for b, lo in zip(self.box, lower))
+        box = tuple(slice(b.start - lo, b.stop - lo) for b, lo in zip(self.box, lower, strict=True))
         return self._regions[key], box
 
     def box_array(self):
-        """The (normalised) intensities of the ROI box, (z, y, x)."""
+        """Return the (normalised) intensities of the ROI box, (z, y, x)."""
         image, box = self.region()
         return _as_zyx(sitk.GetArrayViewFromImage(image))[box]
 
