@@ -36,7 +36,7 @@ def _peer(name):
     try:
         return importlib.import_module(name)
     except ImportError:
-        pytest.skip(f"optional peer {name} is not installed (pip install {name}; never installed by the tests)")
+        pytest.skip(f"optional peer {name} is not installed (pip install {name}; the tests never install it)")
 
 
 def _nyxus_runner(load_case, case, tmp_path_factory):

@@ -58,7 +58,8 @@ def generate_angles(size, distances=(1,), force2d=False, force2d_axis=0, bidirec
     # (the enumeration below is pure Python: it cost more than some matrix kernels when called per class).
     limit = max(distances, default=0) + 1
     key_size = tuple(min(int(s), limit) for s in size)
-    return np.array(_cached_angles(key_size, distances, bool(force2d), int(force2d_axis), bool(bidirectional)))
+    options = (bool(force2d), int(force2d_axis), bool(bidirectional))
+    return np.array(_cached_angles(key_size, distances, *options))
 
 
 @lru_cache(maxsize=256)

@@ -9,7 +9,7 @@ filters' max |x|), taken once over the whole image and applied to the crop.
 The margins, per filter, in voxels of the grid the filter runs on (each derived below, and tested against
 the uncropped computation in ``tests/test_cropping.py``):
 
-- **B-spline resampling** (cubic; ITK ``BSplineDecompositionImageFilter``, ``BSplineInterpolateImageFunction``):
+- **B-spline resampling** (cubic; ITK's ``BSplineDecompositionImageFilter`` and its interpolator):
   the interpolant reads 4 coefficients per axis (``floor(x) - 1 .. floor(x) + 2``); each coefficient comes
   from a recursive prefilter whose impulse response decays as ``|z|^d`` with ``z = sqrt(3) - 2 ~ -0.268``.
   A crop boundary ``d`` voxels away changes a coefficient by at most ``~1.7 |z|^d`` times the local intensity
@@ -118,7 +118,7 @@ class Normaliser:
         return out
 
     def extremes(self):
-        """Return the normalised whole-image minimum and maximum (normalisation is monotone: they bound all)."""
+        """Return the normalised whole-image minimum and maximum (normalisation is monotone)."""
         return self.array(np.array([self.minimum, self.maximum]))
 
 
