@@ -22,6 +22,9 @@ from ._config import JIT, JIT_PARALLEL
 
 #: The cubic B-spline's pole, as ITK computes it.
 POLE = math.sqrt(3.0) - 2.0
+#: Continuous indices this close to the buffer's edge (-0.5 or size - 0.5) make the result depend on
+#: rounding: PyRadiomics' grids put whole planes exactly there when their spacing ratios are round.
+EDGE_TOLERANCE = 1e-9
 #: ITK's causal-initialisation horizon: ceil(log(1e-10) / log|z|) = 18.
 HORIZON = int(math.ceil(math.log(1e-10) / math.log(abs(POLE))))
 
@@ -131,15 +134,18 @@ def _weights(x, first, w_out):
 
 @njit(**JIT_PARALLEL)
 def _interpolate_kernel(
-    coefficients, offset, full, out_origin, index_to_point, point_to_index, in_origin, out
+    coefficients, offset, full, out_origin, index_to_point, point_to_index, in_origin, out, ambiguous
 ):
     """Evaluate the spline at every output voxel (output (z, y, x); geometry in ITK's (x, y, z) order).
 
     ``offset`` / ``full`` are the crop's start and the whole image's size, (x, y, z); ``index_to_point`` is
-    the output's direction times spacing, ``point_to_index`` the input's inverse.
+    the output's direction times spacing, ``point_to_index`` the input's inverse. ``ambiguous[k]`` counts
+    the points of slice k within ``EDGE_TOLERANCE`` of the buffer's edge (inside or outside is then decided
+    by rounding, which ITK does in another order).
     """
     n_z, n_y, n_x = out.shape
     for k in prange(n_z):
+        near_edge = 0
         wx = np.empty(4)
         wy = np.empty(4)
         wz = np.empty(4)
@@ -160,6 +166,9 @@ def _interpolate_kernel(
                     )
                     if not (cindex[a] >= -0.5 and cindex[a] < full[a] - 0.5):
                         inside = False
+                    edge = min(abs(cindex[a] + 0.5), abs(cindex[a] - (full[a] - 0.5)))
+                    if edge < EDGE_TOLERANCE:
+                        near_edge += 1
                 if not inside:
                     out[k, j, i] = 0.0
                     continue
@@ -178,6 +187,7 @@ def _interpolate_kernel(
                             xx = _mirror(fx + a, full[0]) - offset[0]
                             total += (wx[a] * wy[b] * wz[c]) * coefficients[zz, yy, xx]
                 out[k, j, i] = total
+        ambiguous[k] = near_edge
 
 
 def bspline_resample(
@@ -195,13 +205,15 @@ def bspline_resample(
     """Values (float64, (z, y, x)) of the spline at the output grid, 0 outside the whole image's buffer.
 
     ``coefficients`` cover the crop starting at ``offset_xyz`` of an image of ``full_size_xyz``; the crop
-    must hold every coefficient the output reads (the caller's margin).
+    must hold every coefficient the output reads (the caller's margin). Returns None when a point lies on
+    the buffer's edge up to rounding (then only ITK's own arithmetic gives ITK's answer).
     """
     out_direction = np.asarray(out_direction, dtype=np.float64).reshape(3, 3)
     in_direction = np.asarray(in_direction, dtype=np.float64).reshape(3, 3)
     index_to_point = out_direction @ np.diag(np.asarray(out_spacing, dtype=np.float64))
     point_to_index = np.linalg.inv(in_direction @ np.diag(np.asarray(in_spacing, dtype=np.float64)))
     out = np.empty(tuple(int(n) for n in out_size_xyz[::-1]), dtype=np.float64)
+    ambiguous = np.zeros(out.shape[0], dtype=np.int64)
     _interpolate_kernel(
         coefficients,
         np.asarray(offset_xyz, dtype=np.int64),
@@ -211,5 +223,6 @@ def bspline_resample(
         point_to_index,
         np.asarray(in_origin, dtype=np.float64),
         out,
+        ambiguous,
     )
-    return out
+    return None if ambiguous.any() else out

@@ -223,7 +223,9 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
             bspline_coefficients(voxels), region[0], image.GetSize(), new_size, new_origin, target, direction,
             image.GetOrigin(), image.GetSpacing(), image.GetDirection(),
         )
-        if is_integer_pixel(pixel_id):
+        if values is None:
+            pass  # a point on the image's edge: ITK decides inside/outside by its own rounding (below)
+        elif is_integer_pixel(pixel_id):
             # ITK truncates the interpolated float64 to the integer type: check no value sits so close to an
             # integer that the crop's index rounding could truncate it differently.
             intensity_range = float(np.max(np.abs(voxels))) if voxels.size else 0.0

@@ -163,6 +163,12 @@ def test_resampling_a_crop_equals_resampling_the_whole_image(seed, uncropped, mo
     dtype = ["int16", "float32", "float64", "uint16"][seed % 4]
     box = _random_box(rng, shape, touch_border=seed % 2 == 0)
     image, mask = _study(rng, shape, dtype, box, spacing, "noise" if seed < 6 else "flat")
+    if seed % 3 == 1:  # an oblique acquisition: rotated about z, then tilted
+        a, b = 0.3 + 0.1 * seed, 0.2
+        rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+        rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+        for item in (image, mask):
+            item.SetDirection((rz @ rx).ravel().tolist())
     interpolator = ["sitkBSpline", "sitkBSpline", "sitkLinear", "sitkNearestNeighbor"][
         seed % 4 if seed < 4 else 0
     ]
