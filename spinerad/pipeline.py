@@ -287,6 +287,7 @@ def _compute_class(feature_class, context, names, timer):
 
 _EXECUTOR = None
 _EXECUTOR_WORKERS = 0
+_EXECUTOR_PID = 0
 _EXECUTOR_LOCK = threading.Lock()
 
 
@@ -309,14 +310,15 @@ def _submitter():
     One pool serves every extraction of the process (a server's concurrent studies share it): each task
     depends only on tasks submitted before it, so first-in-first-out workers never wait on queued work.
     """
-    global _EXECUTOR, _EXECUTOR_WORKERS
+    global _EXECUTOR, _EXECUTOR_WORKERS, _EXECUTOR_PID
     workers = extract_threads()
     if workers <= 1:
         return _run_inline
     with _EXECUTOR_LOCK:
-        if _EXECUTOR is None or _EXECUTOR_WORKERS != workers:
+        # A forked child inherits the pool object but not its threads: it needs its own pool.
+        if _EXECUTOR is None or _EXECUTOR_WORKERS != workers or _EXECUTOR_PID != os.getpid():
             _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spinerad-extract")
-            _EXECUTOR_WORKERS = workers
+            _EXECUTOR_WORKERS, _EXECUTOR_PID = workers, os.getpid()
         return _EXECUTOR.submit
 
 

@@ -372,3 +372,23 @@ def test_fused_normalisation_kernel_equals_numpy(dtype, outliers):
         want[want > outliers] = outliers
         want[want < -outliers] = -outliers
     assert np.array_equal(normalise(volume, shift, inverse_sigma, outliers, scale), want * scale)
+
+
+def test_extraction_pool_works_in_a_forked_child(monkeypatch):
+    """A child forked after the parent used the worker pool gets its own pool (no hang on dead threads)."""
+    import multiprocessing
+
+    monkeypatch.setenv("SPINERAD_EXTRACT_THREADS", "2")  # a real pool, also on a one-core machine
+    image = _image(np.random.default_rng(1).normal(100, 20, (6, 12, 12)).astype(np.float32))
+    mask_array = np.zeros((6, 12, 12), dtype=np.uint8)
+    mask_array[1:5, 2:10, 2:10] = 1
+    mask = _image(mask_array)
+    params = {"featureClass": {"firstorder": None, "glcm": None}, "setting": {"binWidth": 10}}
+    want = spinerad.extract(image, mask, params=params)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_extract_in_child, (sitk.GetArrayFromImage(image), mask_array, params))
+        assert got.get(timeout=120) == want
+
+
+def _extract_in_child(image_array, mask_array, params):
+    return spinerad.extract(_image(image_array), _image(mask_array), params=params)
