@@ -226,7 +226,9 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     spacing = intake.spacing_zyx(roi.image)
     # Independent work runs side by side (see _executor): the main thread filters the image types one after
     # the other while workers discretise each derived image and compute its feature classes.
-    run = _submitter()
+    # CUDA runs in line: the device serialises the kernels anyway, and Numba's CUDA simulator (the CI's
+    # GPU) swaps module globals while a kernel runs, so two threads' launches break each other there.
+    run = _submitter() if device == "cpu" else _run_inline
     results = []  # (name prefix, class name, future of {feature: value}) in PyRadiomics' output order
     shape_done = False
     for image_type, custom in params.image_types:
