@@ -7,6 +7,8 @@ PyRadiomics': offsets run from +max_d down to -max_d, slowest on the first axis,
 ``nanmean`` over directions and the per-direction matrices line up with the reference.
 """
 
+from functools import lru_cache
+
 import numpy as np
 
 
@@ -49,10 +51,19 @@ def generate_angles(size, distances=(1,), force2d=False, force2d_axis=0, bidirec
     numpy.ndarray
         int64 array of shape (n_angles, 3).
     """
-    size = [int(s) for s in size]
-    distances = [int(d) for d in distances]
+    distances = tuple(int(d) for d in distances)
     if any(d < 1 for d in distances):
         raise ValueError("distances must be >= 1")
+    # An extent beyond max(d) + 1 prunes nothing more, so every larger box shares one cached answer
+    # (the enumeration below is pure Python: it cost more than some matrix kernels when called per class).
+    limit = max(distances, default=0) + 1
+    key_size = tuple(min(int(s), limit) for s in size)
+    options = (bool(force2d), int(force2d_axis), bool(bidirectional))
+    return np.array(_cached_angles(key_size, distances, *options))
+
+
+@lru_cache(maxsize=256)
+def _cached_angles(size, distances, force2d, force2d_axis, bidirectional):
     excluded = force2d_axis if force2d else -1
     n_angles = _angle_count(size, distances, excluded, bidirectional)
     max_d = max(distances)

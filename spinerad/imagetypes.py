@@ -1,8 +1,10 @@
 """Derived ("filtered") image types, computed exactly as PyRadiomics 3.0.1 does.
 
-Each image type yields ``(name_prefix, array)`` pairs: the feature-name prefix PyRadiomics uses
-(``original``, ``log-sigma-3-0-mm-3D``, ``wavelet-LLH``, ``square``, ...) and the filtered voxel array on
-the same grid as the input. The filters are the ones PyRadiomics calls (SimpleITK, PyWavelets, NumPy), in
+Each image type takes a :class:`spinerad.cropping.FilterSource` and yields ``(name_prefix, array)`` pairs:
+the feature-name prefix PyRadiomics uses (``original``, ``log-sigma-3-0-mm-3D``, ``wavelet-LLH``, ``square``,
+...) and the filtered voxels of the ROI's bounding box (z, y, x). Filters run on a crop of the image around
+the box, wide enough that the box's values equal those of the whole image (see :mod:`spinerad.cropping`).
+The filters are the ones PyRadiomics calls (SimpleITK, PyWavelets, NumPy), in
 the same order and precision, so the filtered intensities are bit-identical.
 """
 
@@ -11,35 +13,45 @@ import logging
 import numpy as np
 import SimpleITK as sitk
 
+from .cropping import log_margin, wavelet_margin
 from .errors import NotSupported
 
 log = logging.getLogger(__name__)
 
 
 def _array(image):
-    return sitk.GetArrayFromImage(image)
+    array = sitk.GetArrayFromImage(image)
+    return array[None] if array.ndim == 2 else array
 
 
-def original(image, settings):
+def original(source, settings):
     """The image itself."""
-    yield "original", sitk.GetArrayViewFromImage(image)
+    yield "original", source.box_array()
 
 
-def log_sigma(image, settings):
-    """Laplacian of Gaussian (normalised across scale) for every ``sigma`` (mm) that fits the image."""
-    size = np.array(image.GetSize())
-    spacing = np.array(image.GetSpacing())
+def log_sigma(source, settings):
+    """Laplacian of Gaussian (normalised across scale) for every ``sigma`` (mm) that fits the image.
+
+    The size checks are PyRadiomics' on its whole image; the filter runs on a crop ``LOG_SIGMAS`` sigmas
+    wider than the ROI box (:mod:`spinerad.cropping`).
+    """
+    size = np.array(source.size_xyz)
+    spacing = np.array(source.spacing_xyz)
     if np.min(size) < 4:
         log.warning("LoG skipped: the image is smaller than 4 voxels along an axis (size %s)", tuple(size))
         return
+    spacing_zyx = source.spacing_xyz[::-1]
+    if len(spacing_zyx) == 2:
+        spacing_zyx = (np.inf,) + spacing_zyx
     for sigma in settings.sigma:
         if not np.all(size >= np.ceil(sigma / spacing) + 1):
             log.warning("LoG sigma %g skipped: the image is too small for it", sigma)
             continue
+        image, box = source.region(log_margin(sigma, spacing_zyx))
         lrgif = sitk.LaplacianRecursiveGaussianImageFilter()
         lrgif.SetNormalizeAcrossScale(True)
         lrgif.SetSigma(sigma)
-        yield "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-"), _array(lrgif.Execute(image))
+        yield "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-"), _array(lrgif.Execute(image))[box]
 
 
 def _swt(array, axes, settings):
@@ -66,62 +78,76 @@ def _swt(array, axes, settings):
     return data[unpad], levels
 
 
-def wavelet(image, settings):
-    """Undecimated (stationary) wavelet decomposition: every detail band of each level, then the approximation."""
-    if image.GetDimension() != 3:
+def wavelet(source, settings):
+    """Undecimated (stationary) wavelet decomposition: every detail band of each level, then the approximation.
+
+    Runs on a crop ``(dec_len - 1) * levels`` voxels wider than the ROI box; an axis where that margin reaches
+    the border is kept whole, because the transform wraps around (:mod:`spinerad.cropping`).
+    """
+    if source.dimension != 3:
         raise NotSupported("the Wavelet image type needs a 3-D image")
     axes = [2, 1, 0]
     if settings.force2d:
         axes.remove(settings.force2d_dimension)
+    margin = wavelet_margin(settings.wavelet, settings.start_level, settings.level)
+    image, box = source.region((margin,) * 3, wrap=True)
     approximation, levels = _swt(_array(image), tuple(axes), settings)
     for index, bands in enumerate(levels, start=1):
         for band, values in bands.items():
-            yield ("wavelet-%s" % band if index == 1 else "wavelet%s-%s" % (index, band)), values
+            yield ("wavelet-%s" % band if index == 1 else "wavelet%s-%s" % (index, band)), values[box]
     low = "L" * len(axes)
-    yield ("wavelet-%s" % low if len(levels) == 1 else "wavelet%s-%s" % (len(levels), low)), approximation
+    yield ("wavelet-%s" % low if len(levels) == 1 else "wavelet%s-%s" % (len(levels), low)), approximation[box]
 
 
-def square(image, settings):
+# The intensity filters below are elementwise except for max |x|, which is the whole image's
+# (source.max_abs()); they run on the ROI box only.
+
+
+def square(source, settings):
     """(x / sqrt(max|x|))^2."""
-    x = _array(image).astype("float64")
-    coefficient = 1 / np.sqrt(np.max(np.abs(x)))
+    x = source.box_array().astype("float64")
+    coefficient = 1 / np.sqrt(source.max_abs())
     yield "square", (coefficient * x) ** 2
 
 
-def square_root(image, settings):
+def square_root(source, settings):
     """sign(x) sqrt(|x| max|x|)."""
-    x = _array(image).astype("float64")
-    coefficient = np.max(np.abs(x))
+    x = source.box_array().astype("float64")
+    coefficient = source.max_abs()
     x[x > 0] = np.sqrt(x[x > 0] * coefficient)
     x[x < 0] = -np.sqrt(-x[x < 0] * coefficient)
     yield "squareroot", x
 
 
-def logarithm(image, settings):
+def logarithm(source, settings):
     """sign(x) log(|x| + 1), rescaled to the original maximum magnitude."""
-    x = _array(image).astype("float64")
-    top = np.max(np.abs(x))
+    x = source.box_array().astype("float64")
+    top = source.max_abs()
     x[x > 0] = np.log(x[x > 0] + 1)
     x[x < 0] = -np.log(-(x[x < 0] - 1))
-    yield "logarithm", x * (top / np.max(np.abs(x)))
+    # The transformed image's max |x| is that of the voxel with the largest |x| (the transform is monotone in
+    # |x| and odd): log(top + 1), computed the same way as for the voxels.
+    top_transformed = np.log(np.array([top], dtype=np.float64) + 1)[0] if top > 0 else np.float64(0)
+    yield "logarithm", x * (top / top_transformed)
 
 
-def exponential(image, settings):
+def exponential(source, settings):
     """exp(x log(max|x|) / max|x|)."""
-    x = _array(image).astype("float64")
-    top = np.max(np.abs(x))
+    x = source.box_array().astype("float64")
+    top = source.max_abs()
     coefficient = np.log(top) / top
     yield "exponential", np.exp(coefficient * x)
 
 
-def gradient(image, settings):
-    """Gradient magnitude (in mm units unless ``gradientUseSpacing`` is false)."""
+def gradient(source, settings):
+    """Gradient magnitude (in mm units unless ``gradientUseSpacing`` is false); central differences, margin 2."""
+    image, box = source.region((2, 2, 2))
     gmif = sitk.GradientMagnitudeImageFilter()
     gmif.SetUseImageSpacing(settings.gradient_use_spacing)
-    yield "gradient", _array(gmif.Execute(image))
+    yield "gradient", _array(gmif.Execute(image))[box]
 
 
-def lbp_2d(image, settings):
+def lbp_2d(source, settings):
     """Local binary pattern per slice (scikit-image's ``local_binary_pattern``, as PyRadiomics calls it).
 
     The slices are planes normal to ``force2Ddimension``; the result is written back into an array of the
@@ -133,6 +159,8 @@ def lbp_2d(image, settings):
 
     from skimage.feature import local_binary_pattern
 
+    # The whole domain: LBP2D reads neighbours at lbp2DRadius (cheap next to a whole-image read).
+    image, box = source.region(source.shape_zyx)
     if image.GetDimension() != 3:
         raise NotSupported("the LBP2D image type needs a 3-D image")
     if not settings.force2d:
@@ -147,7 +175,7 @@ def lbp_2d(image, settings):
             array[index, ...] = local_binary_pattern(
                 array[index, ...], P=samples, R=settings.lbp2d_radius, method=settings.lbp2d_method
             )
-    yield "lbp-2D", array.swapaxes(0, settings.force2d_dimension)
+    yield "lbp-2D", array.swapaxes(0, settings.force2d_dimension)[box]
 
 
 def _sph_harm(m, n, polar_arg, azimuth_arg):
@@ -161,7 +189,7 @@ def _sph_harm(m, n, polar_arg, azimuth_arg):
     return special.sph_harm_y(n, m, azimuth_arg, polar_arg)
 
 
-def lbp_3d(image, settings, roi):
+def lbp_3d(source, settings, roi):
     """3-D local binary pattern by spherical harmonics (PyRadiomics' ``getLBP3DImage``, step for step).
 
     Samples on an icosphere (trimesh) around every ROI voxel by cubic-spline interpolation of the whole
@@ -175,11 +203,13 @@ def lbp_3d(image, settings, roi):
     from scipy.stats import kurtosis
     from trimesh.creation import icosphere
 
+    # The whole domain: map_coordinates' cubic-spline prefilter is global, like PyRadiomics' call.
+    image, box = source.region(source.shape_zyx)
+    in_roi = roi
     if image.GetDimension() != 3:
         raise NotSupported("the LBP3D image type needs a 3-D image")
     if settings.force2d:
         log.warning("LBP3D is computed in 3D but features are extracted in 2D (force2D is on)")
-    box, in_roi = roi
     levels = settings.lbp3d_levels
     radius = settings.lbp3d_icosphere_radius
     im_arr = _array(image)
@@ -215,12 +245,12 @@ def lbp_3d(image, settings, roi):
     result = np.zeros(im_arr.shape)
     for level in range(levels):
         result[roi_coords] = norms[:, level]
-        yield "lbp-3D-m%d" % (level + 1), result.copy()
+        yield "lbp-3D-m%d" % (level + 1), result[box].copy()
     result[roi_coords] = kurt
-    yield "lbp-3D-k", result
+    yield "lbp-3D-k", result[box]
 
 
-#: Image types that need the ROI (box, in-box mask after re-segmentation): called with ``roi=``.
+#: Image types that need the ROI (the in-box mask after re-segmentation): called with ``roi=``.
 NEEDS_ROI = frozenset({"LBP3D"})
 
 

@@ -3,7 +3,10 @@
 Plain Python that knows nothing of the CLI or gRPC; both are thin faces over :func:`extract`.
 """
 
+import os
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
@@ -11,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import intake, jit, preprocess
+from .cropping import FilterSource, Normaliser
 from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage, NotSupported
 from .features import FEATURE_CLASSES, RoiContext
 from .imagetypes import IMAGE_TYPES, NEEDS_ROI
@@ -18,19 +22,26 @@ from .settings import ExtractionParams, load_params
 
 
 class StageTimer:
-    """Wall time per pipeline stage in milliseconds (stages in execution order, plus ``total``)."""
+    """Wall time per pipeline stage in milliseconds (stages in execution order, plus ``total``).
+
+    Stages that run side by side in worker threads each count their own wall time, so ``total`` (their sum)
+    can exceed the extraction's wall time.
+    """
 
     def __init__(self):
         self.ms = {}
+        self._lock = threading.Lock()  # stages of one extraction run in several threads
 
     @contextmanager
     def stage(self, name):
-        """Time one stage (repeated stages add up)."""
+        """Time one stage (repeated stages add up, also when they run in parallel threads)."""
         start = time.perf_counter()
         try:
             yield
         finally:
-            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1e3
+            elapsed = (time.perf_counter() - start) * 1e3
+            with self._lock:
+                self.ms[name] = self.ms.get(name, 0.0) + elapsed
 
     def as_dict(self):
         """The stage times and their sum as ``total``."""
@@ -68,6 +79,8 @@ class PreparedRoi:
     #: the ROI before re-segmentation and its box (IBSI's morphological mask)
     morph_box: tuple = None
     morph_mask: np.ndarray = None
+    #: what the image types filter: the (normalised) image around the ROI box (spinerad.cropping)
+    source: FilterSource = None
 
 
 def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
@@ -92,16 +105,26 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
     if diagnostics is not None:  # IBSI mode: the values after each processing step (spinerad.ibsi_morph)
         _diagnose(diagnostics, "init", image, mask_array, box, settings.label)
     with timer.stage("preprocess"):
-        if settings.normalize:
+        # Crop before preprocessing (spinerad.cropping): normalisation's statistics are the whole image's, but
+        # it is applied, and resampling and the filters run, only on the ROI's box plus each step's margin.
+        normaliser = None
+        if settings.normalize and ibsi_options is None:
+            normaliser = Normaliser(image, settings.normalize_scale, settings.remove_outliers)
+        elif settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
+        croppable = False
         if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
             image, mask = preprocess.resample_ibsi(
                 image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options
             )
         elif settings.resampled_pixel_spacing is not None:
-            image, mask = preprocess.resample(image, mask, box, settings)
+            image, mask = preprocess.resample(image, mask, box, settings, normaliser)
         elif settings.pre_crop:
             image, mask = preprocess.crop(image, mask, box, settings.pad_distance)
+            if normaliser is not None:
+                image = normaliser.image(image)
+        else:
+            croppable = True  # the filters' domain is the whole image: hand out crops of it
         if settings.resampled_pixel_spacing is not None or settings.pre_crop:
             mask_array = intake.as_zyx(mask)
             count, box = intake.locate_roi(mask_array, settings.label, 0)
@@ -109,8 +132,9 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         intake.check_roi_size(count, box, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size)
         if diagnostics is not None:
             _diagnose(diagnostics, "interp", image, mask_array, box, settings.label)
-        image_array = intake.as_zyx(image)
-        if np.issubdtype(image_array.dtype, np.complexfloating):
+        source = FilterSource(image, box, normaliser if croppable else None, croppable)
+        box_values = source.box_array()
+        if np.issubdtype(box_values.dtype, np.complexfloating):
             raise InvalidInput("image has complex voxel values; expected real intensities")
         in_roi = mask_array[box] == settings.label
         shape_mask = in_roi
@@ -118,10 +142,10 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         outliers = ibsi_options.outlier_sigma if ibsi_options is not None else None
         if settings.resegment_range is not None or outliers is not None:
             if settings.resegment_range is not None:
-                in_roi = preprocess.resegment(image_array[box], in_roi, settings)
+                in_roi = preprocess.resegment(box_values, in_roi, settings)
             if outliers is not None:
                 in_roi = preprocess.resegment(
-                    image_array[box], in_roi, replace(settings, resegment_range=(-outliers, outliers), resegment_mode="sigma")
+                    box_values, in_roi, replace(settings, resegment_range=(-outliers, outliers), resegment_mode="sigma")
                 )
             _, sub_box = intake.locate_roi(in_roi.view(np.uint8), 1, settings.minimum_roi_dimensions)
             in_roi = in_roi[sub_box]
@@ -129,17 +153,19 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
             # resegmentShape is set.
             shape_mask = in_roi if settings.resegment_shape else shape_mask[sub_box]
             box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub_box))
-        roi_values = image_array[box][in_roi]
+            box_values = box_values[sub_box]
+            source.box = box
+        roi_values = box_values[in_roi]
         if diagnostics is not None:
             from .ibsi_morph import mask_diagnostics
 
             diagnostics.update(
-                mask_diagnostics("reseg", image_array.shape, box, in_roi, morph_box, morph_mask, roi_values)
+                mask_diagnostics("reseg", mask_array.shape, box, in_roi, morph_box, morph_mask, roi_values)
             )
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
             raise NonFiniteImage(f"the image has {bad} NaN or infinite voxel value(s) inside the ROI")
-    return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings, morph_box, morph_mask)
+    return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings, morph_box, morph_mask, source)
 
 
 def _diagnose(diagnostics, stage, image, mask_array, box, label):
@@ -236,39 +262,30 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None, diagnostics)
     if ibsi:
         return {**diagnostics, **_extract_ibsi(roi, params, timer)}
-    image, box, in_roi, shape_mask, roi_values = roi.image, roi.box, roi.in_roi, roi.shape_mask, roi.values
-    spacing = intake.spacing_zyx(image)
-    features = {}
+    in_roi, shape_mask, roi_values = roi.in_roi, roi.shape_mask, roi.values
+    spacing = intake.spacing_zyx(roi.image)
+    # Independent work runs side by side (see _executor): the main thread filters the image types one after
+    # the other while workers discretise each derived image and compute its feature classes.
+    # CUDA runs in line: the device serialises the kernels anyway, and Numba's CUDA simulator (the CI's
+    # GPU) swaps module globals while a kernel runs, so two threads' launches break each other there.
+    run = _submitter() if device == "cpu" else _run_inline
+    results = []  # (name prefix, class name, future of {feature: value}) in PyRadiomics' output order
     shape_done = False
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
-        if image_type in NEEDS_ROI:
-            derived = IMAGE_TYPES[image_type](image, type_settings, roi=(box, in_roi))
+        if image_type in NEEDS_ROI:  # LBP3D samples around the ROI's own voxels
+            derived = IMAGE_TYPES[image_type](roi.source, type_settings, roi=in_roi)
         else:
-            derived = IMAGE_TYPES[image_type](image, type_settings)
+            derived = IMAGE_TYPES[image_type](roi.source, type_settings)
         while True:
             with timer.stage("filter"):
                 item = next(derived, None)
             if item is None:
                 break
-            prefix, filtered = item
-            with timer.stage("discretise"):
-                values = filtered[box][in_roi] if image_type != "Original" else roi_values
-                _, grey_levels, compact, counts = preprocess.discretise(
-                    values, type_settings.bin_width, type_settings.bin_count
-                )
-                levels = np.full(in_roi.shape, -1, dtype=np.int32)
-                levels[in_roi] = compact
-                ctx = RoiContext(
-                    values=values.astype(np.float64),
-                    levels=levels,
-                    grey_levels=grey_levels,
-                    level_counts=counts,
-                    spacing_zyx=spacing,
-                    shape_mask=shape_mask,
-                    settings=type_settings,
-                    device=device,
-                )
+            prefix, filtered = item  # the filtered ROI box
+            values = roi_values if image_type == "Original" else filtered
+            context = run(_discretise, values, image_type != "Original", in_roi, shape_mask, spacing, type_settings,
+                          device, timer)
             for class_name, requested in params.feature_classes:
                 feature_class = FEATURE_CLASSES[class_name]
                 if not feature_class.per_image_type:
@@ -276,12 +293,87 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
                         continue
                 class_prefix = prefix if feature_class.per_image_type else "original"
                 names = feature_class.resolve(requested)
-                with timer.stage(class_name):
-                    values_by_name = feature_class.compute(ctx, names)
-                for name, value in values_by_name.items():
-                    features[f"{class_prefix}_{class_name}_{name}"] = float(value)
+                results.append((class_prefix, class_name, run(_compute_class, feature_class, context, names, timer)))
             shape_done = True
+    features = {}
+    for class_prefix, class_name, future in results:
+        for name, value in future.result().items():
+            features[f"{class_prefix}_{class_name}_{name}"] = float(value)
     return features
+
+
+def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device, timer):
+    """The :class:`RoiContext` of one derived image (``filtered``: ``values`` is its whole ROI box)."""
+    with timer.stage("discretise"):
+        if filtered:
+            values = values[in_roi]
+        _, grey_levels, compact, counts = preprocess.discretise(values, settings.bin_width, settings.bin_count)
+        levels = np.full(in_roi.shape, -1, dtype=np.int32)
+        levels[in_roi] = compact
+        return RoiContext(
+            values=values.astype(np.float64),
+            levels=levels,
+            grey_levels=grey_levels,
+            level_counts=counts,
+            spacing_zyx=spacing,
+            shape_mask=shape_mask,
+            settings=settings,
+            device=device,
+        )
+
+
+def _compute_class(feature_class, context, names, timer):
+    # ``context`` is the future of _discretise, submitted before this task: with first-in-first-out workers it
+    # has started (or finished) by the time this task waits for it, so waiting cannot deadlock.
+    context = context.result()
+    with timer.stage(feature_class.name):
+        return feature_class.compute(context, names)
+
+
+_EXECUTOR = None
+_EXECUTOR_WORKERS = 0
+_EXECUTOR_PID = 0
+_EXECUTOR_LOCK = threading.Lock()
+
+
+def extract_threads():
+    """Worker threads :func:`extract` runs feature classes on: ``SPINERAD_EXTRACT_THREADS``, else Numba's count.
+
+    One thread runs everything in the caller's thread, in order.
+    """
+    configured = os.environ.get("SPINERAD_EXTRACT_THREADS")
+    if configured:
+        return max(1, int(configured))
+    import numba
+
+    return numba.get_num_threads()
+
+
+def _submitter():
+    """``submit(fn, *args) -> Future``: the shared worker pool, or in-line when one thread is configured.
+
+    One pool serves every extraction of the process (a server's concurrent studies share it): each task
+    depends only on tasks submitted before it, so first-in-first-out workers never wait on queued work.
+    """
+    global _EXECUTOR, _EXECUTOR_WORKERS, _EXECUTOR_PID
+    workers = extract_threads()
+    if workers <= 1:
+        return _run_inline
+    with _EXECUTOR_LOCK:
+        # A forked child inherits the pool object but not its threads: it needs its own pool.
+        if _EXECUTOR is None or _EXECUTOR_WORKERS != workers or _EXECUTOR_PID != os.getpid():
+            _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spinerad-extract")
+            _EXECUTOR_WORKERS, _EXECUTOR_PID = workers, os.getpid()
+        return _EXECUTOR.submit
+
+
+def _run_inline(fn, *args):
+    future = Future()
+    try:
+        future.set_result(fn(*args))
+    except BaseException as exc:  # re-raised by future.result(), in the caller's order
+        future.set_exception(exc)
+    return future
 
 
 def read_study(image_path, mask_path, series=None, segment=None, roi=None, label=1, seg_threshold=0.5):

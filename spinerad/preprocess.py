@@ -142,17 +142,24 @@ def crop(image, mask, box_zyx, pad):
     return cif.Execute(image), cif.Execute(mask)
 
 
-def resample(image, mask, box_zyx, settings):
+def resample(image, mask, box_zyx, settings, normaliser=None):
     """``resampledPixelSpacing``: resample image and mask to the new spacing around the ROI (PyRadiomics).
 
     The output grid covers the ROI box grown by ``padDistance`` new voxels; a spacing of 0 keeps the mask's
     spacing on that axis, and an axis along which the ROI is one voxel thick is not resampled. The image is
     interpolated with ``interpolator`` and keeps its pixel type; the mask uses nearest neighbour.
+
+    Only the part of the image the interpolator reads is normalised and resampled (see
+    :mod:`spinerad.cropping` for the margins); ``normaliser`` (whole-image statistics) stands for PyRadiomics'
+    normalisation of the whole image before resampling.
     """
+    from .cropping import input_region, is_integer_pixel, truncate_like_itk
+
     index, size = _index_box(box_zyx)
+    n_dims = mask.GetDimension()
+    index, size = index[-n_dims:], size[-n_dims:]
     mask_spacing = np.array(mask.GetSpacing())
     image_spacing = np.array(image.GetSpacing())
-    n_dims = len(mask_spacing)
     target = np.array(settings.resampled_pixel_spacing, dtype=np.float64)
     if len(target) != n_dims:
         from .errors import SettingsError
@@ -163,10 +170,11 @@ def resample(image, mask, box_zyx, settings):
     target = np.where(size != 1, target, mask_spacing)
     pad = settings.pad_distance
     if np.allclose(image_spacing, target):
-        rif = sitk.ResampleImageFilter()
-        rif.SetReferenceImage(image)
-        rif.SetInterpolator(sitk.sitkNearestNeighbor)
-        mask = rif.Execute(mask)
+        if not _same_grid(image, mask):
+            rif = sitk.ResampleImageFilter()
+            rif.SetReferenceImage(image)
+            rif.SetInterpolator(sitk.sitkNearestNeighbor)
+            mask = rif.Execute(mask)
         from .intake import as_zyx
         from .kernels import label_bounding_box
 
@@ -175,7 +183,8 @@ def resample(image, mask, box_zyx, settings):
             from .errors import LabelNotFound
 
             raise LabelNotFound(f"label {settings.label} vanished when the mask was put on the image grid")
-        return crop(image, mask, box_zyx, pad)
+        image, mask = crop(image, mask, box_zyx, pad)
+        return (normaliser.image(image) if normaliser is not None else image), mask
     ratio = mask_spacing / target
     new_lower = np.floor((index - 0.5) * ratio - pad)
     new_upper = np.ceil((index + size - 0.5) * ratio + pad)
@@ -185,17 +194,65 @@ def resample(image, mask, box_zyx, settings):
     new_size = np.array(new_upper - new_lower + 1, dtype="int").tolist()
     origin_index = np.array(0.5 * (target - mask_spacing) / mask_spacing) + new_lower / ratio
     new_origin = mask.TransformContinuousIndexToPhysicalPoint(origin_index)
-    rif = sitk.ResampleImageFilter()
-    rif.SetOutputSpacing(target)
-    rif.SetOutputDirection(np.array(mask.GetDirection()))
-    rif.SetSize(new_size)
-    rif.SetOutputOrigin(new_origin)
-    rif.SetOutputPixelType(image.GetPixelID())
-    rif.SetInterpolator(getattr(sitk, settings.interpolator))
-    resampled_image = rif.Execute(image)
-    rif.SetOutputPixelType(mask.GetPixelID())
-    rif.SetInterpolator(sitk.sitkNearestNeighbor)
-    return resampled_image, rif.Execute(mask)
+    direction = np.array(mask.GetDirection())
+
+    def run(source, pixel_id, interpolator):
+        rif = sitk.ResampleImageFilter()
+        rif.SetOutputSpacing(target)
+        rif.SetOutputDirection(direction)
+        rif.SetSize(new_size)
+        rif.SetOutputOrigin(new_origin)
+        rif.SetOutputPixelType(pixel_id)
+        rif.SetInterpolator(interpolator)
+        return rif.Execute(source)
+
+    interpolator = getattr(sitk, settings.interpolator)
+    region = input_region(image, new_size, new_origin, target, direction, settings.interpolator)
+    resampled = None
+    if region is not None:
+        # Only the crop the interpolator reads is normalised and prefiltered (spinerad.cropping); the spline
+        # itself is spinerad.kernels.bspline, which follows ITK's arithmetic in whole-image index space.
+        from .kernels.bspline import bspline_coefficients, bspline_resample
+
+        source = sitk.RegionOfInterest(image, region[1], region[0])
+        pixel_id = (sitk.sitkFloat64 if normaliser is not None else source.GetPixelID())
+        voxels = sitk.GetArrayViewFromImage(source)
+        if normaliser is not None:
+            voxels = normaliser.array(voxels)
+        values = bspline_resample(
+            bspline_coefficients(voxels), region[0], image.GetSize(), new_size, new_origin, target, direction,
+            image.GetOrigin(), image.GetSpacing(), image.GetDirection(),
+        )
+        if values is None:
+            pass  # a point on the image's edge: ITK decides inside/outside by its own rounding (below)
+        elif is_integer_pixel(pixel_id):
+            # ITK truncates the interpolated float64 to the integer type: check no value sits so close to an
+            # integer that the crop's index rounding could truncate it differently.
+            intensity_range = float(np.max(np.abs(voxels))) if voxels.size else 0.0
+            values = truncate_like_itk(values, pixel_id, intensity_range)
+        elif pixel_id == sitk.sitkFloat32:
+            values = values.astype(np.float32)
+        elif pixel_id != sitk.sitkFloat64:
+            values = None  # other pixel types: ITK on the whole image
+        if values is not None:
+            resampled = sitk.GetImageFromArray(values)
+            resampled.SetOrigin(new_origin)
+            resampled.SetSpacing(target.tolist())
+            resampled.SetDirection(direction.tolist())
+    if resampled is None:  # the whole image, as PyRadiomics
+        source = normaliser.image(image) if normaliser is not None else image
+        resampled = run(source, source.GetPixelID(), interpolator)
+    return resampled, run(mask, mask.GetPixelID(), sitk.sitkNearestNeighbor)
+
+
+def _same_grid(image, mask):
+    """Identical size, origin, spacing and direction: nearest-neighbour resampling would be the identity."""
+    return (
+        image.GetSize() == mask.GetSize()
+        and image.GetOrigin() == mask.GetOrigin()
+        and image.GetSpacing() == mask.GetSpacing()
+        and image.GetDirection() == mask.GetDirection()
+    )
 
 
 def resample_ibsi(image, mask, label, spacing, interpolator, options):

@@ -29,6 +29,7 @@ import SimpleITK as sitk
 from . import intake
 from .errors import NotSupported
 from .features import FEATURE_CLASSES
+from .cropping import FilterSource
 from .imagetypes import IMAGE_TYPES
 from .pipeline import StageTimer, _check_device, _prepare, _resolve_params
 from .preprocess import discretise
@@ -266,10 +267,12 @@ def iter_feature_maps(
     valid = grid.roi if voxel.masked_kernel else np.ones(grid.shape, dtype=bool)
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
-        derived = IMAGE_TYPES[image_type](roi.image, type_settings)
+        # The filters hand out the map grid's box (the ROI box plus the kernel radius), cropped with their margins.
+        source = FilterSource(roi.source.image, grid.box, roi.source.normaliser, roi.source.croppable)
+        derived = IMAGE_TYPES[image_type](source, type_settings)
         for prefix, filtered in derived:
             with timer.stage("discretise"):
-                values = np.ascontiguousarray(np.asarray(filtered)[grid.box], dtype=np.float64)
+                values = np.ascontiguousarray(np.asarray(filtered), dtype=np.float64)
                 _, grey_levels, compact, _ = discretise(
                     values[valid], type_settings.bin_width, type_settings.bin_count
                 )

@@ -1,0 +1,228 @@
+"""Cubic B-spline resampling of a crop, step by step as SimpleITK's ``sitkBSpline`` resampling.
+
+ITK's ``BSplineDecompositionImageFilter`` and ``BSplineInterpolateImageFunction``, reproduced.
+
+Why hand-written: ITK prefilters with a line-copying iterator loop that costs ~40 ns per voxel and pass; the
+same recursion here runs in parallel over lines. It reproduces ITK's arithmetic (gain, causal initialisation
+over ITK's 18-sample horizon for tolerance 1e-10 or its full mirror loop on short lines, causal and
+anti-causal recursions, x then y then z; the cubic weights; the 4 x 4 x 4 sum with x fastest; mirror
+boundaries at the whole image's border; 0 outside the buffer), so values agree with ITK's to float64
+rounding (tested against SimpleITK on the whole image).
+
+Arrays are (z, y, x); continuous indices are computed in the *whole* image's index space and the crop is
+addressed through its integer offset, so no index is shifted in floating point.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._config import JIT, JIT_PARALLEL
+
+#: The cubic B-spline's pole, as ITK computes it.
+POLE = math.sqrt(3.0) - 2.0
+#: Continuous indices this close to the buffer's edge (-0.5 or size - 0.5) make the result depend on
+#: rounding: PyRadiomics' grids put whole planes exactly there when their spacing ratios are round.
+EDGE_TOLERANCE = 1e-9
+#: ITK's causal-initialisation horizon: ceil(log(1e-10) / log|z|) = 18.
+HORIZON = int(math.ceil(math.log(1e-10) / math.log(abs(POLE))))
+
+
+@njit(**JIT)
+def _filter_line(s, z, horizon):
+    """``DataToCoefficients1D`` for one pole (in place)."""
+    n = s.shape[0]
+    if n == 1:
+        return
+    c0 = 1.0 * (1.0 - z) * (1.0 - 1.0 / z)
+    for i in range(n):
+        s[i] *= c0
+    if horizon < n:
+        total = s[0]
+        zn = z
+        for i in range(1, horizon):
+            total += zn * s[i]
+            zn *= z
+        s[0] = total
+    else:
+        zn = z
+        iz = 1.0 / z
+        z2n = z ** np.float64(n - 1)
+        total = s[0] + z2n * s[n - 1]
+        z2n *= z2n * iz
+        for i in range(1, n - 1):
+            total += (zn + z2n) * s[i]
+            zn *= z
+            z2n *= iz
+        s[0] = total / (1.0 - zn * zn)
+    for i in range(1, n):
+        s[i] += z * s[i - 1]
+    s[n - 1] = (z / (z * z - 1.0)) * (z * s[n - 2] + s[n - 1])
+    for i in range(n - 2, -1, -1):
+        s[i] = z * (s[i + 1] - s[i])
+
+
+@njit(**JIT_PARALLEL)
+def _prefilter_x(c, z, horizon):
+    n_z, n_y, n_x = c.shape
+    for k in prange(n_z):
+        line = np.empty(n_x)
+        for j in range(n_y):
+            for i in range(n_x):
+                line[i] = c[k, j, i]
+            _filter_line(line, z, horizon)
+            for i in range(n_x):
+                c[k, j, i] = line[i]
+
+
+@njit(**JIT_PARALLEL)
+def _prefilter_y(c, z, horizon):
+    n_z, n_y, n_x = c.shape
+    for k in prange(n_z):
+        line = np.empty(n_y)
+        for i in range(n_x):
+            for j in range(n_y):
+                line[j] = c[k, j, i]
+            _filter_line(line, z, horizon)
+            for j in range(n_y):
+                c[k, j, i] = line[j]
+
+
+@njit(**JIT_PARALLEL)
+def _prefilter_z(c, z, horizon):
+    n_z, n_y, n_x = c.shape
+    for j in prange(n_y):
+        line = np.empty(n_z)
+        for i in range(n_x):
+            for k in range(n_z):
+                line[k] = c[k, j, i]
+            _filter_line(line, z, horizon)
+            for k in range(n_z):
+                c[k, j, i] = line[k]
+
+
+def bspline_coefficients(values):
+    """Cubic B-spline coefficients of a (z, y, x) volume, ITK's order of passes (x, y, z). float64 copy."""
+    coefficients = np.array(values, dtype=np.float64, order="C")
+    _prefilter_x(coefficients, POLE, HORIZON)
+    _prefilter_y(coefficients, POLE, HORIZON)
+    _prefilter_z(coefficients, POLE, HORIZON)
+    return coefficients
+
+
+@njit(**JIT)
+def _mirror(index, length):
+    """ITK's ApplyMirrorBoundaryConditions for one index on [0, length - 1]."""
+    if length == 1:
+        return 0
+    if index < 0:
+        index = -index
+    if index >= length:
+        index = (length - 1) - (index - (length - 1))
+    return index
+
+
+@njit(**JIT)
+def _weights(x, first, w_out):
+    w = x - np.float64(first + 1)
+    w_out[3] = (1.0 / 6.0) * w * w * w
+    w_out[0] = (1.0 / 6.0) + 0.5 * w * (w - 1.0) - w_out[3]
+    w_out[2] = w + w_out[0] - 2.0 * w_out[3]
+    w_out[1] = 1.0 - w_out[0] - w_out[2] - w_out[3]
+
+
+@njit(**JIT_PARALLEL)
+def _interpolate_kernel(
+    coefficients, offset, full, out_origin, index_to_point, point_to_index, in_origin, out, ambiguous
+):
+    """Evaluate the spline at every output voxel (output (z, y, x); geometry in ITK's (x, y, z) order).
+
+    ``offset`` / ``full`` are the crop's start and the whole image's size, (x, y, z); ``index_to_point`` is
+    the output's direction times spacing, ``point_to_index`` the input's inverse. ``ambiguous[k]`` counts
+    the points of slice k within ``EDGE_TOLERANCE`` of the buffer's edge (inside or outside is then decided
+    by rounding, which ITK does in another order).
+    """
+    n_z, n_y, n_x = out.shape
+    for k in prange(n_z):
+        near_edge = 0
+        wx = np.empty(4)
+        wy = np.empty(4)
+        wz = np.empty(4)
+        point = np.empty(3)
+        cindex = np.empty(3)
+        for j in range(n_y):
+            for i in range(n_x):
+                for a in range(3):
+                    point[a] = out_origin[a] + (
+                        index_to_point[a, 0] * i + index_to_point[a, 1] * j + index_to_point[a, 2] * k
+                    )
+                inside = True
+                for a in range(3):
+                    cindex[a] = (
+                        point_to_index[a, 0] * (point[0] - in_origin[0])
+                        + point_to_index[a, 1] * (point[1] - in_origin[1])
+                        + point_to_index[a, 2] * (point[2] - in_origin[2])
+                    )
+                    if not (cindex[a] >= -0.5 and cindex[a] < full[a] - 0.5):
+                        inside = False
+                    edge = min(abs(cindex[a] + 0.5), abs(cindex[a] - (full[a] - 0.5)))
+                    if edge < EDGE_TOLERANCE:
+                        near_edge += 1
+                if not inside:
+                    out[k, j, i] = 0.0
+                    continue
+                fx = np.int64(math.floor(np.float32(cindex[0]))) - 1
+                fy = np.int64(math.floor(np.float32(cindex[1]))) - 1
+                fz = np.int64(math.floor(np.float32(cindex[2]))) - 1
+                _weights(cindex[0], fx, wx)
+                _weights(cindex[1], fy, wy)
+                _weights(cindex[2], fz, wz)
+                total = 0.0
+                for c in range(4):
+                    zz = _mirror(fz + c, full[2]) - offset[2]
+                    for b in range(4):
+                        yy = _mirror(fy + b, full[1]) - offset[1]
+                        for a in range(4):
+                            xx = _mirror(fx + a, full[0]) - offset[0]
+                            total += (wx[a] * wy[b] * wz[c]) * coefficients[zz, yy, xx]
+                out[k, j, i] = total
+        ambiguous[k] = near_edge
+
+
+def bspline_resample(
+    coefficients,
+    offset_xyz,
+    full_size_xyz,
+    out_size_xyz,
+    out_origin,
+    out_spacing,
+    out_direction,
+    in_origin,
+    in_spacing,
+    in_direction,
+):
+    """Values (float64, (z, y, x)) of the spline at the output grid, 0 outside the whole image's buffer.
+
+    ``coefficients`` cover the crop starting at ``offset_xyz`` of an image of ``full_size_xyz``; the crop
+    must hold every coefficient the output reads (the caller's margin). Returns None when a point lies on
+    the buffer's edge up to rounding (then only ITK's own arithmetic gives ITK's answer).
+    """
+    out_direction = np.asarray(out_direction, dtype=np.float64).reshape(3, 3)
+    in_direction = np.asarray(in_direction, dtype=np.float64).reshape(3, 3)
+    index_to_point = out_direction @ np.diag(np.asarray(out_spacing, dtype=np.float64))
+    point_to_index = np.linalg.inv(in_direction @ np.diag(np.asarray(in_spacing, dtype=np.float64)))
+    out = np.empty(tuple(int(n) for n in out_size_xyz[::-1]), dtype=np.float64)
+    ambiguous = np.zeros(out.shape[0], dtype=np.int64)
+    _interpolate_kernel(
+        coefficients,
+        np.asarray(offset_xyz, dtype=np.int64),
+        np.asarray(full_size_xyz, dtype=np.int64),
+        np.asarray(out_origin, dtype=np.float64),
+        index_to_point,
+        point_to_index,
+        np.asarray(in_origin, dtype=np.float64),
+        out,
+        ambiguous,
+    )
+    return None if ambiguous.any() else out
