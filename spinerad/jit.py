@@ -100,9 +100,11 @@ def _warm(keys):
         for _, itemsize in sorted(k for k in keys if k[0] == "mask"):
             label_bounding_box(np.zeros((1, 1, 2), dtype=f"u{itemsize}"), 1)
         image, mask = _warm_study()
+        if ("extras", "cpu") in keys:
+            _warm_extras(image, mask)
         by_device = {}
         for family, device in keys:
-            if family != "mask":
+            if family not in ("mask", "extras"):
                 by_device.setdefault(device, set()).add(family)
         for device, families in sorted(by_device.items()):
             if "ibsi" in families:
@@ -113,6 +115,29 @@ def _warm(keys):
                 extract(image, mask, params=params, device=device)
     finally:
         _local.warming = False
+
+
+def _warm_extras(image, mask):
+    """Kernels no feature family selects (``spinerad warmup`` only): normalisation, B-spline resampling and
+    filters, shape2D, and the direct Moran/Geary pair sums."""
+    import SimpleITK as sitk
+
+    from .ibsi_morph import spatial_autocorrelation
+    from .pipeline import extract
+    from .settings import load_params
+
+    profile = {
+        "setting": {"normalize": True, "resampledPixelSpacing": [1.0, 1.0, 2.0]},
+        "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Wavelet": {}},
+        "featureClass": {"firstorder": None},
+    }
+    extract(image, mask, params=load_params(profile), device="cpu")
+    one_slice = sitk.GetArrayFromImage(mask)
+    one_slice[np.arange(one_slice.shape[0]) != one_slice.shape[0] // 2] = 0
+    flat = sitk.GetImageFromArray(one_slice)
+    flat.CopyInformation(mask)
+    extract(image, flat, params=load_params({"setting": {"force2D": True}, "featureClass": {"shape2D": None}}))
+    spatial_autocorrelation(np.ones((2, 2, 2), dtype=bool), np.arange(8.0).reshape(2, 2, 2), (1.0, 1.0, 1.0), method="pairs")
 
 
 class _CompileNote:
@@ -180,6 +205,8 @@ def warm_all(devices=("cpu",)):
         with _lock:
             keys = {(family, device) for family in ALL_FAMILIES for device in devices}
             keys |= {("mask", itemsize) for itemsize in (1, 2, 4, 8)}
+            if "cpu" in devices:
+                keys.add(("extras", "cpu"))
             missing = keys - _ready
             if missing:
                 _warm(missing)

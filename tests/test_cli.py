@@ -165,7 +165,6 @@ def test_nan_in_image(capsys, study):
         ("settings:\n  binWidth: 5\n", ["unknown section 'settings'"]),
         ("featureClass:\n  glcm: [Contrastt]\n", ["unknown feature 'Contrastt'", "Contrast"]),
         ("featureClass:\n  texture:\n", ["unknown feature class 'texture'"]),
-        ("voxelSetting:\n  kernelRadius: 2\n", ["voxel-based extraction ('voxelSetting') is not supported"]),
         ("setting: [1, 2\n", ["not valid YAML"]),
     ],
 )

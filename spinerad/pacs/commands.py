@@ -25,8 +25,7 @@ def add_parsers(commands, positive_int):
         "--allow-ae",
         action="append",
         metavar="TITLE",
-        default=[],
-        help="calling AE title allowed to send (repeat); without it every AE is accepted",
+        help="calling AE title allowed to send (repeat; default: none given, so every AE is accepted)",
     )
     node.add_argument(
         "--quiet-seconds",
@@ -74,7 +73,7 @@ def dicom_node(args):
     from .store import StoreTarget, check_ae_title
 
     check_ae_title(args.ae_title, "--ae-title")
-    for title in args.allow_ae:
+    for title in args.allow_ae or ():
         check_ae_title(title, "--allow-ae")
     if not 0 <= args.port < 65536:
         raise SettingsError(f"--port must be 0..65535, got {args.port}")
@@ -87,7 +86,7 @@ def dicom_node(args):
         ae_title=args.ae_title,
         host=args.host,
         port=args.port,
-        allow_ae=tuple(args.allow_ae),
+        allow_ae=tuple(args.allow_ae or ()),
         quiet_seconds=args.quiet_seconds,
         max_instances=args.max_instances,
         max_study_bytes=int(args.max_study_mb * MiB),
