@@ -27,7 +27,7 @@ from spinerad.pipeline import extract
 from spinerad.settings import load_params
 
 from . import status
-from .decode import DicomEncoding, check_spec, decode_study
+from .decode import DicomEncoding, check_spec, decode_study, decode_volume
 from .errors import InternalError, LimitExceeded, ModelMismatch, NotReady, ProtocolError, UnknownTask
 from .limits import DEFAULT_LIMITS
 from .pool import Admission, CancellableTimer, CancelToken, WorkerPool
