@@ -16,6 +16,7 @@ stops uploading. Failures raise :class:`ServiceError` carrying the gRPC status c
 """
 
 import os
+import threading
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -201,18 +202,58 @@ class Study:
         )
 
 
-def upload_messages(studies, chunk_bytes=DEFAULT_CHUNK_BYTES, refused=None):
+class Verdicts:
+    """The server's first answer to each study header, handed from the response stream to the uploader.
+
+    The uploader waits for it before sending a study's chunks: a refused study (queue full, draining,
+    bad header) then costs no upload at all, on either side.
+    """
+
+    def __init__(self):
+        self._answers = {}
+        self._lock = threading.Condition()
+        self._closed = False
+
+    def answer(self, request_id, accepted):
+        """Record the first answer for ``request_id`` (later ones are ignored)."""
+        with self._lock:
+            self._answers.setdefault(request_id, accepted)
+            self._lock.notify_all()
+
+    def close(self):
+        """The call is over: stop every wait."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+
+    def wait(self, request_id):
+        """Whether the study was accepted (False when refused or the call ended first)."""
+        with self._lock:
+            self._lock.wait_for(lambda: request_id in self._answers or self._closed)
+            return self._answers.get(request_id, False)
+
+    def refused(self, request_id):
+        """Whether the server already refused the study (or the call is over)."""
+        with self._lock:
+            return self._closed or self._answers.get(request_id) is False
+
+
+def upload_messages(studies, chunk_bytes=DEFAULT_CHUNK_BYTES, refused=None, verdicts=None):
     """``StudyUpload`` messages of ``studies``: each header, then its image and mask chunks.
 
-    A request id in ``refused`` (filled while the answers stream in) stops its remaining chunks.
+    With ``verdicts`` (a :class:`Verdicts` filled from the response stream) a study's chunks are sent only
+    once the server accepted its header. A request id in ``refused`` (filled while the answers stream in)
+    stops its remaining chunks.
     """
     refused = refused if refused is not None else set()
     for study in studies:
         yield study_pb2.StudyUpload(header=study.header())
+        if verdicts is not None and not verdicts.wait(study.request_id):
+            continue
         for part, volume in ((study_pb2.PART_IMAGE, study.image), (study_pb2.PART_MASK, study.mask)):
             offset = 0
             for data in volume.chunks(chunk_bytes):
-                if study.request_id in refused:
+                if study.request_id in refused or (verdicts is not None and verdicts.refused(study.request_id)):
                     break
                 yield study_pb2.StudyUpload(chunk=study_pb2.Chunk(part=part, offset=offset, data=data))
                 offset += len(data)
@@ -296,18 +337,20 @@ class Client:
         A per-study failure is an event (``event.error``); a failure of the whole call raises
         :class:`ServiceError`. Close the generator (or break) to cancel the call.
         """
-        refused = set()
+        verdicts = Verdicts()
         call = self._stub.Analyze(
-            upload_messages(studies, chunk_bytes, refused), timeout=timeout, metadata=self._metadata
+            upload_messages(studies, chunk_bytes, verdicts=verdicts), timeout=timeout, metadata=self._metadata
         )
         try:
             for event in call:
-                if event.WhichOneof("kind") == "error":
-                    refused.add(event.request_id)
+                kind = event.WhichOneof("kind")
+                if kind in ("accepted", "error"):
+                    verdicts.answer(event.request_id, kind == "accepted")
                 yield event
         except grpc.RpcError as error:
             raise _rpc_error(error) from None
         finally:
+            verdicts.close()
             call.cancel()
 
     def analyze_study(self, study, **kwargs):

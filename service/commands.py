@@ -53,6 +53,9 @@ def serve(args, load_registry=None):
         raise SettingsError("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
         raise SettingsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    for name, value in (("--upload-idle-timeout", args.upload_idle_timeout), ("--upload-timeout", args.upload_timeout)):
+        if not value > 0:
+            raise SettingsError(f"{name} must be a positive number of seconds, got {value}")
     for path in (args.tls_cert, args.tls_key, args.tls_client_ca):
         _read(path, "TLS file")
     tokens = _tokens(args.token_file)
@@ -62,6 +65,8 @@ def serve(args, load_registry=None):
         max_message_bytes=int(args.max_message_mb * MiB),
         max_upload_bytes=int(args.max_upload_mb * MiB),
         max_voxels=args.max_voxels,
+        upload_idle_timeout_s=args.upload_idle_timeout,
+        upload_timeout_s=args.upload_timeout,
     )
     defaults = ServiceConfig()
     config = ServiceConfig(

@@ -79,10 +79,23 @@ class ServiceMetrics:
             ["reason"],
             registry=r,
         )
+        self.upload_timeouts = Counter(
+            "spinerad_upload_timeouts",
+            "Calls cut because an admitted study's upload stalled (idle) or took too long (total).",
+            ["kind"],
+            registry=r,
+        )
         self.received_bytes = Counter(
             "spinerad_received_bytes",
-            "Payload bytes received in upload chunks, by part.",
+            "Payload bytes received in upload chunks, by part (\"refused\": chunks of a refused study, "
+            "read and dropped).",
             ["part"],
+            registry=r,
+        )
+        self.trim_seconds = Histogram(
+            "spinerad_memory_trim_duration_seconds",
+            "Time of giving freed memory back to the kernel (malloc_trim) when the server goes idle.",
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.models = Info(

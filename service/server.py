@@ -7,7 +7,6 @@ within the grace period, and the process exits 0.
 """
 
 import asyncio
-import ctypes
 import logging
 import signal
 import sys
@@ -24,8 +23,10 @@ from spinerad.v1 import service_pb2, service_pb2_grpc
 from .engine import Engine
 from .interceptors import AuthInterceptor, StatusInterceptor
 from .limits import DEFAULT_LIMITS, Limits
+from .memory import tune_allocator
 from .metrics import ServiceMetrics
 from .pool import default_workers
+from .scratch import ScratchRoot
 from .servicers import InferenceServicer
 
 log = logging.getLogger("spinerad.service")
@@ -58,7 +59,8 @@ class ServiceConfig:
     tls_client_ca: str = None
     #: Accepted bearer tokens; empty: no token needed.
     tokens: tuple = ()
-    #: Where file and DICOM uploads are written for SimpleITK to read (None: the system temp folder).
+    #: Where file and DICOM uploads are written for SimpleITK to read (None: the system temp folder); each
+    #: process works in its own root inside (see :mod:`spinerad.service.scratch`).
     scratch_dir: str = None
 
 
@@ -80,7 +82,8 @@ class SpineradServer:
         self.config = config
         self.metrics = metrics or ServiceMetrics()
         queue_size = 2 * config.workers if config.queue_size is None else config.queue_size
-        self.engine = Engine(self.metrics, config.workers, queue_size, config.limits, config.scratch_dir)
+        self.scratch = ScratchRoot(config.scratch_dir)
+        self.engine = Engine(self.metrics, config.workers, queue_size, config.limits, str(self.scratch.path))
         self.port = None
         self.metrics_port = None
         self._server = None
@@ -180,6 +183,7 @@ class SpineradServer:
         if self._server is not None:
             await self._server.stop(max(deadline - time.monotonic(), 0.0))
         await asyncio.to_thread(self.engine.shutdown)
+        self.scratch.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
@@ -194,29 +198,6 @@ def _threading_layer():
         return numba.threading_layer()
     except ValueError:  # no parallel kernel ran yet
         return "not started"
-
-
-def tune_allocator():
-    """Let glibc keep freed memory for the next study instead of returning it to the kernel.
-
-    Every study allocates and frees tens of MB (upload buffers, decoded volumes, ROI arrays). By default
-    glibc maps blocks that large afresh and unmaps them on free, so each study pays the page faults again
-    (several ms per study on a VM). Serving blocks up to 32 MiB from the heap and trimming the heap only
-    beyond 512 MiB free makes the memory of one study the next one's. Returns whether glibc took it.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    return all(
-        libc.mallopt(option, value) == 1
-        for option, value in (
-            (m_mmap_threshold, 32 << 20),
-            (m_trim_threshold, 512 << 20),
-            (m_top_pad, 64 << 20),
-        )
-    )
 
 
 async def serve(config, load_registry, stop=None):

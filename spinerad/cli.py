@@ -96,6 +96,14 @@ def build_parser():
     serve.add_argument("--tls-client-ca", metavar="PEM", help="CA of client certificates (mutual TLS)")
     serve.add_argument("--token-file", metavar="FILE", help="bearer tokens, one a line")
     serve.add_argument("--scratch-dir", metavar="DIR", help="where uploads are decoded")
+    serve.add_argument(
+        "--upload-idle-timeout", type=float, default=15.0, metavar="S",
+        help="cut an upload that sends nothing for S seconds (DEADLINE_EXCEEDED; default 15)",
+    )
+    serve.add_argument(
+        "--upload-timeout", type=float, default=300.0, metavar="S",
+        help="cut an upload not complete S seconds after its header (default 300)",
+    )
 
     analyze = commands.add_parser("analyze", help="send a study to a server; print its events")
     analyze.add_argument("image", help="image file or DICOM series folder")
