@@ -15,7 +15,10 @@ Volumes are uploaded in chunks (1 MiB by default) straight from disk or memory; 
 stops uploading. Failures raise :class:`ServiceError` carrying the gRPC status code name.
 """
 
+import ipaddress
+import json
 import os
+import socket
 import threading
 import uuid
 import zlib
@@ -253,7 +256,8 @@ def upload_messages(studies, chunk_bytes=DEFAULT_CHUNK_BYTES, refused=None, verd
         for part, volume in ((study_pb2.PART_IMAGE, study.image), (study_pb2.PART_MASK, study.mask)):
             offset = 0
             for data in volume.chunks(chunk_bytes):
-                if study.request_id in refused or (verdicts is not None and verdicts.refused(study.request_id)):
+                stop = study.request_id in refused
+                if stop or (verdicts is not None and verdicts.refused(study.request_id)):
                     break
                 yield study_pb2.StudyUpload(chunk=study_pb2.Chunk(part=part, offset=offset, data=data))
                 offset += len(data)
@@ -285,13 +289,48 @@ def event_to_dict(event):
 # --- the client ---------------------------------------------------------------------------------------------
 
 
+def channel_target(target):
+    """A gRPC target for one ``host:port`` or URI, or for several replicas (a static address list).
+
+    gRPC's ``ipv4:``/``ipv6:`` schemes take a comma-separated address list; host names in a list are
+    resolved once, here (give one ``dns:///name:port`` instead to follow a changing set of replicas).
+    """
+    if isinstance(target, str):
+        return target
+    targets = list(target)
+    if len(targets) == 1:
+        return targets[0]
+    addresses = []
+    for item in targets:
+        host, sep, port = item.rpartition(":")
+        if not sep or not port.isdigit():
+            raise SpineradError(f"replica {item!r} is not host:port")
+        host = host.strip("[]")
+        try:
+            ips = [ipaddress.ip_address(host)]
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise SpineradError(f"cannot resolve replica {host!r}: {exc.strerror}") from None
+            ips = [ipaddress.ip_address(info[4][0]) for info in infos]
+        addresses += [(ip, int(port)) for ip in dict.fromkeys(ips)]
+    versions = {ip.version for ip, _port in addresses}
+    if versions == {4}:
+        return "ipv4:" + ",".join(f"{ip}:{port}" for ip, port in addresses)
+    mapped = (ip if ip.version == 6 else f"::ffff:{ip}" for ip, _port in addresses)
+    return "ipv6:" + ",".join(f"[{ip}]:{port}" for ip, (_ip, port) in zip(mapped, addresses, strict=True))
+
+
 class Client:
     """A channel to a spinerad server.
 
     Parameters
     ----------
-    target : str
-        ``host:port``.
+    target : str or sequence of str
+        ``host:port``, a gRPC target URI such as ``dns:///spinerad.ns.svc.cluster.local:50051`` (every
+        address the name resolves to, re-resolved when connections fail), or several ``host:port``
+        replicas. Calls are spread over all addresses with gRPC's ``round_robin`` policy.
     root_certificates : bytes or None
         CA bundle to verify the server (TLS). ``tls=True`` without it uses the system roots.
     client_cert, client_key : bytes or None
@@ -310,8 +349,16 @@ class Client:
         client_key=None,
         token=None,
         options=(),
+        resend=1,
     ):
-        options = [("grpc.max_receive_message_length", 64 << 20), *options]
+        target = channel_target(target)
+        options = [
+            ("grpc.max_receive_message_length", 64 << 20),
+            ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+            *options,
+        ]
+        #: How many times a study is re-sent after its replica failed (UNAVAILABLE) before ``completed``.
+        self.resend = resend
         if tls or root_certificates or client_cert:
             credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
             self.channel = grpc.secure_channel(target, credentials, options=options)
@@ -336,7 +383,42 @@ class Client:
 
         A per-study failure is an event (``event.error``); a failure of the whole call raises
         :class:`ServiceError`. Close the generator (or break) to cancel the call.
+
+        A replica that goes away (the call fails UNAVAILABLE, or a study is refused UNAVAILABLE because the
+        replica is shutting down) does not fail the studies it had not finished: they are re-sent, on a new
+        call that the ``round_robin`` policy gives to another replica, up to :attr:`resend` times each. The
+        request id makes that safe; the events of a re-sent study start again with ``accepted``, and it
+        ends with exactly one ``completed`` or ``error``. ``timeout`` applies to each call.
         """
+        studies = list(studies)
+        sent = dict.fromkeys((s.request_id for s in studies), 0)
+        while studies:
+            finished, again, failure = set(), [], None
+            try:
+                for event in self._analyze_once(studies, chunk_bytes, timeout):
+                    kind = event.WhichOneof("kind")
+                    rid = event.request_id
+                    unavailable = kind == "error" and event.error.code == "UNAVAILABLE"
+                    if unavailable and sent.get(rid, self.resend) < self.resend:
+                        again.append(rid)  # the replica is shutting down: another one takes it
+                        finished.add(rid)
+                        continue
+                    if kind in ("completed", "error"):
+                        finished.add(rid)
+                    yield event
+            except ServiceError as exc:
+                failure = exc
+            unfinished = [s for s in studies if s.request_id not in finished]
+            if failure is not None and unfinished:
+                exhausted = any(sent[s.request_id] >= self.resend for s in unfinished)
+                if failure.code != "UNAVAILABLE" or exhausted:
+                    raise failure
+            retry = {*again, *(s.request_id for s in unfinished)}
+            studies = [s for s in studies if s.request_id in retry]
+            for study in studies:
+                sent[study.request_id] += 1
+
+    def _analyze_once(self, studies, chunk_bytes, timeout):
         verdicts = Verdicts()
         call = self._stub.Analyze(
             upload_messages(studies, chunk_bytes, verdicts=verdicts), timeout=timeout, metadata=self._metadata

@@ -359,7 +359,8 @@ class Engine:
             raise
         self.metrics.studies_held.inc()
         study = _Study(
-            request, params, tasks, label, self.admission, self.metrics, deadline, self.limits.upload_timeout_s
+            request, params, tasks, label, self.admission, self.metrics, deadline,
+            self.limits.upload_timeout_s,
         )
         return study, ahead
 
@@ -626,7 +627,8 @@ class Engine:
         incoming = _Incoming(messages, self)
         try:
             while True:
-                message = await incoming.next(study if study is not None and not study.upload.complete else None)
+                uploading = study if study is not None and not study.upload.complete else None
+                message = await incoming.next(uploading)
                 if message is _END:
                     break
                 if message is _DRAINED:

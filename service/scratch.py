@@ -26,7 +26,7 @@ _UNLOCKED_GRACE_S = 60.0
 
 
 class ScratchRoot:
-    """This process's scratch root under ``base`` (the system temp folder when None)."""
+    """The scratch root of this process, under ``base`` (the system temp folder when None)."""
 
     def __init__(self, base=None):
         self.base = Path(base or tempfile.gettempdir()) / SCRATCH_FOLDER

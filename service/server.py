@@ -59,6 +59,9 @@ class ServiceConfig:
     tls_client_ca: str = None
     #: Accepted bearer tokens; empty: no token needed.
     tokens: tuple = ()
+    #: Share the port with the other processes of a group (SO_REUSEPORT); such a process binds only once
+    #: it is warm, so every connection the kernel gives it is answered SERVING.
+    reuse_port: bool = False
     #: Where file and DICOM uploads are written for SimpleITK to read (None: the system temp folder); each
     #: process works in its own root inside (see :mod:`spinerad.service.scratch`).
     scratch_dir: str = None
@@ -105,7 +108,7 @@ class SpineradServer:
         options = [
             ("grpc.max_receive_message_length", config.limits.max_message_bytes),
             ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ]
         self._server = grpc.aio.server(interceptors=interceptors, options=options)
         service_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(self.engine), self._server)
@@ -152,6 +155,8 @@ class SpineradServer:
         await asyncio.to_thread(self.engine.warm)
         if self.engine.draining:
             return
+        if self._server is None:  # a process of a group binds once warm
+            await self.start()
         self.engine.ready = True
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -200,7 +205,7 @@ def _threading_layer():
         return "not started"
 
 
-async def serve(config, load_registry, stop=None):
+async def serve(config, load_registry, stop=None, on_serving=None):
     """Run a server until SIGTERM/SIGINT (or ``stop`` is set), then drain; return the exit code."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -211,8 +216,15 @@ async def serve(config, load_registry, stop=None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     server = SpineradServer(config)
-    await server.start()
+    if not config.reuse_port:
+        await server.start()
     loading = asyncio.create_task(server.load(load_registry))
+    if on_serving is not None:
+        def serving(task):
+            if not (task.cancelled() or task.exception() or server.engine.draining):
+                on_serving()
+
+        loading.add_done_callback(serving)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait((loading, stopping), return_when=asyncio.FIRST_COMPLETED)
     code = 0

@@ -86,6 +86,10 @@ def build_parser():
     serve.add_argument("--no-metrics", action="store_true", help="serve no /metrics endpoint")
     serve.add_argument("--models", metavar="DIR", help="marker-model folder (default: the shipped models)")
     serve.add_argument("--workers", type=_positive_int, metavar="N", help="worker threads (default: cores)")
+    serve.add_argument(
+        "--processes", type=_positive_int, metavar="N",
+        help="server processes sharing the port (default: one per core, or 1 when --workers is given)",
+    )
     serve.add_argument("--queue-size", type=int, metavar="N", help="studies queued beyond busy workers (2 x)")
     serve.add_argument("--max-message-mb", type=float, default=8, metavar="MB", help="largest gRPC message")
     serve.add_argument("--max-upload-mb", type=float, default=1024, metavar="MB", help="largest study upload")
