@@ -73,14 +73,21 @@ def _processes(args):
 
 
 def serve_process(args, load_registry=None, *, index=None, reuse_port=False, on_serving=None):
-    """Run one server process (``index``: its place in a group) until SIGTERM/SIGINT; its exit code."""
+    """Run one server process (``index``: its place in a group) until SIGTERM/SIGINT, then exit the process."""
     from .server import serve
 
     config = _config(args, reuse_port=reuse_port, in_group=index is not None)
     logger = _configure_logging(index)
     if config.tokens and not args.tls_cert and not index:
         logger.warning("bearer tokens over a plaintext port can be read on the network; use --tls-cert")
-    return asyncio.run(serve(config, load_registry or _load_registry(args.models), on_serving=on_serving))
+    code = asyncio.run(serve(config, load_registry or _load_registry(args.models), on_serving=on_serving))
+    # Everything is drained and closed. Skip the interpreter's finalisation: Numba's TBB pool can deadlock
+    # in its unload there (seen with the process pinned to one core: "stopped" logged, the process never
+    # exiting), which would turn a clean SIGTERM into a SIGKILL at the end of the pod's grace period.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _config(args, reuse_port=False, in_group=False):
