@@ -239,6 +239,39 @@ class _Abort:
         self.error = error
 
 
+class RecentResults:
+    """The answers of recently completed Analyze studies, by request id, for a study sent again.
+
+    A client re-sends a study when its connection failed before ``completed`` arrived (the replica may
+    have finished it). The same request id with the same header (encodings, sizes, tasks, profile,
+    clinical values, label) within ``ttl_s`` gets the stored events again instead of a second computation:
+    one result per request id, whatever the retries. Bounded: at most ``size`` studies (a few kB each).
+    """
+
+    def __init__(self, size=1024, ttl_s=600.0):
+        self.size = size
+        self.ttl_s = ttl_s
+        self._items = {}  # request id -> (expiry, request, events); insertion order = age
+
+    def put(self, request, events):
+        """Keep the events of a completed study."""
+        self._items.pop(request.request_id, None)
+        self._items[request.request_id] = (time.monotonic() + self.ttl_s, request, tuple(events))
+        while len(self._items) > self.size:
+            del self._items[next(iter(self._items))]
+
+    def get(self, request):
+        """The stored events of this same study, or None."""
+        item = self._items.get(request.request_id)
+        if item is None:
+            return None
+        expiry, stored, events = item
+        if expiry < time.monotonic():
+            del self._items[request.request_id]
+            return None
+        return events if stored == request else None
+
+
 class Engine:
     """Admission, reassembly and the worker pool around the extraction pipeline and the model registry."""
 
@@ -253,6 +286,7 @@ class Engine:
         self.ready = False
         self._draining = False
         self._drain_event = asyncio.Event()
+        self.results = RecentResults()
 
     @property
     def draining(self):
@@ -491,8 +525,14 @@ class Engine:
         self.metrics.study_seconds.labels(rpc, code).observe(time.perf_counter() - started)
 
     async def _analyze_one(self, study, emit):
+        answered = []
+
+        def keep(event):
+            answered.append(event)
+            emit(event)
+
         try:
-            _features, stage_ms = await self._run(study, emit, predictions=True)
+            _features, stage_ms = await self._run(study, keep, predictions=True)
         except SpineradError as exc:
             self._record_study("Analyze", study, exc)
             emit(Failed(study.request_id, exc))
@@ -506,7 +546,9 @@ class Engine:
             emit(Failed(study.request_id, InternalError(reference)))
             return
         self._record_study("Analyze", study)
-        emit(Completed(study.request_id, stage_ms))
+        completed = Completed(study.request_id, stage_ms)
+        self.results.put(study.request, [*answered, completed])
+        emit(completed)
 
     # --- the two study RPCs ---------------------------------------------------------------------------------
 
@@ -606,6 +648,14 @@ class Engine:
         state["seen_header"] = True
         state["discarding"] = False
         started = time.perf_counter()
+        replay = self.results.get(request) if self.ready and not self.draining else None
+        if replay is not None:  # sent again (its replica's answer was lost): answer, do not compute again
+            self.metrics.replayed.inc()
+            self._record_study("Analyze", started)
+            state["discarding"] = True
+            for event in replay:
+                emit(event)
+            return
         try:
             if request.request_id in running:
                 raise InvalidInput(

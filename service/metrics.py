@@ -97,6 +97,12 @@ class ServiceMetrics:
             ["part"],
             registry=r,
         )
+        self.replayed = Counter(
+            "spinerad_replayed_studies",
+            "Studies sent again with the request id and header of a recently completed one: answered with "
+            "the stored events, not computed again.",
+            registry=r,
+        )
         self.trim_seconds = Histogram(
             "spinerad_memory_trim_duration_seconds",
             "Time of giving freed memory back to the kernel (malloc_trim) when the server goes idle.",
