@@ -329,3 +329,26 @@ def test_memory_stays_flat_across_studies():
         assert second <= warm + admitted_mb
     finally:
         server.close()
+
+
+def test_a_study_sent_again_is_answered_from_the_first_result():
+    """The same request id and header again (a retry after a lost answer): one computation, same result."""
+    server = InThreadServer(workers=1, queue_size=1).wait_ready()
+    try:
+        client = server.client()
+        first = list(client.analyze([sample_study("retry-me", tasks=("ki67_high",))], timeout=WAIT))
+        calls = server.registry.calls
+        received = server.sample("spinerad_received_bytes_total", part="image")
+        again = list(client.analyze([sample_study("retry-me", tasks=("ki67_high",))], timeout=WAIT))
+        assert [e.WhichOneof("kind") for e in first] == [
+            "accepted", "stage_done", "stage_done", "prediction", "completed"
+        ]
+        assert again == first[1:]  # the stored events, no new "accepted"
+        assert server.registry.calls == calls  # not computed again
+        assert server.sample("spinerad_received_bytes_total", part="image") == received  # nor uploaded
+        assert server.sample("spinerad_replayed_studies_total") == 1
+        other = list(client.analyze([sample_study("retry-me", tasks=("her2_positive",))], timeout=WAIT))
+        assert other[0].WhichOneof("kind") == "accepted"  # another header under that id is computed
+        assert other[-1].WhichOneof("kind") == "completed" and server.registry.calls == calls + 1
+    finally:
+        server.stop()
