@@ -191,7 +191,8 @@ def run(duration=600.0, clients=6, interval=None, workers=2, queue_size=None, pr
         bad_fraction=0.1, seed=0, log=print):
     """Run the soak; return ``(intervals, summary)``; ``summary["passed"]`` says whether every check held."""
     interval = interval or (60.0 if duration >= 300 else max(duration / 4, 5.0))
-    queue_size = 2 * clients if queue_size is None else queue_size
+    # a client has at most 3 studies in flight (one stream): room for all, so no valid study is refused
+    queue_size = 3 * clients if queue_size is None else queue_size
     volumes = _volumes()
     server = Server(workers, queue_size, processes)
     records, lock, stop = [], threading.Lock(), threading.Event()

@@ -170,11 +170,16 @@ class ServerProcess:
 
     def expect(self, text):
         """Wait for a stderr line containing ``text`` and return it."""
+        seen = []
         while True:
-            line = self.lines.get(timeout=WAIT)
+            try:
+                line = self.lines.get(timeout=WAIT)
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} from the server in {WAIT} s; it printed {seen}") from None
             assert line is not None, f"server exited before printing {text!r}"
             if text in line:
                 return line
+            seen.append(line.strip())
 
     def send(self, line):
         """Write one line to the server's standard input."""
