@@ -239,7 +239,10 @@ def test_sigterm_drains_studies_in_flight_and_exits_0():
         for thread in threads:
             thread.start()
         for _ in range(2):  # two computing (2 workers), the third uploaded and queued behind them
-            server.expect("gated: predict waiting")
+            try:
+                server.expect("gated: predict waiting")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the clients got {results}") from None
         server.process.send_signal(signal.SIGTERM)
         server.expect("draining")
         assert client.health() == "NOT_SERVING"
