@@ -17,12 +17,14 @@ The numbers are reported, not asserted: wall-clock targets do not belong in a pa
 
 import os
 import queue
+import resource
 import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,10 +67,13 @@ def volumes():
 class ServeProcess:
     """``spinerad serve`` on loopback with free ports, in its own process."""
 
-    def __init__(self, workers):
+    def __init__(self, workers, processes=1, cpus=None):
         self.workers = workers
+        self.processes = processes
+        pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
         self.process = subprocess.Popen(
             [
+                *pin,
                 sys.executable,
                 "-m",
                 "spinerad",
@@ -83,6 +88,8 @@ class ServeProcess:
                 str(workers),
                 "--queue-size",
                 str(4 * CLIENTS),
+                "--processes",
+                str(processes),
             ],
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
@@ -95,7 +102,7 @@ class ServeProcess:
             listening = self._expect("listening on")
             self.target = listening.split("listening on ")[1].split()[0]
             self.metrics_port = int(listening.split("metrics on port ")[1].split(",")[0])
-            self._expect("SERVING")
+            self._expect("SERVING: all" if processes > 1 else "SERVING")
         except BaseException:
             self.close()
             raise
@@ -127,6 +134,21 @@ class ServeProcess:
                 ):
                     buckets[float(sample.labels["le"])] = sample.value
         return buckets
+
+    def cpu_seconds(self):
+        """CPU time (user + system) of the server process and its children so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        pids, total = [self.process.pid], 0.0
+        while pids:
+            pid = pids.pop()
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    pids += [int(c) for c in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+        return total
 
     def close(self):
         """SIGTERM (drain), then wait for exit 0."""
@@ -362,3 +384,42 @@ def test_throughput_against_workers(benchmark, cores, volumes, report):
             f"(linear: {workers}; efficiency {value / base / workers:.0%})"
         )
     assert all(value > 0 for value in throughput.values())
+
+
+def test_throughput_one_against_two_processes(benchmark, cores, volumes, report):
+    """1 process on 1 core against 2 processes on 2 cores (``--processes``), CPU time of both sides counted.
+
+    The server is pinned (taskset) to as many cores as it has processes; the client threads run in this
+    process, unpinned, and their CPU time is reported beside the server's.
+    """
+    benchmark.group = "service[512x512x20]"
+    benchmark.extra_info["side"] = "processes"
+    if cores < 2:
+        pytest.skip("needs 2 cores")
+    seconds = duration(benchmark)
+    rows = {}
+
+    def measure():
+        for processes in (1, 2):
+            running = ServeProcess(1, processes=processes, cpus=range(processes))
+            try:
+                client_cpu = resource.getrusage(resource.RUSAGE_SELF)
+                server_cpu = running.cpu_seconds()
+                records, elapsed = run_load(running, volumes, 3 * processes, seconds)
+                server_cpu = running.cpu_seconds() - server_cpu
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                client_cpu = after.ru_utime + after.ru_stime - client_cpu.ru_utime - client_cpu.ru_stime
+            finally:
+                assert running.close() == 0
+            rows[processes] = (len(records) / elapsed, server_cpu / len(records), client_cpu / len(records))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    base = rows[1][0]
+    for processes, (value, server_cpu, client_cpu) in rows.items():
+        benchmark.extra_info[f"throughput_{processes}_processes"] = value
+        report(
+            f"{processes} process(es) on {processes} core(s), {3 * processes} clients: {value:.2f} studies/s = "
+            f"{value / base:.2f} x one; CPU per study: server {server_cpu * 1e3:.0f} ms, client "
+            f"{client_cpu * 1e3:.0f} ms; load average {os.getloadavg()[0]:.1f}"
+        )
+    assert all(row[0] > 0 for row in rows.values())

@@ -45,14 +45,68 @@ def _load_registry(models_dir):
 def serve(args, load_registry=None):
     """Run the gRPC server until SIGTERM/SIGINT; returns the process exit code.
 
-    ``load_registry`` (a callable returning a model registry) replaces ``load_models(args.models)``.
+    ``--processes N`` > 1 runs N server processes on the port (:mod:`spinerad.service.processes`).
+    ``load_registry`` (a callable returning a model registry) replaces ``load_models(args.models)``;
+    it needs one process.
     """
-    from .server import ServiceConfig, serve
+    _configure_logging()
+    processes = _processes(args)
+    if processes > 1:
+        if load_registry is not None:
+            raise SettingsError("a custom model registry needs --processes 1")
+        _config(args)  # check the options once, here, rather than in every process
+        from .processes import run_group
+
+        return run_group(args, processes)
+    return serve_process(args, load_registry)
+
+
+def _processes(args):
+    """``--processes``, or the default: one per core unless ``--workers`` asks for threads in one."""
+    if getattr(args, "processes", None):
+        return args.processes
+    if args.workers:
+        return 1
+    from .processes import default_processes
+
+    return default_processes()
+
+
+def serve_process(args, load_registry=None, *, index=None, reuse_port=False, on_serving=None):
+    """Run one server process (``index``: its place in a group) until SIGTERM/SIGINT, then exit the process."""
+    from .server import serve
+
+    config = _config(args, reuse_port=reuse_port, in_group=index is not None)
+    logger = _configure_logging(index)
+    if config.tokens and not args.tls_cert and not index:
+        logger.warning("bearer tokens over a plaintext port can be read on the network; use --tls-cert")
+    exposed = exposure_warning(args.host, bool(args.tls_cert), bool(config.tokens))
+    if exposed and not index:
+        logger.warning(exposed)
+    code = asyncio.run(serve(config, load_registry or _load_registry(args.models), on_serving=on_serving))
+    # Everything is drained and closed. Skip the interpreter's finalisation: Numba's TBB pool can deadlock
+    # in its unload there (seen with the process pinned to one core: "stopped" logged, the process never
+    # exiting), which would turn a clean SIGTERM into a SIGKILL at the end of the pod's grace period.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _config(args, reuse_port=False, in_group=False):
+    from .server import ServiceConfig
 
     if bool(args.tls_cert) != bool(args.tls_key):
         raise SettingsError("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
         raise SettingsError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    timeouts = (
+        ("--upload-idle-timeout", args.upload_idle_timeout),
+        ("--upload-timeout", args.upload_timeout),
+    )
+    for name, value in timeouts:
+        if not value > 0:
+            raise SettingsError(f"{name} must be a positive number of seconds, got {value}")
     for path in (args.tls_cert, args.tls_key, args.tls_client_ca):
         _read(path, "TLS file")
     tokens = _tokens(args.token_file)
@@ -62,12 +116,15 @@ def serve(args, load_registry=None):
         max_message_bytes=int(args.max_message_mb * MiB),
         max_upload_bytes=int(args.max_upload_mb * MiB),
         max_voxels=args.max_voxels,
+        upload_idle_timeout_s=args.upload_idle_timeout,
+        upload_timeout_s=args.upload_timeout,
     )
     defaults = ServiceConfig()
-    config = ServiceConfig(
+    return ServiceConfig(
         host=args.host,
         port=args.port,
-        metrics_port=None if args.no_metrics else args.metrics_port,
+        # in a group the supervisor serves the one /metrics page for all processes
+        metrics_port=None if args.no_metrics or in_group else args.metrics_port,
         workers=args.workers or defaults.workers,
         queue_size=args.queue_size,
         limits=limits,
@@ -78,19 +135,21 @@ def serve(args, load_registry=None):
         tokens=tokens,
         scratch_dir=args.scratch_dir,
         dicomweb=_endpoints(args),
+        reuse_port=reuse_port,
     )
+
+
+def _configure_logging(index=None):
     logger = logging.getLogger("spinerad.service")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("spinerad: %(message)s"))
-    logger.addHandler(handler)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        logger.addHandler(handler)
+    prefix = "spinerad" if index is None else f"spinerad[{index}]"
+    for handler in logger.handlers:
+        handler.setFormatter(logging.Formatter(prefix + ": %(message)s"))
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    if tokens and not args.tls_cert:
-        logger.warning("bearer tokens over a plaintext port can be read on the network; use --tls-cert")
-    exposed = exposure_warning(args.host, bool(args.tls_cert), bool(tokens))
-    if exposed:
-        logger.warning(exposed)
-    return asyncio.run(serve(config, load_registry or _load_registry(args.models)))
+    return logger
 
 
 def is_loopback(host):

@@ -28,8 +28,18 @@ from spinerad.settings import load_params
 
 from . import status
 from .decode import DicomEncoding, check_spec, decode_study, decode_volume
-from .errors import InternalError, LimitExceeded, ModelMismatch, NotReady, ProtocolError, UnknownTask
+from .errors import (
+    Cancelled,
+    InternalError,
+    LimitExceeded,
+    ModelMismatch,
+    NotReady,
+    ProtocolError,
+    UnknownTask,
+    UploadTimeout,
+)
 from .limits import DEFAULT_LIMITS
+from .memory import release_memory
 from .pool import Admission, CancellableTimer, CancelToken, WorkerPool
 from .upload import IMAGE, MASK, Chunk, StudyUpload
 
@@ -135,7 +145,7 @@ class FeaturesResult:
 class _Study:
     """An admitted study: its request, resolved parameters, upload buffers and cancel token."""
 
-    def __init__(self, request, params, tasks, label, admission, metrics, deadline):
+    def __init__(self, request, params, tasks, label, admission, metrics, deadline, upload_timeout_s):
         self.request = request
         self.request_id = request.request_id
         self.params = params
@@ -152,6 +162,9 @@ class _Study:
         self.submitted = False
         self.predictions = []
         self.dicom_objects = ()
+        self.recorded = False
+        #: Monotonic time by which the upload must be complete.
+        self.upload_deadline = time.monotonic() + upload_timeout_s
 
     def release(self):
         """Give the admission place back and drop the buffers (idempotent)."""
@@ -163,11 +176,125 @@ class _Study:
 
 
 _DONE = object()
+_END = object()  # the client half-closed its stream
+_DRAINED = object()  # the server is draining and the stream is between studies
+#: Seconds a stream between studies may stay silent once the server drains (then it ends UNAVAILABLE).
+_DRAIN_IDLE_S = 1.0
+
+
+async def _went_away(call_cancelled):
+    """Whether the call was cancelled; a dropped connection reads as an end of stream a moment before."""
+    if call_cancelled is None:
+        return False
+    for _ in range(3):
+        if call_cancelled():
+            return True
+        await asyncio.sleep(0.01)
+    return call_cancelled()
+
+
+class _Incoming:
+    """The next message of a stream, within the upload timeouts and not beyond the server's shutdown.
+
+    While a study is uploading, the wait for its next message is bounded by the idle timeout and by what is
+    left of the study's upload time: a stalled or trickling upload ends the call (:class:`UploadTimeout`)
+    and frees its admission place. Between studies a stream may idle as long as the client likes, but not
+    past a drain: it then ends at once instead of holding the shutdown for the whole grace period.
+    """
+
+    def __init__(self, messages, engine):
+        self._messages = messages.__aiter__()
+        self._engine = engine
+        self._drain_wait = None
+
+    async def next(self, study):
+        """The next message, :data:`_END` at the end of the stream, :data:`_DRAINED` when idle at shutdown."""
+        if study is None:
+            return await self._next_between_studies()
+        limits = self._engine.limits
+        left = study.upload_deadline - time.monotonic()
+        idle = limits.upload_idle_timeout_s
+        try:
+            return await asyncio.wait_for(self._anext(), max(min(idle, left), 0.0))
+        except TimeoutError:
+            if left <= idle:
+                raise UploadTimeout(
+                    f"the study's upload took longer than {limits.upload_timeout_s:g} s "
+                    f"({study.upload.progress()}); the server's upload timeout cut the call",
+                    "total",
+                ) from None
+            raise UploadTimeout(
+                f"the study's upload stalled: no message for {idle:g} s ({study.upload.progress()}); "
+                "the server's upload idle timeout cut the call",
+                "idle",
+            ) from None
+
+    async def _anext(self):
+        try:
+            return await self._messages.__anext__()
+        except StopAsyncIteration:
+            return _END
+
+    async def _next_between_studies(self):
+        engine = self._engine
+        reading = asyncio.ensure_future(self._anext())
+        try:
+            if not engine.draining:
+                if self._drain_wait is None:
+                    self._drain_wait = asyncio.ensure_future(engine._drain_event.wait())
+                await asyncio.wait((reading, self._drain_wait), return_when=asyncio.FIRST_COMPLETED)
+            if not reading.done():  # draining: a message already on its way still gets its answer
+                await asyncio.wait((reading,), timeout=_DRAIN_IDLE_S)
+        except asyncio.CancelledError:
+            reading.cancel()
+            raise
+        if reading.done():
+            return reading.result()
+        reading.cancel()
+        return _DRAINED
+
+    def close(self):
+        """Stop waiting for the drain signal."""
+        if self._drain_wait is not None:
+            self._drain_wait.cancel()
 
 
 class _Abort:
     def __init__(self, error):
         self.error = error
+
+
+class RecentResults:
+    """The answers of recently completed Analyze studies, by request id, for a study sent again.
+
+    A client re-sends a study when its connection failed before ``completed`` arrived (the replica may
+    have finished it). The same request id with the same header (encodings, sizes, tasks, profile,
+    clinical values, label) within ``ttl_s`` gets the stored events again instead of a second computation:
+    one result per request id, whatever the retries. Bounded: at most ``size`` studies (a few kB each).
+    """
+
+    def __init__(self, size=1024, ttl_s=600.0):
+        self.size = size
+        self.ttl_s = ttl_s
+        self._items = {}  # request id -> (expiry, request, events); insertion order = age
+
+    def put(self, request, events):
+        """Keep the events of a completed study."""
+        self._items.pop(request.request_id, None)
+        self._items[request.request_id] = (time.monotonic() + self.ttl_s, request, tuple(events))
+        while len(self._items) > self.size:
+            del self._items[next(iter(self._items))]
+
+    def get(self, request):
+        """The stored events of this same study, or None."""
+        item = self._items.get(request.request_id)
+        if item is None:
+            return None
+        expiry, stored, events = item
+        if expiry < time.monotonic():
+            del self._items[request.request_id]
+            return None
+        return events if stored == request else None
 
 
 class Engine:
@@ -185,7 +312,20 @@ class Engine:
         self.registry = None
         self.profiles = {}
         self.ready = False
-        self.draining = False
+        self._draining = False
+        self._drain_event = asyncio.Event()
+        self.results = RecentResults()
+
+    @property
+    def draining(self):
+        """Whether the server is shutting down (new studies are refused, idle streams end)."""
+        return self._draining
+
+    @draining.setter
+    def draining(self, value):
+        self._draining = bool(value)
+        if value:
+            self._drain_event.set()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -280,7 +420,10 @@ class Engine:
             self.metrics.rejected.labels("queue_full").inc()
             raise
         self.metrics.studies_held.inc()
-        study = _Study(request, params, tasks, label, self.admission, self.metrics, deadline)
+        study = _Study(
+            request, params, tasks, label, self.admission, self.metrics, deadline,
+            self.limits.upload_timeout_s,
+        )
         return study, ahead
 
     def _check_request(self, request, predictions):
@@ -483,6 +626,10 @@ class Engine:
             if done.cancelled():
                 self.metrics.queue_depth.dec()
             study.release()
+            if self.admission.held == 0:  # idle: give what the studies freed back to the kernel
+                started = time.perf_counter()
+                release_memory()
+                self.metrics.trim_seconds.observe(time.perf_counter() - started)
 
         future.add_done_callback(finished)
         try:
@@ -493,13 +640,26 @@ class Engine:
             raise
 
     def _record_study(self, rpc, study_or_started, error=None):
-        started = study_or_started.started if isinstance(study_or_started, _Study) else study_or_started
+        """Observe a study's duration once, by outcome (aborted studies included)."""
+        if isinstance(study_or_started, _Study):
+            if study_or_started.recorded:
+                return
+            study_or_started.recorded = True
+            started = study_or_started.started
+        else:
+            started = study_or_started
         code = "OK" if error is None else status.code_name(error)
         self.metrics.study_seconds.labels(rpc, code).observe(time.perf_counter() - started)
 
     async def _analyze_one(self, study, emit):
+        answered = []
+
+        def keep(event):
+            answered.append(event)
+            emit(event)
+
         try:
-            _features, stage_ms = await self._run(study, emit, predictions=True)
+            _features, stage_ms = await self._run(study, keep, predictions=True)
         except SpineradError as exc:
             self._record_study("Analyze", study, exc)
             emit(Failed(study.request_id, exc))
@@ -513,23 +673,37 @@ class Engine:
             emit(Failed(study.request_id, InternalError(reference)))
             return
         self._record_study("Analyze", study)
-        emit(Completed(study.request_id, stage_ms, study.dicom_objects, study.stored))
+        completed = Completed(study.request_id, stage_ms, study.dicom_objects, study.stored)
+        self.results.put(study.request, [*answered, completed])
+        emit(completed)
 
     # --- the two study RPCs ---------------------------------------------------------------------------------
 
-    async def analyze(self, messages, deadline=None):
-        """Events of every study in ``messages`` (:class:`StudyRequest` headers and :class:`Chunk` s)."""
+    async def analyze(self, messages, deadline=None, call_cancelled=None):
+        """Events of every study in ``messages`` (:class:`StudyRequest` headers and :class:`Chunk` s).
+
+        ``call_cancelled`` (a callable) tells whether the client went away: a stream that ends mid-upload
+        is then CANCELLED, not a malformed upload.
+        """
         events = asyncio.Queue()
         emit = events.put_nowait
         running = {}  # request id -> (asyncio task, study) of the stream's studies not finished yet
-        state = {"open": None, "discarding": False, "seen_header": False}
+        state = {"open": None, "discarding": False, "seen_header": False, "drained": False}
+        incoming = _Incoming(messages, self)
 
         async def read():
-            async for message in messages:
+            while True:
+                message = await incoming.next(state["open"])
+                if message is _DRAINED:  # idle at shutdown: end the call once its studies are done
+                    state["drained"] = True
+                    return
+                if message is _END:
+                    break
                 if isinstance(message, StudyRequest):
                     self._header(message, state, running, emit, deadline)
                     continue
                 if state["discarding"]:  # chunks of a refused study
+                    self.metrics.received_bytes.labels("refused").inc(len(message.data))
                     continue
                 study = state["open"]
                 if study is None:
@@ -545,6 +719,8 @@ class Engine:
                     running[study.request_id] = (task, study)
                     task.add_done_callback(lambda _t, rid=study.request_id: running.pop(rid, None))
             if state["open"] is not None:
+                if await _went_away(call_cancelled):
+                    raise Cancelled("the client went away during the upload")
                 raise ProtocolError(
                     "the stream ended before the study's image and mask were complete "
                     f"({state['open'].upload.progress()})"
@@ -555,27 +731,38 @@ class Engine:
                 await read()
                 while running:
                     await asyncio.gather(*[task for task, _study in running.values()])
+                if state["drained"]:
+                    raise NotReady("the server is shutting down; send further studies to another replica")
             except Exception as exc:
                 emit(_Abort(exc))
                 return
             emit(_DONE)
 
         pumping = asyncio.create_task(pump())
+        ended_by = None
         try:
             while True:
                 event = await events.get()
                 if event is _DONE:
                     break
                 if isinstance(event, _Abort):
+                    ended_by = event.error
                     raise event.error
                 yield event
         finally:
             pumping.cancel()
+            incoming.close()
+            if not isinstance(ended_by, SpineradError):  # the generator was closed: the call is over
+                ended_by = Cancelled("the call ended")
+            if isinstance(ended_by, UploadTimeout):
+                self.metrics.upload_timeouts.labels(ended_by.kind).inc()
             if state["open"] is not None:
+                self._record_study("Analyze", state["open"], ended_by)
                 state["open"].release()
             for task, study in list(running.values()):  # stop their workers; free places never queued
                 task.cancel()
                 study.token.cancel()
+                self._record_study("Analyze", study, Cancelled("the call ended"))
                 if not study.submitted:
                     study.release()
 
@@ -588,6 +775,14 @@ class Engine:
         state["seen_header"] = True
         state["discarding"] = False
         started = time.perf_counter()
+        replay = self.results.get(request) if self.ready and not self.draining else None
+        if replay is not None:  # sent again (its replica's answer was lost): answer, do not compute again
+            self.metrics.replayed.inc()
+            self._record_study("Analyze", started)
+            state["discarding"] = True
+            for event in replay:
+                emit(event)
+            return
         try:
             if request.request_id in running:
                 raise InvalidInput(
@@ -607,12 +802,19 @@ class Engine:
             running[study.request_id] = (task, study)
             task.add_done_callback(lambda _t, rid=study.request_id: running.pop(rid, None))
 
-    async def extract_features(self, messages, deadline=None):
+    async def extract_features(self, messages, deadline=None, call_cancelled=None):
         """Features of the one study in ``messages``; raises on any failure."""
         study = None
         started = time.perf_counter()
+        incoming = _Incoming(messages, self)
         try:
-            async for message in messages:
+            while True:
+                uploading = study if study is not None and not study.upload.complete else None
+                message = await incoming.next(uploading)
+                if message is _END:
+                    break
+                if message is _DRAINED:
+                    raise NotReady("the server is shutting down; send the study to another replica")
                 if isinstance(message, StudyRequest):
                     if study is not None and not study.upload.complete:
                         raise ProtocolError(
@@ -631,18 +833,24 @@ class Engine:
             if study is None:
                 raise ProtocolError("the stream ended without a study header")
             if not study.upload.complete:
+                if await _went_away(call_cancelled):
+                    raise Cancelled("the client went away during the upload")
                 raise ProtocolError(
                     "the stream ended before the study's image and mask were complete "
                     f"({study.upload.progress()})"
                 )
             features, stage_ms = await self._run(study, None, predictions=False)
-        except Exception as exc:
-            self._record_study("ExtractFeatures", started, exc)
+        except BaseException as exc:
+            error = exc if isinstance(exc, SpineradError) else Cancelled("the call ended")
+            if isinstance(exc, UploadTimeout):
+                self.metrics.upload_timeouts.labels(exc.kind).inc()
+            self._record_study("ExtractFeatures", study if study is not None else started, error)
             raise
         finally:
+            incoming.close()
             if study is not None and not study.submitted:
                 study.release()
-        self._record_study("ExtractFeatures", started)
+        self._record_study("ExtractFeatures", study)
         return FeaturesResult(study.request_id, features, stage_ms, study.settings_hash)
 
     # --- FeatureMaps --------------------------------------------------------------------------------------

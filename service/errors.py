@@ -36,6 +36,15 @@ class DeadlineExceeded(SpineradError):
     """The call's deadline passed before its study finished; the work was stopped. gRPC: DEADLINE_EXCEEDED."""
 
 
+class UploadTimeout(DeadlineExceeded):
+    """An admitted study's upload stalled or took too long; the call is cut. gRPC: DEADLINE_EXCEEDED."""
+
+    def __init__(self, message, kind):
+        super().__init__(message)
+        #: "idle" (no message for too long) or "total" (the whole upload took too long).
+        self.kind = kind
+
+
 class InternalError(SpineradError):
     """An unexpected exception in a per-study error event: a generic message and a log reference."""
 
@@ -55,4 +64,5 @@ __all__ = [
     "QueueFull",
     "Unauthenticated",
     "UnknownTask",
+    "UploadTimeout",
 ]

@@ -1,4 +1,4 @@
-"""Size limits of the service: one message, one study's upload, one volume's voxels, one DICOM series."""
+"""Limits of the service: one message, one study's upload (size and time), one volume's voxels, one series."""
 
 from dataclasses import dataclass
 
@@ -21,6 +21,12 @@ class Limits:
     max_voxels: int = 512 * 512 * 1024
     #: Most instance files of one DICOM series.
     max_dicom_instances: int = 4096
+    #: Seconds an admitted study's upload may go without a message before the call is cut
+    #: (DEADLINE_EXCEEDED): a client that sends a header and then nothing cannot hold its place.
+    upload_idle_timeout_s: float = 15.0
+    #: Seconds from a study's header to its last chunk: a client trickling bytes cannot hold its place
+    #: either. 1 GiB (the largest upload) at 300 s needs 3.6 MB/s.
+    upload_timeout_s: float = 300.0
 
 
 #: The limits of a server started without options.

@@ -1,5 +1,9 @@
 """Prometheus metrics of the service, in a registry of their own, served on a separate HTTP port.
 
+Under ``spinerad serve --processes N`` every process writes its values to ``PROMETHEUS_MULTIPROC_DIR``
+and the supervisor serves their sum (gauges: the sum over live processes); the models Info is then
+absent (prometheus_client's multiprocess mode has no Info): ``ListModels`` answers it.
+
 Labels are bounded and carry no patient data: RPC method names, status code names, pipeline stage names,
 task ids, upload part ("image"/"mask") and rejection reasons. Request ids never become labels.
 """
@@ -62,27 +66,47 @@ class ServiceMetrics:
             registry=r,
         )
         self.rpcs_in_flight = Gauge(
-            "spinerad_rpcs_in_flight", "RPCs being served now, by method.", ["rpc"], registry=r
+            "spinerad_rpcs_in_flight", "RPCs being served now, by method.", ["rpc"], registry=r, multiprocess_mode="livesum"
         )
         self.studies_held = Gauge(
             "spinerad_studies_admitted",
             "Studies holding an admission place (uploading, queued or computing).",
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.queue_depth = Gauge(
-            "spinerad_queue_depth", "Studies fully uploaded and waiting for a worker.", registry=r
+            "spinerad_queue_depth", "Studies fully uploaded and waiting for a worker.", registry=r, multiprocess_mode="livesum"
         )
-        self.workers_busy = Gauge("spinerad_workers_busy", "Worker threads computing a study.", registry=r)
+        self.workers_busy = Gauge("spinerad_workers_busy", "Worker threads computing a study.", registry=r, multiprocess_mode="livesum")
         self.rejected = Counter(
             "spinerad_rejected_requests",
             "Requests or studies refused before any work, by reason.",
             ["reason"],
             registry=r,
         )
+        self.upload_timeouts = Counter(
+            "spinerad_upload_timeouts",
+            "Calls cut because an admitted study's upload stalled (idle) or took too long (total).",
+            ["kind"],
+            registry=r,
+        )
         self.received_bytes = Counter(
             "spinerad_received_bytes",
-            "Payload bytes received in upload chunks, by part.",
+            "Payload bytes received in upload chunks, by part (\"refused\": chunks of a refused study, "
+            "read and dropped).",
             ["part"],
+            registry=r,
+        )
+        self.replayed = Counter(
+            "spinerad_replayed_studies",
+            "Studies sent again with the request id and header of a recently completed one: answered with "
+            "the stored events, not computed again.",
+            registry=r,
+        )
+        self.trim_seconds = Histogram(
+            "spinerad_memory_trim_duration_seconds",
+            "Time of giving freed memory back to the kernel (malloc_trim) when the server goes idle.",
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.models = Info(

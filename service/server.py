@@ -7,7 +7,6 @@ within the grace period, and the process exits 0.
 """
 
 import asyncio
-import ctypes
 import logging
 import signal
 import sys
@@ -24,8 +23,10 @@ from spinerad.v1 import service_pb2, service_pb2_grpc
 from .engine import Engine
 from .interceptors import AuthInterceptor, StatusInterceptor
 from .limits import DEFAULT_LIMITS, Limits
+from .memory import tune_allocator
 from .metrics import ServiceMetrics
 from .pool import default_workers
+from .scratch import ScratchRoot
 from .servicers import InferenceServicer
 
 log = logging.getLogger("spinerad.service")
@@ -58,7 +59,11 @@ class ServiceConfig:
     tls_client_ca: str = None
     #: Accepted bearer tokens; empty: no token needed.
     tokens: tuple = ()
-    #: Where file and DICOM uploads are written for SimpleITK to read (None: the system temp folder).
+    #: Share the port with the other processes of a group (SO_REUSEPORT); such a process binds only once
+    #: it is warm, so every connection the kernel gives it is answered SERVING.
+    reuse_port: bool = False
+    #: Where file and DICOM uploads are written for SimpleITK to read (None: the system temp folder); each
+    #: process works in its own root inside (see :mod:`spinerad.service.scratch`).
     scratch_dir: str = None
     #: DICOMweb endpoints studies may be referenced on (spinerad.pacs.dicomweb.Endpoints; None: none).
     dicomweb: object = None
@@ -82,8 +87,9 @@ class SpineradServer:
         self.config = config
         self.metrics = metrics or ServiceMetrics()
         queue_size = 2 * config.workers if config.queue_size is None else config.queue_size
+        self.scratch = ScratchRoot(config.scratch_dir)
         self.engine = Engine(
-            self.metrics, config.workers, queue_size, config.limits, config.scratch_dir, config.dicomweb
+            self.metrics, config.workers, queue_size, config.limits, str(self.scratch.path), config.dicomweb
         )
         self.port = None
         self.metrics_port = None
@@ -106,7 +112,7 @@ class SpineradServer:
         options = [
             ("grpc.max_receive_message_length", config.limits.max_message_bytes),
             ("grpc.max_send_message_length", 64 << 20),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ]
         self._server = grpc.aio.server(interceptors=interceptors, options=options)
         service_pb2_grpc.add_InferenceServiceServicer_to_server(InferenceServicer(self.engine), self._server)
@@ -153,6 +159,8 @@ class SpineradServer:
         await asyncio.to_thread(self.engine.warm)
         if self.engine.draining:
             return
+        if self._server is None:  # a process of a group binds once warm
+            await self.start()
         self.engine.ready = True
         for name in ("", SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -184,6 +192,7 @@ class SpineradServer:
         if self._server is not None:
             await self._server.stop(max(deadline - time.monotonic(), 0.0))
         await asyncio.to_thread(self.engine.shutdown)
+        self.scratch.close()
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
@@ -200,30 +209,7 @@ def _threading_layer():
         return "not started"
 
 
-def tune_allocator():
-    """Let glibc keep freed memory for the next study instead of returning it to the kernel.
-
-    Every study allocates and frees tens of MB (upload buffers, decoded volumes, ROI arrays). By default
-    glibc maps blocks that large afresh and unmaps them on free, so each study pays the page faults again
-    (several ms per study on a VM). Serving blocks up to 32 MiB from the heap and trimming the heap only
-    beyond 512 MiB free makes the memory of one study the next one's. Returns whether glibc took it.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc
-        return False
-    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-    return all(
-        libc.mallopt(option, value) == 1
-        for option, value in (
-            (m_mmap_threshold, 32 << 20),
-            (m_trim_threshold, 512 << 20),
-            (m_top_pad, 64 << 20),
-        )
-    )
-
-
-async def serve(config, load_registry, stop=None):
+async def serve(config, load_registry, stop=None, on_serving=None):
     """Run a server until SIGTERM/SIGINT (or ``stop`` is set), then drain; return the exit code."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -234,8 +220,15 @@ async def serve(config, load_registry, stop=None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     server = SpineradServer(config)
-    await server.start()
+    if not config.reuse_port:
+        await server.start()
     loading = asyncio.create_task(server.load(load_registry))
+    if on_serving is not None:
+        def serving(task):
+            if not (task.cancelled() or task.exception() or server.engine.draining):
+                on_serving()
+
+        loading.add_done_callback(serving)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait((loading, stopping), return_when=asyncio.FIRST_COMPLETED)
     code = 0

@@ -20,11 +20,14 @@ class InferenceServicer(service_pb2_grpc.InferenceServiceServicer):
         self.engine = engine
 
     async def Analyze(self, request_iterator, context):  # noqa: D102 - documented in the .proto
-        async for event in self.engine.analyze(convert.uploads(request_iterator), _deadline(context)):
+        events = self.engine.analyze(convert.uploads(request_iterator), _deadline(context), context.cancelled)
+        async for event in events:
             yield convert.event(event)
 
     async def ExtractFeatures(self, request_iterator, context):  # noqa: D102
-        result = await self.engine.extract_features(convert.uploads(request_iterator), _deadline(context))
+        result = await self.engine.extract_features(
+            convert.uploads(request_iterator), _deadline(context), context.cancelled
+        )
         return convert.features_response(result)
 
     async def ListModels(self, request, context):  # noqa: D102

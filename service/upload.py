@@ -1,13 +1,19 @@
-"""Reassembly of chunked uploads with bounded memory: each part's chunks are appended to one buffer.
+"""Reassembly of chunked uploads with bounded memory: each part's chunks are copied into one buffer.
 
-A part's buffer grows with the bytes actually received (a client that declares a large volume and sends
-little costs little) and never beyond the declared ``total_bytes``, which was checked against the limits
-before the first chunk. Chunks must arrive in order (``offset`` = bytes of that part received so far) and
-stay within the declared size; anything else is a :class:`~spinerad.service.errors.ProtocolError`. Plain
+A part's buffer is allocated once, at the declared ``total_bytes`` (checked against the limits before the
+first chunk), when its first chunk arrives; every chunk is copied straight to its offset. No growth by
+reallocation (which copied the received bytes again at every doubling and left up to half the buffer as
+slack), no join at the end: the decoder reads the buffer in place. Memory is the declared size of the
+parts being received, exactly what admission allowed; a large allocation is its own ``mmap`` (see
+:func:`spinerad.service.memory.tune_allocator`), so the kernel only backs the pages actually written.
+Chunks must arrive in order (``offset`` = bytes of that part received so far) and stay within the
+declared size; anything else is a :class:`~spinerad.service.errors.ProtocolError`. Plain
 Python: no gRPC here.
 """
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from .errors import ProtocolError
 
@@ -30,7 +36,7 @@ class PartBuffer:
         self.name = name
         self.total_bytes = total_bytes
         self.received = 0
-        self._buffer = bytearray()
+        self._buffer = None
 
     @property
     def complete(self):
@@ -51,16 +57,21 @@ class PartBuffer:
             raise ProtocolError(
                 f"{self.name} chunk [{offset}, {end}) goes beyond the declared total_bytes {self.total_bytes}"
             )
-        self._buffer += data  # amortised growth; large buffers grow in place (mremap)
+        if self._buffer is None:
+            # numpy's empty leaves the pages untouched (bytearray(n) would zero them all at once)
+            self._buffer = memoryview(np.empty(self.total_bytes, dtype=np.uint8))
+        self._buffer[offset:end] = data
         self.received = end
 
     def payload(self):
-        """The reassembled bytes (a read-only view; only once complete)."""
-        return memoryview(self._buffer).toreadonly()
+        """The bytes received so far (a read-only view of the buffer, no copy)."""
+        if self._buffer is None:
+            return memoryview(b"")
+        return self._buffer[: self.received].toreadonly()
 
     def release(self):
         """Drop the buffer (the study is done or abandoned)."""
-        self._buffer = bytearray()
+        self._buffer = None
 
 
 class StudyUpload:

@@ -138,6 +138,10 @@ def build_parser():
     serve.add_argument("--no-metrics", action="store_true", help="serve no /metrics endpoint")
     serve.add_argument("--models", metavar="DIR", help="marker-model folder (default: the shipped models)")
     serve.add_argument("--workers", type=_positive_int, metavar="N", help="worker threads (default: cores)")
+    serve.add_argument(
+        "--processes", type=_positive_int, metavar="N",
+        help="server processes sharing the port (default: one per core, or 1 when --workers is given)",
+    )
     serve.add_argument("--queue-size", type=int, metavar="N", help="studies queued beyond busy workers (2 x)")
     serve.add_argument("--max-message-mb", type=float, default=8, metavar="MB", help="largest gRPC message")
     serve.add_argument("--max-upload-mb", type=float, default=1024, metavar="MB", help="largest study upload")
@@ -152,6 +156,14 @@ def build_parser():
         "--dicomweb", action="append", metavar="NAME=URL", help="a DICOMweb endpoint studies may be referenced on"
     )
     serve.add_argument("--dicomweb-credentials", metavar="FILE", help="JSON credentials per DICOMweb endpoint")
+    serve.add_argument(
+        "--upload-idle-timeout", type=float, default=15.0, metavar="S",
+        help="cut an upload that sends nothing for S seconds (DEADLINE_EXCEEDED; default 15)",
+    )
+    serve.add_argument(
+        "--upload-timeout", type=float, default=300.0, metavar="S",
+        help="cut an upload not complete S seconds after its header (default 300)",
+    )
 
     analyze = commands.add_parser("analyze", help="send a study to a server; print its events")
     analyze.add_argument("image", nargs="?", help="image file or DICOM series folder (not with --dicomweb)")

@@ -170,11 +170,16 @@ class ServerProcess:
 
     def expect(self, text):
         """Wait for a stderr line containing ``text`` and return it."""
+        seen = []
         while True:
-            line = self.lines.get(timeout=WAIT)
+            try:
+                line = self.lines.get(timeout=WAIT)
+            except queue.Empty:
+                raise AssertionError(f"no {text!r} from the server in {WAIT} s; it printed {seen}") from None
             assert line is not None, f"server exited before printing {text!r}"
             if text in line:
                 return line
+            seen.append(line.strip())
 
     def send(self, line):
         """Write one line to the server's standard input."""
@@ -234,7 +239,10 @@ def test_sigterm_drains_studies_in_flight_and_exits_0():
         for thread in threads:
             thread.start()
         for _ in range(2):  # two computing (2 workers), the third uploaded and queued behind them
-            server.expect("gated: predict waiting")
+            try:
+                server.expect("gated: predict waiting")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; the clients got {results}") from None
         server.process.send_signal(signal.SIGTERM)
         server.expect("draining")
         assert client.health() == "NOT_SERVING"
