@@ -19,7 +19,7 @@ LUT_LABEL = "SPINERAD_MAP"
 
 
 def read_source_series(folder):
-    """The headers (pydicom, no pixel data) of the image series in ``folder``: the series the maps reference.
+    """Read the headers (pydicom, no pixels) of the image series in ``folder``, the series the maps reference.
 
     Read by :func:`spinerad.dicom.series.read_series`, the one DICOM series reader (one series, sorted,
     gaps and mixed geometry refused), as the image the maps were computed from is.

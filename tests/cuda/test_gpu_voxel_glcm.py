@@ -7,8 +7,7 @@ in the same order; only ``libm`` and the device's math library may round differe
 import numpy as np
 import pytest
 
-from spinerad.kernels import generate_angles
-from spinerad.kernels import gpu_voxel_glcm
+from spinerad.kernels import generate_angles, gpu_voxel_glcm
 from spinerad.kernels.gpu_voxel_glcm import gpu_glcm_maps
 from spinerad.kernels.voxel_glcm import N_FEATURES, glcm_maps
 
@@ -50,15 +49,17 @@ def _both(case, want_mcc=True):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_gpu_glcm_maps_equal_cpu(seed):
+    """Random kernels (masked or not, force2D, distances 1 and 2, symmetric or not): the CPU's values."""
     expected, result = _both(_case(seed))
     assert np.isfinite(expected).any()
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
 
 
 def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(monkeypatch):
+    """A kernel with more levels than the thread-local matrices hold is computed by the CPU kernel."""
     # the simulator reads the module constant when the kernel runs: thread-local 2 x 2 matrices
     monkeypatch.setattr(gpu_voxel_glcm, "MAX_LEVELS", 2)
-    case = _case(3, n_levels_max=9)
+    case = _case(5, n_levels_max=9)
     levels, coords, radius = case[:3]
     most = max(
         len(np.unique(box[box >= 0]))
@@ -71,6 +72,8 @@ def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(monkey
 
 
 def test_gpu_glcm_maps_refuse_large_radius():
+    """Thread-local arrays are sized for kernelRadius <= 3: a larger one is one clear error."""
     levels, coords, _, axis2d, angles, grey_levels, symmetrical = _case(0)
     with pytest.raises(ValueError, match="kernelRadius <= 3"):
-        gpu_glcm_maps(levels, coords, 4, axis2d, angles, grey_levels, symmetrical, True, np.empty((len(coords), 24)))
+        out = np.empty((len(coords), 24))
+        gpu_glcm_maps(levels, coords, 4, axis2d, angles, grey_levels, symmetrical, True, out)
