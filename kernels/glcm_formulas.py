@@ -35,9 +35,18 @@ def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row)
     p_sum, p_diff : float64 (>= 2 Ng - 1), (>= Ng) scratch, all zero on entry and on return.
     row : float64 (>= 23) output.
     """
+    g_lo = math.inf
+    g_hi = -math.inf
     for i in range(n):
         px[i] = 0.0
         py[i] = 0.0
+        g_lo = min(g_lo, g[i])
+        g_hi = max(g_hi, g[i])
+    # the marginals p_{x-y}, p_{x+y} are non-zero only between these indices: loop over them alone (a kernel's
+    # few levels span a small part of 1..Ng; the sums keep their order, so the values are unchanged)
+    diff_stop = min(int(g_hi - g_lo) + 1, ng_max) if n > 0 else 0
+    sum_start = max(int(2 * g_lo) - 2, 0) if n > 0 else 0
+    sum_stop = min(int(2 * g_hi) - 1, 2 * ng_max - 1) if n > 0 else 0
     ux = 0.0
     uy = 0.0
     autocorr = 0.0
@@ -102,8 +111,10 @@ def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row)
     for i in range(n):
         if px[i] != 0.0:
             hx -= px[i] * math.log2(px[i] + EPS)
-        if py[i] != 0.0:
+        if py[i] != 0.0 and not symmetric:
             hy -= py[i] * math.log2(py[i] + EPS)
+    if symmetric:
+        hy = hx  # py is px, summed in the same order
     sum_squares = sig_x
     sig_x = sig_x**0.5
     sig_y = sig_y**0.5
@@ -118,7 +129,7 @@ def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row)
     id_ = 0.0
     idn = 0.0
     inv_var = 0.0
-    for k in range(ng_max):
+    for k in range(diff_stop):
         v = p_diff[k]
         if v == 0.0:
             continue
@@ -131,14 +142,14 @@ def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row)
         if k > 0:
             inv_var += v / k**2
     diff_var = 0.0
-    for k in range(ng_max):
+    for k in range(diff_stop):
         v = p_diff[k]
         if v != 0.0:
             diff_var += v * (k - diff_avg) ** 2
             p_diff[k] = 0.0
     sum_avg = 0.0
     sum_ent = 0.0
-    for k in range(2 * ng_max - 1):
+    for k in range(sum_start, sum_stop):
         v = p_sum[k]
         if v != 0.0:
             sum_avg += (k + 2) * v
