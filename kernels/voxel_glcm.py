@@ -164,25 +164,9 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
         for v in range(start, stop):
             sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             voxel_features(
-                box,
-                n,
-                g,
-                sz,
-                sy,
-                sx,
-                angles,
-                ng_max,
-                n_global,
-                symmetrical,
-                want_mcc,
-                scratch,
-                counts,
-                p,
-                s,
-                order,
-                feats,
-                out[v],
-            )
+                box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
+                scratch, counts, p, s, order, feats, out[v],
+            )  # fmt: skip
 
 
 __all__ = ["BODIES", "FEATURE_NAMES", "MCC_NAME", "N_FEATURES", "glcm_maps"]

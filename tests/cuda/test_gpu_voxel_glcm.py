@@ -14,28 +14,11 @@ from spinerad.kernels.voxel_glcm import N_FEATURES, glcm_maps
 pytestmark = pytest.mark.cudasim
 
 
-def _case(seed, n_levels_max=6):
-    rng = np.random.default_rng(seed)
-    shape = tuple(int(s) for s in rng.integers(2, 6, size=3))
-    n_levels = int(rng.integers(1, n_levels_max))
-    levels = rng.integers(0, n_levels, size=shape).astype(np.int32)
-    roi = rng.random(shape) < 0.5
-    roi.flat[0] = True
-    if rng.random() < 0.6:  # maskedKernel: only ROI voxels are valid
-        levels[~roi] = -1
-    present = np.unique(levels[levels >= 0])
-    remap = np.full(n_levels, -1, dtype=np.int32)
-    remap[present] = np.arange(len(present), dtype=np.int32)
-    levels = np.where(levels >= 0, remap[np.maximum(levels, 0)], -1).astype(np.int32)
-    grey_levels = np.sort(rng.choice(np.arange(1, 20), size=len(present), replace=False)).astype(np.float64)
-    coords = np.argwhere(roi & (levels >= 0)).astype(np.int64)[:10]
-    force2d = rng.random() < 0.3
-    axis = int(rng.integers(0, 3))
-    distances = [(1,), (1, 2)][int(rng.integers(0, 2))]
-    angles = generate_angles(shape, distances, force2d, axis)
-    radius = int(rng.integers(1, 3))
+def _case(draw, seed, n_levels_max=6):
+    rng, levels, coords, radius, axis2d, grey_levels, distances, force2d, axis = draw(seed, n_levels_max)
+    angles = generate_angles(levels.shape, distances, force2d, axis)
     symmetrical = bool(rng.random() < 0.8)
-    return levels, coords, radius, axis if force2d else -1, angles, grey_levels, symmetrical
+    return levels, coords, radius, axis2d, angles, grey_levels, symmetrical
 
 
 def _both(case, want_mcc=True):
@@ -48,18 +31,18 @@ def _both(case, want_mcc=True):
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_gpu_glcm_maps_equal_cpu(seed):
+def test_gpu_glcm_maps_equal_cpu(random_voxel_case, seed):
     """Random kernels (masked or not, force2D, distances 1 and 2, symmetric or not): the CPU's values."""
-    expected, result = _both(_case(seed))
+    expected, result = _both(_case(random_voxel_case, seed))
     assert np.isfinite(expected).any()
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
 
 
-def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(monkeypatch):
+def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(random_voxel_case, monkeypatch):
     """A kernel with more levels than the thread-local matrices hold is computed by the CPU kernel."""
     # the simulator reads the module constant when the kernel runs: thread-local 2 x 2 matrices
     monkeypatch.setattr(gpu_voxel_glcm, "MAX_LEVELS", 2)
-    case = _case(5, n_levels_max=9)
+    case = _case(random_voxel_case, 5, n_levels_max=9)
     levels, coords, radius = case[:3]
     most = max(
         len(np.unique(box[box >= 0]))
@@ -71,9 +54,9 @@ def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(monkey
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
 
 
-def test_gpu_glcm_maps_refuse_large_radius():
+def test_gpu_glcm_maps_refuse_large_radius(random_voxel_case):
     """Thread-local arrays are sized for kernelRadius <= 3: a larger one is one clear error."""
-    levels, coords, _, axis2d, angles, grey_levels, symmetrical = _case(0)
+    levels, coords, _, axis2d, angles, grey_levels, symmetrical = _case(random_voxel_case, 0)
     with pytest.raises(ValueError, match="kernelRadius <= 3"):
         out = np.empty((len(coords), 24))
         gpu_glcm_maps(levels, coords, 4, axis2d, angles, grey_levels, symmetrical, True, out)
