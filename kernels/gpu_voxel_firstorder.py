@@ -2,7 +2,8 @@
 
 Same arguments and result as the CPU kernel (minus the CPU's work-block count): each thread gathers its
 kernel in PyRadiomics' offset order into thread-local memory, sums with NumPy's pairwise scheme (so a flat
-kernel has exactly zero central moments, as on the CPU and in PyRadiomics), sorts the values for the
+kernel has exactly zero central moments, as on the CPU and in PyRadiomics; the CPU's own summation and
+percentile bodies, compiled for CUDA), sorts the values for the
 percentiles (insertion sort: at most (2 r + 1)^3 values) and histograms the kernel's grey levels.
 Kernel radii up to :data:`MAX_RADIUS` (thread-local arrays have a compile-time size).
 """
@@ -12,77 +13,19 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import _config
+from . import _config, voxel_firstorder
 from ._cuda import require_cuda
 from .firstorder import FEATURE_NAMES
+from .voxel_common import retarget
 
 MAX_RADIUS = 3
 _KMAX = (2 * MAX_RADIUS + 1) ** 3
 EPS = float(np.spacing(1))
 
 
-@cuda.jit(device=True)
-def _block_sum(a, lo, n):
-    if n < 8:
-        res = 0.0
-        for i in range(n):
-            res += a[lo + i]
-        return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = 8
-    end = n - n % 8
-    while i < end:
-        r0 += a[lo + i]
-        r1 += a[lo + i + 1]
-        r2 += a[lo + i + 2]
-        r3 += a[lo + i + 3]
-        r4 += a[lo + i + 4]
-        r5 += a[lo + i + 5]
-        r6 += a[lo + i + 6]
-        r7 += a[lo + i + 7]
-        i += 8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < n:
-        res += a[lo + i]
-        i += 1
-    return res
-
-
-@cuda.jit(device=True)
-def _pairwise_sum(a, n):
-    """NumPy's pairwise sum of ``a[:n]`` for n <= 343 = (2 * 3 + 1)^3 (at most two levels of halving)."""
-    if n <= 128:
-        return _block_sum(a, 0, n)
-    half = n // 2
-    half -= half % 8
-    if half <= 128:
-        left = _block_sum(a, 0, half)
-    else:
-        q = half // 2
-        q -= q % 8
-        left = _block_sum(a, 0, q) + _block_sum(a, q, half - q)
-    rest = n - half
-    if rest <= 128:
-        right = _block_sum(a, half, rest)
-    else:
-        q = rest // 2
-        q -= q % 8
-        right = _block_sum(a, half, q) + _block_sum(a, half + q, rest - q)
-    return left + right
-
-
-@cuda.jit(device=True)
-def _percentile(s, n, q):
-    index = (n - 1) * q
-    prev = math.floor(index)
-    gamma = index - prev
-    i = int(prev)
-    j = min(i + 1, n - 1)
-    diff = s[j] - s[i]
-    if gamma >= 0.5:
-        return s[j] - diff * (1 - gamma)
-    return s[i] + diff * gamma
+_DEVICE = retarget(cuda.jit(device=True), voxel_firstorder.BODIES, vars(voxel_firstorder))
+_pairwise = _DEVICE["pairwise_sum"]
+_percentile = _DEVICE["percentile"]
 
 
 @cuda.jit
@@ -96,6 +39,8 @@ def _firstorder_maps_kernel(values, levels, coords, offsets, shift, voxel_volume
     srt = cuda.local.array(_KMAX, dtype=np.float64)
     level_ids = cuda.local.array(_KMAX, dtype=np.int32)
     level_counts = cuda.local.array(_KMAX, dtype=np.float64)
+    stack = cuda.local.array((3, 64), dtype=np.int64)
+    left = cuda.local.array(64, dtype=np.float64)
     nz, ny, nx = levels.shape
     nk = offsets.shape[0]
     n = 0
@@ -139,28 +84,28 @@ def _firstorder_maps_kernel(values, levels, coords, offsets, shift, voxel_volume
     for m in range(n_ids):
         p = level_counts[m] / n
         work[m] = p * math.log2(p + EPS)
-    entropy = -1.0 * _pairwise_sum(work, n_ids)
+    entropy = -1.0 * _pairwise(work, 0, n_ids, stack, left)
     for m in range(n_ids):
         p = level_counts[m] / n
         work[m] = p * p
-    uniformity = _pairwise_sum(work, n_ids)
-    mean = _pairwise_sum(x, nk) / n
+    uniformity = _pairwise(work, 0, n_ids, stack, left)
+    mean = _pairwise(x, 0, nk, stack, left) / n
     for k in range(nk):
         work[k] = (x[k] + shift) ** 2 if ok[k] else 0.0
-    energy = _pairwise_sum(work, nk)
+    energy = _pairwise(work, 0, nk, stack, left)
     for k in range(nk):
         work[k] = abs(x[k] - mean) if ok[k] else 0.0
-    mad = _pairwise_sum(work, nk) / n
+    mad = _pairwise(work, 0, nk, stack, left) / n
     for k in range(nk):
         d = x[k] - mean
         work[k] = d * d if ok[k] else 0.0
-    m2 = _pairwise_sum(work, nk) / n
+    m2 = _pairwise(work, 0, nk, stack, left) / n
     for k in range(nk):
         work[k] = (x[k] - mean) ** 3.0 if ok[k] else 0.0
-    m3 = _pairwise_sum(work, nk) / n
+    m3 = _pairwise(work, 0, nk, stack, left) / n
     for k in range(nk):
         work[k] = (x[k] - mean) ** 4.0 if ok[k] else 0.0
-    m4 = _pairwise_sum(work, nk) / n
+    m4 = _pairwise(work, 0, nk, stack, left) / n
     p10 = _percentile(srt, n, 0.1)
     p25 = _percentile(srt, n, 0.25)
     p75 = _percentile(srt, n, 0.75)
@@ -174,11 +119,11 @@ def _firstorder_maps_kernel(values, levels, coords, offsets, shift, voxel_volume
             n_r += 1
         else:
             work[k] = 0.0
-    r_mean = _pairwise_sum(work, nk) / n_r
+    r_mean = _pairwise(work, 0, nk, stack, left) / n_r
     for k in range(nk):
         if ok[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
             work[k] = abs(x[k] - r_mean)
-    r_mad = _pairwise_sum(work, nk) / n_r
+    r_mad = _pairwise(work, 0, nk, stack, left) / n_r
     std = math.sqrt(m2)
     if m2 == 0:
         skew = m3

@@ -1,7 +1,7 @@
 """CUDA twin of :func:`spinerad.kernels.voxel_ngtdm.ngtdm_maps`: NGTDM feature maps, one thread per voxel.
 
 Same signature and result as the CPU kernel (minus the CPU's work-block count). Each thread copies its
-kernel box into thread-local memory, finds the box's local grey levels, builds the (level, count,
+kernel box into thread-local memory (:func:`spinerad.kernels.gpu_voxel_common.gather_box`), builds the (level, count,
 difference) table and evaluates the five NGTDM formulas of :mod:`spinerad.kernels.ngtdm` (the same
 expressions, as a device function: CUDA code cannot call the CPU kernel). Kernel radii up to
 :data:`MAX_RADIUS` (the thread-local arrays have a compile-time size).
@@ -14,11 +14,9 @@ from numba import cuda
 
 from . import _config
 from ._cuda import require_cuda
+from .gpu_voxel_common import KMAX as _KMAX
+from .gpu_voxel_common import MAX_RADIUS, gather_box
 from .ngtdm import COARSENESS_FLAT, FEATURE_NAMES
-
-#: Largest kernel radius of the CUDA maps (thread-local arrays are sized for (2 r + 1)^3 voxels).
-MAX_RADIUS = 3
-_KMAX = (2 * MAX_RADIUS + 1) ** 3
 
 
 @cuda.jit(device=True)
@@ -69,46 +67,10 @@ def _ngtdm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, out)
     g = cuda.local.array(_KMAX, dtype=np.float64)
     count = cuda.local.array(_KMAX, dtype=np.float64)
     diff = cuda.local.array(_KMAX, dtype=np.float64)
-    n_z, n_y, n_x = levels.shape
-    z, y, x = coords[v, 0], coords[v, 1], coords[v, 2]
-    z0 = z if axis2d == 0 else max(z - radius, 0)
-    z1 = z if axis2d == 0 else min(z + radius, n_z - 1)
-    y0 = y if axis2d == 1 else max(y - radius, 0)
-    y1 = y if axis2d == 1 else min(y + radius, n_y - 1)
-    x0 = x if axis2d == 2 else max(x - radius, 0)
-    x1 = x if axis2d == 2 else min(x + radius, n_x - 1)
-    sz, sy, sx = z1 - z0 + 1, y1 - y0 + 1, x1 - x0 + 1
-    # the box's distinct global levels, in increasing order (insertion into a sorted list)
-    n = 0
-    b = 0
-    for zz in range(z0, z1 + 1):
-        for yy in range(y0, y1 + 1):
-            for xx in range(x0, x1 + 1):
-                level = levels[zz, yy, xx]
-                box[b] = level
-                b += 1
-                if level < 0:
-                    continue
-                k = 0
-                while k < n and local[k] < level:
-                    k += 1
-                if k < n and local[k] == level:
-                    continue
-                for m in range(n, k, -1):
-                    local[m] = local[m - 1]
-                local[k] = level
-                n += 1
+    sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
     for i in range(n):
-        g[i] = grey_levels[local[i]]
         count[i] = 0.0
         diff[i] = 0.0
-    for i in range(b):
-        level = box[i]
-        if level >= 0:
-            k = 0
-            while local[k] != level:
-                k += 1
-            box[i] = k
     for bz in range(sz):
         for by in range(sy):
             for bx in range(sx):

@@ -13,6 +13,9 @@ features are wanted; ``axis2d`` the axis held fixed (``force2D``) or -1; ``out``
 (n_voxels, n_features), written row by row (each voxel by exactly one thread: no races).
 """
 
+import math
+import types
+
 import numba
 import numpy as np
 from numba import njit
@@ -23,6 +26,41 @@ from ._config import JIT
 def n_blocks(n_voxels):
     """Work blocks for ``prange``: a few per thread (load balance), each with its own scratch."""
     return max(1, min(n_voxels, 8 * numba.get_num_threads()))
+
+
+def retarget(decorate, bodies, namespace):
+    """Compile plain-Python kernel bodies with ``decorate`` (``cuda.jit(device=True)``, say).
+
+    ``bodies``: ``(name, function)`` pairs, callees first. A body calls the others by the module-level names
+    their CPU versions carry; here each of those names is bound to the set's own compiled function, in a
+    copy of ``namespace`` (the bodies' module globals), so one source serves the CPU and the GPU and a GPU
+    twin never calls a CPU function. Returns ``{name: compiled function}``.
+    """
+    scope = dict(namespace)
+    compiled = {}
+    for name, body in bodies:
+        compiled[name] = scope[name] = decorate(types.FunctionType(body.__code__, scope, body.__name__))
+    return compiled
+
+
+@njit(**JIT)
+def block_scratch(radius, n_global):
+    """Allocate a work block's scratch for :func:`load_kernel`: (box, marker, local, g)."""
+    span = 2 * radius + 1
+    kmax = span * span * span
+    lmax = min(kmax, n_global)
+    return (
+        np.empty(kmax, dtype=np.int32),
+        np.full(n_global, -1, dtype=np.int32),
+        np.empty(lmax, dtype=np.int64),
+        np.empty(lmax),
+    )
+
+
+@njit(**JIT)
+def block_voxels(blk, blocks, n_voxels):
+    """(start, stop): the voxels of work block ``blk`` of ``blocks``."""
+    return blk * n_voxels // blocks, (blk + 1) * n_voxels // blocks
 
 
 @njit(**JIT)
@@ -76,12 +114,29 @@ def local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local_levels):
 
 
 @njit(**JIT)
-def nanmean_row(row, n):
+def load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g):
+    """Gather voxel ``v``'s kernel box: ``box`` as local levels, ``g[:n]`` their real values.
+
+    The per-voxel prologue of every matrix class (scratch from :func:`block_scratch`). Returns
+    (sz, sy, sx, n): the box size and the number of local levels.
+    """
+    z, y, x = coords[v, 0], coords[v, 1], coords[v, 2]
+    z0, y0, x0, sz, sy, sx = box_bounds(levels.shape, z, y, x, radius, axis2d)
+    n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
+    for i in range(n):
+        g[i] = grey_levels[local[i]]
+    return sz, sy, sx, n
+
+
+def nanmean_row_body(row, n):
     """Mean of the non-NaN values of ``row[:n]`` (NaN when there are none), PyRadiomics' angle average."""
     total = 0.0
     count = 0
     for k in range(n):
-        if not np.isnan(row[k]):
+        if not math.isnan(row[k]):
             total += row[k]
             count += 1
-    return total / count if count else np.nan
+    return total / count if count else math.nan
+
+
+nanmean_row = njit(**JIT)(nanmean_row_body)

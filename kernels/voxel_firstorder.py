@@ -7,6 +7,8 @@ zero central moments as it does in PyRadiomics; percentiles use NumPy's linear i
 features (Entropy, Uniformity) run over the grey levels present in the whole ROI, as PyRadiomics' do.
 """
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -16,8 +18,7 @@ from .firstorder import FEATURE_NAMES
 EPS = np.spacing(1)
 
 
-@njit(**JIT)
-def _pairwise_block(a, lo, n):
+def pairwise_block_body(a, lo, n):
     """NumPy's pairwise_sum leaf (n <= 128): 8 accumulators, then the remainder."""
     if n < 8:
         res = 0.0
@@ -45,50 +46,42 @@ def _pairwise_block(a, lo, n):
     return res
 
 
-@njit(**JIT)
-def _split(n):
-    n2 = n // 2
-    return n2 - n2 % 8
-
-
-@njit(**JIT)
-def pairwise_sum(a, lo, n):
+def pairwise_sum_body(a, lo, n, stack, left):
     """NumPy's pairwise summation of ``a[lo:lo + n]`` (what ``ndarray.sum`` does along a contiguous axis).
 
-    NumPy recurses on halves above 128 elements; the recursion is unrolled onto an explicit stack here
-    (a recursive Numba function called from a parallel region crashed).
+    NumPy recurses on halves above 128 elements; the recursion is unrolled onto an explicit stack here (a
+    recursive Numba function called from a parallel region crashed, and a CUDA thread has no recursion):
+    ``stack`` int (3, 64) rows start, size, phase and ``left`` float (64) are the caller's scratch.
     """
     if n <= 128:
-        return _pairwise_block(a, lo, n)
-    starts = np.empty(64, dtype=np.int64)
-    sizes = np.empty(64, dtype=np.int64)
-    phase = np.empty(64, dtype=np.int64)
-    left = np.empty(64)
+        return pairwise_block(a, lo, n)
     top = 0
-    starts[0] = lo
-    sizes[0] = n
-    phase[0] = 0
+    stack[0, 0] = lo
+    stack[1, 0] = n
+    stack[2, 0] = 0
     while True:
-        m = sizes[top]
+        m = stack[1, top]
         if m > 128:
-            phase[top] = 1
-            half = _split(m)
+            stack[2, top] = 1
+            half = m // 2
+            half -= half % 8
             top += 1
-            starts[top] = starts[top - 1]
-            sizes[top] = half
-            phase[top] = 0
+            stack[0, top] = stack[0, top - 1]
+            stack[1, top] = half
+            stack[2, top] = 0
             continue
-        ret = _pairwise_block(a, starts[top], m)
+        ret = pairwise_block(a, stack[0, top], m)
         top -= 1
         while top >= 0:
-            if phase[top] == 1:
+            if stack[2, top] == 1:
                 left[top] = ret
-                phase[top] = 2
-                half = _split(sizes[top])
+                stack[2, top] = 2
+                half = stack[1, top] // 2
+                half -= half % 8
                 top += 1
-                starts[top] = starts[top - 1] + half
-                sizes[top] = sizes[top - 1] - half
-                phase[top] = 0
+                stack[0, top] = stack[0, top - 1] + half
+                stack[1, top] = stack[1, top - 1] - half
+                stack[2, top] = 0
                 break
             ret = left[top] + ret
             top -= 1
@@ -96,20 +89,29 @@ def pairwise_sum(a, lo, n):
             return ret
 
 
-@njit(**JIT)
-def _percentile(s, n, q):
+def percentile_body(s, n, q):
     """NumPy's linear-interpolation percentile of the sorted ``s[:n]``; ``q`` in [0, 1]."""
     index = (n - 1) * q
-    prev = np.floor(index)
+    prev = math.floor(index)
     gamma = index - prev
     i = int(prev)
     j = min(i + 1, n - 1)
-    a = s[i]
-    b = s[j]
-    diff = b - a
+    diff = s[j] - s[i]
     if gamma >= 0.5:
-        return b - diff * (1 - gamma)
-    return a + diff * gamma
+        return s[j] - diff * (1 - gamma)
+    return s[i] + diff * gamma
+
+
+pairwise_block = njit(**JIT)(pairwise_block_body)
+pairwise_sum = njit(**JIT)(pairwise_sum_body)
+percentile = njit(**JIT)(percentile_body)
+
+#: The bodies shared with the CUDA twin, by the names the compiled functions carry, callees first.
+BODIES = (
+    ("pairwise_block", pairwise_block_body),
+    ("pairwise_sum", pairwise_sum_body),
+    ("percentile", percentile_body),
+)
 
 
 @njit(**JIT_PARALLEL)
@@ -137,6 +139,8 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
         srt = np.empty(nk)
         counts = np.zeros(n_levels)
         terms = np.empty(n_levels)
+        stack = np.empty((3, 64), dtype=np.int64)
+        left = np.empty(64)
         for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
             cz, cy, cx = coords[v, 0], coords[v, 1], coords[v, 2]
             n = 0
@@ -168,36 +172,36 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
             for g in range(n_levels):
                 p = counts[g] / n
                 terms[g] = p * np.log2(p + EPS)
-            entropy = -1.0 * pairwise_sum(terms, 0, n_levels)
+            entropy = -1.0 * pairwise_sum(terms, 0, n_levels, stack, left)
             for g in range(n_levels):
                 p = counts[g] / n
                 terms[g] = p**2
-            uniformity = pairwise_sum(terms, 0, n_levels)
+            uniformity = pairwise_sum(terms, 0, n_levels, stack, left)
             for g in range(n_levels):
                 counts[g] = 0.0
             # intensity statistics
-            mean = pairwise_sum(x, 0, nk) / n
+            mean = pairwise_sum(x, 0, nk, stack, left) / n
             for k in range(nk):
                 work[k] = (x[k] + shift) ** 2 if valid[k] else 0.0
-            energy = pairwise_sum(work, 0, nk)
+            energy = pairwise_sum(work, 0, nk, stack, left)
             for k in range(nk):
                 work[k] = abs(x[k] - mean) if valid[k] else 0.0
-            mad = pairwise_sum(work, 0, nk) / n
+            mad = pairwise_sum(work, 0, nk, stack, left) / n
             for k in range(nk):
                 d = x[k] - mean
                 work[k] = d * d if valid[k] else 0.0
-            m2 = pairwise_sum(work, 0, nk) / n
+            m2 = pairwise_sum(work, 0, nk, stack, left) / n
             for k in range(nk):
                 work[k] = (x[k] - mean) ** 3.0 if valid[k] else 0.0
-            m3 = pairwise_sum(work, 0, nk) / n
+            m3 = pairwise_sum(work, 0, nk, stack, left) / n
             for k in range(nk):
                 work[k] = (x[k] - mean) ** 4.0 if valid[k] else 0.0
-            m4 = pairwise_sum(work, 0, nk) / n
+            m4 = pairwise_sum(work, 0, nk, stack, left) / n
             s = np.sort(srt[:n])
-            p10 = _percentile(s, n, 0.1)
-            p25 = _percentile(s, n, 0.25)
-            p75 = _percentile(s, n, 0.75)
-            p90 = _percentile(s, n, 0.9)
+            p10 = percentile(s, n, 0.1)
+            p25 = percentile(s, n, 0.25)
+            p75 = percentile(s, n, 0.75)
+            p90 = percentile(s, n, 0.9)
             half = n // 2
             median = s[half] if n % 2 == 1 else (s[half - 1] + s[half]) / 2.0
             # robust MAD: the voxels between the 10th and 90th percentile
@@ -208,11 +212,11 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
                     n_r += 1
                 else:
                     work[k] = 0.0
-            r_mean = pairwise_sum(work, 0, nk) / n_r
+            r_mean = pairwise_sum(work, 0, nk, stack, left) / n_r
             for k in range(nk):
                 if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
                     work[k] = abs(x[k] - r_mean)
-            r_mad = pairwise_sum(work, 0, nk) / n_r
+            r_mad = pairwise_sum(work, 0, nk, stack, left) / n_r
             std = np.sqrt(m2)
             if m2 == 0:
                 skew = m3
@@ -241,4 +245,4 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
             row[18] = uniformity
 
 
-__all__ = ["FEATURE_NAMES", "firstorder_maps", "pairwise_sum"]
+__all__ = ["BODIES", "FEATURE_NAMES", "firstorder_maps", "pairwise_sum", "percentile"]

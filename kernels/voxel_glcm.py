@@ -2,293 +2,141 @@ r"""GLCM feature maps: the co-occurrence features of every voxel's kernel, PyRad
 
 Per voxel (one thread, thread-private scratch): count the pairs of the kernel box per angle over the box's
 local grey levels, symmetrise, drop the angles without a pair (PyRadiomics computing this voxel alone),
-normalise, then the same feature formulas as the per-ROI class (:mod:`spinerad.kernels.glcm`) with the real
-level values and the ROI's ``Ng``. Levels absent from the kernel would only add zero rows and columns:
-every sum skips them, and the MCC matrix gets zero rows whose eigenvalues are exactly 0.
+normalise, then the GLCM formulas of :mod:`spinerad.kernels.glcm_formulas` with the real level values and the
+ROI's ``Ng``. Levels absent from an angle's pairs would only add zero rows and columns: every sum skips
+them, and the MCC matrix would only get zero rows whose eigenvalues are exactly 0, so each angle's matrix
+holds only the levels with a pair at that angle.
 
-MCC: for a symmetric GLCM, :math:`Q = D^{-1}PD^{-1}P` is similar to :math:`S^2` with the symmetric
-:math:`S = D^{-1/2}PD^{-1/2}`, so its second-largest eigenvalue is the second-largest :math:`s_k^2`
-(``eigvalsh``, always real). PyRadiomics takes the general eigenvalues of Q (+ eps in the denominator):
-the two agree to rounding except where the true value is 0, where PyRadiomics' square root of a
-rounding-level eigenvalue is ~1e-8 or NaN and this one is ~1e-8 or 0.
+MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc`): exact up to rounding; where the true value is 0
+(an angle whose matrix has rank one), PyRadiomics' square root of a rounding-level eigenvalue is ~1e-8 or
+NaN and this one is ~1e-8 or 0.
 """
+
+import math
 
 import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
-from .glcm import EPS, FEATURE_NAMES, MCC_NAME
-from .voxel_common import box_bounds, local_box, nanmean_row
+from .glcm import FEATURE_NAMES, MCC_NAME
+from .glcm_formulas import matrix_features, symmetric_mcc
+from .voxel_common import block_scratch, block_voxels, load_kernel, nanmean_row
 
 N_FEATURES = len(FEATURE_NAMES) + 1  # + MCC, last
+_N_FORMULAS = len(FEATURE_NAMES)
 _JOINT_AVERAGE = FEATURE_NAMES.index("JointAverage")
 
 
-@njit(**JIT)
-def _symmetric_eigenvalues(a, n, d, e):
-    """Eigenvalues of the symmetric ``a[:n, :n]`` into ``d[:n]`` (``a`` is overwritten, ``e`` scratch).
+def voxel_features_body(
+    box,
+    n,
+    g,
+    sz,
+    sy,
+    sx,
+    angles,
+    ng_max,
+    n_global,
+    symmetrical,
+    want_mcc,
+    scratch,
+    counts,
+    p,
+    s,
+    order,
+    feats,
+    row,
+):
+    """Compute the GLCM features (+ MCC last) of one kernel box into ``row`` (CPU and GPU per-voxel body).
 
-    Householder reduction to tridiagonal form, then the implicit QL algorithm (eigenvalues only; the
-    textbook ``tred2`` + ``tqli`` pair). Hand-written because LAPACK's per-call overhead dominates for the
-    2..125-level matrices of a kernel, called 13 times per voxel. Returns False if QL did not converge.
+    ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles``, ``ng_max``,
+    ``n_global``, ``symmetrical``, ``want_mcc`` as :func:`glcm_maps`. Scratch: ``scratch`` float64
+    (7, >= n) rows px, py, w, u, q, ga, mcc (the last one >= n_angles); ``counts``, ``p``, ``s`` (>= n, >= n);
+    ``order`` int (2, >= n) (MCC search, active levels); ``feats`` (23, >= n_angles); p_sum and p_diff
+    marginals are ``scratch[7]`` and ``scratch[8]`` (>= 2 Ng - 1, all zero on entry and on return).
     """
-    for i in range(n - 1, 0, -1):
-        low = i - 1
-        h = 0.0
-        scale = 0.0
-        if low > 0:
-            for k in range(i):
-                scale += abs(a[i, k])
-            if scale == 0.0:
-                e[i] = a[i, low]
-            else:
-                for k in range(i):
-                    a[i, k] /= scale
-                    h += a[i, k] * a[i, k]
-                f = a[i, low]
-                g = -np.sqrt(h) if f >= 0.0 else np.sqrt(h)
-                e[i] = scale * g
-                h -= f * g
-                a[i, low] = f - g
-                f = 0.0
-                for j in range(i):
-                    g = 0.0
-                    for k in range(j + 1):
-                        g += a[j, k] * a[i, k]
-                    for k in range(j + 1, i):
-                        g += a[k, j] * a[i, k]
-                    e[j] = g / h
-                    f += e[j] * a[i, j]
-                hh = f / (h + h)
-                for j in range(i):
-                    f = a[i, j]
-                    g = e[j] - hh * f
-                    e[j] = g
-                    for k in range(j + 1):
-                        a[j, k] -= f * e[k] + g * a[i, k]
-        else:
-            e[i] = a[i, low]
-    e[0] = 0.0
-    for i in range(n):
-        d[i] = a[i, i]
-    # implicit QL
-    for i in range(1, n):
-        e[i - 1] = e[i]
-    e[n - 1] = 0.0
-    eps = np.finfo(np.float64).eps
-    for low in range(n):
-        iterations = 0
-        while True:
-            m = low
-            while m < n - 1:
-                dd = abs(d[m]) + abs(d[m + 1])
-                if abs(e[m]) <= eps * dd:
-                    break
-                m += 1
-            if m == low:
-                break
-            iterations += 1
-            if iterations > 60:
-                return False
-            g = (d[low + 1] - d[low]) / (2.0 * e[low])
-            r = np.hypot(g, 1.0)
-            g = d[m] - d[low] + e[low] / (g + (r if g >= 0.0 else -r))
-            s = 1.0
-            c = 1.0
-            p = 0.0
-            underflow = False
-            i = m - 1
-            while i >= low:
-                f = s * e[i]
-                b = c * e[i]
-                r = np.hypot(f, g)
-                e[i + 1] = r
-                if r == 0.0:
-                    d[i + 1] -= p
-                    e[m] = 0.0
-                    underflow = True
-                    break
-                s = f / r
-                c = g / r
-                g = d[i + 1] - p
-                r = (d[i] - g) * s + 2.0 * c * b
-                p = s * r
-                d[i + 1] = g + p
-                g = c * r - b
-                i -= 1
-            if underflow:
-                continue
-            d[low] -= p
-            e[low] = g
-            e[m] = 0.0
-    return True
-
-
-@njit(**JIT)
-def _mcc(p, n, d, s, w):
-    """Sqrt of the second-largest eigenvalue of Q for one symmetric normalised matrix ``p[:n, :n]``.
-
-    ``d``, ``s``, ``w``: scratch (n), (n, n), (n). NaN if the eigenvalue iteration does not converge.
-    """
-    for i in range(n):
-        d[i] = 0.0
-        for j in range(n):
-            d[i] += p[i, j]
-    for i in range(n):
-        for j in range(n):
-            s[i, j] = p[i, j] / np.sqrt(d[i] * d[j]) if d[i] > 0 and d[j] > 0 else 0.0
-    if not _symmetric_eigenvalues(s, n, w, d):
-        return np.nan
-    first = -1.0
-    second = -1.0
-    for i in range(n):
-        v = w[i] * w[i]
-        if v > first:
-            second = first
-            first = v
-        elif v > second:
-            second = v
-    return np.sqrt(second)
-
-
-@njit(**JIT)
-def _angle_features(p, n, g, ng_max, px, py, p_sum, p_diff, row):
-    """The 23 GLCM features of one normalised matrix ``p[:n, :n]`` (local levels ``g``) into ``row``.
-
-    The formulas and their order of operations are :func:`spinerad.kernels.glcm._glcm_feature_kernel`'s,
-    with zero entries skipped (they add exactly 0) and the sum/difference marginals in dense scratch
-    (``p_sum`` 2 Ng - 1, ``p_diff`` Ng, all zero on entry and on return).
-    """
-    for i in range(n):
-        px[i] = 0.0
-        py[i] = 0.0
-    ux = 0.0
-    uy = 0.0
-    autocorr = 0.0
-    contrast = 0.0
-    energy = 0.0
-    hxy = 0.0
-    max_p = -np.inf
-    for i in range(n):
-        for j in range(n):
-            v = p[i, j]
-            if np.isnan(v):
-                max_p = v
-            if v == 0.0:
-                continue
-            px[i] += v
-            py[j] += v
-            ux += g[i] * v
-            uy += g[j] * v
-            autocorr += v * (g[i] * g[j])
-            d = abs(g[i] - g[j])
-            contrast += v * d**2
-            energy += v**2
-            hxy -= v * np.log2(v + EPS)
-            if v > max_p:
-                max_p = v
-            p_sum[int(g[i] + g[j]) - 2] += v
-            p_diff[int(d)] += v
-    prominence = 0.0
-    shade = 0.0
-    tendency = 0.0
-    sig_x = 0.0
-    sig_y = 0.0
-    cor_m = 0.0
-    hxy1 = 0.0
-    hxy2 = 0.0
-    for i in range(n):
-        for j in range(n):
-            v = p[i, j]
-            pxy = px[i] * py[j]
-            if pxy != 0.0:
-                hxy2 -= pxy * np.log2(pxy + EPS)
-            if v == 0.0:
-                continue
-            s = (g[i] + g[j]) - ux - uy
-            prominence += v * s**4
-            shade += v * s**3
-            tendency += v * s**2
-            sig_x += v * (g[i] - ux) ** 2
-            sig_y += v * (g[j] - uy) ** 2
-            cor_m += v * (g[i] - ux) * (g[j] - uy)
-            hxy1 -= v * np.log2(pxy + EPS)
-    hx = 0.0
-    hy = 0.0
-    for i in range(n):
-        if px[i] != 0.0:
-            hx -= px[i] * np.log2(px[i] + EPS)
-        if py[i] != 0.0:
-            hy -= py[i] * np.log2(py[i] + EPS)
-    sum_squares = sig_x
-    sig_x = sig_x**0.5
-    sig_y = sig_y**0.5
-    if sig_x * sig_y == 0:
-        correlation = 1.0
-    else:
-        correlation = cor_m / (sig_x * sig_y + EPS)
-    diff_avg = 0.0
-    diff_ent = 0.0
-    idm = 0.0
-    idmn = 0.0
-    id_ = 0.0
-    idn = 0.0
-    inv_var = 0.0
-    for k in range(ng_max):
-        v = p_diff[k]
-        if v == 0.0:
+    n_angles = angles.shape[0]
+    px = scratch[0]
+    py = scratch[1]
+    w = scratch[2]
+    u = scratch[3]
+    q = scratch[4]
+    ga = scratch[5]
+    mcc = scratch[6]
+    p_sum = scratch[7]
+    p_diff = scratch[8]
+    active = order[1]
+    kept = 0
+    for a in range(n_angles):
+        for i in range(n):
+            for j in range(n):
+                counts[i, j] = 0.0
+        az, ay, ax = angles[a, 0], angles[a, 1], angles[a, 2]
+        total = 0.0
+        for bz in range(max(0, -az), min(sz, sz - az)):
+            for by in range(max(0, -ay), min(sy, sy - ay)):
+                for bx in range(max(0, -ax), min(sx, sx - ax)):
+                    i = box[(bz * sy + by) * sx + bx]
+                    if i >= 0:
+                        j = box[((bz + az) * sy + by + ay) * sx + bx + ax]
+                        if j >= 0:
+                            counts[i, j] += 1.0
+                            total += 1.0
+        # PyRadiomics drops an angle without any pair (the voxel computed alone)
+        if not (total > 0 or n_angles == 1):
             continue
-        diff_avg += k * v
-        diff_ent -= v * np.log2(v + EPS)
-        idm += v / (1 + k**2)
-        idmn += v / (1 + k**2 / ng_max**2)
-        id_ += v / (1 + k)
-        idn += v / (1 + k / ng_max)
-        if k > 0:
-            inv_var += v / k**2
-    diff_var = 0.0
-    for k in range(ng_max):
-        v = p_diff[k]
-        if v != 0.0:
-            diff_var += v * (k - diff_avg) ** 2
-            p_diff[k] = 0.0
-    sum_avg = 0.0
-    sum_ent = 0.0
-    for k in range(2 * ng_max - 1):
-        v = p_sum[k]
-        if v != 0.0:
-            sum_avg += (k + 2) * v
-            sum_ent -= v * np.log2(v + EPS)
-            p_sum[k] = 0.0
-    div = max(hx, hy)
-    imc1 = (hxy - hxy1) / div if div != 0 else 0.0
-    if hxy2 == hxy:
-        imc2 = 0.0
-    else:
-        imc2 = (1 - np.e ** (-2 * (hxy2 - hxy))) ** 0.5
-    row[0] = autocorr
-    row[1] = ux
-    row[2] = prominence
-    row[3] = shade
-    row[4] = tendency
-    row[5] = contrast
-    row[6] = correlation
-    row[7] = diff_avg
-    row[8] = diff_ent
-    row[9] = diff_var
-    row[10] = energy
-    row[11] = hxy
-    row[12] = imc1
-    row[13] = imc2
-    row[14] = idm
-    row[15] = idmn
-    row[16] = id_
-    row[17] = idn
-    row[18] = inv_var
-    row[19] = max_p
-    row[20] = sum_avg
-    row[21] = sum_ent
-    row[22] = sum_squares
+        norm = total * 2.0 if symmetrical else total
+        if norm == 0:
+            norm = math.nan
+        # only the levels with a pair at this angle: the others are zero rows and columns, which add exactly
+        # 0 to every feature sum and only zero eigenvalues to Q
+        na = 0
+        for i in range(n):
+            used = False
+            for j in range(n):
+                if counts[i, j] != 0.0 or counts[j, i] != 0.0:
+                    used = True
+                    break
+            if used or total == 0:
+                active[na] = i
+                ga[na] = g[i]
+                na += 1
+        for ii in range(na):
+            i = active[ii]
+            for jj in range(na):
+                j = active[jj]
+                c = counts[i, j] + counts[j, i] if symmetrical else counts[i, j]
+                p[ii, jj] = c / norm
+        matrix_features(p, na, ga, ng_max, symmetrical, px, py, p_sum, p_diff, row)
+        for f in range(_N_FORMULAS):
+            feats[f, kept] = row[f]
+        if not want_mcc or not symmetrical:
+            mcc[kept] = math.nan
+        elif n_global < 2:
+            mcc[kept] = 1.0  # PyRadiomics: a single grey level in the whole ROI
+        elif total == 0:
+            mcc[kept] = math.nan
+        elif na < 2:
+            mcc[kept] = 0.0  # eigenvalues {1, 0, ...}
+        else:
+            mcc[kept] = symmetric_mcc(p, na, px, u, q, s, w, order[0])
+        kept += 1
+    for f in range(_N_FORMULAS):
+        if f == _JOINT_AVERAGE:
+            # PyRadiomics averages Joint Average with a plain mean (NaN if any angle is NaN)
+            total = 0.0
+            for a in range(kept):
+                total += feats[f, a]
+            row[f] = total / kept if kept else math.nan
+        else:
+            row[f] = nanmean_row(feats[f], kept)
+    row[N_FEATURES - 1] = nanmean_row(mcc, kept)
+
+
+voxel_features = njit(**JIT)(voxel_features_body)
+
+#: The per-voxel body and its callees by name, callees first (for the GPU twin).
+BODIES = (("voxel_features", voxel_features_body),)
 
 
 @njit(**JIT_PARALLEL)
@@ -300,106 +148,25 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
     ``symmetrical``: ``symmetricalGLCM`` (MCC is computed for symmetric matrices only; NaN otherwise).
     ``want_mcc``: compute MCC (the costliest feature); NaN when False.
     """
-    n_vox = coords.shape[0]
     n_angles = angles.shape[0]
     n_global = grey_levels.shape[0]
     ng_max = int(grey_levels[n_global - 1])
-    span = 2 * radius + 1
-    kmax = span * span * span
-    lmax = min(kmax, n_global)
-    n_feat = len(FEATURE_NAMES)
-    shape = levels.shape
     for blk in prange(blocks):
-        box = np.empty(kmax, dtype=np.int32)
-        marker = np.full(n_global, -1, dtype=np.int32)
-        local = np.empty(lmax, dtype=np.int64)
-        g = np.empty(lmax)
-        counts = np.zeros((n_angles, lmax, lmax))
+        box, marker, local, g = block_scratch(radius, n_global)
+        lmax = g.shape[0]
+        scratch = np.zeros((9, max(lmax, n_angles, 2 * ng_max + 1)))
+        counts = np.empty((lmax, lmax))
         p = np.empty((lmax, lmax))
-        px = np.empty(lmax)
-        py = np.empty(lmax)
-        p_sum = np.zeros(2 * ng_max + 1)
-        p_diff = np.zeros(ng_max + 1)
         s = np.empty((lmax, lmax))
-        w = np.empty(lmax)
-        feats = np.empty((n_angles, n_feat))
-        active = np.empty(lmax, dtype=np.int64)
-        ga = np.empty(lmax)
-        mcc = np.empty(n_angles)
-        agg = np.empty(n_angles)
-        for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
-            z0, y0, x0, sz, sy, sx = box_bounds(
-                shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
-            )
-            n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
-            for i in range(n):
-                g[i] = grey_levels[local[i]]
-            kept = 0
-            for a in range(n_angles):
-                for i in range(n):
-                    for j in range(n):
-                        counts[a, i, j] = 0.0
-                az, ay, ax = angles[a, 0], angles[a, 1], angles[a, 2]
-                total = 0.0
-                for bz in range(max(0, -az), min(sz, sz - az)):
-                    for by in range(max(0, -ay), min(sy, sy - ay)):
-                        for bx in range(max(0, -ax), min(sx, sx - ax)):
-                            i = box[(bz * sy + by) * sx + bx]
-                            if i >= 0:
-                                j = box[((bz + az) * sy + by + ay) * sx + bx + ax]
-                                if j >= 0:
-                                    counts[a, i, j] += 1.0
-                                    total += 1.0
-                # PyRadiomics drops an angle without any pair (the voxel computed alone)
-                if not (total > 0 or n_angles == 1):
-                    continue
-                norm = total * 2.0 if symmetrical else total
-                if norm == 0:
-                    norm = np.nan
-                # only the levels with a pair at this angle: the others are zero rows and columns, which
-                # add exactly 0 to every feature sum and only zero eigenvalues to Q
-                na = 0
-                for i in range(n):
-                    used = False
-                    for j in range(n):
-                        if counts[a, i, j] != 0.0 or counts[a, j, i] != 0.0:
-                            used = True
-                            break
-                    if used or total == 0:
-                        active[na] = i
-                        ga[na] = g[i]
-                        na += 1
-                for ii in range(na):
-                    i = active[ii]
-                    for jj in range(na):
-                        j = active[jj]
-                        c = counts[a, i, j] + counts[a, j, i] if symmetrical else counts[a, i, j]
-                        p[ii, jj] = c / norm
-                _angle_features(p, na, ga, ng_max, px, py, p_sum, p_diff, feats[kept])
-                if not want_mcc or not symmetrical:
-                    mcc[kept] = np.nan
-                elif n_global < 2:
-                    mcc[kept] = 1.0  # PyRadiomics: a single grey level in the whole ROI
-                elif total == 0:
-                    mcc[kept] = np.nan
-                elif na < 2:
-                    mcc[kept] = 0.0  # eigenvalues {1, 0, ...}
-                else:
-                    mcc[kept] = _mcc(p, na, px, s, w)
-                kept += 1
-            row = out[v]
-            for f in range(n_feat):
-                for a in range(kept):
-                    agg[a] = feats[a, f]
-                if f == _JOINT_AVERAGE:
-                    # PyRadiomics averages Joint Average with a plain mean (NaN if any angle is NaN)
-                    total = 0.0
-                    for a in range(kept):
-                        total += agg[a]
-                    row[f] = total / kept if kept else np.nan
-                else:
-                    row[f] = nanmean_row(agg, kept)
-            row[N_FEATURES - 1] = nanmean_row(mcc, kept)
+        order = np.empty((2, lmax), dtype=np.int64)
+        feats = np.empty((_N_FORMULAS, n_angles))
+        start, stop = block_voxels(blk, blocks, coords.shape[0])
+        for v in range(start, stop):
+            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            voxel_features(
+                box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
+                scratch, counts, p, s, order, feats, out[v],
+            )  # fmt: skip
 
 
-__all__ = ["FEATURE_NAMES", "MCC_NAME", "N_FEATURES", "glcm_maps"]
+__all__ = ["BODIES", "FEATURE_NAMES", "MCC_NAME", "N_FEATURES", "glcm_maps"]

@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .glrlm import FEATURE_NAMES, _glrlm_feature_kernel
-from .voxel_common import box_bounds, local_box, nanmean_row
+from .voxel_common import block_scratch, block_voxels, load_kernel, nanmean_row
 
 _RUN_VARIANCE = FEATURE_NAMES.index("RunVariance")
 _RUN_ENTROPY = FEATURE_NAMES.index("RunEntropy")
@@ -27,25 +27,15 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     n_angles = angles.shape[0]
     n_global = grey_levels.shape[0]
     span = 2 * radius + 1
-    kmax = span * span * span
-    lmax = min(kmax, n_global)
-    shape = levels.shape
     n_feat = len(FEATURE_NAMES)
     for blk in prange(blocks):
-        box = np.empty(kmax, dtype=np.int32)
-        marker = np.full(n_global, -1, dtype=np.int32)
-        local = np.empty(lmax, dtype=np.int64)
-        g = np.empty(lmax)
-        counts = np.zeros((n_angles, lmax, span))
+        box, marker, local, g = block_scratch(radius, n_global)
+        counts = np.zeros((n_angles, g.shape[0], span))
         sums = np.empty(n_angles)
         agg = np.empty(n_angles)
-        for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
-            z0, y0, x0, sz, sy, sx = box_bounds(
-                shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
-            )
-            n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
-            for i in range(n):
-                g[i] = grey_levels[local[i]]
+        start, stop = block_voxels(blk, blocks, n_vox)
+        for v in range(start, stop):
+            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             n_len = max(sz, max(sy, sx))
             for a in range(n_angles):
                 for i in range(n):

@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .ngtdm import FEATURE_NAMES, _ngtdm_feature_kernel
-from .voxel_common import box_bounds, local_box
+from .voxel_common import block_scratch, block_voxels, load_kernel
 
 
 @njit(**JIT_PARALLEL)
@@ -22,24 +22,13 @@ def ngtdm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     n_vox = coords.shape[0]
     n_angles = angles.shape[0]
     n_global = grey_levels.shape[0]
-    span = 2 * radius + 1
-    kmax = span * span * span
-    lmax = min(kmax, n_global)
-    shape = levels.shape
     n_feat = len(FEATURE_NAMES)
     for blk in prange(blocks):
-        box = np.empty(kmax, dtype=np.int32)
-        marker = np.full(n_global, -1, dtype=np.int32)
-        local = np.empty(lmax, dtype=np.int64)
-        g = np.empty(lmax)
+        box, marker, local, g = block_scratch(radius, n_global)
         feats = np.empty((1, n_feat))
-        for v in range(blk * n_vox // blocks, (blk + 1) * n_vox // blocks):
-            z0, y0, x0, sz, sy, sx = box_bounds(
-                shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
-            )
-            n = local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local)
-            for i in range(n):
-                g[i] = grey_levels[local[i]]
+        start, stop = block_voxels(blk, blocks, n_vox)
+        for v in range(start, stop):
+            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             m = np.zeros((1, n, 2))
             for bz in range(sz):
                 for by in range(sy):

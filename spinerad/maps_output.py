@@ -60,7 +60,7 @@ def write_maps(
     out_dir = _make_dir(out_dir)
     source_images = None
     if dicom_dir is not None:
-        from .maps_dicom import read_source_series
+        from .dicom.maps import read_source_series
 
         source_images = read_source_series(image)
         dicom_dir = _make_dir(dicom_dir)
@@ -75,7 +75,7 @@ def write_maps(
             raise OutputError(f"cannot write {path}") from None
         written[name] = path
         if source_images is not None:
-            from .maps_dicom import parametric_map
+            from .dicom.maps import parametric_map
 
             dataset = parametric_map(result, name, source_images, series_number=number)
             target = dicom_dir / f"{name}.dcm"

@@ -145,18 +145,24 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
         glcm_angles = angles(settings.distances)
 
         def run(coords, out):
-            voxel_glcm.glcm_maps(
-                levels,
-                coords,
-                radius,
-                axis2d,
-                glcm_angles,
-                grey_levels,
-                settings.symmetrical_glcm,
-                voxel_glcm.MCC_NAME in names,
-                n_blocks(len(coords)),
-                out,
-            )
+            symmetrical, want_mcc = settings.symmetrical_glcm, voxel_glcm.MCC_NAME in names
+            if device == "cuda":
+                from .kernels.gpu_voxel_glcm import gpu_glcm_maps
+
+                gpu_glcm_maps(levels, coords, radius, axis2d, glcm_angles, grey_levels, symmetrical, want_mcc, out)
+            else:
+                voxel_glcm.glcm_maps(
+                    levels,
+                    coords,
+                    radius,
+                    axis2d,
+                    glcm_angles,
+                    grey_levels,
+                    symmetrical,
+                    want_mcc,
+                    n_blocks(len(coords)),
+                    out,
+                )
 
         return voxel_glcm.FEATURE_NAMES + (voxel_glcm.MCC_NAME,), run
     if class_name == "glrlm":
@@ -242,8 +248,8 @@ def iter_feature_maps(
         Voxels per kernel call (default ``voxelBatch`` when set, else :data:`CHUNK`); results do not
         depend on it.
     device : {"cpu", "cuda"}
-        ``cuda`` runs the classes with a CUDA twin (firstorder and NGTDM in this version) on the GPU, the
-        others on the CPU.
+        ``cuda`` runs the classes with a CUDA twin (firstorder, GLCM and NGTDM in this version) on the GPU,
+        the others on the CPU.
 
     Yields
     ------

@@ -16,7 +16,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from spinerad.cli import EXIT_INVALID, main
-from spinerad.maps_dicom import read_parametric_map
+from spinerad.dicom.maps import read_parametric_map
 from tests.conftest import IN_CI
 
 

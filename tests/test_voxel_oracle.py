@@ -126,8 +126,14 @@ def test_maps_equal_pyradiomics_on_shared_cases(config):
 
 
 FILTER_CONFIGS = {
-    "log-r1-masked": {"LoG": {"sigma": [1.0, 2.0]}},
-    "wavelet-r1-unmasked": {"Wavelet": {}},
+    # id: (image types, settings, kernelRadius)
+    "log-r1-masked": ({"LoG": {"sigma": [1.0, 2.0]}}, {"binWidth": 5}, 1),
+    "wavelet-r1-unmasked": ({"Wavelet": {}}, {"binWidth": 5}, 1),
+    "log-wavelet-r2-force2D-binCount-masked": (
+        {"LoG": {"sigma": [1.5]}, "Wavelet": {"start_level": 0, "level": 1}},
+        {"binCount": 8, "binWidth": None, "force2D": True, "force2Ddimension": 0},
+        2,
+    ),
 }
 
 
@@ -135,11 +141,14 @@ FILTER_CONFIGS = {
 def test_maps_equal_pyradiomics_on_filtered_images(config):
     image, mask = _case("brain1")
     small = _small_roi(mask, 1, 11, size=3)
+    image_types, setting, radius = FILTER_CONFIGS[config]
     params = _params(
-        {"binWidth": 5},
+        setting,
+        radius=radius,
         masked=config.endswith("-masked"),
-        image_types={"Original": {}, **FILTER_CONFIGS[config]},
+        image_types={"Original": {}, **image_types},
     )
+    params["setting"] = {k: v for k, v in params["setting"].items() if v is not None}
     assert_maps_equal(_oracle_maps(image, small, params), voxel_maps.feature_maps(image, small, params))
 
 

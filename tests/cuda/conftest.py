@@ -115,3 +115,37 @@ def _random_case(seed, max_shape=(6, 7, 8)):
 def random_case():
     """``random_case(seed) -> (levels, angles, n_levels)``; see :func:`_random_case`."""
     return _random_case
+
+
+def _random_voxel_case(seed, n_levels_max=6):
+    """Draw the inputs of a feature-map kernel: compact levels on a small grid and a few kernel centres.
+
+    Returns ``(rng, levels, coords, radius, axis2d, grey_levels, distances, force2d, axis)``: masked or
+    unmasked kernels (levels -1 outside the ROI or not), every level index present as in the pipeline,
+    kernel radius 1 or 2, ``force2D`` on a random axis (``axis2d`` -1 without), distances 1 or (1, 2).
+    """
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s) for s in rng.integers(2, 6, size=3))
+    n_levels = int(rng.integers(1, n_levels_max))
+    levels = rng.integers(0, n_levels, size=shape).astype(np.int32)
+    roi = rng.random(shape) < 0.5
+    roi.flat[0] = True
+    if rng.random() < 0.6:  # maskedKernel: only ROI voxels are valid
+        levels[~roi] = -1
+    present = np.unique(levels[levels >= 0])
+    remap = np.full(n_levels, -1, dtype=np.int32)
+    remap[present] = np.arange(len(present), dtype=np.int32)
+    levels = np.where(levels >= 0, remap[np.maximum(levels, 0)], -1).astype(np.int32)
+    grey_levels = np.sort(rng.choice(np.arange(1, 20), size=len(present), replace=False)).astype(np.float64)
+    coords = np.argwhere(roi & (levels >= 0)).astype(np.int64)[:10]
+    force2d = bool(rng.random() < 0.3)
+    axis = int(rng.integers(0, 3))
+    distances = [(1,), (1, 2)][int(rng.integers(0, 2))]
+    radius = int(rng.integers(1, 3))
+    return rng, levels, coords, radius, axis if force2d else -1, grey_levels, distances, force2d, axis
+
+
+@pytest.fixture
+def random_voxel_case():
+    """``random_voxel_case(seed, n_levels_max=6)``; see :func:`_random_voxel_case`."""
+    return _random_voxel_case

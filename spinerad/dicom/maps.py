@@ -10,32 +10,24 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from . import __version__
-from .errors import InvalidInput
+from .. import __version__
+from ..errors import InvalidInput
+from .series import read_series
 
 #: LUT Label (SH, 16 characters) of every map's Real World Value Mapping; the feature is in the explanation.
 LUT_LABEL = "SPINERAD_MAP"
 
 
 def read_source_series(folder):
-    """The pydicom datasets of the single image series in ``folder`` (the series the maps reference)."""
-    import pydicom
+    """Read the headers (pydicom, no pixels) of the image series in ``folder``, the series the maps reference.
 
+    Read by :func:`spinerad.dicom.series.read_series`, the one DICOM series reader (one series, sorted,
+    gaps and mixed geometry refused), as the image the maps were computed from is.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInput(f"DICOM parametric maps need the image as a DICOM series folder, got {folder}")
-    datasets = []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
-        try:
-            dataset = pydicom.dcmread(path)
-        except Exception:  # not a DICOM file (DICOMDIR, notes, ...): not part of the series
-            continue
-        if "PixelData" in dataset and "ImagePositionPatient" in dataset:
-            datasets.append(dataset)
-    series = {d.SeriesInstanceUID for d in datasets}
-    if len(series) != 1:
-        raise InvalidInput(f"{folder} must hold exactly one image series (found {len(series)})")
-    return datasets
+    return read_series(folder).datasets
 
 
 def _volume(feature_map, frame_of_reference_uid):
@@ -100,20 +92,6 @@ def parametric_map(feature_map, feature_name, source_images, series_number=901, 
     return result
 
 
-def write_parametric_maps(maps, source_folder, out_dir, first_series_number=901):
-    """Write one Parametric Map per ``{feature name: map}`` into ``out_dir``; returns ``{name: path}``."""
-    source_images = read_source_series(source_folder)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for number, (name, feature_map) in enumerate(maps.items(), start=first_series_number):
-        dataset = parametric_map(feature_map, name, source_images, series_number=number)
-        path = out_dir / f"{name}.dcm"
-        dataset.save_as(path, enforce_file_format=True)
-        written[name] = path
-    return written
-
-
 def read_parametric_map(path, like=None):
     """``(feature name, SimpleITK.Image)`` of a Parametric Map, read with highdicom.
 
@@ -130,4 +108,4 @@ def read_parametric_map(path, like=None):
     return str(pm.ContentDescription), volume.to_simpleitk()
 
 
-__all__ = ["parametric_map", "read_parametric_map", "read_source_series", "write_parametric_maps"]
+__all__ = ["parametric_map", "read_parametric_map", "read_source_series"]

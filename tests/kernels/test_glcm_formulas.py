@@ -1,0 +1,84 @@
+"""The one-matrix GLCM formulas (shared by CPU and CUDA feature maps) against the per-ROI class and LAPACK."""
+
+import numpy as np
+import pytest
+
+from spinerad.kernels.glcm import FEATURE_NAMES, _glcm_feature_kernel
+from spinerad.kernels.glcm_formulas import matrix_features, symmetric_mcc
+
+
+def _random_matrix(rng, n, symmetric, zero_fraction=0.4):
+    counts = rng.integers(1, 6, size=(n, n)).astype(float)
+    counts[rng.random((n, n)) < zero_fraction] = 0.0
+    counts[int(rng.integers(n)), :] = 0.0  # a level without pairs: a zero row (and column if symmetric)
+    if symmetric:
+        counts = counts + counts.T
+    counts[0, 0] += 1.0
+    return counts / counts.sum()
+
+
+def _features(p, g, symmetric):
+    n = len(g)
+    ng_max = int(g[-1])
+    row = np.empty(len(FEATURE_NAMES))
+    matrix_features(
+        np.ascontiguousarray(p), n, g, ng_max, symmetric, np.empty(n), np.empty(n),
+        np.zeros(2 * ng_max), np.zeros(ng_max + 1), row,
+    )  # fmt: skip
+    return row
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_matrix_features_equal_the_per_roi_formulas(seed, symmetric):
+    """Zero cells skipped, logs once per symmetric cell pair: the per-ROI kernel's values to rounding."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 9))
+    p = _random_matrix(rng, n, symmetric)
+    g = np.sort(rng.choice(np.arange(1, 30), size=n, replace=False)).astype(float)
+    expected = np.empty((1, 1, len(FEATURE_NAMES)))
+    _glcm_feature_kernel(p[None, None], g, int(g[-1]), expected)
+    np.testing.assert_allclose(_features(p, g, symmetric), expected[0, 0], rtol=1e-12, atol=1e-14)
+
+
+def _mcc(p):
+    n = len(p)
+    scratch = [np.empty(n) for _ in range(4)]
+    return symmetric_mcc(p, n, *scratch[:3], np.empty((n, n)), scratch[3], np.empty(n, dtype=np.int64))
+
+
+def _mcc_lapack(p):
+    """PyRadiomics' definition: sqrt of the second-largest eigenvalue of Q, by LAPACK's general solver."""
+    px = p.sum(axis=1)
+    q = (p / px[:, None]) @ (p / px[None, :]).T
+    eig = np.sort(np.linalg.eigvals(q).real)
+    return np.sqrt(max(eig[-2], 0.0))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_symmetric_mcc_equals_lapack(seed):
+    """Deflation, closed forms (2 and 3 levels) and tridiagonal QL: LAPACK's value to 1e-12."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 14))
+    counts = rng.integers(1, 6, size=(n, n)).astype(float)
+    counts = counts + counts.T  # dense with a non-zero diagonal: connected, not bipartite
+    p = counts / counts.sum()
+    value = _mcc(p)
+    assert 0.0 < value < 1.0
+    assert value == pytest.approx(_mcc_lapack(p), abs=1e-12)
+
+
+def test_symmetric_mcc_of_disconnected_and_bipartite_matrices_is_one():
+    """Levels in groups that never co-occur, or pairs that always join two groups: eigenvalue 1 repeats."""
+    disconnected = np.array([[2, 1, 0, 0], [1, 2, 0, 0], [0, 0, 4, 1], [0, 0, 1, 0]], dtype=float)
+    bipartite = np.array([[0, 0, 2, 1], [0, 0, 1, 3], [2, 1, 0, 0], [1, 3, 0, 0]], dtype=float)
+    for counts in (disconnected, bipartite):
+        p = counts / counts.sum()
+        assert _mcc(p) == 1.0
+        assert _mcc_lapack(p) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_symmetric_mcc_of_a_rank_one_matrix_is_zero():
+    """Rank one (independent levels): true value 0; PyRadiomics reports sqrt of rounding noise (~1e-8)."""
+    r = np.array([0.2, 0.5, 0.3])
+    assert abs(_mcc(np.outer(r, r))) < 1e-7
