@@ -34,6 +34,13 @@ def add_parsers(commands, positive_int):
         metavar="S",
         help="a study is complete when its associations are closed and nothing arrived for S seconds (10)",
     )
+    node.add_argument(
+        "--workers",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="studies analysed at the same time (2)",
+    )
     node.add_argument("--models", metavar="DIR", help="marker-model folder (default: the shipped models)")
     node.add_argument("--tasks", action="append", metavar="T1,T2", help="prediction tasks (default: all)")
     node.add_argument(
@@ -96,6 +103,7 @@ def dicom_node(args):
         store_backoff_s=args.store_backoff,
         store_backoff_max_s=max(args.store_backoff_max, args.store_backoff),
         tasks=tasks,
+        workers=args.workers,
     )
     try:
         from pathlib import Path

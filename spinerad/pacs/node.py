@@ -7,9 +7,15 @@ Flow of a study:
    PACS saw acknowledged is on disk.
 2. The study is complete when no association that delivered to it is open any more (released or aborted)
    and no instance arrived for ``--quiet-seconds``.
-3. The processor thread analyses it (:mod:`spinerad.pacs.analysis`), publishes the result objects into the
-   spool, C-STOREs them to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a growing
-   backoff, the results staying in the spool) and only then removes the study from the spool.
+3. A pool of ``--workers`` threads (one study per worker at a time) analyses it
+   (:mod:`spinerad.pacs.analysis`) as soon as its associations are closed, *during* the quiet period, and
+   keeps the result objects in memory; when the quiet period has passed and the study's instances are still
+   the ones analysed, the results are published into the spool (else they are dropped and the study is
+   analysed again), C-STOREd to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a
+   growing backoff, the results staying in the spool) and only then is the study removed from the spool.
+   Nothing is reported for an incomplete study: only published results are stored, and a failure of the
+   analysis is logged and counted when it is published, not when a speculative analysis of a study still
+   arriving failed.
 
 A restart (after SIGKILL, a power cut, ...) finds the spooled studies and resumes them: a study with
 published results is only stored; one without is analysed again and gets the same result UIDs (derived from
@@ -64,6 +70,8 @@ class NodeConfig:
     store_backoff_s: float = 1.0
     store_backoff_max_s: float = 300.0
     tasks: tuple = ()
+    #: Studies analysed/stored at the same time (a bounded pool of threads).
+    workers: int = 2
 
 
 class NodeMetrics:
@@ -126,6 +134,11 @@ class _StudyState:
     instances: int = 0
     bytes: int = 0
     refused: bool = False
+    #: A worker holds the study (analysing, publishing or storing it).
+    busy: bool = False
+    #: ``(instance paths, result datasets, failure)`` of an analysis not published yet; failure is
+    #: ``(reason, kind)`` or None.
+    analysed: tuple = None
 
 
 class DicomNode:
@@ -142,6 +155,7 @@ class DicomNode:
         self._states = {}
         self._server = None
         self._thread = None
+        self._pool = None
         self._metrics_http = None
         self.port = None
         self.metrics_port = None
@@ -185,6 +199,9 @@ class DicomNode:
                 config.metrics_port, addr=config.metrics_host, registry=self.metrics.registry
             )
             self.metrics_port = self._metrics_http.server_port
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max(1, self.config.workers), thread_name_prefix="spinerad-study")
         self._thread = threading.Thread(target=self._process_loop, name="spinerad-node", daemon=True)
         self._thread.start()
         return self
@@ -213,6 +230,8 @@ class DicomNode:
             self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
@@ -265,6 +284,8 @@ class DicomNode:
             state.last_received = time.monotonic()
             state.last_wall = time.time()
             state.attempts, state.next_attempt = 0, 0.0
+            if new:
+                state.analysed = None  # analysed without this instance
             self.metrics.spool_depth.set(len(self._states))
         self.metrics.received.inc()
         self.metrics.received_bytes.inc(len(data))
@@ -283,45 +304,68 @@ class DicomNode:
         self.metrics.rejected_associations.inc()
         log.warning("association rejected: calling AE title not allowed")
 
-    # --- processor ------------------------------------------------------------------------------------------
+    # --- processor: a dispatcher thread hands due studies to the worker pool ------------------------------
 
-    def _ready(self):
+    def _due(self):
+        """``([(key, step)], seconds until the next study may become due)``; marks the studies busy."""
         now = time.monotonic()
+        quiet = self.config.quiet_seconds
+        due, wait = [], 0.2
         with self._lock:
-            return [
-                key
-                for key, state in self._states.items()
-                if not state.associations
-                and now - state.last_received >= self.config.quiet_seconds
-                and now >= state.next_attempt
-            ]
+            for key, state in self._states.items():
+                if state.busy or state.associations:
+                    continue
+                if now < state.next_attempt:
+                    wait = min(wait, state.next_attempt - now)
+                    continue
+                if state.analysed is None and not self.spool.has_results(key):
+                    step = self._analyse  # speculative: during the quiet period
+                elif now - state.last_received >= quiet:
+                    step = self._process
+                else:
+                    wait = min(wait, state.last_received + quiet - now)
+                    continue
+                state.busy = True
+                due.append((key, step))
+        return due, max(wait, 0.005)
 
     def _process_loop(self):
         while not self._stopping.is_set():
-            for key in self._ready():
-                if self._stopping.is_set():
-                    return
-                try:
-                    self._process(key)
-                except Exception:  # noqa: BLE001 - a bug must not stop the node; the study is retried later
-                    log.exception("study %s: unexpected error; it stays in the spool", key)
-                    with self._lock:
-                        state = self._states.get(key)
-                        if state is not None:
-                            state.next_attempt = time.monotonic() + self.config.store_backoff_max_s
-            self._wake.wait(min(0.2, max(self.config.quiet_seconds / 4, 0.02)))
+            due, wait = self._due()
+            for key, step in due:
+                self._pool.submit(self._run, key, step)
+            self._wake.wait(wait)
             self._wake.clear()
 
+    def _run(self, key, step):
+        try:
+            if not self._stopping.is_set():
+                step(key)
+        except Exception:  # noqa: BLE001 - a bug must not stop the node; the study is retried later
+            log.exception("study %s: unexpected error; it stays in the spool", key)
+            with self._lock:
+                state = self._states.get(key)
+                if state is not None:
+                    state.analysed = None
+                    state.next_attempt = time.monotonic() + self.config.store_backoff_max_s
+        finally:
+            with self._lock:
+                state = self._states.get(key)
+                if state is not None:
+                    state.busy = False
+            self._wake.set()
+
     def _process(self, key):
-        if not self.spool.has_results(key):
-            if not self._analyse(key):
-                return
+        """The quiet period has passed: publish the analysis (if still current), then store."""
+        if not self.spool.has_results(key) and not self._publish(key):
+            return
         self._store(key)
 
     def _analyse(self, key):
-        """Analyse study ``key`` and publish its results; False when new instances arrived meanwhile."""
+        """Analyse study ``key`` and keep its results in memory (published later by :meth:`_publish`)."""
         paths = self.spool.instances(key)
         started = time.perf_counter()
+        failure = None
         try:
             result = analyse_study(paths, self.registry, tasks=self.config.tasks or None)
             datasets = result.datasets
@@ -334,16 +378,38 @@ class DicomNode:
                 (time.perf_counter() - started) * 1e3,
             )
         except SpineradError as exc:
-            datasets = self._failed(key, paths, str(exc), "invalid_study")
+            datasets, failure = None, (str(exc), "invalid_study")
         except Exception as exc:  # noqa: BLE001 - the study fails, the node goes on
-            log.exception("study %s: analysis failed with an internal error", key)
-            datasets = self._failed(key, paths, f"internal error ({type(exc).__name__})", "internal")
+            log.debug("study %s: internal error", key, exc_info=True)
+            datasets, failure = None, (f"internal error ({type(exc).__name__})", "internal")
         self.metrics.analysis_seconds.observe(time.perf_counter() - started)
         with self._lock:
+            state = self._states.get(key)
+            if state is not None and self.spool.instances(key) == paths:
+                state.analysed = (paths, datasets, failure)
+
+    def _publish(self, key):
+        """Write the in-memory results into the spool if the study did not change; False otherwise."""
+        with self._lock:
+            state = self._states.get(key)
+            analysed = state.analysed if state is not None else None
+            if analysed is None:
+                return False
+            paths, datasets, failure = analysed
             if self.spool.instances(key) != paths:
-                log.info("study %s: new instances arrived during the analysis; analysing it again", key)
+                log.info("study %s: new instances arrived after the analysis; analysing it again", key)
+                state.analysed = None
+                return False
+        if failure is not None:
+            if failure[1] == "internal":
+                log.error("study %s: analysis failed with an internal error", key)
+            datasets = self._failed(key, paths, *failure)
+        with self._lock:
+            if self.spool.instances(key) != paths:
+                state.analysed = None
                 return False
             self.spool.publish_results(key, datasets)
+            state.analysed = None
         return True
 
     def _failed(self, key, paths, reason, kind):
