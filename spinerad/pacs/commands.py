@@ -67,6 +67,13 @@ def add_parsers(commands, positive_int):
     )
     node.add_argument("--metrics-host", default="127.0.0.1", help="address of the /metrics endpoint")
     node.add_argument(
+        "--grpc-port",
+        type=int,
+        metavar="N",
+        help="serve gRPC health (grpc.health.v1) for the node on this port, on --host (0: any free port; "
+        "default: none)",
+    )
+    node.add_argument(
         "--store-backoff", type=float, default=1.0, metavar="S", help="first store retry after S s"
     )
     node.add_argument(
@@ -84,6 +91,8 @@ def dicom_node(args):
         check_ae_title(title, "--allow-ae")
     if not 0 <= args.port < 65536:
         raise SettingsError(f"--port must be 0..65535, got {args.port}")
+    if args.grpc_port is not None and not 0 <= args.grpc_port < 65536:
+        raise SettingsError(f"--grpc-port must be 0..65535, got {args.grpc_port}")
     if args.quiet_seconds < 0 or args.max_study_mb <= 0 or args.store_backoff <= 0:
         raise SettingsError("--quiet-seconds must be >= 0; --max-study-mb and --store-backoff must be > 0")
     tasks = tuple(t.strip() for group in args.tasks or () for t in group.split(",") if t.strip())
@@ -104,6 +113,7 @@ def dicom_node(args):
         store_backoff_max_s=max(args.store_backoff_max, args.store_backoff),
         tasks=tasks,
         workers=args.workers,
+        grpc_port=args.grpc_port,
     )
     try:
         from pathlib import Path

@@ -26,6 +26,7 @@ Logs and metrics never carry a patient or study identifier: studies are named by
 """
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -72,6 +73,8 @@ class NodeConfig:
     tasks: tuple = ()
     #: Studies analysed/stored at the same time (a bounded pool of threads).
     workers: int = 2
+    #: Port of the gRPC health service served beside the node (:mod:`spinerad.pacs.health`); None: none.
+    grpc_port: int = None
 
 
 class NodeMetrics:
@@ -156,6 +159,7 @@ class DicomNode:
         self._server = None
         self._thread = None
         self._pool = None
+        self.health = None
         self._metrics_http = None
         self.port = None
         self.metrics_port = None
@@ -204,7 +208,24 @@ class DicomNode:
         self._pool = ThreadPoolExecutor(max(1, self.config.workers), thread_name_prefix="spinerad-study")
         self._thread = threading.Thread(target=self._process_loop, name="spinerad-node", daemon=True)
         self._thread.start()
+        if config.grpc_port is not None:
+            from .health import NodeHealth
+
+            self.health = NodeHealth(self, config.host, config.grpc_port).start()
         return self
+
+    def problems(self):
+        """What keeps the node from working (empty when it is healthy): what gRPC health reports."""
+        found = []
+        if self._stopping.is_set():
+            found.append("stopping")
+        if self._server is None or self._server.socket.fileno() < 0:
+            found.append("the DICOM port is closed")
+        if self._thread is None or not self._thread.is_alive():
+            found.append("the study processor is not running")
+        if not os.access(self.spool.studies_dir, os.W_OK | os.X_OK):
+            found.append("the spool folder is not writable")
+        return found
 
     def startup_line(self):
         """The one line the node logs when it is up (what it accepts, where results go)."""
@@ -215,6 +236,8 @@ class DicomNode:
             else "EVERY calling AE title (no --allow-ae given)"
         )
         metrics = f", metrics on port {self.metrics_port}" if self.metrics_port is not None else ""
+        if self.health is not None:
+            metrics += f", gRPC health on port {self.health.port}"
         return (
             f"dicom-node {config.ae_title} listening on {config.host}:{self.port}, accepting {who}; "
             "results to "
@@ -225,6 +248,8 @@ class DicomNode:
     def stop(self, timeout=30.0):
         """Stop taking associations, let the processor finish its current step, stop."""
         self._stopping.set()
+        if self.health is not None:
+            self.health.stop()
         self._wake.set()
         if self._server is not None:
             self._server.shutdown()
