@@ -131,7 +131,7 @@ def test_node_turnaround(benchmark, orthanc, node_port, volumes, tmp_path, repor
                 times.append((time.perf_counter() - pushed) * 1e3)
 
         benchmark.pedantic(measure, rounds=1, iterations=1)
-        analysis = [float(m.group(1)) for m in re.finditer(r"analysed in (\d+) ms", node.text())]
+        analysis = [float(m.group(1)) for m in re.finditer(r"ROI\(s\) analysed in (\d+) ms", node.text())]
     finally:
         node.stop()
     p50 = statistics.median(times)
@@ -140,7 +140,7 @@ def test_node_turnaround(benchmark, orthanc, node_port, volumes, tmp_path, repor
         f"node turnaround (last C-STORE -> SR in Orthanc), {len(times)} studies: p50 {p50:.0f} ms, p95 "
         f"{percentile(times, 95):.0f} ms, of which quiet period {QUIET_S * 1e3:.0f} ms -> {p50 - QUIET_S * 1e3:.0f} ms "
         f"without it; node analysis (read + features + inference + SR) p50 {statistics.median(analysis):.0f} ms"
-        f"; load average {os.getloadavg()[0]:.1f}"
+        f" (each: {', '.join(f'{a:.0f}' for a in analysis)}); load average {os.getloadavg()[0]:.1f}"
     )
     assert len(times) == rounds(benchmark)
 
