@@ -8,10 +8,11 @@ Flow of a study:
 2. The study is complete when no association that delivered to it is open any more (released or aborted)
    and no instance arrived for ``--quiet-seconds``.
 3. A pool of ``--workers`` threads (one study per worker at a time) analyses it
-   (:mod:`spinerad.pacs.analysis`) as soon as its associations are closed, *during* the quiet period, and
-   keeps the result objects in memory; when the quiet period has passed and the study's instances are still
-   the ones analysed, the results are published into the spool (else they are dropped and the study is
-   analysed again), C-STOREd to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a
+   (:mod:`spinerad.pacs.analysis`) once its associations are closed and nothing arrived for
+   :data:`EARLY_ANALYSIS_S`, *during* the quiet period, and keeps the result objects in memory; when the
+   quiet period has passed and the study's instances are still the ones analysed, the results are published
+   into the spool (else they are dropped and the study is analysed again, this time after the whole quiet
+   period: at most one early analysis per study is wasted), C-STOREd to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a
    growing backoff, the results staying in the spool) and only then is the study removed from the spool.
    Nothing is reported for an incomplete study: only published results are stored, and a failure of the
    analysis is logged and counted when it is published, not when a speculative analysis of a study still
@@ -47,6 +48,9 @@ OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 
 MiB = 1 << 20
+#: A study's early analysis starts this long after its last instance (or after the quiet period if shorter):
+#: a sender opening one association per instance or per series leaves gaps of milliseconds between them.
+EARLY_ANALYSIS_S = 0.25
 RESULT_SOP_CLASSES = SEG_SOP_CLASSES | SR_SOP_CLASSES
 
 
@@ -142,6 +146,8 @@ class _StudyState:
     #: ``(instance paths, result datasets, failure)`` of an analysis not published yet; failure is
     #: ``(reason, kind)`` or None.
     analysed: tuple = None
+    #: The one early analysis (during the quiet period) was started.
+    speculated: bool = False
 
 
 class DicomNode:
@@ -343,12 +349,19 @@ class DicomNode:
                 if now < state.next_attempt:
                     wait = min(wait, state.next_attempt - now)
                     continue
+                since = now - state.last_received
                 if state.analysed is None and not self.spool.has_results(key):
-                    step = self._analyse  # speculative: during the quiet period
-                elif now - state.last_received >= quiet:
+                    # once per study early, during the quiet period; after that only once it has passed
+                    start = quiet if state.speculated else min(quiet, EARLY_ANALYSIS_S)
+                    if since < start:
+                        wait = min(wait, start - since)
+                        continue
+                    state.speculated = True
+                    step = self._analyse
+                elif since >= quiet:
                     step = self._process
                 else:
-                    wait = min(wait, state.last_received + quiet - now)
+                    wait = min(wait, quiet - since)
                     continue
                 state.busy = True
                 due.append((key, step))
