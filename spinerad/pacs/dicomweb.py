@@ -78,7 +78,7 @@ class Endpoint:
     _clients: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def client(self):
-        """This thread's ``DICOMwebClient`` for the endpoint, with its credentials (created once)."""
+        """Return this thread's ``DICOMwebClient`` for the endpoint, with its credentials (made once)."""
         client = getattr(self._clients, "client", None)
         if client is None:
             from dicomweb_client.api import DICOMwebClient
@@ -87,7 +87,7 @@ class Endpoint:
         return client
 
     def session(self):
-        """This thread's ``requests.Session`` with the endpoint's credentials (the client's session)."""
+        """Return this thread's ``requests.Session`` with the endpoint's credentials (the client's)."""
         session = getattr(self._clients, "session", None)
         if session is None:
             import requests
@@ -337,7 +337,7 @@ def _retrieve_series_files(endpoint, study, series_uid, folder, start):
 
 
 def split_multipart(content_type, body):
-    """The parts of a ``multipart/related`` HTTP body (RFC 2046) as memoryviews of ``body`` (no copies).
+    """Split a ``multipart/related`` HTTP body (RFC 2046) into its parts, memoryviews of ``body`` (no copies).
 
     A body that is not multipart (a server answering one instance as plain ``application/dicom``) is one part.
     """

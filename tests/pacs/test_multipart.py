@@ -15,13 +15,14 @@ def _body(parts, preamble=b""):
 
 
 def test_parts_come_back_byte_for_byte():
-    # part bytes that hold CRLFs, dashes and the boundary text without its leading CRLF
+    """Parts holding CRLFs, dashes and boundary-like text come back unchanged, with or without a preamble."""
     parts = [b"\x00" * 128 + b"DICM\r\n\r\n--b-4", b"", b"x--b-42y" * 3]
     assert [bytes(p) for p in split_multipart(TYPE, _body(parts))] == parts
     assert [bytes(p) for p in split_multipart(TYPE, _body(parts, b"a preamble\r\n"))] == parts
 
 
 def test_a_plain_application_dicom_answer_is_one_part():
+    """A server answering one instance without multipart (seen in the wild): the body is the part."""
     assert [bytes(p) for p in split_multipart("application/dicom", b"DICM")] == [b"DICM"]
     assert split_multipart("application/dicom", b"") == []
 
@@ -34,5 +35,6 @@ def test_a_plain_application_dicom_answer_is_one_part():
     ],
 )
 def test_broken_bodies_are_endpoint_errors(content_type, body, message):
+    """No boundary, or a body cut before its closing delimiter: one clear error."""
     with pytest.raises(EndpointError, match=message):
         split_multipart(content_type, body)
