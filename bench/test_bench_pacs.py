@@ -21,16 +21,15 @@ Timed: ``python -m pytest bench/test_bench_pacs.py --benchmark-only -s`` (``SPIN
 import os
 import re
 import statistics
-import subprocess
-import sys
-import threading
 import time
 
-import numpy as np
 import pytest
+import requests
 import SimpleITK as sitk
 from dicomweb_client.api import DICOMwebClient
 
+from spinerad.dicom.series import read_series
+from spinerad.pacs.dicomweb import SERIES_ACCEPT
 from spinerad.service.client import Client, Study, Volume
 from tests.dicom.build import write_series
 from tests.pacs import orthanc as orthanc_module
@@ -39,6 +38,7 @@ from tests.pacs.conftest import NodeProcess
 from tests.pacs.orthanc import Orthanc, free_port
 
 from conftest import IN_CI  # bench/ is on sys.path (rootdir conftest, no package)
+from harness import Report, ServeProcess, percentile, timed_analyze
 from test_bench_service import SPACING, mri_study
 
 QUIET_S = 0.5
@@ -89,26 +89,9 @@ def orthanc(tmp_path_factory, node_port):
     server.stop()
 
 
-class _Report:
-    def __init__(self):
-        self.lines = []
-
-    def pytest_terminal_summary(self, terminalreporter):
-        if self.lines:
-            terminalreporter.section("spinerad PACS benchmark")
-            for line in self.lines:
-                terminalreporter.write_line(line)
-
-
 @pytest.fixture(scope="module")
 def report(request):
-    plugin = _Report()
-    request.config.pluginmanager.register(plugin, "spinerad-pacs-bench-report")
-    return plugin.lines.append
-
-
-def _q(values, q):
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+    return Report.register(request, "spinerad PACS benchmark")
 
 
 def test_node_turnaround(benchmark, orthanc, node_port, volumes, tmp_path, report):
@@ -151,72 +134,22 @@ def test_node_turnaround(benchmark, orthanc, node_port, volumes, tmp_path, repor
                 times.append((time.perf_counter() - pushed) * 1e3)
 
         benchmark.pedantic(measure, rounds=1, iterations=1)
-        analysis = [float(m.group(1)) for m in re.finditer(r"analysed in (\d+) ms", node.text())]
+        analysis = [float(m.group(1)) for m in re.finditer(r"ROI\(s\) analysed in (\d+) ms", node.text())]
     finally:
         node.stop()
     p50 = statistics.median(times)
     benchmark.extra_info.update({"turnaround_p50_ms": p50, "analysis_p50_ms": statistics.median(analysis)})
     report(
         f"node turnaround (last C-STORE -> SR in Orthanc), {len(times)} studies: p50 {p50:.0f} ms, p95 "
-        f"{_q(times, 95):.0f} ms, of which quiet period {QUIET_S * 1e3:.0f} ms -> {p50 - QUIET_S * 1e3:.0f} ms "
+        f"{percentile(times, 95):.0f} ms, of which quiet period {QUIET_S * 1e3:.0f} ms -> {p50 - QUIET_S * 1e3:.0f} ms "
         f"without it; node analysis (read + features + inference + SR) p50 {statistics.median(analysis):.0f} ms"
+        f" (each: {', '.join(f'{a:.0f}' for a in analysis)}); load average {os.getloadavg()[0]:.1f}"
     )
     assert len(times) == rounds(benchmark)
 
 
-class ServeWithDicomweb:
-    """``spinerad serve`` (shipped models) with the Orthanc as DICOMweb endpoint ``pacs``."""
-
-    def __init__(self, orthanc):
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "spinerad",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-metrics",
-                "--dicomweb",
-                f"pacs={orthanc.dicomweb_url}",
-            ],  # fmt: skip
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines = []
-        threading.Thread(target=self._read, daemon=True).start()
-        deadline = time.monotonic() + WAIT
-        while not any("SERVING" in line for line in self.lines):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("spinerad serve did not start: " + "\n".join(self.lines[-20:]))
-            time.sleep(0.1)
-        listening = next(line for line in self.lines if "listening on" in line)
-        self.target = listening.split("listening on ")[1].split()[0]
-
-    def _read(self):
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def close(self):
-        self.process.terminate()
-        code = self.process.wait(WAIT)
-        self.process.stderr.close()
-        return code
-
-
 def _one(client, study):
-    started = time.perf_counter()
-    stage_ms = None
-    for event in client.analyze([study], timeout=WAIT):
-        kind = event.WhichOneof("kind")
-        if kind == "error":
-            raise RuntimeError(f"{event.error.code}: {event.error.message}")
-        if kind == "completed":
-            stage_ms = dict(event.completed.stage_ms)
-    latency = (time.perf_counter() - started) * 1e3
+    latency, stage_ms, _upload = timed_analyze(client, study)
     return _record(latency, stage_ms)
 
 
@@ -244,8 +177,13 @@ def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report)
     orthanc.upload(paths)
     image = Volume.from_dicom_files(series)
     mask = Volume.from_image(volumes[1], compress=True)
-    server = ServeWithDicomweb(orthanc)
+    # shipped models; the Orthanc as DICOMweb endpoint "pacs"
+    server = ServeProcess("--no-metrics", "--dicomweb", f"pacs={orthanc.dicomweb_url}")
     records = {"reference": [], "upload": [], "reference+store": [], "reference, all features": []}
+    # the floor of any fetch: the raw WADO-RS series transfer (Orthanc's answer, no parsing)
+    session, floor = requests.Session(), []
+    series_uid = read_series(series).series_instance_uid
+    series_url = f"{orthanc.dicomweb_url}/studies/{study_uid}/series/{series_uid}"
     try:
         with Client(server.target) as client:
             _one(client, Study.from_reference("pacs", study_uid, request_id="warm"))  # connection, caches
@@ -273,6 +211,10 @@ def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report)
                             ),
                         )
                     )
+                    started = time.perf_counter()
+                    response = session.get(series_url, headers={"Accept": SERIES_ACCEPT}, timeout=WAIT)
+                    response.raise_for_status()
+                    floor.append((time.perf_counter() - started) * 1e3)
 
             benchmark.pedantic(measure, rounds=1, iterations=1)
     finally:
@@ -293,8 +235,13 @@ def test_reference_mode_vs_upload(benchmark, orthanc, volumes, tmp_path, report)
         benchmark.extra_info[f"{mode}_p50_ms"] = p50
         benchmark.extra_info[f"{mode}_overhead_pct"] = overhead
         report(
-            f"gRPC {mode:24s}: client p50 {p50:.0f} ms, p95 {_q(latency, 95):.0f} ms ({len(items)} studies); "
-            f"features + inference {compute:.0f} ms; server stages {parts} ms; service overhead {overhead:.0f} % "
-            f"of the client latency, {server_share:.0f} % of the server's total (target <= 20 %)"
+            f"gRPC {mode:24s}: client p50 {p50:.0f} ms, p95 {percentile(latency, 95):.0f} ms ({len(items)} studies); "
+            f"features + inference {compute:.0f} ms; server stages {parts} ms; service overhead "
+            f"{p50 - compute:.0f} ms = {overhead:.0f} % of the client latency, {server_share:.0f} % of the "
+            f"server's total (target <= 20 %); load average {os.getloadavg()[0]:.1f}"
         )
+    report(
+        f"raw WADO-RS GET of the image series (the transfer floor of reference mode, no parsing): p50 "
+        f"{statistics.median(floor):.0f} ms, p95 {percentile(floor, 95):.0f} ms"
+    )
     assert all(records.values())

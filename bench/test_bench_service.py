@@ -16,23 +16,19 @@ The numbers are reported, not asserted: wall-clock targets do not belong in a pa
 """
 
 import os
-import queue
 import resource
 import statistics
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from prometheus_client.parser import text_string_to_metric_families
 
 from spinerad.service.client import Client, Study, Volume
 from spinerad.service.pool import default_workers
+
+from harness import Report, ServeProcess, percentile, timed_analyze  # bench/ is on sys.path
 
 SHAPE = (20, 512, 512)
 SPACING = (0.5, 0.5, 3.0)  # x, y, z (ITK order), mm
@@ -64,100 +60,14 @@ def volumes():
     }
 
 
-class ServeProcess:
-    """``spinerad serve`` on loopback with free ports, in its own process."""
-
-    def __init__(self, workers, processes=1, cpus=None):
-        self.workers = workers
-        self.processes = processes
-        pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
-        self.process = subprocess.Popen(
-            [
-                *pin,
-                sys.executable,
-                "-m",
-                "spinerad",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--metrics-port",
-                "0",
-                "--workers",
-                str(workers),
-                "--queue-size",
-                str(4 * CLIENTS),
-                "--processes",
-                str(processes),
-            ],
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        try:
-            listening = self._expect("listening on")
-            self.target = listening.split("listening on ")[1].split()[0]
-            self.metrics_port = int(listening.split("metrics on port ")[1].split(",")[0])
-            self._expect("SERVING: all" if processes > 1 else "SERVING")
-        except BaseException:
-            self.close()
-            raise
-
-    def _read(self):
-        for line in self.process.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _expect(self, text):
-        while True:
-            line = self.lines.get(timeout=WAIT)
-            if line is None:
-                raise RuntimeError(f"spinerad serve exited before printing {text!r}")
-            if text in line:
-                return line
-
-    def histogram(self, name, **labels):
-        """Cumulative bucket counts ``{upper bound: count}`` of one histogram series."""
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=WAIT
-        ) as response:
-            text = response.read().decode()
-        buckets = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == f"{name}_bucket" and all(
-                    sample.labels.get(k) == v for k, v in labels.items()
-                ):
-                    buckets[float(sample.labels["le"])] = sample.value
-        return buckets
-
-    def cpu_seconds(self):
-        """CPU time (user + system) of the server process and its children so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        pids, total = [self.process.pid], 0.0
-        while pids:
-            pid = pids.pop()
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    pids += [int(c) for c in (task / "children").read_text().split()]
-            except (OSError, ValueError):
-                continue
-        return total
-
-    def close(self):
-        """SIGTERM (drain), then wait for exit 0."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        code = self.process.wait(WAIT)
-        self.reader.join(WAIT)
-        self.process.stderr.close()
-        return code
+def serve_process(workers, processes=1, cpus=None):
+    """``spinerad serve`` with /metrics, ``workers`` workers (each of ``processes`` processes)."""
+    running = ServeProcess(
+        "--metrics-port", "0", "--workers", str(workers), "--queue-size", str(4 * CLIENTS),
+        "--processes", str(processes), serving="SERVING: all" if processes > 1 else "SERVING", cpus=cpus,
+    )  # fmt: skip
+    running.workers, running.processes = workers, processes
+    return running
 
 
 def histogram_quantile(q, before, after):
@@ -181,18 +91,7 @@ def histogram_quantile(q, before, after):
 def one_study(client, volumes, request_id, mask_key="mask_zlib"):
     """Upload one study and wait for its last event; return the client-side times and server stage times."""
     study = Study(volumes["image"], volumes[mask_key], request_id=request_id)
-    started = time.perf_counter()
-    upload_ms = None
-    stage_ms = None
-    for event in client.analyze([study], timeout=WAIT):
-        kind = event.WhichOneof("kind")
-        if kind == "error":
-            raise RuntimeError(f"{event.error.code}: {event.error.message}")
-        if kind == "stage_done" and event.stage_done.stage == "decoded":
-            upload_ms = (time.perf_counter() - started) * 1e3 - event.stage_done.elapsed_ms
-        if kind == "completed":
-            stage_ms = dict(event.completed.stage_ms)
-    latency_ms = (time.perf_counter() - started) * 1e3
+    latency_ms, stage_ms, upload_ms = timed_analyze(client, study)
     inference = sum(v for k, v in stage_ms.items() if k.startswith("inference:"))
     features = sum(
         v for k, v in stage_ms.items() if k not in ("decode", "total") and not k.startswith("inference:")
@@ -248,11 +147,6 @@ def run_load(server, volumes, clients, seconds, mask_key="mask_zlib"):
     return records, elapsed
 
 
-def percentile(values, q):
-    """The q-th percentile (0..100) of ``values``."""
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
-
-
 def duration(benchmark):
     """Seconds per load window: 0 (one study per client) for a smoke run."""
     return 0.0 if benchmark.disabled else float(os.environ.get("SPINERAD_BENCH_SECONDS", "10"))
@@ -267,30 +161,15 @@ def cores():
 @pytest.fixture(scope="module")
 def server(cores):
     """``spinerad serve`` with one worker per core."""
-    running = ServeProcess(cores)
+    running = serve_process(cores)
     yield running
     assert running.close() == 0  # SIGTERM drains and exits 0
-
-
-class _Report:
-    """A plugin that prints the collected lines in the terminal summary (visible without -s)."""
-
-    def __init__(self):
-        self.lines = []
-
-    def pytest_terminal_summary(self, terminalreporter):
-        if self.lines:
-            terminalreporter.section("spinerad service benchmark")
-            for line in self.lines:
-                terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="module")
 def report(request):
     """``report(line)``: a line for the end-of-session summary."""
-    plugin = _Report()
-    request.config.pluginmanager.register(plugin, "spinerad-service-bench-report")
-    return plugin.lines.append
+    return Report.register(request, "spinerad service benchmark")
 
 
 def test_service_overhead_of_one_study(benchmark, server, volumes, report):
@@ -367,7 +246,7 @@ def test_throughput_against_workers(benchmark, cores, volumes, report):
 
     def measure():
         for workers in dict.fromkeys(counts):
-            running = ServeProcess(workers)
+            running = serve_process(workers)
             try:
                 records, elapsed = run_load(running, volumes, 2 * workers, seconds)
             finally:
@@ -401,7 +280,7 @@ def test_throughput_one_against_two_processes(benchmark, cores, volumes, report)
 
     def measure():
         for processes in (1, 2):
-            running = ServeProcess(1, processes=processes, cpus=range(processes))
+            running = serve_process(1, processes=processes, cpus=range(processes))
             try:
                 client_cpu = resource.getrusage(resource.RUSAGE_SELF)
                 server_cpu = running.cpu_seconds()

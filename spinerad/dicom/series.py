@@ -97,14 +97,20 @@ def is_dicom_file(path):
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
-def read_headers(paths, what):
-    """Pydicom headers (no pixel data) of ``paths``; a file that is not DICOM is an error naming it."""
+def read_headers(paths, what, parsed=None):
+    """Pydicom headers (no pixel data) of ``paths``; a file that is not DICOM is an error naming it.
+
+    ``parsed``: ``{path: dataset}`` of headers a caller already read with ``pydicom.dcmread(path,
+    stop_before_pixels=True)`` (the PACS paths plan a study from its headers first); they are not read again.
+    """
     import pydicom
 
     headers = []
     for path in paths:
         try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+            ds = (parsed or {}).get(path)
+            if ds is None:
+                ds = pydicom.dcmread(str(path), stop_before_pixels=True)
             for _ in ds.iterall():  # pydicom parses elements lazily: make garbled bytes fail here
                 pass
         except Exception:  # noqa: BLE001 - pydicom raises a dozen kinds on garbled bytes; all mean "unreadable"
@@ -152,7 +158,7 @@ def describe_series(headers):
     return lines
 
 
-def read_series(source, what="image", series_uid=None, check_size=None):
+def read_series(source, what="image", series_uid=None, check_size=None, parsed=None):
     """Read one DICOM image series: a folder, or a list of instance files.
 
     Parameters
@@ -165,6 +171,8 @@ def read_series(source, what="image", series_uid=None, check_size=None):
         The SeriesInstanceUID to read when the files hold several series.
     check_size : callable or None
         Called with the (x, y, z) size before any pixel is decoded (the service's voxel limit).
+    parsed : dict or None
+        Headers already read, ``{path: pydicom dataset read with stop_before_pixels=True}``.
 
     Returns
     -------
@@ -179,7 +187,7 @@ def read_series(source, what="image", series_uid=None, check_size=None):
         where = f"{what} {folder}"
         if not paths:
             raise ImageReadError(f"cannot read {where}: the folder holds no DICOM series (no files)")
-    headers = read_headers(paths, where)
+    headers = read_headers(paths, where, parsed)
     try:
         series = _read_headers_checked(paths, headers, where, series_uid, check_size)
         # The models' applicability check reads the modality from the image (spinerad.models.applicability).

@@ -48,6 +48,8 @@ class RoiJob:
     name: str
     #: SOP Instance UIDs of the image series and the ROI object (what result UIDs are derived from)
     input_uids: tuple = ()
+    #: ``{path: header}`` of the image instances as :func:`plan` read them (the series reader reuses them)
+    headers: dict = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -116,6 +118,7 @@ def _rois(ds):
 def plan(paths):
     """The ROI jobs of a study's instance files (see the module docstring for the rule)."""
     headers = read_headers(paths)
+    parsed = dict(headers)
     series = {}
     series_uids = {}
     roi_objects = []
@@ -152,7 +155,9 @@ def plan(paths):
         image_uid = sorted(referenced)[0]
         inputs = tuple(sorted([*series_uids[image_uid], str(ds.SOPInstanceUID)]))
         for number, name in rois:
-            jobs.append(RoiJob(sorted(series[image_uid]), path, kind, number, name, inputs))
+            image_paths = sorted(series[image_uid])
+            headers = {p: parsed[p] for p in image_paths}
+            jobs.append(RoiJob(image_paths, path, kind, number, name, inputs, headers))
     return jobs
 
 
@@ -189,7 +194,7 @@ def analyse_roi(job, registry, tasks=None, clinical=None, metrics=None, timer=No
 
     timer = timer or StageTimer()
     with timer.stage("decode"):
-        source = read_series(job.image_paths, "image")
+        source = read_series(job.image_paths, "image", parsed=job.headers)
         study = load_study(
             source,
             job.roi_path,

@@ -34,6 +34,13 @@ def add_parsers(commands, positive_int):
         metavar="S",
         help="a study is complete when its associations are closed and nothing arrived for S seconds (10)",
     )
+    node.add_argument(
+        "--workers",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="studies analysed at the same time (2)",
+    )
     node.add_argument("--models", metavar="DIR", help="marker-model folder (default: the shipped models)")
     node.add_argument("--tasks", action="append", metavar="T1,T2", help="prediction tasks (default: all)")
     node.add_argument(
@@ -60,6 +67,13 @@ def add_parsers(commands, positive_int):
     )
     node.add_argument("--metrics-host", default="127.0.0.1", help="address of the /metrics endpoint")
     node.add_argument(
+        "--grpc-port",
+        type=int,
+        metavar="N",
+        help="serve gRPC health (grpc.health.v1) for the node on this port, on --host (0: any free port; "
+        "default: none)",
+    )
+    node.add_argument(
         "--store-backoff", type=float, default=1.0, metavar="S", help="first store retry after S s"
     )
     node.add_argument(
@@ -77,6 +91,8 @@ def dicom_node(args):
         check_ae_title(title, "--allow-ae")
     if not 0 <= args.port < 65536:
         raise SettingsError(f"--port must be 0..65535, got {args.port}")
+    if args.grpc_port is not None and not 0 <= args.grpc_port < 65536:
+        raise SettingsError(f"--grpc-port must be 0..65535, got {args.grpc_port}")
     if args.quiet_seconds < 0 or args.max_study_mb <= 0 or args.store_backoff <= 0:
         raise SettingsError("--quiet-seconds must be >= 0; --max-study-mb and --store-backoff must be > 0")
     tasks = tuple(t.strip() for group in args.tasks or () for t in group.split(",") if t.strip())
@@ -96,6 +112,8 @@ def dicom_node(args):
         store_backoff_s=args.store_backoff,
         store_backoff_max_s=max(args.store_backoff_max, args.store_backoff),
         tasks=tasks,
+        workers=args.workers,
+        grpc_port=args.grpc_port,
     )
     try:
         from pathlib import Path

@@ -15,7 +15,8 @@ does not hold is a :class:`ReferenceNotFound` (gRPC NOT_FOUND) naming which UID 
 import json
 import os
 import re
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -72,17 +73,31 @@ class Endpoint:
     password: str = None
     token: str = None
 
-    def client(self):
-        """A ``DICOMwebClient`` with this endpoint's credentials."""
-        import requests
-        from dicomweb_client.api import DICOMwebClient
+    #: One client (and its HTTP connection pool) per thread, reused across studies: a new
+    #: ``requests.Session`` per study cost a TCP connection per request.
+    _clients: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
-        session = requests.Session()
-        if self.token:
-            session.headers["Authorization"] = f"Bearer {self.token}"
-        elif self.username:
-            session.auth = (self.username, self.password or "")
-        return DICOMwebClient(self.url, session=session)
+    def client(self):
+        """Return this thread's ``DICOMwebClient`` for the endpoint, with its credentials (made once)."""
+        client = getattr(self._clients, "client", None)
+        if client is None:
+            from dicomweb_client.api import DICOMwebClient
+
+            client = self._clients.client = DICOMwebClient(self.url, session=self.session())
+        return client
+
+    def session(self):
+        """Return this thread's ``requests.Session`` with the endpoint's credentials (the client's)."""
+        session = getattr(self._clients, "session", None)
+        if session is None:
+            import requests
+
+            session = self._clients.session = requests.Session()
+            if self.token:
+                session.headers["Authorization"] = f"Bearer {self.token}"
+            elif self.username:
+                session.auth = (self.username, self.password or "")
+        return session
 
 
 class Endpoints:
@@ -193,28 +208,24 @@ def fetch_reference(endpoint, reference, folder):
     """Download what ``reference`` names into ``folder``; returns the instance file paths.
 
     The image series (named, or the one the SEG/RTSTRUCT references) and the SEG/RTSTRUCT instance (named, or
-    every SEG/RTSTRUCT of the study that references the image series).
+    every SEG/RTSTRUCT of the study that references the image series). Requests: one QIDO-RS series search
+    (it also tells whether the study exists), a QIDO-RS instance search only when the ROI object is named,
+    one WADO-RS retrieval per SEG/RTSTRUCT series and per image series.
     """
     client = endpoint.client()
     folder = Path(folder)
     study = reference.study_uid
-    found = _call(
-        endpoint,
-        "QIDO-RS study search",
-        client.search_for_studies,
-        search_filters={"StudyInstanceUID": study},
-    )
-    if not found:
-        raise ReferenceNotFound(f"study {study} not found at DICOMweb endpoint {endpoint.name}")
     series = (
         _call(endpoint, "QIDO-RS series search", client.search_for_series, study_instance_uid=study) or []
     )
+    if not series:
+        raise ReferenceNotFound(f"study {study} not found at DICOMweb endpoint {endpoint.name}")
     modalities = {_value(item, "0020000E"): _value(item, "00080060") for item in series}
     if reference.series_uid and reference.series_uid not in modalities:
         raise ReferenceNotFound(
             f"series {reference.series_uid} not found in study {study} at DICOMweb endpoint {endpoint.name}"
         )
-    roi_objects = []
+    roi_objects = []  # pydicom datasets of the SEG/RTSTRUCT instances
     if reference.roi_uid:
         instances = _call(
             endpoint,
@@ -228,39 +239,43 @@ def fetch_reference(endpoint, reference, folder):
                 f"SEG/RTSTRUCT instance {reference.roi_uid} not found in study {study} at DICOMweb endpoint "
                 f"{endpoint.name}"
             )
-        roi_objects.append((_value(instances[0], "0020000E"), reference.roi_uid))
-    else:
-        for series_uid, modality in modalities.items():
-            if modality in ("SEG", "RTSTRUCT"):
-                for item in (
-                    _call(
-                        endpoint,
-                        "QIDO-RS instance search",
-                        client.search_for_instances,
-                        study_instance_uid=study,
-                        series_instance_uid=series_uid,
-                    )
-                    or []
-                ):
-                    roi_objects.append((series_uid, _value(item, "00080018")))
-    paths = []
-    image_series = {reference.series_uid} if reference.series_uid else set()
-    for series_uid, sop_uid in roi_objects:
         ds = _call(
             endpoint,
             "WADO-RS instance retrieval",
             client.retrieve_instance,
             study,
-            series_uid,
-            sop_uid,
+            _value(instances[0], "0020000E"),
+            reference.roi_uid,
             media_types=MEDIA_TYPES,
         )
         if ds is None:
             raise ReferenceNotFound(
-                f"SEG/RTSTRUCT instance {sop_uid} could not be retrieved from {endpoint.name}"
+                f"SEG/RTSTRUCT instance {reference.roi_uid} could not be retrieved from {endpoint.name}"
             )
+        roi_objects.append(ds)
+    else:
+        for series_uid, modality in modalities.items():
+            if modality in ("SEG", "RTSTRUCT"):
+                roi_objects.extend(
+                    _call(
+                        endpoint,
+                        "WADO-RS series retrieval",
+                        client.retrieve_series,
+                        study,
+                        series_uid,
+                        media_types=MEDIA_TYPES,
+                    )
+                    or []
+                )
+    paths = []
+    image_series = {reference.series_uid} if reference.series_uid else set()
+    for ds in roi_objects:
         if str(ds.SOPClassUID) not in SEG_SOP_CLASSES | {RTSTRUCT_SOP_CLASS}:
-            raise InvalidInput(f"instance {sop_uid} is not a SEG or RTSTRUCT (SOP class {ds.SOPClassUID})")
+            if reference.roi_uid:
+                raise InvalidInput(
+                    f"instance {reference.roi_uid} is not a SEG or RTSTRUCT (SOP class {ds.SOPClassUID})"
+                )
+            continue  # e.g. a SEG-modality series holding another kind of object
         referenced = _referenced_series(ds)
         if reference.series_uid and reference.roi_uid == "" and reference.series_uid not in referenced:
             continue  # another series' ROI object
@@ -273,21 +288,84 @@ def fetch_reference(endpoint, reference, folder):
             uid for uid, modality in modalities.items() if modality not in ("SEG", "RTSTRUCT", "SR")
         }
     for series_uid in sorted(image_series):
-        datasets = _call(
+        written = _call(
             endpoint,
             "WADO-RS series retrieval",
-            client.retrieve_series,
+            _retrieve_series_files,
+            endpoint,
             study,
             series_uid,
-            media_types=MEDIA_TYPES,
+            folder,
+            len(paths),
         )
-        if not datasets:
+        if not written:
             raise ReferenceNotFound(
                 f"series {series_uid} of study {study} has no instances at {endpoint.name}"
             )
-        for ds in datasets:
-            paths.append(_save(ds, folder / f"{len(paths):05d}.dcm"))
+        paths.extend(written)
     return paths
+
+
+#: WADO-RS series retrieval: every instance as stored (any transfer syntax), as a multipart/related body.
+SERIES_ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+#: Seconds to connect to an endpoint / to wait for its answer.
+HTTP_TIMEOUT = (10, 300)
+
+
+def _retrieve_series_files(endpoint, study, series_uid, folder, start):
+    """WADO-RS: a series' instances written to ``folder`` as Part 10 files; returns their paths.
+
+    The image series is the bulk of a study (10 MB for 512 x 512 x 20). dicomweb-client would parse every
+    instance into a pydicom dataset (and the files would then be encoded again); its multipart body is
+    split here instead and each part's bytes go to a file unchanged, to be read once by the series reader.
+    dicomweb-client has no public call that returns the parts as bytes, so this request goes out on the
+    endpoint's own session (same credentials and connection pool as its client).
+    """
+    response = endpoint.session().get(
+        f"{endpoint.url}/studies/{study}/series/{series_uid}",
+        headers={"Accept": SERIES_ACCEPT},
+        timeout=HTTP_TIMEOUT,
+    )
+    response.raise_for_status()
+    paths = []
+    for part in split_multipart(response.headers.get("Content-Type", ""), response.content):
+        path = folder / f"{start + len(paths):05d}.dcm"
+        with open(path, "wb") as handle:
+            handle.write(part)
+        paths.append(path)
+    return paths
+
+
+def split_multipart(content_type, body):
+    """Split a ``multipart/related`` HTTP body (RFC 2046) into its parts, memoryviews of ``body`` (no copies).
+
+    A body that is not multipart (a server answering one instance as plain ``application/dicom``) is one part.
+    """
+    media_type, *parameters = [item.strip() for item in content_type.split(";")]
+    if media_type.lower() != "multipart/related":
+        return [memoryview(body)] if body else []
+    boundary = next(
+        (v.strip('"') for k, _, v in (p.partition("=") for p in parameters) if k.lower() == "boundary"), None
+    )
+    if not boundary:
+        raise EndpointError("the DICOMweb answer is multipart/related without a boundary")
+    delimiter = b"\r\n--" + boundary.encode()
+    view, parts = memoryview(body), []
+    if body.startswith(delimiter[2:]):  # the first delimiter opens the body, without a CRLF before it
+        position, length = 0, len(delimiter) - 2
+    else:
+        position, length = body.find(delimiter), len(delimiter)
+    while position >= 0:
+        begin = position + length
+        if body[begin : begin + 2] == b"--":
+            return parts  # the closing delimiter
+        header_end = body.find(b"\r\n\r\n", begin)
+        end = body.find(delimiter, header_end)
+        if header_end < 0 or end < 0:
+            raise EndpointError("the DICOMweb answer is a truncated multipart/related body")
+        parts.append(view[header_end + 4 : end])
+        position, length = end, len(delimiter)
+    return parts
 
 
 def _referenced_series(ds):

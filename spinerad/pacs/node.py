@@ -7,9 +7,16 @@ Flow of a study:
    PACS saw acknowledged is on disk.
 2. The study is complete when no association that delivered to it is open any more (released or aborted)
    and no instance arrived for ``--quiet-seconds``.
-3. The processor thread analyses it (:mod:`spinerad.pacs.analysis`), publishes the result objects into the
-   spool, C-STOREs them to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a growing
-   backoff, the results staying in the spool) and only then removes the study from the spool.
+3. A pool of ``--workers`` threads (one study per worker at a time) analyses it
+   (:mod:`spinerad.pacs.analysis`) once its associations are closed and nothing arrived for
+   :data:`EARLY_ANALYSIS_S`, *during* the quiet period, and keeps the result objects in memory; when the
+   quiet period has passed and the study's instances are still the ones analysed, the results are published
+   into the spool (else they are dropped and the study is analysed again, this time after the whole quiet
+   period: at most one early analysis per study is wasted), C-STOREd to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a
+   growing backoff, the results staying in the spool) and only then is the study removed from the spool.
+   Nothing is reported for an incomplete study: only published results are stored, and a failure of the
+   analysis is logged and counted when it is published, not when a speculative analysis of a study still
+   arriving failed.
 
 A restart (after SIGKILL, a power cut, ...) finds the spooled studies and resumes them: a study with
 published results is only stored; one without is analysed again and gets the same result UIDs (derived from
@@ -20,15 +27,15 @@ Logs and metrics never carry a patient or study identifier: studies are named by
 """
 
 import logging
+import os
 import signal
 import threading
 import time
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
 from ..errors import SpineradError
 from .analysis import MANUFACTURER, SEG_SOP_CLASSES, SR_SOP_CLASSES, analyse_study, failure_report
+from .metrics import NodeMetrics
 from .spool import Spool, study_key
 from .store import StoreFailed, backoff_seconds, store_files
 
@@ -40,6 +47,9 @@ OUT_OF_RESOURCES = 0xA700
 CANNOT_UNDERSTAND = 0xC000
 
 MiB = 1 << 20
+#: A study's early analysis starts this long after its last instance (or after the quiet period if shorter):
+#: a sender opening one association per instance or per series leaves gaps of milliseconds between them.
+EARLY_ANALYSIS_S = 0.25
 RESULT_SOP_CLASSES = SEG_SOP_CLASSES | SR_SOP_CLASSES
 
 
@@ -64,56 +74,10 @@ class NodeConfig:
     store_backoff_s: float = 1.0
     store_backoff_max_s: float = 300.0
     tasks: tuple = ()
-
-
-class NodeMetrics:
-    """The node's Prometheus metrics (beside the service's stage/model histograms in the same registry)."""
-
-    def __init__(self, registry=None):
-        from spinerad.service.metrics import LATENCY_BUCKETS, ServiceMetrics
-
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.service = ServiceMetrics(r)
-        self.received = Counter(
-            "spinerad_dicom_received_instances", "Instances received by C-STORE.", registry=r
-        )
-        self.received_bytes = Counter(
-            "spinerad_dicom_received_bytes", "Bytes of received instances.", registry=r
-        )
-        self.refused = Counter(
-            "spinerad_dicom_refused_instances", "C-STOREs refused, by reason.", ["reason"], registry=r
-        )
-        self.rejected_associations = Counter(
-            "spinerad_dicom_rejected_associations",
-            "Associations rejected (calling AE not allowed).",
-            registry=r,
-        )
-        self.stored = Counter(
-            "spinerad_dicom_stored_instances", "Result objects stored to PACS by C-STORE.", registry=r
-        )
-        self.store_failures = Counter(
-            "spinerad_dicom_store_failures", "Failed attempts to store a study's results.", registry=r
-        )
-        self.study_failures = Counter(
-            "spinerad_dicom_study_failures", "Studies whose analysis failed, by kind.", ["kind"], registry=r
-        )
-        self.studies_done = Counter(
-            "spinerad_dicom_studies_completed", "Studies analysed and reported (results stored).", registry=r
-        )
-        self.spool_depth = Gauge("spinerad_dicom_spool_studies", "Studies in the spool.", registry=r)
-        self.turnaround = Histogram(
-            "spinerad_dicom_turnaround_seconds",
-            "Last instance received to results stored in PACS (includes the quiet period).",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
-        self.analysis_seconds = Histogram(
-            "spinerad_dicom_analysis_seconds",
-            "Analysis of one study (all its ROIs).",
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+    #: Studies analysed/stored at the same time (a bounded pool of threads).
+    workers: int = 2
+    #: Port of the gRPC health service served beside the node (:mod:`spinerad.pacs.health`); None: none.
+    grpc_port: int = None
 
 
 @dataclass
@@ -126,6 +90,13 @@ class _StudyState:
     instances: int = 0
     bytes: int = 0
     refused: bool = False
+    #: A worker holds the study (analysing, publishing or storing it).
+    busy: bool = False
+    #: ``(instance paths, result datasets, failure)`` of an analysis not published yet; failure is
+    #: ``(reason, kind)`` or None.
+    analysed: tuple = None
+    #: The one early analysis (during the quiet period) was started.
+    speculated: bool = False
 
 
 class DicomNode:
@@ -142,6 +113,8 @@ class DicomNode:
         self._states = {}
         self._server = None
         self._thread = None
+        self._pool = None
+        self.health = None
         self._metrics_http = None
         self.port = None
         self.metrics_port = None
@@ -185,9 +158,29 @@ class DicomNode:
                 config.metrics_port, addr=config.metrics_host, registry=self.metrics.registry
             )
             self.metrics_port = self._metrics_http.server_port
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max(1, self.config.workers), thread_name_prefix="spinerad-study")
         self._thread = threading.Thread(target=self._process_loop, name="spinerad-node", daemon=True)
         self._thread.start()
+        if config.grpc_port is not None:
+            from .health import NodeHealth
+
+            self.health = NodeHealth(self, config.host, config.grpc_port).start()
         return self
+
+    def problems(self):
+        """What keeps the node from working (empty when it is healthy): what gRPC health reports."""
+        found = []
+        if self._stopping.is_set():
+            found.append("stopping")
+        if self._server is None or self._server.socket.fileno() < 0:
+            found.append("the DICOM port is closed")
+        if self._thread is None or not self._thread.is_alive():
+            found.append("the study processor is not running")
+        if not os.access(self.spool.studies_dir, os.W_OK | os.X_OK):
+            found.append("the spool folder is not writable")
+        return found
 
     def startup_line(self):
         """The one line the node logs when it is up (what it accepts, where results go)."""
@@ -198,6 +191,8 @@ class DicomNode:
             else "EVERY calling AE title (no --allow-ae given)"
         )
         metrics = f", metrics on port {self.metrics_port}" if self.metrics_port is not None else ""
+        if self.health is not None:
+            metrics += f", gRPC health on port {self.health.port}"
         return (
             f"dicom-node {config.ae_title} listening on {config.host}:{self.port}, accepting {who}; "
             "results to "
@@ -208,11 +203,15 @@ class DicomNode:
     def stop(self, timeout=30.0):
         """Stop taking associations, let the processor finish its current step, stop."""
         self._stopping.set()
+        if self.health is not None:
+            self.health.stop()
         self._wake.set()
         if self._server is not None:
             self._server.shutdown()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self._metrics_http is not None:
             self._metrics_http.shutdown()
             self._metrics_http.server_close()
@@ -265,6 +264,8 @@ class DicomNode:
             state.last_received = time.monotonic()
             state.last_wall = time.time()
             state.attempts, state.next_attempt = 0, 0.0
+            if new:
+                state.analysed = None  # analysed without this instance
             self.metrics.spool_depth.set(len(self._states))
         self.metrics.received.inc()
         self.metrics.received_bytes.inc(len(data))
@@ -283,45 +284,75 @@ class DicomNode:
         self.metrics.rejected_associations.inc()
         log.warning("association rejected: calling AE title not allowed")
 
-    # --- processor ------------------------------------------------------------------------------------------
+    # --- processor: a dispatcher thread hands due studies to the worker pool ------------------------------
 
-    def _ready(self):
+    def _due(self):
+        """``([(key, step)], seconds until the next study may become due)``; marks the studies busy."""
         now = time.monotonic()
+        quiet = self.config.quiet_seconds
+        due, wait = [], 0.2
         with self._lock:
-            return [
-                key
-                for key, state in self._states.items()
-                if not state.associations
-                and now - state.last_received >= self.config.quiet_seconds
-                and now >= state.next_attempt
-            ]
+            for key, state in self._states.items():
+                if state.busy or state.associations:
+                    continue
+                if now < state.next_attempt:
+                    wait = min(wait, state.next_attempt - now)
+                    continue
+                since = now - state.last_received
+                if state.analysed is None and not self.spool.has_results(key):
+                    # once per study early, during the quiet period; after that only once it has passed
+                    start = quiet if state.speculated else min(quiet, EARLY_ANALYSIS_S)
+                    if since < start:
+                        wait = min(wait, start - since)
+                        continue
+                    state.speculated = True
+                    step = self._analyse
+                elif since >= quiet:
+                    step = self._process
+                else:
+                    wait = min(wait, quiet - since)
+                    continue
+                state.busy = True
+                due.append((key, step))
+        return due, max(wait, 0.005)
 
     def _process_loop(self):
         while not self._stopping.is_set():
-            for key in self._ready():
-                if self._stopping.is_set():
-                    return
-                try:
-                    self._process(key)
-                except Exception:  # noqa: BLE001 - a bug must not stop the node; the study is retried later
-                    log.exception("study %s: unexpected error; it stays in the spool", key)
-                    with self._lock:
-                        state = self._states.get(key)
-                        if state is not None:
-                            state.next_attempt = time.monotonic() + self.config.store_backoff_max_s
-            self._wake.wait(min(0.2, max(self.config.quiet_seconds / 4, 0.02)))
+            due, wait = self._due()
+            for key, step in due:
+                self._pool.submit(self._run, key, step)
+            self._wake.wait(wait)
             self._wake.clear()
 
+    def _run(self, key, step):
+        try:
+            if not self._stopping.is_set():
+                step(key)
+        except Exception:  # noqa: BLE001 - a bug must not stop the node; the study is retried later
+            log.exception("study %s: unexpected error; it stays in the spool", key)
+            with self._lock:
+                state = self._states.get(key)
+                if state is not None:
+                    state.analysed = None
+                    state.next_attempt = time.monotonic() + self.config.store_backoff_max_s
+        finally:
+            with self._lock:
+                state = self._states.get(key)
+                if state is not None:
+                    state.busy = False
+            self._wake.set()
+
     def _process(self, key):
-        if not self.spool.has_results(key):
-            if not self._analyse(key):
-                return
+        """The quiet period has passed: publish the analysis (if still current), then store."""
+        if not self.spool.has_results(key) and not self._publish(key):
+            return
         self._store(key)
 
     def _analyse(self, key):
-        """Analyse study ``key`` and publish its results; False when new instances arrived meanwhile."""
+        """Analyse study ``key`` and keep its results in memory (published later by :meth:`_publish`)."""
         paths = self.spool.instances(key)
         started = time.perf_counter()
+        failure = None
         try:
             result = analyse_study(paths, self.registry, tasks=self.config.tasks or None)
             datasets = result.datasets
@@ -334,16 +365,38 @@ class DicomNode:
                 (time.perf_counter() - started) * 1e3,
             )
         except SpineradError as exc:
-            datasets = self._failed(key, paths, str(exc), "invalid_study")
+            datasets, failure = None, (str(exc), "invalid_study")
         except Exception as exc:  # noqa: BLE001 - the study fails, the node goes on
-            log.exception("study %s: analysis failed with an internal error", key)
-            datasets = self._failed(key, paths, f"internal error ({type(exc).__name__})", "internal")
+            log.debug("study %s: internal error", key, exc_info=True)
+            datasets, failure = None, (f"internal error ({type(exc).__name__})", "internal")
         self.metrics.analysis_seconds.observe(time.perf_counter() - started)
         with self._lock:
+            state = self._states.get(key)
+            if state is not None and self.spool.instances(key) == paths:
+                state.analysed = (paths, datasets, failure)
+
+    def _publish(self, key):
+        """Write the in-memory results into the spool if the study did not change; False otherwise."""
+        with self._lock:
+            state = self._states.get(key)
+            analysed = state.analysed if state is not None else None
+            if analysed is None:
+                return False
+            paths, datasets, failure = analysed
             if self.spool.instances(key) != paths:
-                log.info("study %s: new instances arrived during the analysis; analysing it again", key)
+                log.info("study %s: new instances arrived after the analysis; analysing it again", key)
+                state.analysed = None
+                return False
+        if failure is not None:
+            if failure[1] == "internal":
+                log.error("study %s: analysis failed with an internal error", key)
+            datasets = self._failed(key, paths, *failure)
+        with self._lock:
+            if self.spool.instances(key) != paths:
+                state.analysed = None
                 return False
             self.spool.publish_results(key, datasets)
+            state.analysed = None
         return True
 
     def _failed(self, key, paths, reason, kind):

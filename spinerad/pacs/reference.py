@@ -47,7 +47,7 @@ def _load(paths, segment, roi, check_size, read_series, load_study):
             + ", ".join(f"{job.number} {job.name!r}" for job in jobs)
         )
     job = jobs[0]
-    source = read_series(job.image_paths, "image", check_size=check_size)
+    source = read_series(job.image_paths, "image", check_size=check_size, parsed=job.headers)
     study = load_study(
         source, job.roi_path,
         segment=job.number if job.roi_kind == "seg" else None,

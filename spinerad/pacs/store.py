@@ -69,10 +69,13 @@ def check_ae_title(title, option):
 def store_files(target, paths, calling_ae, timeout=30.0):
     """C-STORE ``paths`` to ``target`` on one association; :class:`StoreFailed` unless all were taken."""
     import pydicom
-    from pynetdicom import AE
+    from pynetdicom import AE, _config
     from pynetdicom.sop_class import uid_to_sop_class  # noqa: F401 - ensures the SOP class table is loaded
 
-    datasets = [pydicom.dcmread(str(p)) for p in paths]
+    # Send each file's bytes as they are on disk (pynetdicom reads only its file meta): a result file is
+    # not parsed and encoded again for every store attempt (~0.1-0.2 s for an SR of ~110 measurements).
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    datasets = [pydicom.dcmread(str(p), specific_tags=["SOPClassUID"]) for p in paths]
     if not datasets:
         return
     ae = AE(ae_title=calling_ae)
@@ -91,8 +94,11 @@ def store_files(target, paths, calling_ae, timeout=30.0):
         reason = "association rejected" if assoc.is_rejected else "association aborted or not answered"
         raise StoreFailed(f"{target}: {reason}")
     try:
-        for path, ds in zip(paths, datasets, strict=True):
-            status = assoc.send_c_store(ds)
+        for path in paths:
+            try:
+                status = assoc.send_c_store(Path(path))
+            except ValueError:  # no context for the file's own transfer syntax: let pynetdicom convert
+                status = assoc.send_c_store(pydicom.dcmread(str(path)))
             code = getattr(status, "Status", None)
             if code is None:
                 raise StoreFailed(

@@ -315,3 +315,42 @@ def test_results_over_an_enhanced_multiframe_image(breast1_series, mask_file, tm
     np.testing.assert_array_equal(placed > 0, sitk.GetArrayViewFromImage(study.mask) > 0)
     values, _ = read_sr_values(sr_path)
     assert all(_same(values[feature_key(f, "MR")], v) for f, v in features.items())
+
+
+def test_sr_without_highdicom_deep_copy_is_the_plain_constructors_dataset(breast1_series, mask_file, monkeypatch):
+    """``comprehensive_3d_sr`` skips highdicom's deep copy of the content tree; the dataset is unchanged."""
+    import itertools
+
+    import highdicom as hd
+
+    from spinerad import extract
+    from spinerad.dicom import results
+
+    study = load_study(breast1_series[0], mask_file)
+    features = extract(study.image, study.mask)
+    seg = results.build_seg(study, 1)
+    prediction = {
+        "task": "ki67_high", "probability": 0.25, "label": "Ki-67 high", "threshold": 0.5,
+        "model_id": "ki67_high-test", "model_version": "2", "trained_on": "a test",
+    }  # fmt: skip
+
+    uid_class = hd.UID
+
+    def build(constructor):
+        counter = itertools.count(1)
+        monkeypatch.setattr(hd, "UID", lambda: uid_class(f"1.2.826.0.1.3680043.8.498.{next(counter)}"))
+        monkeypatch.setattr(results, "comprehensive_3d_sr", constructor)
+        sr = results.build_sr(study, seg, 1, features, [prediction], {})
+        for element in list(sr.iterall()):
+            if element.VR in ("DA", "TM", "DT"):  # build times
+                element.value = None
+        return sr
+
+    fast = build(results.comprehensive_3d_sr)
+    plain = build(lambda content, evidence, **kwargs: hd.sr.Comprehensive3DSR(evidence, content, **kwargs))
+    assert fast == plain
+    assert isinstance(fast, hd.sr.Comprehensive3DSR)
+    assert len(fast.content[0].ContentSequence) == len(plain.content[0].ContentSequence) > 1
+    values, probabilities = read_sr_values(fast)
+    assert all(_same(values[feature_key(f, "MR")], v) for f, v in features.items())
+    assert probabilities == {"ki67_high": 0.25}
