@@ -8,8 +8,8 @@ Groups:
   anything is timed the ONNX probability must equal the registry's.
 - ``models-cohort``: :func:`spinerad.models.train.extract_cohort_features` over a simulated cohort (12
   cases; 4 with ``--benchmark-disable``) into a fresh per-case cache every round, with a progress bar
-  (:func:`spinerad.cohort_progress.terminal_progress` on stderr). ``extra_info["cases_per_s"]`` is the throughput;
-  a second run over the warm cache must read every case from it.
+  (:func:`spinerad.cohort_progress.terminal_progress` on stderr). ``extra_info["cases_per_s"]`` is the
+  throughput; a second run over the warm cache must read every case from it.
 
 Needs no shared data. The JIT is warmed by the extraction of the sample study before any timing.
 """

@@ -23,7 +23,8 @@ def extract_cohort_features(rows, params, cache_dir, skip_unreadable, progress=N
 
     The per-case work, its content key and the cache files are :mod:`spinerad.cohort_parts`'
     (``case_key``, ``extract_case``, the part format), so a cache folder is interchangeable with the
-    ``.parts`` folder of ``spinerad extract-cohort``. Runs in this process (a training cohort is hundreds of cases).
+    ``.parts`` folder of ``spinerad extract-cohort``. Runs in this process (a training cohort is hundreds
+    of cases).
 
     Returns
     -------

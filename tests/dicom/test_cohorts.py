@@ -1,4 +1,4 @@
-"""DICOM cases in the cohort CSV (spinerad extract-cohort) and the training CSV: ``segment``/``roi`` columns."""
+"""DICOM cases in the cohort CSV (spinerad extract-cohort) and the training CSV: ``segment``/``roi``."""
 
 import csv
 
