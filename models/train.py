@@ -10,6 +10,12 @@ Internal validation is *nested* cross-validation: every selection step and the L
 inside each outer training fold, so the out-of-fold probabilities never saw their own rows and the internal
 AUC is not optimistic. External validation scores the final model (fitted on the development centres) on
 held-out centres at the threshold fixed during development.
+
+This module holds the nested cross-validation and the final model; the steps before it have their own
+modules: :mod:`~spinerad.models.training_csv` (the CSV), :mod:`~spinerad.models.clinical` (clinical
+variables), :mod:`~spinerad.models.feature_table` (cached extraction into a table) and
+:mod:`~spinerad.models.sklearn_pipeline` (selection + classifier, and its exportable form). Their names are
+importable from here too.
 """
 
 from dataclasses import dataclass
