@@ -6,10 +6,10 @@ Groups:
   input assembly, onnxruntime, contributions), side ``registry``; and the bare ``InferenceSession.run`` on
   the model's input row, side ``onnx``. The features are the sample study's, extracted once; before
   anything is timed the ONNX probability must equal the registry's.
-- ``models-cohort``: :func:`spinerad.models.train._extract_cohort_features` over a simulated cohort (12
+- ``models-cohort``: :func:`spinerad.models.train.extract_cohort_features` over a simulated cohort (12
   cases; 4 with ``--benchmark-disable``) into a fresh per-case cache every round, with a progress bar
-  (:func:`spinerad.cohort.terminal_progress` on stderr). ``extra_info["cases_per_s"]`` is the throughput;
-  a second run over the warm cache must read every case from it.
+  (:func:`spinerad.cohort_progress.terminal_progress` on stderr). ``extra_info["cases_per_s"]`` is the
+  throughput; a second run over the warm cache must read every case from it.
 
 Needs no shared data. The JIT is warmed by the extraction of the sample study before any timing.
 """
@@ -25,7 +25,7 @@ from spinerad.models.rebuild import DEMO_PARAMS
 from spinerad.models.registry import load_models
 from spinerad.models.simulate import simulate_cohort
 from spinerad.models.tasks import TASKS
-from spinerad.models.train import _extract_cohort_features, read_training_csv
+from spinerad.models.train import extract_cohort_features, read_training_csv
 from spinerad.sample import make_sample_study
 from spinerad.settings import load_params
 
@@ -75,7 +75,7 @@ def simulated_rows(request, tmp_path_factory):
 
 def test_cohort_extraction_throughput(benchmark, simulated_rows, tmp_path_factory):
     params = load_params(DEMO_PARAMS)
-    _extract_cohort_features(simulated_rows[:1], params, None, False)  # warm the JIT (not timed)
+    extract_cohort_features(simulated_rows[:1], params, None, False)  # warm the JIT (not timed)
     progress = terminal_progress(sys.stderr)
     caches = []
 
@@ -86,7 +86,7 @@ def test_cohort_extraction_throughput(benchmark, simulated_rows, tmp_path_factor
     benchmark.group = "models-cohort"
     benchmark.extra_info["side"] = "extract-cached-per-case"
     names, X, kept, skipped = benchmark.pedantic(
-        _extract_cohort_features, setup=setup, rounds=3 if not benchmark.disabled else 1
+        extract_cohort_features, setup=setup, rounds=3 if not benchmark.disabled else 1
     )
     assert len(kept) == len(simulated_rows) and not skipped and X.shape == (len(simulated_rows), len(names))
     if not benchmark.disabled:
@@ -101,5 +101,5 @@ def test_cohort_extraction_throughput(benchmark, simulated_rows, tmp_path_factor
         def update(self, status, skipped=False):
             Count.resumed += skipped
 
-    _extract_cohort_features(simulated_rows, params, caches[-1], False, Count())
+    extract_cohort_features(simulated_rows, params, caches[-1], False, Count())
     assert Count.resumed == len(simulated_rows)

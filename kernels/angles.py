@@ -76,7 +76,7 @@ def _cached_angles(size, distances, force2d, force2d_axis, bidirectional):
                 offset = (dz, dy, dx)
                 if any(o != 0 for axis, o in enumerate(offset) if axis == excluded):
                     continue
-                if any(abs(o) >= extent for o, extent in zip(offset, size)):
+                if any(abs(o) >= extent for o, extent in zip(offset, size, strict=True)):
                     continue
                 if max(abs(o) for o in offset) in wanted:
                     valid.append(offset)

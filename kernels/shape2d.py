@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
+from .shape import requested_names
 
 #: Feature names (PyRadiomics spelling, its documentation order); :data:`DEPRECATED` ones only on request.
 FEATURE_NAMES = (
@@ -290,10 +291,7 @@ def shape2d_features(mask, spacing, names=None):
     dict
         ``{name: float}`` in the order of ``names``.
     """
-    names = FEATURE_NAMES if names is None else tuple(names)
-    unknown = [name for name in names if name not in FEATURES]
-    if unknown:
-        raise ValueError(f"unknown shape2D feature(s): {', '.join(unknown)}")
+    names = requested_names(names, FEATURES, "shape2D")
     mask = np.asarray(mask, dtype=bool)
     spacing = tuple(float(s) for s in spacing)
     per, surf, diam = perimeter_mesh(mask, spacing)

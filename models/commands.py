@@ -155,7 +155,7 @@ def _parse_clinical(items):
 
 def train(args):
     """``spinerad train``."""
-    from ..cohort import terminal_progress
+    from ..cohort_progress import terminal_progress
     from .applicability import normalise_modality
     from .train import TrainConfig, train_from_csv
 
@@ -259,7 +259,7 @@ def predict(args):
 
 def train_demo(args):
     """``spinerad train-demo``."""
-    from ..cohort import terminal_progress
+    from ..cohort_progress import terminal_progress
     from .rebuild import rebuild_demo
 
     summaries = rebuild_demo(

@@ -14,9 +14,10 @@ import warnings
 from pathlib import Path
 
 from .. import __version__
-from ..errors import ModelLoadError, SpineradError
-from ..settings import _SETTING_SPEC, load_params
+from ..errors import SpineradError
+from ..settings import SETTINGS_SCHEMA, load_params
 from .cards import build_card, render_markdown
+from .errors import ModelLoadError
 from .tasks import get_task
 
 #: ONNX input name of every spinerad model.
@@ -26,7 +27,7 @@ MODEL_FILE, CARD_JSON, CARD_MD = "model.onnx", "card.json", "card.md"
 
 def params_to_mapping(params):
     """Return :class:`ExtractionParams` as a PyRadiomics-format mapping :func:`load_params` reads back."""
-    attribute_to_key = {attr: key for key, (attr, _, _) in _SETTING_SPEC.items()}
+    attribute_to_key = {spec.attribute: key for key, spec in SETTINGS_SCHEMA.items()}
 
     def plain(value):
         return list(value) if isinstance(value, tuple) else value

@@ -43,7 +43,7 @@ def rebuild_demo(out=None, workdir=None, tasks=None, seed=DEMO_SEED, progress=No
     tasks : sequence of str or None
         A subset of the tasks (default: all seven).
     progress : callable or None
-        Progress factory for the extraction (:func:`spinerad.cohort.terminal_progress`).
+        Progress factory for the extraction (:func:`spinerad.cohort_progress.terminal_progress`).
     log : callable or None
         Receives one line of text per finished task.
 
@@ -109,7 +109,7 @@ def main(argv=None):
     parser.add_argument("--workdir", help="keep the simulated cohorts and feature cache here")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), metavar="TASK")
     args = parser.parse_args(argv)
-    from ..cohort import terminal_progress
+    from ..cohort_progress import terminal_progress
 
     summaries = rebuild_demo(
         args.out,

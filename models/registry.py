@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FeatureMismatch, ModelLoadError, ModelMismatch, UnknownTask
 from .applicability import Domain, normalise_modality
 from .cards import SIMULATED_WARNING
+from .clinical import ClinicalVariable
+from .errors import FeatureMismatch, ModelLoadError, ModelMismatch, UnknownTask
 from .export import CARD_JSON, INPUT_NAME, MODEL_FILE, decode_metadata, extraction_params_of
 from .notices import UNKNOWN_MODALITY_WARNING, study_warnings, unused_clinical_warning
 from .tasks import SIMULATED, TASKS
@@ -53,8 +54,6 @@ class Model:
         self.feature_names = list(metadata["feature_names"])
         self.extracted = list(metadata["extracted_features"])
         self._extracted_set = set(self.extracted)
-        from .train import ClinicalVariable
-
         self.clinical = [ClinicalVariable.from_dict(c) for c in metadata["clinical"]]
         self.mean = np.array(metadata["zscore"]["mean"], dtype=np.float64)
         self.scale = np.array(metadata["zscore"]["scale"], dtype=np.float64)
@@ -248,7 +247,7 @@ class ModelRegistry:
         return json.loads(json.dumps(self.model(task).card))
 
     def check_settings_hash(self, settings_hash):
-        """Refuse (:class:`~spinerad.errors.ModelMismatch`) features extracted with other settings."""
+        """Refuse (:class:`~spinerad.models.errors.ModelMismatch`) features extracted with other settings."""
         if settings_hash != self.settings_hash:
             raise ModelMismatch(
                 f"features were extracted with settings hash {str(settings_hash)[:12]}…, the models need "
@@ -293,7 +292,7 @@ class ModelRegistry:
             ``tasks`` uses are named in every prediction's ``warnings``.
         settings_hash : str or None
             The settings hash of the parameters the features were extracted with; refused when it differs
-            from the models' (:class:`~spinerad.errors.ModelMismatch`).
+            from the models' (:class:`~spinerad.models.errors.ModelMismatch`).
         modality : str or None
             The study's modality (DICOM code: ``MR``, ``CT``, ...; see
             :func:`spinerad.models.applicability.study_modality`); None: unknown, only the feature distance

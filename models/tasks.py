@@ -7,7 +7,7 @@ reader sees at once how a locally trained model compares with what was published
 
 from dataclasses import asdict, dataclass
 
-from ..errors import UnknownTask
+from .errors import UnknownTask
 
 REVIEW = {
     "source": "systematic review of radiomics for spinal metastases, 11 studies, 2,211 patients",

@@ -4,8 +4,10 @@ Like the pipeline's errors they know nothing of gRPC: :mod:`spinerad.service.sta
 to a status code, in one table. Messages are one line and never carry a patient identifier.
 """
 
+from spinerad.errors import InvalidInput, SpineradError
+
 # UnknownTask and ModelMismatch belong to the model registry; re-exported so the service imports one module.
-from spinerad.errors import InvalidInput, ModelMismatch, SpineradError, UnknownTask
+from spinerad.models.errors import ModelMismatch, UnknownTask
 
 
 class ProtocolError(InvalidInput):

@@ -7,10 +7,18 @@ Python API::
     # {'original_firstorder_Mean': ..., 'original_glcm_Contrast': ..., ...}
 """
 
+from ._version import __version__
 from .errors import SpineradError
 from .pipeline import StageTimer, extract, read_study
 from .settings import ExtractionParams, Settings, load_params
 
-__version__ = "0.1.0"
-
-__all__ = ["ExtractionParams", "Settings", "SpineradError", "StageTimer", "extract", "load_params", "read_study"]
+__all__ = [
+    "ExtractionParams",
+    "Settings",
+    "SpineradError",
+    "StageTimer",
+    "__version__",
+    "extract",
+    "load_params",
+    "read_study",
+]

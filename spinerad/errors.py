@@ -1,5 +1,8 @@
 """Typed errors of the extraction pipeline; the CLI and the service map them to exit codes / status codes.
 
+Each layer defines its own on top of these: the model layer in :mod:`spinerad.models.errors`, the service
+in :mod:`spinerad.service.errors`.
+
 Every message is one line that names the problem and the offending value, and never carries a patient
 identifier: file paths are passed through as the user gave them, voxel data never.
 """
@@ -43,23 +46,3 @@ class NotSupported(InvalidInput):
 
 class DeviceUnavailable(SpineradError):
     """The requested compute device (CUDA) is not available on this machine. gRPC: UNAVAILABLE."""
-
-
-class UnknownTask(InvalidInput):
-    """A prediction task that no loaded model (or no known task table entry) provides."""
-
-
-class ModelMismatch(InvalidInput):
-    """Features extracted with other settings than a model's (settings hash differs), or a mixed model folder."""
-
-
-class FeatureMismatch(InvalidInput):
-    """The features or clinical values given to a model are missing, extra, non-finite or of the wrong kind."""
-
-
-class ModelLoadError(InvalidInput):
-    """A model folder or file is missing, unreadable or not a spinerad model."""
-
-
-class CohortError(InvalidInput):
-    """A training cohort CSV is malformed: a missing column, a non-binary label, an unreadable case."""

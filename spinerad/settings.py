@@ -15,6 +15,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 
 import yaml
 
@@ -68,6 +70,18 @@ _SETTING_SPEC = {
     "gldm_a": ("gldm_a", "int", (0, None)),
     "interpolatorMask": ("interpolator_mask", "str", _INTERPOLATORS),
 }
+
+
+class SettingSpec(NamedTuple):
+    """One PyRadiomics setting: its :class:`Settings` attribute, its kind and its constraint."""
+
+    attribute: str
+    kind: str
+    constraint: object
+
+
+#: The settings schema, public and read-only: PyRadiomics key -> :class:`SettingSpec`, in file order.
+SETTINGS_SCHEMA = MappingProxyType({key: SettingSpec(*spec) for key, spec in _SETTING_SPEC.items()})
 
 IMAGE_TYPES = (
     "Original", "Wavelet", "LoG", "Square", "SquareRoot", "Logarithm", "Exponential", "Gradient", "LBP2D",

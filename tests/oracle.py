@@ -14,9 +14,18 @@ raises the floor to ``SCALE_ATOL * scale``, 45 ulps of that intensity: 1.2e-11 t
 
 Looser bounds belong only to published CSV baselines written by an older PyRadiomics (see their tests for
 the measured differences), never to the live oracle.
+
+:func:`oracle_features` runs the live oracle and :func:`read_case` loads a shared test case, the same way for
+every oracle test module.
 """
 
+import copy
 import math
+import warnings
+
+import SimpleITK as sitk
+
+from tests.conftest import CASES, require
 
 EXACT_RTOL = 1e-10
 EXACT_ATOL = 1e-13
@@ -57,3 +66,44 @@ def assert_features_match(actual, expected, context="", **options):
     assert expected, f"the reference has no features{context}: the comparison would be empty"
     bad = mismatches(actual, expected, **options)
     assert not bad, f"{len(bad)}/{len(expected)} features differ{context}:\n" + "\n".join(bad)
+
+
+def oracle_features(featureextractor, image, mask, params, label=None):
+    """PyRadiomics' features ``{name: float}`` for these very inputs and PyRadiomics parameter mapping.
+
+    ``featureextractor`` is ``radiomics.featureextractor`` (the ``oracle`` fixture or ``require_oracle()``);
+    ``additionalInfo`` is switched off (no diagnostics entries). PyRadiomics turns any exception inside a
+    feature into NaN: under pytest's warnings-as-errors a NumPy RuntimeWarning would silently change the
+    oracle's answer, so it runs as in production, warnings ignored. ``label``: passed to ``execute``
+    (otherwise the mapping's ``label`` setting, or 1).
+    """
+    params = copy.deepcopy(params)
+    params["setting"] = {**(params.get("setting") or {}), "additionalInfo": False}
+    extractor = featureextractor.RadiomicsFeatureExtractor(params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if label is None:
+            result = extractor.execute(image, mask)
+        else:
+            result = extractor.execute(image, mask, label=label)
+    return {name: float(value) for name, value in result.items()}
+
+
+def read_case(data_dir, case):
+    """``(image, mask, label)`` of one shared PyRadiomics test case (``tests.conftest.CASES``)."""
+    image_file, mask_file, label = CASES[case]
+    image = sitk.ReadImage(str(require(data_dir / image_file)))
+    mask = sitk.ReadImage(str(require(data_dir / mask_file)))
+    return image, mask, label
+
+
+def case_reader(data_dir):
+    """``case -> (image, mask, label)``, each case read once (:func:`read_case`) and then shared."""
+    loaded = {}
+
+    def get(case):
+        if case not in loaded:
+            loaded[case] = read_case(data_dir, case)
+        return loaded[case]
+
+    return get

@@ -22,7 +22,7 @@ import pytest
 import SimpleITK as sitk
 
 import spinerad
-from spinerad import cohort
+from spinerad import cohort, cohort_dask
 from spinerad.cli import EXIT_DEVICE, EXIT_INVALID, main
 from spinerad.errors import InvalidInput
 
@@ -275,7 +275,7 @@ def test_output_extension_and_cli_usage_errors(capsys, tmp_path):
 
 
 def test_unreachable_scheduler_exits_3(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(cohort, "CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr(cohort_dask, "CONNECT_TIMEOUT", "1s")
     (tmp_path / "c.csv").write_text("image,mask\na,b\n")
     code = main(["extract-cohort", str(tmp_path / "c.csv"), "--out", str(tmp_path / "f.csv"),
                  "--scheduler", "tcp://127.0.0.1:1"])

@@ -6,7 +6,6 @@ equal by the exact rule of ``tests/oracle.py`` (1e-10 relative), NaN equal to Na
 """
 
 import copy
-import warnings
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ import yaml
 
 import spinerad
 from tests.conftest import CASES, require, require_oracle
-from tests.oracle import close, mismatches
+from tests.oracle import case_reader, close, mismatches, oracle_features
 
 pytestmark = [pytest.mark.oracle, pytest.mark.shared]
 
@@ -56,17 +55,7 @@ CONFIGS = tuple(SETTINGS) + (PARAMS_YAML,)
 @pytest.fixture(scope="module")
 def images(pyradiomics_data):
     """Lazily loaded ``case -> (image, mask, label)``; both engines get these very objects."""
-    loaded = {}
-
-    def get(case):
-        if case not in loaded:
-            image_file, mask_file, label = CASES[case]
-            image = sitk.ReadImage(str(require(pyradiomics_data / image_file)))
-            mask = sitk.ReadImage(str(require(pyradiomics_data / mask_file)))
-            loaded[case] = (image, mask, label)
-        return loaded[case]
-
-    return get
+    return case_reader(pyradiomics_data)
 
 
 def _params_yaml_restricted(pyradiomics_data):
@@ -104,13 +93,8 @@ def extracted(images, pyradiomics_data):
         if (case, config) not in cache:
             image, mask, label = images(case)
             params = _parameters(config, image, mask, label, pyradiomics_data)
-            with warnings.catch_warnings():
-                # PyRadiomics turns any exception inside a feature into NaN: under pytest's warnings-as-errors
-                # a NumPy RuntimeWarning would silently change the oracle's answer. Run it as in production.
-                warnings.simplefilter("ignore")
-                extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
-                result = extractor.execute(image, mask, label=label)
-            expected = {name: float(value) for name, value in result.items()}
+            # run as in production, warnings ignored (see tests/oracle.py)
+            expected = oracle_features(featureextractor, image, mask, params, label=label)
             actual = spinerad.extract(image, mask, params=copy.deepcopy(params), label=label)
             cache[case, config] = actual, expected
         return cache[case, config]

@@ -7,11 +7,17 @@ each GLCM value in turn, perturbed by 1e-9 relative, must be reported (and only 
 import math
 
 import pytest
-import SimpleITK as sitk
 
 import spinerad
-from tests.conftest import CASES
-from tests.oracle import EXACT_ATOL, EXACT_RTOL, assert_features_match, close, mismatches
+from tests.oracle import (
+    EXACT_ATOL,
+    EXACT_RTOL,
+    assert_features_match,
+    close,
+    mismatches,
+    oracle_features,
+    read_case,
+)
 
 PERTURBATION = 1e-9
 
@@ -19,13 +25,9 @@ PERTURBATION = 1e-9
 @pytest.fixture(scope="module")
 def glcm_pair(pyradiomics_data, oracle):
     """(spinerad, PyRadiomics) GLCM features of brain1, default settings."""
-    image_file, mask_file, label = CASES["brain1"]
-    image = sitk.ReadImage(str(pyradiomics_data / image_file))
-    mask = sitk.ReadImage(str(pyradiomics_data / mask_file))
+    image, mask, label = read_case(pyradiomics_data, "brain1")
     params = {"setting": {"label": label}, "imageType": {"Original": {}}, "featureClass": {"glcm": []}}
-    oracle_params = {**params, "setting": {**params["setting"], "additionalInfo": False}}
-    extractor = oracle.RadiomicsFeatureExtractor(oracle_params)
-    expected = {k: float(v) for k, v in extractor.execute(image, mask).items()}
+    expected = oracle_features(oracle, image, mask, params)
     return spinerad.extract(image, mask, params=params), expected
 
 

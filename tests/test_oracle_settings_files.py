@@ -5,13 +5,11 @@ version of spinerad computes (the others are rejected as not supported, tested e
 """
 
 import pytest
-import SimpleITK as sitk
 import yaml
 
 import spinerad
 from spinerad.features import FEATURE_CLASSES
-from tests.conftest import CASES
-from tests.oracle import assert_features_match
+from tests.oracle import assert_features_match, oracle_features, read_case
 
 SETTINGS_FILES = {
     "exampleCT": ["breast1", "prostate_phantom_subvolume", "lung2"],
@@ -34,13 +32,8 @@ def _narrow(params):
 )
 def test_example_settings_file(pyradiomics_data, oracle, settings_file, case):
     params = _narrow(yaml.safe_load((pyradiomics_data / "settings" / f"{settings_file}.yaml").read_text()))
-    image_file, mask_file, label = CASES[case]
-    image = sitk.ReadImage(str(pyradiomics_data / image_file))
-    mask = sitk.ReadImage(str(pyradiomics_data / mask_file))
+    image, mask, label = read_case(pyradiomics_data, case)
     params.setdefault("setting", {})["label"] = label
-    extractor = oracle.RadiomicsFeatureExtractor(
-        {**params, "setting": {**params["setting"], "additionalInfo": False}}
-    )
-    expected = {k: float(v) for k, v in extractor.execute(image, mask).items()}
-    # same names; every value by the exact rule (1e-10 relative, tests/oracle.py); NaN where the oracle has NaN
+    expected = oracle_features(oracle, image, mask, params)
+    # same names; every value by the exact rule (1e-10 relative, tests/oracle.py); NaN where the oracle's is
     assert_features_match(spinerad.extract(image, mask, params=params), expected)

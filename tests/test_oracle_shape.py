@@ -10,7 +10,8 @@
     mesh values differ by up to 9.2e-4 relative from 3.0.1, hence 1e-3 there).
 
 Tolerance against the live oracle: the exact rule of ``tests/oracle.py`` (1e-10 relative). On the reference
-machine every value is bit-for-bit equal; the margin only absorbs a differently compiled C extension or LAPACK.
+machine every value is bit-for-bit equal; the margin only absorbs a differently compiled C extension or
+LAPACK.
 """
 
 import ast
@@ -28,6 +29,7 @@ from spinerad.errors import InvalidInput
 from spinerad.kernels import shape
 from tests.conftest import CASES, PYRADIOMICS_DATA, require, require_oracle
 from tests.oracle import mismatches as _mismatches
+from tests.oracle import oracle_features, read_case
 
 pytestmark = [
     pytest.mark.oracle,
@@ -50,8 +52,7 @@ def _params(setting=None, names=ALL_NAMES):
 
 
 def _oracle_extract(featureextractor, image, mask, label, params):
-    extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
-    return {name: float(value) for name, value in extractor.execute(image, mask, label=label).items()}
+    return oracle_features(featureextractor, image, mask, params, label=label)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -64,9 +65,7 @@ def case_features(pyradiomics_data, oracle):
 
     def get(case):
         if case not in cache:
-            image_file, mask_file, label = CASES[case]
-            image = sitk.ReadImage(str(require(pyradiomics_data / image_file)))
-            mask = sitk.ReadImage(str(require(pyradiomics_data / mask_file)))
+            image, mask, label = read_case(pyradiomics_data, case)
             params = _params()
             expected = _oracle_extract(oracle, image, mask, label, params)
             actual = spinerad.extract(image, mask, params=copy.deepcopy(params), label=label)
@@ -88,9 +87,7 @@ def test_shape_features_equal_pyradiomics(case, case_features):
 @pytest.mark.shared
 def test_default_shape_names_are_pyradiomics_defaults(pyradiomics_data, oracle):
     """``shape: []`` enables the 14 non-deprecated features in both engines."""
-    image_file, mask_file, label = CASES["breast1"]
-    image = sitk.ReadImage(str(require(pyradiomics_data / image_file)))
-    mask = sitk.ReadImage(str(require(pyradiomics_data / mask_file)))
+    image, mask, label = read_case(pyradiomics_data, "breast1")
     params = _params(names=[])
     expected = _oracle_extract(oracle, image, mask, label, params)
     actual = spinerad.extract(image, mask, params=copy.deepcopy(params), label=label)

@@ -12,7 +12,6 @@ the same LBP3D features as this shim). With a SciPy that lacks it, the oracle fi
 definition before PyRadiomics imports it, so PyRadiomics' own LBP3D code runs unchanged.
 """
 
-import math
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ import spinerad
 from spinerad.errors import InvalidInput
 from spinerad.kernels import shape2d
 from tests.conftest import CASES, require_oracle
+from tests.oracle import assert_features_match, oracle_features, read_case
 
 pytestmark = [
     pytest.mark.oracle,
@@ -52,29 +52,16 @@ def extractor():
 
 
 def _oracle(extractor, params, image, mask):
-    setting = {**params.get("setting", {}), "additionalInfo": False}
-    ext = extractor.RadiomicsFeatureExtractor({**params, "setting": setting})
-    return {k: float(v) for k, v in ext.execute(image, mask).items()}
+    return oracle_features(extractor, image, mask, params)
 
 
 def _assert_equal(expected, got):
-    assert expected, "the oracle computed nothing"
-    assert set(got) == set(expected), sorted(set(got) ^ set(expected))[:10]
-    bad = []
-    for name, ref in expected.items():
-        value = got[name]
-        if math.isnan(ref) or math.isnan(value):
-            if not (math.isnan(ref) and math.isnan(value)):
-                bad.append((name, ref, value))
-        elif abs(value - ref) > max(ATOL, RTOL * abs(ref)):
-            bad.append((name, ref, value))
-    assert not bad, f"{len(bad)} of {len(expected)} differ, e.g. {bad[:5]}"
+    """Same names, NaN where the oracle has NaN, every value within max(ATOL, RTOL * |value|)."""
+    assert_features_match(got, expected, rtol=RTOL, atol=ATOL)
 
 
 def _case(pyradiomics_data, name, one_slice=False):
-    image_file, mask_file, label = CASES[name]
-    image = sitk.ReadImage(str(pyradiomics_data / image_file))
-    mask = sitk.ReadImage(str(pyradiomics_data / mask_file))
+    image, mask, label = read_case(pyradiomics_data, name)
     if one_slice:
         array = sitk.GetArrayFromImage(mask)
         z = int(np.argmax((array == label).sum(axis=(1, 2))))

@@ -25,6 +25,7 @@ from spinerad import intake, preprocess
 from spinerad.errors import InvalidInput, RoiTooSmall
 from spinerad.kernels import generate_angles, gldm_matrix, glszm_matrix, ngtdm_matrix
 from tests.conftest import CASES, require, require_oracle
+from tests.oracle import case_reader, oracle_features
 from tests.oracle import mismatches as _mismatches
 
 pytestmark = [
@@ -52,9 +53,7 @@ BASELINE_CASES = ("brain1", "brain2", "breast1", "lung1", "lung2")
 
 def _both(image, mask, label, params):
     """(spinerad, PyRadiomics) feature dicts for the very same inputs and parameter mapping."""
-    featureextractor = require_oracle()
-    extractor = featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
-    expected = {name: float(value) for name, value in extractor.execute(image, mask, label=label).items()}
+    expected = oracle_features(require_oracle(), image, mask, params, label=label)
     actual = spinerad.extract(image, mask, params=copy.deepcopy(params), label=label)
     return actual, expected
 
@@ -70,17 +69,7 @@ def _params(setting, classes=CLASSES):
 @pytest.fixture(scope="module")
 def images(pyradiomics_data):
     """Lazily loaded ``case -> (image, mask, label)``; both engines get these very objects."""
-    loaded = {}
-
-    def get(case):
-        if case not in loaded:
-            image_file, mask_file, label = CASES[case]
-            image = sitk.ReadImage(str(require(pyradiomics_data / image_file)))
-            mask = sitk.ReadImage(str(require(pyradiomics_data / mask_file)))
-            loaded[case] = (image, mask, label)
-        return loaded[case]
-
-    return get
+    return case_reader(pyradiomics_data)
 
 
 @pytest.fixture(scope="module")

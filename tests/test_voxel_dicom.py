@@ -12,12 +12,11 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from spinerad.cli import EXIT_INVALID, main
 from spinerad.dicom.maps import read_parametric_map
 from tests.conftest import IN_CI
+from tests.dicom.build import write_series
 
 
 def _dciodvfy():
@@ -30,40 +29,11 @@ def _dciodvfy():
 
 
 def _write_series(folder, array, spacing=(0.9, 0.8), thickness=2.5, origin=(-10.0, 20.0, 5.0)):
-    folder.mkdir()
-    study, series, frame = generate_uid(), generate_uid(), generate_uid()
-    for k in range(array.shape[0]):
-        ds = Dataset()
-        ds.file_meta = FileMetaDataset()
-        sop = generate_uid()
-        ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = sop
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.Modality = "MR"
-        ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex = (
-            "PHANTOM01",
-            "Phantom^Spine",
-            "",
-            "O",
-        )
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = (
-            "20240101",
-            "120000",
-            "",
-            "",
-        )
-        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
-        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * thickness]
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.PixelSpacing = [spacing[1], spacing[0]]
-        ds.SliceThickness = thickness
-        ds.Rows, ds.Columns = array.shape[1:]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.PixelData = array[k].astype(np.int16).tobytes()
-        ds.save_as(folder / f"slice{k:03d}.dcm", enforce_file_format=True)
+    """Write ``array`` (z, y, x) as an MR series with the DICOM tests' writer; return it as read back."""
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((*spacing, thickness))
+    image.SetOrigin(origin)
+    write_series(image, folder)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
     return reader.Execute()

@@ -106,7 +106,7 @@ def label_box_crop(image, mask, margin=8):
         min(int(y.max()) + margin + 1, array.shape[1]),
         array.shape[0],
     ]
-    size = [h - lo_ for lo_, h in zip(lo, hi)]
+    size = [h - lo_ for lo_, h in zip(lo, hi, strict=True)]
     return sitk.RegionOfInterest(image, size, lo), sitk.RegionOfInterest(mask, size, lo)
 
 
@@ -167,7 +167,7 @@ def trace_outline(mask2d):
     inside = np.pad(np.asarray(mask2d, dtype=bool), 1)
     edges = {}
     ys, xs = np.nonzero(inside)
-    for y, x in zip(ys, xs):
+    for y, x in zip(ys, xs, strict=True):
         cx, cy = x - 1, y - 1  # back to unpadded indices
         corners = [(cx - 0.5, cy - 0.5), (cx + 0.5, cy - 0.5), (cx + 0.5, cy + 0.5), (cx - 0.5, cy + 0.5)]
         neighbours = [inside[y - 1, x], inside[y, x + 1], inside[y + 1, x], inside[y, x - 1]]

@@ -1,5 +1,7 @@
-"""The feature -> DICOM code table: every IBSI code exists in DICOM's (pydicom's) IBSI list and names the
-same family; every feature of every class and image type gets a distinct SR key.
+"""The feature -> DICOM code table: IBSI codes and SR keys.
+
+Every IBSI code exists in DICOM's (pydicom's) IBSI list and names the same family; every feature of every
+class and image type gets a distinct SR key.
 """
 
 import pydicom.sr._concepts_dict as concepts

@@ -1,4 +1,4 @@
-"""DICOM cases in the cohort CSV (spinerad extract-cohort) and the training CSV: ``segment``/``roi`` columns."""
+"""DICOM cases in the cohort CSV (spinerad extract-cohort) and the training CSV: ``segment``/``roi``."""
 
 import csv
 
@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from spinerad import cohort, extract
-from spinerad.models.train import _extract_cohort_features, read_training_csv
+from spinerad.models.train import extract_cohort_features, read_training_csv
 
 from .build import write_rtstruct, write_seg
 
@@ -70,7 +70,7 @@ def test_training_csv_segment_and_roi_columns(dicom_cohort, tmp_path):
     assert training.clinical == ()  # segment/roi are not clinical variables
     from spinerad.settings import load_params
 
-    names, matrix, kept, skipped = _extract_cohort_features(training.rows, load_params(None), None, False)
+    names, matrix, kept, skipped = extract_cohort_features(training.rows, load_params(None), None, False)
     assert skipped == [] and kept == [0, 1]
     assert dict(zip(names, matrix[0], strict=True)) == {n: lesion[n] for n in names}
     assert dict(zip(names, matrix[1], strict=True)) == {n: shifted[n] for n in names}

@@ -8,7 +8,8 @@ import shutil
 import pytest
 
 from spinerad.cli import EXIT_INVALID
-from spinerad.errors import FeatureMismatch, InvalidInput, ModelLoadError, ModelMismatch, UnknownTask
+from spinerad.errors import InvalidInput
+from spinerad.models.errors import FeatureMismatch, ModelLoadError, ModelMismatch, UnknownTask
 from spinerad.models.registry import DEMO_DIR, load_models
 from spinerad.models.tasks import SIMULATED, TASKS
 from spinerad.sample import write_sample_study

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from spinerad.cli import EXIT_INVALID
-from spinerad.errors import FeatureMismatch
+from spinerad.models.errors import FeatureMismatch
 from spinerad.models.registry import load_models
 from spinerad.models.tasks import SIMULATED, TASKS
 from spinerad.models.train import read_training_csv, train_from_csv
