@@ -17,6 +17,7 @@ stops uploading. Failures raise :class:`ServiceError` carrying the gRPC status c
 
 import numbers
 import ipaddress
+import itertools
 import json
 import os
 import socket
@@ -434,6 +435,12 @@ class Client:
         This client's certificate chain and key, for mutual TLS.
     token : str or None
         Bearer token sent as ``authorization`` metadata.
+    connections : int
+        TCP connections this client opens to each address (calls take them in turn). Each ``Client`` has
+        its own connections (gRPC would otherwise share one per target across the whole process), and a
+        replica running ``spinerad serve --processes N`` gets its connections spread over its processes by
+        the kernel (``SO_REUSEPORT``), one connection to one process: a single client that keeps many
+        studies in flight should open a few per process to keep every process busy.
     """
 
     def __init__(
@@ -447,27 +454,43 @@ class Client:
         token=None,
         options=(),
         resend=1,
+        connections=1,
     ):
         target = channel_target(target)
+        if connections < 1:
+            raise SpineradError(f"connections must be at least 1, not {connections}")
         options = [
             ("grpc.max_receive_message_length", 64 << 20),
             ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+            # gRPC shares one connection per target among all channels of a process (its global
+            # subchannel pool): every client of a process would then reach the same server process
+            ("grpc.use_local_subchannel_pool", 1),
             *options,
         ]
         #: How many times a study is re-sent after its replica failed (UNAVAILABLE) before ``completed``.
         self.resend = resend
         if tls or root_certificates or client_cert:
             credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
-            self.channel = grpc.secure_channel(target, credentials, options=options)
+            self.channels = [grpc.secure_channel(target, credentials, options=options) for _ in range(connections)]
         else:
-            self.channel = grpc.insecure_channel(target, options=options)
-        self._stub = service_pb2_grpc.InferenceServiceStub(self.channel)
+            self.channels = [grpc.insecure_channel(target, options=options) for _ in range(connections)]
+        #: The first channel (health checks and tests use it).
+        self.channel = self.channels[0]
+        self._stubs = itertools.cycle([service_pb2_grpc.InferenceServiceStub(c) for c in self.channels])
+        self._stubs_lock = threading.Lock()
         self._health = health_pb2_grpc.HealthStub(self.channel)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
 
+    @property
+    def _stub(self):
+        """The stub of the next connection (calls take the client's connections in turn)."""
+        with self._stubs_lock:
+            return next(self._stubs)
+
     def close(self):
-        """Close the channel."""
-        self.channel.close()
+        """Close the channels."""
+        for channel in self.channels:
+            channel.close()
 
     def __enter__(self):
         return self
