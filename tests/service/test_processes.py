@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from spinerad.service.client import Client
 
 from .conftest import WAIT, sample_study
-from .test_faults import ServerProcess
+from .harness import ServerProcess
 
 
 def _metrics(port):

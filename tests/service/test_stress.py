@@ -21,7 +21,7 @@ from spinerad.service.client import Client, Study, Volume, upload_messages
 from spinerad.v1 import service_pb2_grpc, study_pb2
 
 from .conftest import WAIT, InThreadServer, sample_study
-from .test_faults import REPO, ServerProcess, eventually
+from .harness import REPO, ServerProcess, eventually
 
 
 def metric(port, name, **labels):
