@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ import psutil
 
 from spinerad.service.client import Study, Volume
 from spinerad.v1 import events_pb2, study_pb2
+from tests.service.harness import ServerProcess
 
 from .test_bench_service import SPACING, mri_study
 
@@ -44,30 +44,19 @@ ANALYZE = "/spinerad.v1.InferenceService/Analyze"
 WAIT = 180
 
 
-class Group:
+class Group(ServerProcess):
     """``spinerad serve --processes N`` pinned to ``cpus``; free ports; stopped with SIGTERM."""
 
     def __init__(self, processes, cpus, queue_size):
-        command = [sys.executable, "-m", "spinerad", "serve", "--host", "127.0.0.1", "--port", "0"]
-        command += ["--no-metrics", "--processes", str(processes), "--queue-size", str(queue_size)]
-        self.process = subprocess.Popen(
-            ["taskset", "-c", ",".join(map(str, cpus)), *command],
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.target = None
-        deadline = time.monotonic() + WAIT
-        for line in self.process.stderr:
-            if "listening on" in line and self.target is None:
-                self.target = line.split("listening on ")[1].split()[0]
-            if "SERVING" in line and (processes == 1 or "SERVING: all" in line):
-                break
-            if time.monotonic() > deadline:
-                break
-        else:
-            raise RuntimeError("spinerad serve exited before SERVING")
-        threading.Thread(target=self.process.stderr.read, daemon=True).start()  # drain the pipe
+        super().__init__(
+            "--no-metrics", "--processes", str(processes), "--queue-size", str(queue_size),
+            module="spinerad", cpus=cpus, wait=WAIT,
+        )  # fmt: skip
+        try:
+            self.expect("SERVING: all" if processes > 1 else "SERVING")
+        except BaseException:
+            super().close()
+            raise
 
     def cpu(self):
         """CPU seconds (user + system) of the supervisor and of each of its server processes."""
@@ -98,8 +87,11 @@ class Group:
         return total / 1e9
 
     def close(self):
-        self.process.terminate()
-        return self.process.wait(WAIT)
+        """SIGTERM (drain); the exit code."""
+        try:
+            return self.terminate()
+        finally:
+            super().close()
 
 
 def encoded_study():
@@ -165,10 +157,20 @@ def measure(processes, cores, clients_per_process, seconds, header, chunks, serv
             thread.start()
         while len(counts) < clients and not errors:  # every connection made and one study done: warm
             time.sleep(0.05)
-        done0, server0, client0, wall0 = sum(counts.values()), group.cpu(), me.cpu_times(), time.perf_counter()
+        done0, server0, client0, wall0 = (
+            sum(counts.values()),
+            group.cpu(),
+            me.cpu_times(),
+            time.perf_counter(),
+        )
         delay0 = group.run_delay()
         time.sleep(seconds)
-        done1, server1, client1, wall1 = sum(counts.values()), group.cpu(), me.cpu_times(), time.perf_counter()
+        done1, server1, client1, wall1 = (
+            sum(counts.values()),
+            group.cpu(),
+            me.cpu_times(),
+            time.perf_counter(),
+        )
         delay1 = group.run_delay()
         stop.set()
         for thread in threads:
@@ -194,7 +196,9 @@ def measure(processes, cores, clients_per_process, seconds, header, chunks, serv
         "seconds": wall,
         "throughput": throughput,
         "server_cpu_per_study_s": server_cpu / studies,
-        "process_cpu_share": sorted((v / max(sum(per_process.values()), 1e-9) for v in per_process.values()), reverse=True),
+        "process_cpu_share": sorted(
+            (v / max(sum(per_process.values()), 1e-9) for v in per_process.values()), reverse=True
+        ),
         "server_cpu_cores": server_cpu / wall,
         "server_waited_for_cpu_per_study_s": (delay1 - delay0) / studies,
         "client_cpu_per_study_s": client_cpu / studies,
@@ -206,6 +210,7 @@ def measure(processes, cores, clients_per_process, seconds, header, chunks, serv
 
 
 def main(argv=None):
+    """Measure every configuration ``--rounds`` times, interleaved; print the medians."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seconds", type=float, default=20.0, help="timed window per configuration")
@@ -225,7 +230,8 @@ def main(argv=None):
             rows.append(row)
             print(
                 f"round {round_}: {processes} process(es): {row['throughput']:.2f} studies/s, server "
-                f"{row['server_cpu_per_study_s'] * 1e3:.0f} ms CPU/study ({row['server_cpu_cores']:.2f} cores; "
+                f"{row['server_cpu_per_study_s'] * 1e3:.0f} ms CPU/study "
+                f"({row['server_cpu_cores']:.2f} cores; "
                 f"waited {row['server_waited_for_cpu_per_study_s'] * 1e3:.0f} ms/study for a CPU), client "
                 f"{row['client_cores']:.2f} "
                 f"cores, load {row['load_average']:.1f}",
@@ -233,7 +239,9 @@ def main(argv=None):
                 flush=True,
             )
     base = statistics.median(r["throughput"] for r in rows if r["processes"] == args.processes[0])
-    base_adjusted = statistics.median(r["adjusted_throughput"] for r in rows if r["processes"] == args.processes[0])
+    base_adjusted = statistics.median(
+        r["adjusted_throughput"] for r in rows if r["processes"] == args.processes[0]
+    )
     print(f"cores {cores}, {args.rounds} rounds of {args.seconds:.0f} s, medians:")
     for processes in args.processes:
         mine = [r for r in rows if r["processes"] == processes]
@@ -247,7 +255,8 @@ def main(argv=None):
             f"{med('throughput') / base:.2f}x ({med('throughput') / processes:.2f} per process; adjusted for "
             f"the client {med('adjusted_throughput') / base_adjusted:.2f}x); server CPU "
             f"{med('server_cpu_per_study_s') * 1e3:.0f} ms/study split {shares}, "
-            f"{med('server_cpu_cores'):.2f} cores busy, waited {med('server_waited_for_cpu_per_study_s') * 1e3:.0f} "
+            f"{med('server_cpu_cores'):.2f} cores busy, waited "
+            f"{med('server_waited_for_cpu_per_study_s') * 1e3:.0f} "
             "ms/study for a CPU; client CPU "
             f"{med('client_cpu_per_study_s') * 1e3:.0f} ms/study = {med('client_cores'):.2f} cores "
             f"({'beside the server' if not cores[processes:] else 'on its own cores'}); load average "

@@ -16,15 +16,11 @@ The numbers are reported, not asserted: wall-clock targets do not belong in a pa
 """
 
 import os
-import queue
 import resource
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from spinerad.service.client import Client, Study, Volume
 from spinerad.service.pool import default_workers
+from tests.service.harness import ServerProcess
 
 SHAPE = (20, 512, 512)
 SPACING = (0.5, 0.5, 3.0)  # x, y, z (ITK order), mm
@@ -64,61 +61,21 @@ def volumes():
     }
 
 
-class ServeProcess:
-    """``spinerad serve`` on loopback with free ports, in its own process."""
+class ServeProcess(ServerProcess):
+    """``spinerad serve`` on loopback with free ports, in its own process (the suites' one harness)."""
 
     def __init__(self, workers, processes=1, cpus=None):
         self.workers = workers
         self.processes = processes
-        pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
-        self.process = subprocess.Popen(
-            [
-                *pin,
-                sys.executable,
-                "-m",
-                "spinerad",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--metrics-port",
-                "0",
-                "--workers",
-                str(workers),
-                "--queue-size",
-                str(4 * CLIENTS),
-                "--processes",
-                str(processes),
-            ],
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        super().__init__(
+            "--metrics-port", "0", "--workers", str(workers), "--queue-size", str(4 * CLIENTS),
+            "--processes", str(processes), module="spinerad", cpus=cpus, wait=WAIT,
+        )  # fmt: skip
         try:
-            listening = self._expect("listening on")
-            self.target = listening.split("listening on ")[1].split()[0]
-            self.metrics_port = int(listening.split("metrics on port ")[1].split(",")[0])
-            self._expect("SERVING: all" if processes > 1 else "SERVING")
+            self.expect("SERVING: all" if processes > 1 else "SERVING")
         except BaseException:
-            self.close()
+            super().close()
             raise
-
-    def _read(self):
-        for line in self.process.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _expect(self, text):
-        while True:
-            line = self.lines.get(timeout=WAIT)
-            if line is None:
-                raise RuntimeError(f"spinerad serve exited before printing {text!r}")
-            if text in line:
-                return line
 
     def histogram(self, name, **labels):
         """Cumulative bucket counts ``{upper bound: count}`` of one histogram series."""
@@ -135,29 +92,12 @@ class ServeProcess:
                     buckets[float(sample.labels["le"])] = sample.value
         return buckets
 
-    def cpu_seconds(self):
-        """CPU time (user + system) of the server process and its children so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        pids, total = [self.process.pid], 0.0
-        while pids:
-            pid = pids.pop()
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    pids += [int(c) for c in (task / "children").read_text().split()]
-            except (OSError, ValueError):
-                continue
-        return total
-
     def close(self):
         """SIGTERM (drain), then wait for exit 0."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        code = self.process.wait(WAIT)
-        self.reader.join(WAIT)
-        self.process.stderr.close()
-        return code
+        try:
+            return self.terminate()
+        finally:
+            super().close()
 
 
 def histogram_quantile(q, before, after):
