@@ -52,11 +52,7 @@ class Group(ServerProcess):
             "--no-metrics", "--processes", str(processes), "--queue-size", str(queue_size),
             module="spinerad", cpus=cpus, wait=WAIT,
         )  # fmt: skip
-        try:
-            self.expect("SERVING: all" if processes > 1 else "SERVING")
-        except BaseException:
-            super().close()
-            raise
+        self.wait_serving(processes)
 
     def cpu(self):
         """CPU seconds (user + system) of the supervisor and of each of its server processes."""

@@ -46,11 +46,7 @@ class Server(ServerProcess):
             "--metrics-port", "0", "--workers", str(workers), "--queue-size", str(queue_size),
             "--processes", str(processes), *extra, module="spinerad", wait=WAIT * 2,
         )  # fmt: skip
-        try:
-            self.expect("SERVING: all" if processes > 1 else "SERVING")
-        except BaseException:
-            super().close()
-            raise
+        self.wait_serving(processes)
 
     def resources(self):
         """``(RSS MB, open fds, threads)`` summed over the server's processes."""

@@ -71,11 +71,7 @@ class ServeProcess(ServerProcess):
             "--metrics-port", "0", "--workers", str(workers), "--queue-size", str(4 * CLIENTS),
             "--processes", str(processes), module="spinerad", cpus=cpus, wait=WAIT,
         )  # fmt: skip
-        try:
-            self.expect("SERVING: all" if processes > 1 else "SERVING")
-        except BaseException:
-            super().close()
-            raise
+        self.wait_serving(processes)
 
     def histogram(self, name, **labels):
         """Cumulative bucket counts ``{upper bound: count}`` of one histogram series."""

@@ -89,6 +89,15 @@ class ServerProcess:
                 return line
             seen.append(line.strip())
 
+    def wait_serving(self, processes=1):
+        """Wait until the server (all ``processes`` of a group) reports SERVING; kill it if that fails."""
+        try:
+            self.expect("SERVING: all" if processes > 1 else "SERVING")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
     def send(self, line):
         """Write one line to the server's standard input."""
         self.process.stdin.write(line + "\n")
