@@ -3,59 +3,32 @@
 Used by ``test_bench_service.py`` (load, overhead, scaling) and ``test_bench_pacs.py`` (reference mode).
 """
 
-import os
-import queue
-import re
-import subprocess
-import sys
-import threading
 import time
 import urllib.request
-from pathlib import Path
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.service.harness import ServerProcess
 
 #: Seconds to wait for a server line, an RPC or the server's exit.
 WAIT = 300
 
 
-class ServeProcess:
-    """``spinerad serve --host 127.0.0.1 --port 0 ARGS`` in its own process (pinned to ``cpus`` if given)."""
+class ServeProcess(ServerProcess):
+    """``spinerad serve --host 127.0.0.1 --port 0 ARGS`` in its own process (pinned to ``cpus`` if given).
+
+    The suites' one server harness (``tests.service.harness.ServerProcess``) running the real command line,
+    waiting for ``serving``, with the benchmarks' long ``WAIT``; ``close`` drains it with SIGTERM.
+    """
 
     def __init__(self, *args, serving="SERVING", cpus=None):
-        pin = ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
-        self.process = subprocess.Popen(
-            [*pin, sys.executable, "-m", "spinerad", "serve", "--host", "127.0.0.1", "--port", "0", *args],
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
+        super().__init__(*args, module="spinerad", cpus=cpus, wait=WAIT)
         try:
-            listening = self._expect("listening on")
-            self.target = listening.split("listening on ")[1].split()[0]
-            found = re.search(r"metrics on port (\d+)", listening)
-            self.metrics_port = int(found.group(1)) if found else None
-            self._expect(serving)
+            self.expect(serving)
         except BaseException:
             self.close()
             raise
-
-    def _read(self):
-        for line in self.process.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _expect(self, text):
-        while True:
-            line = self.lines.get(timeout=WAIT)
-            if line is None:
-                raise RuntimeError(f"spinerad serve exited before printing {text!r}")
-            if text in line:
-                return line
 
     def histogram(self, name, **labels):
         """Cumulative bucket counts ``{upper bound: count}`` of one histogram series."""
@@ -72,29 +45,12 @@ class ServeProcess:
                     buckets[float(sample.labels["le"])] = sample.value
         return buckets
 
-    def cpu_seconds(self):
-        """CPU time (user + system) of the server process and its children so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        pids, total = [self.process.pid], 0.0
-        while pids:
-            pid = pids.pop()
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / ticks
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    pids += [int(c) for c in (task / "children").read_text().split()]
-            except (OSError, ValueError):
-                continue
-        return total
-
     def close(self):
-        """SIGTERM (drain), then wait for the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        code = self.process.wait(WAIT)
-        self.reader.join(WAIT)
-        self.process.stderr.close()
-        return code
+        """SIGTERM (drain), then the exit code; the pipes are closed either way."""
+        try:
+            return self.terminate()
+        finally:
+            super().close()
 
 
 def timed_analyze(client, study):

@@ -17,8 +17,6 @@ The short form runs in the test suite (``tests/service/test_soak.py``).
 import argparse
 import json
 import os
-import queue
-import subprocess
 import sys
 import threading
 import time
@@ -32,6 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from spinerad.sample import make_sample_study
 from spinerad.service.client import Client, ServiceError, Study, Volume
+from tests.service.harness import ServerProcess
 
 WAIT = 120
 BAD_KINDS = (
@@ -39,53 +38,15 @@ BAD_KINDS = (
 )
 
 
-class Server:
-    """``spinerad serve`` on 127.0.0.1 with free ports, in its own process group."""
+class Server(ServerProcess):
+    """``spinerad serve`` on 127.0.0.1 with free ports (the suites' one harness), watched for the soak."""
 
     def __init__(self, workers=2, queue_size=4, processes=1, extra=()):
-        self.process = subprocess.Popen(
-            [
-                sys.executable, "-m", "spinerad", "serve", "--host", "127.0.0.1", "--port", "0",
-                "--metrics-port", "0", "--workers", str(workers), "--queue-size", str(queue_size),
-                "--processes", str(processes), *extra,
-            ],
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
+        super().__init__(
+            "--metrics-port", "0", "--workers", str(workers), "--queue-size", str(queue_size),
+            "--processes", str(processes), *extra, module="spinerad", wait=WAIT * 2,
         )  # fmt: skip
-        self.lines = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        listening = self._expect("listening on")
-        self.target = listening.split("listening on ")[1].split()[0]
-        self.metrics_port = int(listening.split("metrics on port ")[1].split(",")[0])
-        self._expect("SERVING: all" if processes > 1 else "SERVING")
-
-    def _read(self):
-        for line in self.process.stderr:
-            self.lines.put(line)
-        self.lines.put(None)
-
-    def _expect(self, text):
-        while True:
-            line = self.lines.get(timeout=WAIT * 2)
-            if line is None:
-                raise RuntimeError(f"spinerad serve exited before printing {text!r}")
-            if text in line:
-                return line
-
-    def pids(self):
-        """The server's process and its children."""
-        pids, found = [self.process.pid], []
-        while pids:
-            pid = pids.pop()
-            found.append(pid)
-            try:
-                for task in Path(f"/proc/{pid}/task").iterdir():
-                    pids += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        return found
+        self.wait_serving(processes)
 
     def resources(self):
         """``(RSS MB, open fds, threads)`` summed over the server's processes."""
@@ -116,16 +77,10 @@ class Server:
 
     def close(self):
         """SIGTERM (drain) and wait; the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
         try:
-            return self.process.wait(WAIT)
+            return self.terminate()
         finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(WAIT)
-            self._reader.join(WAIT)
-            self.process.stderr.close()
+            super().close()
 
 
 # --- studies ------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ load, default 10). Smoke test: ``--benchmark-disable`` (every client runs one st
 The numbers are reported, not asserted: wall-clock targets do not belong in a pass/fail test.
 """
 
+import itertools
 import os
 import resource
 import statistics
@@ -24,16 +25,16 @@ import time
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from harness import Report, ServeProcess, percentile, timed_analyze  # bench/ is on sys.path
 
 from spinerad.service.client import Client, Study, Volume
 from spinerad.service.pool import default_workers
-
-from harness import Report, ServeProcess, percentile, timed_analyze  # bench/ is on sys.path
 
 SHAPE = (20, 512, 512)
 SPACING = (0.5, 0.5, 3.0)  # x, y, z (ITK order), mm
 CLIENTS = 8
 WAIT = 120
+_RUNS = itertools.count()
 
 
 def mri_study(seed=0):
@@ -113,17 +114,18 @@ def run_load(server, volumes, clients, seconds, mask_key="mask_zlib"):
     """
     records, lock = [], threading.Lock()
     start_line = threading.Barrier(clients + 1)
+    run = next(_RUNS)  # request ids unique across loads: a repeated id is answered from the replay cache
     errors = []
 
     def client_loop(index):
         try:
             with Client(server.target) as client:
-                one_study(client, volumes, f"warm-{index}", mask_key)
+                one_study(client, volumes, f"r{run}-warm-{index}", mask_key)
                 start_line.wait(WAIT)
                 deadline = time.monotonic() + seconds
                 count = 0
                 while count == 0 or time.monotonic() < deadline:
-                    record = one_study(client, volumes, f"c{index}-{count}", mask_key)
+                    record = one_study(client, volumes, f"r{run}-c{index}-{count}", mask_key)
                     with lock:
                         records.append(record)
                     count += 1

@@ -5,6 +5,10 @@ SimpleITK reads (NRRD, NIfTI, MetaImage), or a DICOM series (the instance files'
 checked against the limits before any byte arrives (:func:`check_spec`); the bytes are checked when they are
 decoded (:func:`decode_volume`). Every failure is a :class:`~spinerad.errors.InvalidInput` whose message
 names the volume and the problem. Plain Python: no gRPC here.
+
+One module, not one per encoding (465 lines): the three decoders share the declaration checks, the voxel
+and finiteness checks and the scratch-folder handling, and a reader who asks "what bytes does the server
+accept, and what does it refuse" finds the whole answer, declaration to SimpleITK image, here.
 """
 
 import math

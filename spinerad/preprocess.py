@@ -66,6 +66,8 @@ def bin_edges(roi_values, bin_width=25, bin_count=None):
     # and that dtype drives the edge arithmetic below.
     minimum = roi_values.min()
     maximum = roi_values.max()
+    if roi_values.dtype.kind in "iu":  # integers: exact Python ints (the same edges, without int16's wrap-around
+        minimum, maximum = int(minimum), int(maximum)  # at its limits: -32768 - 7 overflowed)
     low = minimum - (minimum % bin_width)
     high = maximum + 2 * bin_width
     edges = np.arange(low, high, bin_width)

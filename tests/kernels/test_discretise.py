@@ -24,3 +24,16 @@ def test_values_outside_edges():
     edges = np.array([0.0, 1.0, 2.0])
     values = np.array([-5.0, 0.0, 0.999, 1.0, 2.0, 7.0])
     np.testing.assert_array_equal(digitize(values, edges), np.digitize(values, edges))
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32])
+def test_edges_of_integer_voxels_at_their_type_limits(dtype):
+    """min - min % width and max + 2 width computed without wrapping around the voxel type (a corrupt upload
+    can hold -32768); by the definition: int16 -32768 -> first edge -32768 - 7 = -32775."""
+    info = np.iinfo(dtype)
+    values = np.array([info.min, 0 if info.min < 0 else 1, info.max], dtype=dtype)
+    edges = np.asarray(bin_edges(values, 25))
+    first = int(info.min) - int(info.min) % 25
+    assert edges[0] == first and edges[-1] >= int(info.max) + 25
+    np.testing.assert_array_equal(np.diff(edges), 25)
+    np.testing.assert_array_equal(digitize(values, edges), np.digitize(values, edges))

@@ -16,9 +16,8 @@ from spinerad.service.server import ServiceConfig, SpineradServer
 
 from ..conftest import PYRADIOMICS_DATA, require
 from .gated import GatedRegistry
+from .harness import WAIT
 
-#: Bounded waits (seconds) for anything a test waits on; never reached when the code works.
-WAIT = 60
 
 
 class InThreadServer:

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from spinerad.service.client import Client
 
-from .conftest import WAIT, sample_study
-from .test_faults import ServerProcess
+from .conftest import WAIT, InThreadServer, sample_study
+from .harness import ServerProcess
 
 
 def _metrics(port):
@@ -70,3 +70,24 @@ def test_two_processes_share_the_port_and_one_metrics_page(tmp_path, monkeypatch
         server.expect("stopped (2 processes)")
     finally:
         server.close()
+
+
+def test_each_client_opens_its_own_connections():
+    """Two clients of one process are two TCP connections (not gRPC's process-wide shared one), and
+    ``connections=3`` opens three that calls take in turn: how a client reaches every process of a group."""
+    import psutil
+
+    server = InThreadServer().wait_ready()  # its own port: no other test's connections to count
+    try:
+        one, three = server.client(), server.client(connections=3)
+        assert one.list_models(timeout=WAIT)
+        for _ in range(3):  # each call takes the next connection
+            assert three.list_models(timeout=WAIT)
+        established = [
+            c
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.status == psutil.CONN_ESTABLISHED and c.raddr and c.raddr.port == server.server.port
+        ]
+        assert len(established) == 4
+    finally:
+        server.stop()

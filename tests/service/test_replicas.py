@@ -7,7 +7,7 @@ import threading
 from spinerad.service.client import Client
 
 from .conftest import WAIT, sample_study
-from .test_faults import ServerProcess
+from .harness import ServerProcess
 
 STUDIES = 18
 THREADS = 6

@@ -21,7 +21,7 @@ from spinerad.service.client import Client, Study, Volume, upload_messages
 from spinerad.v1 import service_pb2_grpc, study_pb2
 
 from .conftest import WAIT, InThreadServer, sample_study
-from .test_faults import REPO, ServerProcess, eventually
+from .harness import REPO, ServerProcess, eventually
 
 
 def metric(port, name, **labels):
@@ -352,3 +352,38 @@ def test_a_study_sent_again_is_answered_from_the_first_result():
         assert other[-1].WhichOneof("kind") == "completed" and server.registry.calls == calls + 1
     finally:
         server.stop()
+
+
+def test_a_call_whose_header_comes_after_the_drain_began_gets_its_own_answer():
+    """A call that has sent nothing yet when the drain begins is starting, not idle (its header may be slow
+    on a loaded machine): its study is refused UNAVAILABLE as an event, not cut before its header was read
+    by the 1-s cut of idle streams."""
+    from spinerad.service.streams import DRAIN_IDLE_S
+
+    server = InThreadServer(workers=1, queue_size=1).wait_ready()
+    release = threading.Event()
+
+    def late_header():
+        release.wait(WAIT)
+        yield from upload_messages([sample_study("late")])
+
+    client = Client(server.target)  # not the server's own: stopping the server would close it first
+    stopper = None
+    try:
+        call = service_pb2_grpc.InferenceServiceStub(client.channel).Analyze(late_header(), timeout=WAIT)
+        assert eventually(lambda: server.sample("spinerad_rpcs_in_flight", rpc="Analyze") == 1)
+        stopper = threading.Thread(target=server.stop, kwargs={"grace": WAIT})
+        stopper.start()
+        assert eventually(lambda: server.engine.draining)
+        time.sleep(2 * DRAIN_IDLE_S)  # longer than an idle stream is given
+        release.set()
+        events = list(call)
+        assert events[0].WhichOneof("kind") == "error"
+        assert events[0].error.code == "UNAVAILABLE" and "shutting down" in events[0].error.message
+    finally:
+        release.set()
+        if stopper is not None:
+            stopper.join(WAIT)
+        else:
+            server.stop()
+        client.close()
