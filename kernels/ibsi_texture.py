@@ -1,21 +1,26 @@
 """Numba kernels of IBSI mode's zone and neighbourhood families (GLSZM, GLDZM, NGTDM, NGLDM).
 
-They replace per-grey-level SciPy labelling and 26 shifted-array passes in :mod:`spinerad.ibsi`; the
-matrices built from them are unchanged (checked by the IBSI phantom reference values).
+They replace per-grey-level SciPy labelling and 26 shifted-array passes in :mod:`spinerad.ibsi_texture`;
+the matrices built from them are unchanged (checked by the IBSI phantom reference values). Each kernel
+serves a pair of families in one pass and, with ``two_d``, every slice at once (in-plane neighbours only).
+PyRadiomics mode's kernels give the 3D GLSZM (:func:`spinerad.kernels.glszm.glszm_matrix`) and, with
+``gldm_a = 0``, the 3D NGLDM (:func:`spinerad.kernels.gldm.gldm_matrix`) too, but neither the border
+distances of GLDZM, IBSI's NGTDM (voxels without a neighbour left out) nor per-slice matrices in one call.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from ._config import JIT
+from ._config import JIT, JIT_PARALLEL
 
 
 @njit(**JIT)
-def zones_kernel(levels, distance, two_d, zone_level, zone_size, zone_distance):
+def zones_kernel(levels, distance, two_d, zone_slice, zone_level, zone_size, zone_distance):
     """Zones of equal grey level (IBSI GLSZM/GLDZM): 26-connected in 3D, 8-connected in-plane when ``two_d``.
 
     ``levels``: int64 (z, y, x), 0 outside the ROI; ``distance``: int64 border distance per voxel. Writes,
-    per zone in scan order, its level, voxel count and smallest border distance; returns the zone count.
+    per zone in scan order, its first slice, level, voxel count and smallest border distance; returns the
+    zone count.
     A flood fill with an explicit stack (replaces one SciPy labelling per grey level plus per-label
     reductions).
     """
@@ -60,6 +65,7 @@ def zones_kernel(levels, distance, two_d, zone_level, zone_size, zone_distance):
                                     visited[zz, yy, xx] = True
                                     stack[top] = (zz * ny + yy) * nx + xx
                                     top += 1
+                zone_slice[n_zones] = z0
                 zone_level[n_zones] = level
                 zone_size[n_zones] = size
                 zone_distance[n_zones] = nearest
@@ -67,7 +73,7 @@ def zones_kernel(levels, distance, two_d, zone_level, zone_size, zone_distance):
     return n_zones
 
 
-@njit(**JIT)
+@njit(**JIT_PARALLEL)
 def neighbourhood_kernel(levels, two_d, count, total, same):
     """Per voxel of ``levels`` (int64, 0 outside): ROI neighbours, their level sum, equal-level neighbours.
 
@@ -76,7 +82,7 @@ def neighbourhood_kernel(levels, two_d, count, total, same):
     """
     nz, ny, nx = levels.shape
     reach_z = 0 if two_d else 1
-    for z in range(nz):
+    for z in prange(nz):  # each voxel's own outputs: no two threads write the same element
         for y in range(ny):
             for x in range(nx):
                 level = levels[z, y, x]

@@ -1,0 +1,376 @@
+"""IBSI mode's texture families and their aggregations, on PyRadiomics mode's kernels where IBSI agrees.
+
+Families and aggregations (IBSI 1, sections 3.6-3.11), named ``<family>_<feature>_<aggregation>``:
+
+- ``cm_`` GLCM and ``rlm_`` GLRLM, matrices per direction: ``2D_avg`` (per slice and direction),
+  ``2D_comb`` (per slice, directions merged), ``2_5D_avg`` (per direction, slices merged), ``2_5D_comb``
+  (everything merged), ``3D_avg`` (per 3D direction), ``3D_comb`` (3D directions merged);
+- ``szm_`` GLSZM, ``dzm_`` GLDZM, ``ngt_`` NGTDM, ``ngl_`` NGLDM, one matrix per neighbourhood:
+  ``2D`` (per slice, in-plane neighbours), ``2_5D`` (the per-slice matrices merged), ``3D`` (the volume).
+
+An ``avg`` value is the mean of the feature over the matrices that hold counts. Every matrix of one family
+and ROI (per slice, per direction, merged) goes to the feature formulas in one batch.
+
+Where the definitions coincide the formulas are PyRadiomics mode's, so each exists once:
+
+- GLCM features: :func:`spinerad.kernels.glcm.glcm_features` on levels ``1..Ng`` with ``Ng`` the bin count
+  (IBSI's sum variance is PyRadiomics' cluster tendency, dissimilarity its difference average).
+- GLRLM, GLSZM, GLDZM and NGLDM: IBSI defines the same 16 emphasis / non-uniformity / variance / entropy
+  formulas for any (grey level, length) count matrix; they are
+  :func:`spinerad.kernels.glrlm.glrlm_features`. Only the "percentage" divisor differs for GLDZM and NGLDM
+  (their columns are not voxel counts: the ROI's voxels are used) and NGLDM adds its energy.
+- NGTDM features: :func:`spinerad.kernels.ngtdm.ngtdm_features` (IBSI's definitions). IBSI's matrix,
+  unlike PyRadiomics', leaves out voxels without an ROI neighbour.
+
+Entropies there take ``log2(p + eps)``: against IBSI's ``0 log 0 = 0`` that is a relative difference of
+about ``eps`` per term (below 1e-13 on the IBSI phantoms), far inside IBSI's tolerances.
+
+Matrices: co-occurrence and run counts from PyRadiomics mode's kernels (IBSI keeps directions in which
+the ROI is flat); zones with their border distances, and the neighbourhood counts of NGTDM and NGLDM,
+from :mod:`spinerad.kernels.ibsi_texture` (one pass gives both matrices of a pair, all slices at once).
+Axial slices are the first array axis (z).
+"""
+
+import numpy as np
+from scipy import ndimage
+
+from . import kernels
+from .kernels import glcm as _glcm
+from .kernels import glrlm as _glrlm
+from .kernels import ibsi_texture as _ibsi_kernels
+from .kernels import ngtdm as _ngtdm
+
+#: IBSI GLCM feature -> PyRadiomics GLCM feature of the same definition.
+_CM_NAMES = {
+    "joint_max": "MaximumProbability",
+    "joint_avg": "JointAverage",
+    "joint_var": "SumSquares",
+    "joint_entr": "JointEntropy",
+    "diff_avg": "DifferenceAverage",
+    "diff_var": "DifferenceVariance",
+    "diff_entr": "DifferenceEntropy",
+    "sum_avg": "SumAverage",
+    "sum_var": "ClusterTendency",
+    "sum_entr": "SumEntropy",
+    "energy": "JointEnergy",
+    "contrast": "Contrast",
+    "dissimilarity": "DifferenceAverage",
+    "inv_diff": "Id",
+    "inv_diff_norm": "Idn",
+    "inv_diff_mom": "Idm",
+    "inv_diff_mom_norm": "Idmn",
+    "inv_var": "InverseVariance",
+    "corr": "Correlation",
+    "auto_corr": "Autocorrelation",
+    "clust_tend": "ClusterTendency",
+    "clust_shade": "ClusterShade",
+    "clust_prom": "ClusterProminence",
+    "info_corr1": "Imc1",
+    "info_corr2": "Imc2",
+}
+
+#: The emphasis formulas' columns (PyRadiomics GLRLM names) -> each family's IBSI feature name.
+_EMPHASIS = (
+    "ShortRunEmphasis",
+    "LongRunEmphasis",
+    "LowGrayLevelRunEmphasis",
+    "HighGrayLevelRunEmphasis",
+    "ShortRunLowGrayLevelEmphasis",
+    "ShortRunHighGrayLevelEmphasis",
+    "LongRunLowGrayLevelEmphasis",
+    "LongRunHighGrayLevelEmphasis",
+    "GrayLevelNonUniformity",
+    "GrayLevelNonUniformityNormalized",
+    "RunLengthNonUniformity",
+    "RunLengthNonUniformityNormalized",
+    "RunPercentage",
+    "GrayLevelVariance",
+    "RunVariance",
+    "RunEntropy",
+)
+_IBSI_EMPHASIS = {
+    "rlm": "sre lre lgre hgre srlge srhge lrlge lrhge glnu glnu_norm rlnu rlnu_norm r_perc gl_var rl_var rl_entr",
+    "szm": "sze lze lgze hgze szlge szhge lzlge lzhge glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var zs_entr",
+    "dzm": "sde lde lgze hgze sdlge sdhge ldlge ldhge glnu glnu_norm zdnu zdnu_norm z_perc gl_var zd_var zd_entr",
+    "ngl": "lde hde lgce hgce ldlge ldhge hdlge hdhge glnu glnu_norm dcnu dcnu_norm dc_perc gl_var dc_var dc_entr",
+}
+_NGT_NAMES = {name.lower(): name for name in _ngtdm.FEATURE_NAMES}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Feature formulas of a batch of matrices: (k, ...) -> {IBSI name: (k,) array}, NaN for an empty matrix
+# ---------------------------------------------------------------------------------------------------------
+
+
+def glcm_batch(counts, n_levels):
+    """IBSI GLCM features of symmetric co-occurrence counts (k, Ng, Ng)."""
+    total = counts.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = counts / np.where(total > 0, total, np.nan)[:, None, None]
+    grey = np.arange(1, n_levels + 1, dtype=np.float64)
+    values = _glcm.glcm_features(p[None], grey, n_levels)[0]
+    column = {name: values[:, _glcm.FEATURE_NAMES.index(name)] for name in set(_CM_NAMES.values())}
+    out = {ibsi: column[name].copy() for ibsi, name in _CM_NAMES.items()}
+    # sqrt(1 - exp(-2 (HXY2 - HXY))) of a rounding-level negative difference: IBSI's value is 0
+    out["info_corr2"][(total > 0) & np.isnan(out["info_corr2"])] = 0.0
+    return _blank_empty(out, total)
+
+
+def emphasis_batch(counts, n_levels, family, n_voxels=None):
+    """IBSI run/zone/distance/dependence features of count matrices (k, Ng, L) (column c: length c + 1).
+
+    ``n_voxels`` (k,): the divisor of the percentage feature where the columns are not voxel counts
+    (GLDZM, NGLDM); else the voxels the matrix covers (sum of length x count), as for runs and zones.
+    """
+    counts = _trim_columns(counts)
+    total = counts.sum(axis=(1, 2))
+    grey = np.arange(1, n_levels + 1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = _glrlm.glrlm_features(counts[None], total[None], grey)[0]
+        if n_voxels is not None:
+            values[:, _glrlm.FEATURE_NAMES.index("RunPercentage")] = total / np.asarray(
+                n_voxels, dtype=np.float64
+            )
+    names = _IBSI_EMPHASIS[family].split()
+    out = {
+        ibsi: values[:, _glrlm.FEATURE_NAMES.index(name)] for ibsi, name in zip(names, _EMPHASIS, strict=True)
+    }
+    if family == "ngl":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["dc_energy"] = np.sum(counts**2, axis=(1, 2)) / total**2
+    return _blank_empty(out, total)
+
+
+def ngtdm_batch(matrices, n_levels):
+    """IBSI NGTDM features of (k, Ng, 2) matrices: column 0 the voxels with a neighbourhood, 1 the sums s_i."""
+    total = matrices[:, :, 0].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = _ngtdm.ngtdm_features(matrices, np.arange(1, n_levels + 1, dtype=np.float64))
+    out = {ibsi: values[:, _ngtdm.FEATURE_NAMES.index(name)] for ibsi, name in _NGT_NAMES.items()}
+    return _blank_empty(out, total)
+
+
+def _blank_empty(out, total):
+    empty = total == 0
+    for values in out.values():
+        values[empty] = np.nan
+    return out
+
+
+def _trim_columns(counts):
+    used = np.flatnonzero(counts.any(axis=(0, 1)))
+    width = int(used[-1]) + 1 if len(used) else 1
+    return np.ascontiguousarray(counts[:, :, :width], dtype=np.float64)
+
+
+def _mean(batch, rows):
+    """IBSI average of the features over the matrices ``rows`` that hold counts ({} when none does)."""
+    selected = {k: v[rows] for k, v in batch.items()}
+    if not selected or np.all(np.isnan(next(iter(selected.values())))):
+        return {}
+    with np.errstate(invalid="ignore"):
+        return {k: float(np.nanmean(v)) for k, v in selected.items()}
+
+
+def _named(family, aggregated):
+    return {
+        f"{family}_{k}_{aggregation}": v
+        for aggregation, values in aggregated.items()
+        for k, v in values.items()
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Directional families (GLCM, GLRLM): six aggregations from one batch
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _directional(stack3d, stack2d, features):
+    """The six IBSI aggregations; ``stack3d`` (13, ...), ``stack2d`` (n_slices, 4, ...), one feature batch."""
+    n_slices, n_dirs = stack2d.shape[:2]
+    parts = {
+        "3D_avg": stack3d,
+        "3D_comb": stack3d.sum(axis=0)[None],
+        "2D_avg": stack2d.reshape((n_slices * n_dirs,) + stack2d.shape[2:]),
+        "2D_comb": stack2d.sum(axis=1),
+        "2_5D_avg": stack2d.sum(axis=0),
+        "2_5D_comb": stack2d.sum(axis=(0, 1))[None],
+    }
+    if n_slices == 0:
+        parts = {k: v for k, v in parts.items() if k.startswith("3D")}
+    batch = features(np.concatenate([np.asarray(v, dtype=np.float64) for v in parts.values()]))
+    out, start = {}, 0
+    for aggregation, matrices in parts.items():
+        out[aggregation] = _mean(batch, slice(start, start + len(matrices)))
+        start += len(matrices)
+    return out
+
+
+_ANGLES_3D = kernels.generate_angles((3, 3, 3), (1,))
+_ANGLES_2D = kernels.generate_angles((1, 3, 3), (1,))
+
+
+def glcm_family(compact, planes, n_levels):
+    """``cm_*``: co-occurrences at distance 1, symmetric."""
+    counts = kernels.glcm_matrix(compact, _ANGLES_3D, n_levels)
+    stack3d = counts + np.transpose(counts, (0, 2, 1))
+    stack2d = np.empty((len(planes), len(_ANGLES_2D), n_levels, n_levels))
+    for row, z in enumerate(planes):
+        counts = kernels.glcm_matrix(compact[z : z + 1], _ANGLES_2D, n_levels)
+        stack2d[row] = counts + np.transpose(counts, (0, 2, 1))
+    return _named("cm", _directional(stack3d, stack2d, lambda m: glcm_batch(m, n_levels)))
+
+
+def glrlm_family(compact, planes, n_levels):
+    """``rlm_*``: runs along each direction (IBSI keeps directions along which the ROI is flat).
+
+    The per-slice matrices come from one call: level ``g`` of slice ``s`` is counted as level
+    ``s * Ng + g`` (an in-plane run never leaves its slice), then the rows are split by slice.
+    """
+    stack3d = kernels.glrlm_matrix(compact, _ANGLES_3D, n_levels, zero_flat_angles=False)
+    tagged = compact[planes]
+    tagged = np.where(
+        tagged >= 0, tagged + (np.arange(len(planes), dtype=np.int32) * n_levels)[:, None, None], -1
+    )
+    runs = kernels.glrlm_matrix(tagged, _ANGLES_2D, len(planes) * n_levels, zero_flat_angles=False)
+    width = max(stack3d.shape[2], runs.shape[2])
+    stack2d = np.zeros((len(planes), len(_ANGLES_2D), n_levels, width))
+    stack2d[..., : runs.shape[2]] = runs.reshape(len(_ANGLES_2D), len(planes), n_levels, -1).transpose(
+        1, 0, 2, 3
+    )
+    stack3d = np.pad(stack3d, ((0, 0), (0, 0), (0, width - stack3d.shape[2])))
+    return _named("rlm", _directional(stack3d, stack2d, lambda m: emphasis_batch(m, n_levels, "rlm")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Neighbourhood families (GLSZM, GLDZM, NGTDM, NGLDM): 2D, 2.5D and 3D from one batch each
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _by_slice(per_slice, merged_3d, features):
+    """``2D`` (mean over the slices' matrices), ``2_5D`` (their sum), ``3D``.
+
+    ``per_slice``: the slices' matrices (each (Ng, its own width)); ``features(stack, rows)`` gets them in
+    batches of equal width, ``rows`` their positions in (slices..., 2.5D, 3D).
+    """
+    n = len(per_slice)
+    width = max(m.shape[1] for m in per_slice)
+    merged = sum(np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in per_slice)
+    batch = _batched([*per_slice, merged, merged_3d], features)
+    return {"2D": _mean(batch, slice(0, n)), "2_5D": _mean(batch, [n]), "3D": _mean(batch, [n + 1])}
+
+
+#: Most matrix elements padded into one feature batch (bounds the memory of wide zone matrices).
+_BATCH_ELEMENTS = 1 << 22
+
+
+def _batched(matrices, features):
+    """``features`` of a list of (Ng, width) matrices, in batches padded to a common width."""
+    pieces, start = [], 0
+    while start < len(matrices):
+        stop, width = start, 0
+        while stop < len(matrices):
+            wider = max(width, matrices[stop].shape[1])
+            if stop > start and (stop + 1 - start) * matrices[stop].shape[0] * wider > _BATCH_ELEMENTS:
+                break
+            stop, width = stop + 1, wider
+        stack = np.stack([np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in matrices[start:stop]])
+        pieces.append(features(stack, np.arange(start, stop)))
+        start = stop
+    return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+
+
+def _histogram(index, shape):
+    """Counts of the flat ``index`` values as an array of ``shape``."""
+    return np.bincount(index, minlength=int(np.prod(shape))).astype(np.float64).reshape(shape)
+
+
+def _count_matrices(rows, n_rows, level, length, n_levels):
+    """One (Ng, longest length) count matrix per row: entries (level 1..Ng, length 1..) of that row."""
+    order = np.argsort(rows, kind="stable")
+    bounds = np.searchsorted(rows[order], np.arange(n_rows + 1))
+    out = []
+    for r in range(n_rows):
+        part = order[bounds[r] : bounds[r + 1]]
+        width = int(length[part].max()) if len(part) else 1
+        out.append(_histogram((level[part] - 1) * width + length[part] - 1, (n_levels, width)))
+    return out
+
+
+def _zones(levels, border, two_d):
+    """(slice row, level 1..Ng, size, border distance) of every zone of equal grey level."""
+    capacity = max(1, int(np.count_nonzero(levels)))
+    zone = np.empty((4, capacity), dtype=np.int64)  # slice, level, size, distance
+    n = _ibsi_kernels.zones_kernel(levels, border, two_d, zone[0], zone[1], zone[2], zone[3])
+    return zone[:, :n]
+
+
+def _border_distance(morph_mask, two_d):
+    """Taxicab distance to the border of ``morph_mask`` (1 on the border; in-plane when ``two_d``)."""
+    structure = ndimage.generate_binary_structure(3, 1)
+    if two_d:
+        structure[0] = structure[2] = False
+    distance = ndimage.distance_transform_cdt(np.pad(morph_mask, 1), metric=structure)
+    return np.ascontiguousarray(distance[1:-1, 1:-1, 1:-1], dtype=np.int64)
+
+
+def zone_families(levels, row_of_slice, n_levels, morph_mask):
+    """``szm_*`` and ``dzm_*``: zones 8-connected in-plane (2D) or 26-connected (3D).
+
+    Distances are taxicab distances to the border of ``morph_mask`` (the ROI before re-segmentation).
+    """
+    n_slices = int(row_of_slice.max()) + 1
+    z, level, size, distance = _zones(levels, _border_distance(morph_mask, True), True)
+    rows = row_of_slice[z]
+    sizes_2d = _count_matrices(rows, n_slices, level, size, n_levels)
+    distances_2d = _count_matrices(rows, n_slices, level, distance, n_levels)
+    _, level, size, distance = _zones(levels, _border_distance(morph_mask, False), False)
+    (sizes_3d,) = _count_matrices(np.zeros_like(level), 1, level, size, n_levels)
+    (distances_3d,) = _count_matrices(np.zeros_like(level), 1, level, distance, n_levels)
+    n_voxels = _voxels_per_row(levels, row_of_slice)
+    out = _named("szm", _by_slice(sizes_2d, sizes_3d, lambda m, rows: emphasis_batch(m, n_levels, "szm")))
+    dzm = _by_slice(
+        distances_2d, distances_3d, lambda m, rows: emphasis_batch(m, n_levels, "dzm", n_voxels[rows])
+    )
+    out.update(_named("dzm", dzm))
+    return out
+
+
+def _voxels_per_row(levels, row_of_slice):
+    """ROI voxels of each slice's row, then of the 2.5D and 3D rows (all)."""
+    voxels = np.bincount(row_of_slice[np.nonzero(levels)[0]]).astype(np.float64)
+    return np.concatenate([voxels, [voxels.sum(), voxels.sum()]])
+
+
+def neighbourhood_families(levels, row_of_slice, n_levels):
+    """``ngt_*`` and ``ngl_*``: the 8 in-plane (2D) or 26 (3D) neighbours of each ROI voxel.
+
+    NGTDM: per level, the voxels that have an ROI neighbour and the sum of |level - neighbour mean|;
+    NGLDM: voxels by level and dependence ``1 + equal-level neighbours`` (coarseness 0, distance 1).
+    """
+    n_slices = int(row_of_slice.max()) + 1
+    z = np.nonzero(levels)[0]
+    level = levels[levels > 0] - 1
+    ngt, ngl = [], []
+    for two_d in (True, False):
+        count, total, same = (np.zeros(levels.shape) for _ in range(3))
+        _ibsi_kernels.neighbourhood_kernel(levels, two_d, count, total, same)
+        count, total, same = count[levels > 0], total[levels > 0], same[levels > 0]
+        rows = row_of_slice[z] if two_d else np.zeros_like(z)
+        n_rows = n_slices if two_d else 1
+        has = count > 0
+        key = rows * n_levels + level
+        matrix = np.zeros((n_rows * n_levels, 2))
+        matrix[:, 0] = np.bincount(key[has], minlength=n_rows * n_levels)
+        difference = np.abs(level[has] + 1 - total[has] / count[has])
+        matrix[:, 1] = np.bincount(key[has], weights=difference, minlength=n_rows * n_levels)
+        ngt.append(list(matrix.reshape(n_rows, n_levels, 2)))
+        dependence = 9 if two_d else 27
+        ngl.append(list(_histogram(key * dependence + same.astype(np.int64), (n_rows, n_levels, dependence))))
+    n_voxels = _voxels_per_row(levels, row_of_slice)
+    out = _named("ngt", _by_slice(ngt[0], ngt[1][0], lambda m, rows: ngtdm_batch(m, n_levels)))
+    ngl_values = _by_slice(
+        ngl[0], ngl[1][0], lambda m, rows: emphasis_batch(m, n_levels, "ngl", n_voxels[rows])
+    )
+    out.update(_named("ngl", ngl_values))
+    return out
