@@ -121,3 +121,52 @@ def khachiyan_kernel(points, tolerance, max_iterations, u):
             if u[j_min] < 0:
                 u[j_min] = 0.0
     return max_iterations
+
+
+@njit(**JIT_PARALLEL)
+def spectral_sums_kernel(fm, fd, fd2, weights, out):
+    """Parseval sums of Moran's I / Geary's C over a half spectrum (``rfftn`` layout), one pass.
+
+    ``fm``, ``fd``, ``fd2``: complex transforms of the mask, the deviations and their squares; ``weights``:
+    the (real) transform of the inverse-distance weights, already multiplied by each bin's multiplicity
+    and divided by the transform size. ``out[i]`` (first axis ``i``): ``(sum w |fm|^2, sum w |fd|^2,
+    sum w Re(conj(fd2) fm))`` over that plane, so no two threads write the same row.
+    """
+    for i in prange(fm.shape[0]):
+        mm = 0.0
+        dd = 0.0
+        qm = 0.0
+        for j in range(fm.shape[1]):
+            for k in range(fm.shape[2]):
+                w = weights[i, j, k]
+                a = fm[i, j, k]
+                b = fd[i, j, k]
+                c = fd2[i, j, k]
+                mm += w * (a.real * a.real + a.imag * a.imag)
+                dd += w * (b.real * b.real + b.imag * b.imag)
+                qm += w * (c.real * a.real + c.imag * a.imag)
+        out[i, 0] = mm
+        out[i, 1] = dd
+        out[i, 2] = qm
+
+
+@njit(**JIT_PARALLEL)
+def local_sums_kernel(image, z, y, x, offsets, out):
+    """Sum and count of ``image`` voxels at ``offsets`` (k, 3) around each voxel (z, y, x) (parallel).
+
+    Offsets falling outside ``image`` are not counted. ``out``: (n, 2) float64, row k: (sum, count) of
+    voxel k. Direct summation: exact up to the order of the additions.
+    """
+    nz, ny, nx = image.shape
+    for k in prange(z.shape[0]):
+        total = 0.0
+        count = 0.0
+        for o in range(offsets.shape[0]):
+            zz = z[k] + offsets[o, 0]
+            yy = y[k] + offsets[o, 1]
+            xx = x[k] + offsets[o, 2]
+            if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
+                total += image[zz, yy, xx]
+                count += 1.0
+        out[k, 0] = total
+        out[k, 1] = count

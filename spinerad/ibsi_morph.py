@@ -21,14 +21,14 @@ re-segmentation); integrated intensity, the centre-of-mass shift and Moran's I /
   voxels). :mod:`spinerad.kernels.morphology` holds the direct O(N^2) Numba pair sum it is checked against.
 
 Local intensity (IBSI 3.2): the mean of the image's voxels whose centres lie within the 1 cm^3 sphere
-(radius 6.2035 mm) around each intensity-mask voxel, by convolution with that spherical kernel (voxels
-outside the image are not counted): ``loc_peak_loc`` at the ROI's highest intensity (the largest mean if
+(radius 6.2035 mm) around each intensity-mask voxel, summed directly over the sphere's offsets in
+parallel (:func:`spinerad.kernels.morphology.local_sums_kernel`; voxels outside the image are not
+counted; no FFT rounding): ``loc_peak_loc`` at the ROI's highest intensity (the largest mean if
 several voxels share it), ``loc_peak_glob`` the largest mean over the ROI.
 """
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy import signal
 from scipy.spatial import ConvexHull
 
 from .kernels import morphology as _kernels
@@ -187,8 +187,7 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         d2[int_mask] = deviation**2
         # sum_o w(o) sum_k a_k b_(k+o) by Parseval: (1/N) sum_f conj(A(f)) B(f) conj(W(f)) over the full
         # spectrum; rfftn keeps half of the last axis, so interior bins count twice.
-        transform = [sp_fft.rfftn(a, fft_shape, workers=-1) for a in (m, d, d2, weights)]
-        fm, fd, fd2, fw = transform
+        fm, fd, fd2, fw = (sp_fft.rfftn(a, fft_shape, workers=-1) for a in (m, d, d2, weights))
         multiplicity = np.full(fw.shape[-1], 2.0)
         multiplicity[0] = 1.0
         if fft_shape[-1] % 2 == 0:
@@ -196,14 +195,13 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         size = float(np.prod(fft_shape))
         # the weights are even (w(o) = w(-o)), so their transform is real: keep its real part
         spectral_weights = (fw.real * multiplicity) / size
-
-        def weighted(fa, fb):
-            return float(np.vdot(fa, fb * spectral_weights).real)
-
+        sums = np.zeros((fm.shape[0], 3))
+        _kernels.spectral_sums_kernel(fm, fd, fd2, spectral_weights, sums)
+        mm, dd, qm = sums.sum(axis=0)
         # ordered-pair sums (each unordered pair twice)
-        w = weighted(fm, fm) / 2
-        s_m = weighted(fd, fd) / 2
-        s_g = (2 * weighted(fd2, fm) - 2 * weighted(fd, fd)) / 2
+        w = mm / 2
+        s_m = dd / 2
+        s_g = (2 * qm - 2 * dd) / 2
     moran = n * s_m / (w * denominator)
     geary = (n - 1) * s_g / (2 * w * denominator)
     return float(moran), float(geary)
@@ -300,20 +298,19 @@ def local_intensity_features(image, int_mask, offset, spacing):
     ``image``: the whole (interpolated) intensity array (z, y, x); ``int_mask``: bool intensity mask on a
     box of that array starting at ``offset`` (z, y, x).
     """
-    image = np.asarray(image, dtype=np.float64)
     kernel = spherical_mean_kernel(spacing)
     reach = np.array(kernel.shape) // 2
     lo = np.maximum(np.array(offset) - reach, 0)
-    hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, image.shape)
-    crop = image[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
-    # Zero padding beyond the crop: inside the image the crop's margin covers the kernel; outside the image
-    # the voxels do not exist and are not counted (the count convolution divides them out).
-    total = signal.fftconvolve(crop, kernel, mode="same")
-    count = np.rint(signal.fftconvolve(np.ones(crop.shape), kernel, mode="same"))
+    hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, np.shape(image))
+    # the crop holds every image voxel within reach of the ROI: "outside the crop" is "outside the image"
+    crop = np.ascontiguousarray(np.asarray(image)[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))], dtype=np.float64)
+    offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
     start = np.array(offset) - lo
-    window = tuple(slice(a, a + n) for a, n in zip(start, int_mask.shape, strict=True))
-    means = (total / count)[window][int_mask]
-    values = crop[window][int_mask]
+    z, y, x = (np.ascontiguousarray(i + s, dtype=np.int64) for i, s in zip(np.nonzero(int_mask), start, strict=True))
+    sums = np.zeros((len(z), 2))
+    _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
+    means = sums[:, 0] / sums[:, 1]
+    values = crop[z, y, x]
     return {
         "loc_peak_loc": float(means[values == values.max()].max()),
         "loc_peak_glob": float(means.max()),

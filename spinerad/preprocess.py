@@ -258,6 +258,9 @@ def _same_grid(image, mask):
 def resample_ibsi(image, mask, label, spacing, interpolator, options):
     """IBSI 1 interpolation: centre-aligned grid, mask interpolated linearly and thresholded.
 
+    Both are resampled whole (the diagnostics describe the whole image), from their own pixel type: ITK
+    interpolates in double precision anyway, so casting the inputs first gives the same arrays.
+
     Parameters
     ----------
     image, mask : SimpleITK.Image
@@ -285,13 +288,15 @@ def resample_ibsi(image, mask, label, spacing, interpolator, options):
         rif.SetOutputDirection(image.GetDirection())
         rif.SetOutputPixelType(sitk.sitkFloat64)
         rif.SetInterpolator(method)
-        return rif.Execute(sitk.Cast(source, sitk.sitkFloat64))
+        return rif.Execute(source)
 
     values = sitk.GetArrayFromImage(run(image))
     if options.round_intensities:
         values = np.round(values)
-    # IBSI interpolates the ROI mask linearly whatever the image interpolator, then thresholds it.
-    fraction = sitk.GetArrayFromImage(run(sitk.Cast(mask == label, sitk.sitkFloat64), sitk.sitkLinear))
+    # IBSI interpolates the ROI mask linearly whatever the image interpolator, then thresholds it. (Only
+    # the voxels near the ROI can be non-zero, but resampling a crop of the mask moves the grid's origin and
+    # with it the last bit of the interpolation weights: a fraction of exactly 0.5 may then flip.)
+    fraction = sitk.GetArrayFromImage(run(mask == label, sitk.sitkLinear))
     new_image = sitk.GetImageFromArray(values)
     new_mask = sitk.GetImageFromArray(np.where(fraction >= options.mask_threshold, label, 0).astype(np.uint32))
     for item in (new_image, new_mask):
