@@ -39,6 +39,7 @@ from .kernels import glcm as _glcm
 from .kernels import glrlm as _glrlm
 from .kernels import ibsi_texture as _ibsi_kernels
 from .kernels import ngtdm as _ngtdm
+from .kernels.aggregation import nanmean_last
 
 #: IBSI GLCM feature -> PyRadiomics GLCM feature of the same definition.
 _CM_NAMES = {
@@ -165,11 +166,11 @@ def _trim_columns(counts):
 
 def _mean(batch, rows):
     """IBSI average of the features over the matrices ``rows`` that hold counts ({} when none does)."""
-    selected = {k: v[rows] for k, v in batch.items()}
-    if not selected or np.all(np.isnan(next(iter(selected.values())))):
+    names = list(batch)
+    table = np.stack([batch[k][rows] for k in names])  # (features, matrices)
+    if table.size == 0 or np.all(np.isnan(table[0])):
         return {}
-    with np.errstate(invalid="ignore"):
-        return {k: float(np.nanmean(v)) for k, v in selected.items()}
+    return dict(zip(names, nanmean_last(table).tolist(), strict=True))
 
 
 def _named(family, aggregated):
@@ -255,7 +256,9 @@ def _by_slice(per_slice, merged_3d, features):
     """
     n = len(per_slice)
     width = max(m.shape[1] for m in per_slice)
-    merged = sum(np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in per_slice)
+    merged = np.zeros((per_slice[0].shape[0], width))
+    for m in per_slice:
+        merged[:, : m.shape[1]] += m
     batch = _batched([*per_slice, merged, merged_3d], features)
     return {"2D": _mean(batch, slice(0, n)), "2_5D": _mean(batch, [n]), "3D": _mean(batch, [n + 1])}
 
@@ -274,7 +277,9 @@ def _batched(matrices, features):
             if stop > start and (stop + 1 - start) * matrices[stop].shape[0] * wider > _BATCH_ELEMENTS:
                 break
             stop, width = stop + 1, wider
-        stack = np.stack([np.pad(m, ((0, 0), (0, width - m.shape[1]))) for m in matrices[start:stop]])
+        stack = np.zeros((stop - start, matrices[start].shape[0], width))
+        for row, m in enumerate(matrices[start:stop]):
+            stack[row, :, : m.shape[1]] = m
         pieces.append(features(stack, np.arange(start, stop)))
         start = stop
     return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}

@@ -196,20 +196,24 @@ def _extract_ibsi(roi, params, timer):
     options = params.ibsi
     bounds = sorted(s.resegment_range) if s.resegment_range is not None and len(s.resegment_range) == 2 else None
     ivh = {"bin_width": options.ivh_bin_width, "bin_count": options.ivh_bin_count, "bounds": bounds}
-    with timer.stage("ibsi"):
-        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
     from . import ibsi_morph
 
     image_array = intake.as_zyx(roi.image)
     spacing = intake.spacing_zyx(roi.image)
     int_mask = volume > 0
-    with timer.stage("morphology"):
-        features.update(
-            ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
-        )
-    with timer.stage("local_intensity"):
-        offset = [b.start for b in roi.morph_box]
-        features.update(ibsi_morph.local_intensity_features(image_array, int_mask, offset, spacing))
+
+    def morphology_and_local_intensity():
+        with timer.stage("morphology"):
+            out = ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
+        with timer.stage("local_intensity"):
+            offset = [b.start for b in roi.morph_box]
+            out.update(ibsi_morph.local_intensity_features(image_array, int_mask, offset, spacing))
+        return out
+
+    morphology = _submitter()(morphology_and_local_intensity)  # a worker, beside the texture families
+    with timer.stage("ibsi"):
+        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
+    features.update(morphology.result())
     return features
 
 
