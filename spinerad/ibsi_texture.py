@@ -263,26 +263,37 @@ def _by_slice(per_slice, merged_3d, features):
     return {"2D": _mean(batch, slice(0, n)), "2_5D": _mean(batch, [n]), "3D": _mean(batch, [n + 1])}
 
 
-#: Most matrix elements padded into one feature batch (bounds the memory of wide zone matrices).
+#: Most matrix elements in one feature batch (bounds the memory of wide zone matrices).
 _BATCH_ELEMENTS = 1 << 22
 
 
 def _batched(matrices, features):
-    """``features`` of a list of (Ng, width) matrices, in batches padded to a common width."""
+    """``features`` of a list of (Ng, width) matrices, in batches of similar width padded to a common one.
+
+    Matrices are taken in order of width; a batch closes before its padded width would exceed twice its
+    narrowest, or its size :data:`_BATCH_ELEMENTS`, so padding at most doubles the formulas' work.
+    """
+    order = sorted(range(len(matrices)), key=lambda i: matrices[i].shape[1])
     pieces, start = [], 0
-    while start < len(matrices):
-        stop, width = start, 0
-        while stop < len(matrices):
-            wider = max(width, matrices[stop].shape[1])
-            if stop > start and (stop + 1 - start) * matrices[stop].shape[0] * wider > _BATCH_ELEMENTS:
+    while start < len(order):
+        narrowest = matrices[order[start]].shape[1]
+        stop = start + 1
+        while stop < len(order):
+            width = matrices[order[stop]].shape[1]
+            if width > 2 * narrowest or (stop + 1 - start) * matrices[0].shape[0] * width > _BATCH_ELEMENTS:
                 break
-            stop, width = stop + 1, wider
-        stack = np.zeros((stop - start, matrices[start].shape[0], width))
-        for row, m in enumerate(matrices[start:stop]):
-            stack[row, :, : m.shape[1]] = m
-        pieces.append(features(stack, np.arange(start, stop)))
+            stop += 1
+        rows = np.array(order[start:stop])
+        stack = np.zeros((len(rows), matrices[0].shape[0], matrices[order[stop - 1]].shape[1]))
+        for row, i in enumerate(rows):
+            stack[row, :, : matrices[i].shape[1]] = matrices[i]
+        pieces.append((rows, features(stack, rows)))
         start = stop
-    return {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]}
+    out = {}
+    for rows, values in pieces:
+        for k, v in values.items():
+            out.setdefault(k, np.empty(len(matrices)))[rows] = v
+    return out
 
 
 def _histogram(index, shape):

@@ -290,17 +290,15 @@ def resample_ibsi(image, mask, label, spacing, interpolator, options):
         rif.SetInterpolator(method)
         return rif.Execute(source)
 
-    values = sitk.GetArrayFromImage(run(image))
+    new_image = run(image)
     if options.round_intensities:
-        values = np.round(values)
+        rounded = sitk.GetImageFromArray(np.round(sitk.GetArrayViewFromImage(new_image)))
+        rounded.CopyInformation(new_image)
+        new_image = rounded
     # IBSI interpolates the ROI mask linearly whatever the image interpolator, then thresholds it. (Only
     # the voxels near the ROI can be non-zero, but resampling a crop of the mask moves the grid's origin and
     # with it the last bit of the interpolation weights: a fraction of exactly 0.5 may then flip.)
-    fraction = sitk.GetArrayFromImage(run(mask == label, sitk.sitkLinear))
-    new_image = sitk.GetImageFromArray(values)
-    new_mask = sitk.GetImageFromArray(np.where(fraction >= options.mask_threshold, label, 0).astype(np.uint32))
-    for item in (new_image, new_mask):
-        item.SetSpacing(new_spacing.tolist())
-        item.SetOrigin(new_origin.tolist())
-        item.SetDirection(image.GetDirection())
+    fraction = run(mask == label, sitk.sitkLinear)
+    inside = sitk.BinaryThreshold(fraction, float(options.mask_threshold), np.inf, 1, 0)  # fraction >= threshold
+    new_mask = sitk.Cast(inside, sitk.sitkUInt32) * int(label)
     return new_image, new_mask
