@@ -122,8 +122,8 @@ def ombb_dimensions(hull_points, hull):
             nrm = normal[keep]
             v = np.cross(nrm, u)
             frames = np.stack([nrm, u, v], axis=1)  # (f, 3 axes, 3)
-            projected = np.einsum("fad,pd->fpa", frames, centred)
-            dims = projected.max(axis=1) - projected.min(axis=1)
+            projected = (frames.reshape(-1, 3) @ centred.T).reshape(len(frames), 3, -1)  # (f, axis, point)
+            dims = projected.max(axis=2) - projected.min(axis=2)
             volumes = np.prod(dims, axis=1)
             i = int(np.argmin(volumes))
             if volumes[i] < best_volume:
@@ -173,28 +173,31 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         s_m, s_g, w = out.sum(axis=0)
     else:
         shape = int_mask.shape
-        fft_shape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in shape]
-        # weights on the circular offset grid: offset o and -o at index o and fft_len - o
-        table = _inverse_distance_table(shape, spacing)
-        weights = np.zeros(fft_shape)
-        index = [np.r_[0:s, (f - s + 1) : f] for s, f in zip(shape, fft_shape, strict=True)]
-        source = [np.r_[0:s, (s - 1) : 0 : -1] for s in shape]
-        weights[np.ix_(*index)] = table[np.ix_(*source)]
-        m = int_mask.astype(np.float64)
-        d = np.zeros(shape)
-        d[int_mask] = deviation
-        d2 = np.zeros(shape)
-        d2[int_mask] = deviation**2
-        # sum_o w(o) sum_k a_k b_(k+o) by Parseval: (1/N) sum_f conj(A(f)) B(f) conj(W(f)) over the full
-        # spectrum; rfftn keeps half of the last axis, so interior bins count twice.
-        fm, fd, fd2, fw = (sp_fft.rfftn(a, fft_shape, workers=-1) for a in (m, d, d2, weights))
-        multiplicity = np.full(fw.shape[-1], 2.0)
-        multiplicity[0] = 1.0
-        if fft_shape[-1] % 2 == 0:
-            multiplicity[-1] = 1.0
-        size = float(np.prod(fft_shape))
-        # the weights are even (w(o) = w(-o)), so their transform is real: keep its real part
-        spectral_weights = (fw.real * multiplicity) / size
+        # An even transform length >= 2 s per axis: the circular correlation is the linear one (no wrap)
+        half = [sp_fft.next_fast_len(s, real=True) for s in shape]
+        fft_shape = [2 * h for h in half]
+        data = np.zeros((3, *shape))
+        data[0] = int_mask
+        data[1][int_mask] = deviation
+        data[2][int_mask] = deviation**2
+        # rfftn of the zero-padded box, axis by axis: each axis's transform runs only over the rows the
+        # earlier axes made non-zero (the padding is never transformed as whole rows of zeros)
+        spectrum = sp_fft.rfft(data, n=fft_shape[2], axis=3, workers=-1)
+        spectrum = sp_fft.fft(spectrum, n=fft_shape[1], axis=2, workers=-1)
+        fm, fd, fd2 = sp_fft.fft(spectrum, n=fft_shape[0], axis=1, workers=-1)
+        # The weights are even on the circular offset grid (offset o and -o at index o and F - o), so their
+        # transform is real: the type-1 DCT of offsets 0..F/2 (period 2 (F/2) = F), mirrored. Offsets from
+        # s to F - s have no voxel pairs; their weights do not enter the sums.
+        table = _inverse_distance_table([h + 1 for h in half], spacing)
+        transform = sp_fft.dctn(table, type=1, workers=-1)
+        for axis in (0, 1):
+            mirrored = np.flip(np.take(transform, np.arange(1, half[axis]), axis=axis), axis=axis)
+            transform = np.concatenate([transform, mirrored], axis=axis)
+        # sum_o w(o) sum_k a_k b_(k+o) by Parseval: (1/N) sum_f conj(A(f)) B(f) W(f) over the full spectrum;
+        # the half spectrum of the last axis counts its interior bins twice.
+        multiplicity = np.full(transform.shape[-1], 2.0)
+        multiplicity[0] = multiplicity[-1] = 1.0
+        spectral_weights = np.ascontiguousarray(transform * multiplicity / float(np.prod(fft_shape)))
         sums = np.zeros((fm.shape[0], 3))
         _kernels.spectral_sums_kernel(fm, fd, fd2, spectral_weights, sums)
         mm, dd, qm = sums.sum(axis=0)
