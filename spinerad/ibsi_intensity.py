@@ -1,4 +1,4 @@
-"""IBSI mode's intensity families: ``stat_`` statistics, ``ih_`` histogram, ``ivh_`` intensity-volume histogram.
+"""IBSI mode's intensity families: ``stat_`` statistics, ``ih_`` histogram, ``ivh_`` IVH.
 
 The statistics IBSI and PyRadiomics define alike (mean, variance, moments, percentiles, MAD, robust MAD,
 energy, RMS, entropy, uniformity) come from PyRadiomics mode's kernel

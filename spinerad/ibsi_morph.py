@@ -306,10 +306,11 @@ def local_intensity_features(image, int_mask, offset, spacing):
     lo = np.maximum(np.array(offset) - reach, 0)
     hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, np.shape(image))
     # the crop holds every image voxel within reach of the ROI: "outside the crop" is "outside the image"
-    crop = np.ascontiguousarray(np.asarray(image)[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))], dtype=np.float64)
+    window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    crop = np.ascontiguousarray(np.asarray(image)[window], dtype=np.float64)
     offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
     start = np.array(offset) - lo
-    z, y, x = (np.ascontiguousarray(i + s, dtype=np.int64) for i, s in zip(np.nonzero(int_mask), start, strict=True))
+    z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in zip(np.nonzero(int_mask), start, strict=True))
     sums = np.zeros((len(z), 2))
     _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
     means = sums[:, 0] / sums[:, 1]

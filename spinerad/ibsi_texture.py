@@ -90,10 +90,14 @@ _EMPHASIS = (
     "RunEntropy",
 )
 _IBSI_EMPHASIS = {
-    "rlm": "sre lre lgre hgre srlge srhge lrlge lrhge glnu glnu_norm rlnu rlnu_norm r_perc gl_var rl_var rl_entr",
-    "szm": "sze lze lgze hgze szlge szhge lzlge lzhge glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var zs_entr",
-    "dzm": "sde lde lgze hgze sdlge sdhge ldlge ldhge glnu glnu_norm zdnu zdnu_norm z_perc gl_var zd_var zd_entr",
-    "ngl": "lde hde lgce hgce ldlge ldhge hdlge hdhge glnu glnu_norm dcnu dcnu_norm dc_perc gl_var dc_var dc_entr",
+    "rlm": "sre lre lgre hgre srlge srhge lrlge lrhge glnu glnu_norm rlnu rlnu_norm r_perc gl_var rl_var "
+    "rl_entr",
+    "szm": "sze lze lgze hgze szlge szhge lzlge lzhge glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var "
+    "zs_entr",
+    "dzm": "sde lde lgze hgze sdlge sdhge ldlge ldhge glnu glnu_norm zdnu zdnu_norm z_perc gl_var zd_var "
+    "zd_entr",
+    "ngl": "lde hde lgce hgce ldlge ldhge hdlge hdhge glnu glnu_norm dcnu dcnu_norm dc_perc gl_var dc_var "
+    "dc_entr",
 }
 _NGT_NAMES = {name.lower(): name for name in _ngtdm.FEATURE_NAMES}
 
@@ -143,7 +147,7 @@ def emphasis_batch(counts, n_levels, family, n_voxels=None):
 
 
 def ngtdm_batch(matrices, n_levels):
-    """IBSI NGTDM features of (k, Ng, 2) matrices: column 0 the voxels with a neighbourhood, 1 the sums s_i."""
+    """IBSI NGTDM features of (k, Ng, 2) matrices: column 0 the voxels with neighbours, 1 the sums s_i."""
     total = matrices[:, :, 0].sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         values = _ngtdm.ngtdm_features(matrices, np.arange(1, n_levels + 1, dtype=np.float64))
@@ -187,7 +191,7 @@ def _named(family, aggregated):
 
 
 def _directional(stack3d, stack2d, features):
-    """The six IBSI aggregations; ``stack3d`` (13, ...), ``stack2d`` (n_slices, 4, ...), one feature batch."""
+    """Compute the six IBSI aggregations in one batch; ``stack3d`` (13, ...), ``stack2d`` (slices, 4, ...)."""
     n_slices, n_dirs = stack2d.shape[:2]
     parts = {
         "3D_avg": stack3d,
@@ -297,7 +301,7 @@ def _batched(matrices, features):
 
 
 def _histogram(index, shape):
-    """Counts of the flat ``index`` values as an array of ``shape``."""
+    """Count the flat ``index`` values into an array of ``shape``."""
     return np.bincount(index, minlength=int(np.prod(shape))).astype(np.float64).reshape(shape)
 
 
