@@ -310,7 +310,8 @@ def local_intensity_features(image, int_mask, offset, spacing):
     crop = np.ascontiguousarray(np.asarray(image)[window], dtype=np.float64)
     offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
     start = np.array(offset) - lo
-    z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in zip(np.nonzero(int_mask), start, strict=True))
+    coordinates = zip(np.nonzero(int_mask), start, strict=True)
+    z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in coordinates)
     sums = np.zeros((len(z), 2))
     _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
     means = sums[:, 0] / sums[:, 1]
