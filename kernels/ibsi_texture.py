@@ -74,23 +74,25 @@ def zones_kernel(levels, distance, two_d, zone_slice, zone_level, zone_size, zon
 
 
 @njit(**JIT_PARALLEL)
-def neighbourhood_kernel(levels, two_d, count, total, same):
-    """Per voxel of ``levels`` (int64, 0 outside): ROI neighbours, their level sum, equal-level neighbours.
+def neighbourhood_kernel(levels, two_d, ngtdm, ngldm):
+    """IBSI NGTDM and NGLDM counts of each slice's voxels: 26 neighbours, or the 8 in-plane ones (``two_d``).
 
-    The 26-neighbourhood (8 in-plane when ``two_d``), neighbours outside the array or the ROI not counted.
-    ``count``, ``total``, ``same``: float64 arrays shaped like ``levels`` (0 outside the ROI).
+    ``levels``: int64 (z, y, x), 1..Ng inside the ROI, 0 outside; neighbours outside the array or the ROI
+    do not count. Adds, per slice ``z`` (a plane per thread: race-free; sum them for the 3D matrices):
+    ``ngtdm[z, g - 1]`` += (1, |g - mean neighbour level|) for each voxel of level g with an ROI neighbour,
+    ``ngldm[z, g - 1, k]`` += 1 for each voxel of level g with k equal-level ROI neighbours.
     """
     nz, ny, nx = levels.shape
     reach_z = 0 if two_d else 1
-    for z in prange(nz):  # each voxel's own outputs: no two threads write the same element
+    for z in prange(nz):
         for y in range(ny):
             for x in range(nx):
                 level = levels[z, y, x]
                 if level == 0:
                     continue
-                c = 0.0
+                c = 0
                 t = 0.0
-                e = 0.0
+                e = 0
                 for dz in range(-reach_z, reach_z + 1):
                     zz = z + dz
                     if zz < 0 or zz >= nz:
@@ -105,10 +107,11 @@ def neighbourhood_kernel(levels, two_d, count, total, same):
                                 continue
                             other = levels[zz, yy, xx]
                             if other > 0:
-                                c += 1.0
+                                c += 1
                                 t += other
                                 if other == level:
-                                    e += 1.0
-                count[z, y, x] = c
-                total[z, y, x] = t
-                same[z, y, x] = e
+                                    e += 1
+                if c > 0:
+                    ngtdm[z, level - 1, 0] += 1.0
+                    ngtdm[z, level - 1, 1] += abs(level - t / c)
+                ngldm[z, level - 1, e] += 1.0

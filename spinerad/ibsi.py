@@ -94,7 +94,7 @@ FAMILIES = {
     "cm": lambda r: ibsi_texture.glcm_family(r.compact, r.planes, r.n_levels),
     "rlm": lambda r: ibsi_texture.glrlm_family(r.compact, r.planes, r.n_levels),
     "szm, dzm": lambda r: ibsi_texture.zone_families(r.levels, r.row_of_slice, r.n_levels, r.morph_mask),
-    "ngt, ngl": lambda r: ibsi_texture.neighbourhood_families(r.levels, r.row_of_slice, r.n_levels),
+    "ngt, ngl": lambda r: ibsi_texture.neighbourhood_families(r.levels, r.planes, r.n_levels),
 }
 
 

@@ -362,35 +362,22 @@ def _voxels_per_row(levels, row_of_slice):
     return np.concatenate([voxels, [voxels.sum(), voxels.sum()]])
 
 
-def neighbourhood_families(levels, row_of_slice, n_levels):
+def neighbourhood_families(levels, planes, n_levels):
     """``ngt_*`` and ``ngl_*``: the 8 in-plane (2D) or 26 (3D) neighbours of each ROI voxel.
 
     NGTDM: per level, the voxels that have an ROI neighbour and the sum of |level - neighbour mean|;
     NGLDM: voxels by level and dependence ``1 + equal-level neighbours`` (coarseness 0, distance 1).
     """
-    n_slices = int(row_of_slice.max()) + 1
-    z = np.nonzero(levels)[0]
-    level = levels[levels > 0] - 1
     ngt, ngl = [], []
-    for two_d in (True, False):
-        count, total, same = (np.zeros(levels.shape) for _ in range(3))
-        _ibsi_kernels.neighbourhood_kernel(levels, two_d, count, total, same)
-        count, total, same = count[levels > 0], total[levels > 0], same[levels > 0]
-        rows = row_of_slice[z] if two_d else np.zeros_like(z)
-        n_rows = n_slices if two_d else 1
-        has = count > 0
-        key = rows * n_levels + level
-        matrix = np.zeros((n_rows * n_levels, 2))
-        matrix[:, 0] = np.bincount(key[has], minlength=n_rows * n_levels)
-        difference = np.abs(level[has] + 1 - total[has] / count[has])
-        matrix[:, 1] = np.bincount(key[has], weights=difference, minlength=n_rows * n_levels)
-        ngt.append(list(matrix.reshape(n_rows, n_levels, 2)))
-        dependence = 9 if two_d else 27
-        ngl.append(list(_histogram(key * dependence + same.astype(np.int64), (n_rows, n_levels, dependence))))
-    n_voxels = _voxels_per_row(levels, row_of_slice)
-    out = _named("ngt", _by_slice(ngt[0], ngt[1][0], lambda m, rows: ngtdm_batch(m, n_levels)))
-    ngl_values = _by_slice(
-        ngl[0], ngl[1][0], lambda m, rows: emphasis_batch(m, n_levels, "ngl", n_voxels[rows])
-    )
+    for two_d, dependence in ((True, 9), (False, 27)):
+        ngtdm = np.zeros((levels.shape[0], n_levels, 2))
+        ngldm = np.zeros((levels.shape[0], n_levels, dependence))
+        _ibsi_kernels.neighbourhood_kernel(levels, two_d, ngtdm, ngldm)
+        ngt.append(list(ngtdm[planes]) if two_d else ngtdm.sum(axis=0))
+        ngl.append(list(ngldm[planes]) if two_d else ngldm.sum(axis=0))
+    voxels = np.array([m.sum() for m in ngl[0]])  # every ROI voxel has one dependence count
+    n_voxels = np.concatenate([voxels, [voxels.sum(), voxels.sum()]])
+    out = _named("ngt", _by_slice(ngt[0], ngt[1], lambda m, rows: ngtdm_batch(m, n_levels)))
+    ngl_values = _by_slice(ngl[0], ngl[1], lambda m, rows: emphasis_batch(m, n_levels, "ngl", n_voxels[rows]))
     out.update(_named("ngl", ngl_values))
     return out
