@@ -18,10 +18,14 @@ re-segmentation bound (else the ROI minimum), fixed bin number uses ``floor(Ng (
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from . import ibsi_intensity, ibsi_texture
+
+#: IBSI's texture aggregations: per slice, slices merged, volume (``ibsi: aggregations`` selects some).
+AGGREGATIONS = ("2D", "2_5D", "3D")
 
 
 def discretise(values, bin_width=None, bin_count=None, lower_bound=None):
@@ -55,6 +59,8 @@ class IbsiRoi:
         bool ROI before re-segmentation on the same grid (GLDZM border distances).
     ivh : dict
         Keyword arguments of :func:`spinerad.ibsi_intensity.intensity_volume_histogram`.
+    aggregations : tuple
+        Texture aggregations to compute: of "2D", "2_5D", "3D".
     """
 
     values: np.ndarray
@@ -62,23 +68,24 @@ class IbsiRoi:
     n_levels: int
     morph_mask: np.ndarray
     ivh: dict
+    aggregations: tuple = AGGREGATIONS
 
-    @property
+    @cached_property
     def roi_levels(self):
         """Levels of the ROI voxels in array order."""
         return self.levels[self.levels > 0]
 
-    @property
+    @cached_property
     def compact(self):
         """Levels 0..Ng-1, -1 outside: the matrix kernels' convention."""
         return (self.levels - 1).astype(np.int32)
 
-    @property
+    @cached_property
     def planes(self):
         """Indices of the slices (first axis) holding ROI voxels."""
         return np.flatnonzero(np.any(self.levels > 0, axis=(1, 2)))
 
-    @property
+    @cached_property
     def row_of_slice(self):
         """Per slice: its row among :attr:`planes` (-1 for a slice without ROI voxels)."""
         rows = np.full(self.levels.shape[0], -1, dtype=np.int64)
@@ -91,14 +98,16 @@ FAMILIES = {
     "stat": lambda r: ibsi_intensity.intensity_statistics(r.values),
     "ih": lambda r: ibsi_intensity.intensity_histogram(r.roi_levels, r.n_levels),
     "ivh": lambda r: ibsi_intensity.intensity_volume_histogram(r.values, r.roi_levels, r.n_levels, **r.ivh),
-    "cm": lambda r: ibsi_texture.glcm_family(r.compact, r.planes, r.n_levels),
-    "rlm": lambda r: ibsi_texture.glrlm_family(r.compact, r.planes, r.n_levels),
-    "szm, dzm": lambda r: ibsi_texture.zone_families(r.levels, r.row_of_slice, r.n_levels, r.morph_mask),
-    "ngt, ngl": lambda r: ibsi_texture.neighbourhood_families(r.levels, r.planes, r.n_levels),
+    "cm": lambda r: ibsi_texture.glcm_family(r.compact, r.planes, r.n_levels, r.aggregations),
+    "rlm": lambda r: ibsi_texture.glrlm_family(r.compact, r.planes, r.n_levels, r.aggregations),
+    "szm, dzm": lambda r: ibsi_texture.zone_families(
+        r.levels, r.row_of_slice, r.n_levels, r.morph_mask, r.aggregations
+    ),
+    "ngt, ngl": lambda r: ibsi_texture.neighbourhood_families(r.levels, r.planes, r.n_levels, r.aggregations),
 }
 
 
-def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
+def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None, aggregations=AGGREGATIONS):
     """Every family of :data:`FAMILIES` of one ROI.
 
     Parameters
@@ -113,6 +122,8 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
         Keyword arguments of :func:`spinerad.ibsi_intensity.intensity_volume_histogram`.
     morph_mask : numpy.ndarray or None
         bool ROI before re-segmentation, same grid as ``levels_volume``; None: the ROI itself.
+    aggregations : sequence of str
+        The texture aggregations to compute (of :data:`AGGREGATIONS`).
 
     Returns
     -------
@@ -121,7 +132,9 @@ def ibsi_features(values, levels_volume, n_levels, ivh=None, morph_mask=None):
     """
     levels = np.ascontiguousarray(levels_volume, dtype=np.int64)
     morph = levels > 0 if morph_mask is None else np.asarray(morph_mask, dtype=bool)
-    roi = IbsiRoi(np.asarray(values, dtype=np.float64), levels, int(n_levels), morph, ivh or {})
+    roi = IbsiRoi(
+        np.asarray(values, dtype=np.float64), levels, int(n_levels), morph, ivh or {}, tuple(aggregations)
+    )
     out = {}
     for compute in FAMILIES.values():
         out.update(compute(roi))

@@ -190,19 +190,24 @@ def _named(family, aggregated):
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _directional(stack3d, stack2d, features):
-    """Compute the six IBSI aggregations in one batch; ``stack3d`` (13, ...), ``stack2d`` (slices, 4, ...)."""
-    n_slices, n_dirs = stack2d.shape[:2]
-    parts = {
-        "3D_avg": stack3d,
-        "3D_comb": stack3d.sum(axis=0)[None],
-        "2D_avg": stack2d.reshape((n_slices * n_dirs,) + stack2d.shape[2:]),
-        "2D_comb": stack2d.sum(axis=1),
-        "2_5D_avg": stack2d.sum(axis=0),
-        "2_5D_comb": stack2d.sum(axis=(0, 1))[None],
-    }
-    if n_slices == 0:
-        parts = {k: v for k, v in parts.items() if k.startswith("3D")}
+def _directional(stack3d, stack2d, features, aggregations):
+    """Compute the IBSI aggregations of ``aggregations`` (2D, 2_5D, 3D: two each) in one feature batch.
+
+    ``stack3d``: (13, ...) or None without 3D; ``stack2d``: (slices, 4, ...) or None without 2D and 2.5D.
+    """
+    parts = {}
+    if "3D" in aggregations:
+        parts["3D_avg"] = stack3d
+        parts["3D_comb"] = stack3d.sum(axis=0)[None]
+    if stack2d is not None and len(stack2d):
+        if "2D" in aggregations:
+            parts["2D_avg"] = stack2d.reshape((-1,) + stack2d.shape[2:])
+            parts["2D_comb"] = stack2d.sum(axis=1)
+        if "2_5D" in aggregations:
+            parts["2_5D_avg"] = stack2d.sum(axis=0)
+            parts["2_5D_comb"] = stack2d.sum(axis=(0, 1))[None]
+    if not parts:
+        return {}
     batch = features(np.concatenate([np.asarray(v, dtype=np.float64) for v in parts.values()]))
     out, start = {}, 0
     for aggregation, matrices in parts.items():
@@ -215,68 +220,90 @@ _ANGLES_3D = kernels.generate_angles((3, 3, 3), (1,))
 _ANGLES_2D = kernels.generate_angles((1, 3, 3), (1,))
 
 
-def glcm_family(compact, planes, n_levels):
+def glcm_family(compact, planes, n_levels, aggregations):
     """``cm_*``: co-occurrences at distance 1, symmetric."""
-    counts = kernels.glcm_matrix(compact, _ANGLES_3D, n_levels)
-    stack3d = counts + np.transpose(counts, (0, 2, 1))
-    stack2d = np.empty((len(planes), len(_ANGLES_2D), n_levels, n_levels))
-    for row, z in enumerate(planes):
-        counts = kernels.glcm_matrix(compact[z : z + 1], _ANGLES_2D, n_levels)
-        stack2d[row] = counts + np.transpose(counts, (0, 2, 1))
-    return _named("cm", _directional(stack3d, stack2d, lambda m: glcm_batch(m, n_levels)))
+    stack3d = stack2d = None
+    if "3D" in aggregations:
+        counts = kernels.glcm_matrix(compact, _ANGLES_3D, n_levels)
+        stack3d = counts + np.transpose(counts, (0, 2, 1))
+    if {"2D", "2_5D"} & set(aggregations):
+        stack2d = np.empty((len(planes), len(_ANGLES_2D), n_levels, n_levels))
+        for row, z in enumerate(planes):
+            counts = kernels.glcm_matrix(compact[z : z + 1], _ANGLES_2D, n_levels)
+            stack2d[row] = counts + np.transpose(counts, (0, 2, 1))
+    return _named("cm", _directional(stack3d, stack2d, lambda m: glcm_batch(m, n_levels), aggregations))
 
 
-def glrlm_family(compact, planes, n_levels):
+def glrlm_family(compact, planes, n_levels, aggregations):
     """``rlm_*``: runs along each direction (IBSI keeps directions along which the ROI is flat).
 
     The per-slice matrices come from one call: level ``g`` of slice ``s`` is counted as level
     ``s * Ng + g`` (an in-plane run never leaves its slice), then the rows are split by slice.
     """
-    stack3d = kernels.glrlm_matrix(compact, _ANGLES_3D, n_levels, zero_flat_angles=False)
-    tagged = compact[planes]
-    tagged = np.where(
-        tagged >= 0, tagged + (np.arange(len(planes), dtype=np.int32) * n_levels)[:, None, None], -1
-    )
-    runs = kernels.glrlm_matrix(tagged, _ANGLES_2D, len(planes) * n_levels, zero_flat_angles=False)
-    width = max(stack3d.shape[2], runs.shape[2])
-    stack2d = np.zeros((len(planes), len(_ANGLES_2D), n_levels, width))
-    stack2d[..., : runs.shape[2]] = runs.reshape(len(_ANGLES_2D), len(planes), n_levels, -1).transpose(
-        1, 0, 2, 3
-    )
-    stack3d = np.pad(stack3d, ((0, 0), (0, 0), (0, width - stack3d.shape[2])))
-    return _named("rlm", _directional(stack3d, stack2d, lambda m: emphasis_batch(m, n_levels, "rlm")))
+    width = max(compact.shape)  # the longest run
+    stack3d = stack2d = None
+    if "3D" in aggregations:
+        stack3d = kernels.glrlm_matrix(compact, _ANGLES_3D, n_levels, zero_flat_angles=False)
+    if {"2D", "2_5D"} & set(aggregations):
+        tagged = compact[planes]
+        offset = (np.arange(len(planes), dtype=np.int32) * n_levels)[:, None, None]
+        tagged = np.where(tagged >= 0, tagged + offset, -1)
+        runs = kernels.glrlm_matrix(tagged, _ANGLES_2D, len(planes) * n_levels, zero_flat_angles=False)
+        stack2d = np.zeros((len(planes), len(_ANGLES_2D), n_levels, width))
+        by_slice = runs.reshape(len(_ANGLES_2D), len(planes), n_levels, -1).transpose(1, 0, 2, 3)
+        stack2d[..., : by_slice.shape[3]] = by_slice
+    rlm = _directional(stack3d, stack2d, lambda m: emphasis_batch(m, n_levels, "rlm"), aggregations)
+    return _named("rlm", rlm)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Neighbourhood families (GLSZM, GLDZM, NGTDM, NGLDM): 2D, 2.5D and 3D from one batch each
+# Neighbourhood families (GLSZM, GLDZM, NGTDM, NGLDM): 2D, 2.5D and 3D
 # ---------------------------------------------------------------------------------------------------------
 
 
-def _by_slice(per_slice, merged_3d, features):
-    """``2D`` (mean over the slices' matrices), ``2_5D`` (their sum), ``3D``.
+def _by_slice(per_slice, merged_3d, features, aggregations):
+    """``2D`` (mean over the slices' matrices), ``2_5D`` (their sum), ``3D``: those in ``aggregations``.
 
-    ``per_slice``: the slices' matrices (each (Ng, its own width)); ``features(stack, rows)`` gets them in
-    batches of equal width, ``rows`` their positions in (slices..., 2.5D, 3D).
+    ``per_slice``: the slices' matrices (each (Ng, its own width); None without 2D and 2.5D);
+    ``merged_3d``: the volume's (None without 3D). ``features(stack, rows)`` gets them in batches (see
+    :func:`_batched`), ``rows`` their positions in (slices..., 2.5D, 3D) as indices (2.5D: -2, 3D: -1).
     """
-    n = len(per_slice)
-    width = max(m.shape[1] for m in per_slice)
-    merged = np.zeros((per_slice[0].shape[0], width))
-    for m in per_slice:
-        merged[:, : m.shape[1]] += m
-    batch = _batched([*per_slice, merged, merged_3d], features)
-    return {"2D": _mean(batch, slice(0, n)), "2_5D": _mean(batch, [n]), "3D": _mean(batch, [n + 1])}
+    n = len(per_slice) if per_slice is not None else 0
+    matrices, rows = [], []  # rows: a slice's index, -2 for 2.5D, -1 for 3D (as in n_voxels-like arrays)
+    if "2D" in aggregations:
+        matrices += per_slice
+        rows += range(n)
+    if "2_5D" in aggregations:
+        merged = np.zeros((per_slice[0].shape[0], max(m.shape[1] for m in per_slice)))
+        for m in per_slice:
+            merged[:, : m.shape[1]] += m
+        matrices.append(merged)
+        rows.append(-2)
+    if "3D" in aggregations:
+        matrices.append(merged_3d)
+        rows.append(-1)
+    batch = _batched(matrices, np.array(rows), features)
+    position = {row: i for i, row in enumerate(rows)}
+    out = {}
+    if "2D" in aggregations:
+        out["2D"] = _mean(batch, slice(0, n))
+    for name, row in (("2_5D", -2), ("3D", -1)):
+        if name in aggregations:
+            out[name] = _mean(batch, [position[row]])
+    return out
 
 
 #: Most matrix elements in one feature batch (bounds the memory of wide zone matrices).
 _BATCH_ELEMENTS = 1 << 22
 
 
-def _batched(matrices, features):
-    """``features`` of a list of (Ng, width) matrices, in batches of similar width padded to a common one.
+def _batched(matrices, rows, features):
+    """``features(stack, rows)`` of a list of (Ng, width) matrices, in batches of similar width, padded.
 
     Matrices are taken in order of width; a batch closes before its padded width would exceed twice its
     narrowest, or its size :data:`_BATCH_ELEMENTS`, so padding at most doubles the formulas' work.
     """
+    positions = rows
     order = sorted(range(len(matrices)), key=lambda i: matrices[i].shape[1])
     pieces, start = [], 0
     while start < len(order):
@@ -291,7 +318,7 @@ def _batched(matrices, features):
         stack = np.zeros((len(rows), matrices[0].shape[0], matrices[order[stop - 1]].shape[1]))
         for row, i in enumerate(rows):
             stack[row, :, : matrices[i].shape[1]] = matrices[i]
-        pieces.append((rows, features(stack, rows)))
+        pieces.append((rows, features(stack, positions[rows])))
         start = stop
     out = {}
     for rows, values in pieces:
@@ -334,26 +361,31 @@ def _border_distance(morph_mask, two_d):
     return np.ascontiguousarray(distance[1:-1, 1:-1, 1:-1], dtype=np.int64)
 
 
-def zone_families(levels, row_of_slice, n_levels, morph_mask):
+def zone_families(levels, row_of_slice, n_levels, morph_mask, aggregations):
     """``szm_*`` and ``dzm_*``: zones 8-connected in-plane (2D) or 26-connected (3D).
 
     Distances are taxicab distances to the border of ``morph_mask`` (the ROI before re-segmentation).
     """
     n_slices = int(row_of_slice.max()) + 1
-    z, level, size, distance = _zones(levels, _border_distance(morph_mask, True), True)
-    rows = row_of_slice[z]
-    sizes_2d = _count_matrices(rows, n_slices, level, size, n_levels)
-    distances_2d = _count_matrices(rows, n_slices, level, distance, n_levels)
-    _, level, size, distance = _zones(levels, _border_distance(morph_mask, False), False)
-    (sizes_3d,) = _count_matrices(np.zeros_like(level), 1, level, size, n_levels)
-    (distances_3d,) = _count_matrices(np.zeros_like(level), 1, level, distance, n_levels)
+    sizes_2d = distances_2d = sizes_3d = distances_3d = None
+    if {"2D", "2_5D"} & set(aggregations):
+        z, level, size, distance = _zones(levels, _border_distance(morph_mask, True), True)
+        rows = row_of_slice[z]
+        sizes_2d = _count_matrices(rows, n_slices, level, size, n_levels)
+        distances_2d = _count_matrices(rows, n_slices, level, distance, n_levels)
+    if "3D" in aggregations:
+        _, level, size, distance = _zones(levels, _border_distance(morph_mask, False), False)
+        (sizes_3d,) = _count_matrices(np.zeros_like(level), 1, level, size, n_levels)
+        (distances_3d,) = _count_matrices(np.zeros_like(level), 1, level, distance, n_levels)
     n_voxels = _voxels_per_row(levels, row_of_slice)
-    out = _named("szm", _by_slice(sizes_2d, sizes_3d, lambda m, rows: emphasis_batch(m, n_levels, "szm")))
+    szm = _by_slice(sizes_2d, sizes_3d, lambda m, rows: emphasis_batch(m, n_levels, "szm"), aggregations)
     dzm = _by_slice(
-        distances_2d, distances_3d, lambda m, rows: emphasis_batch(m, n_levels, "dzm", n_voxels[rows])
+        distances_2d,
+        distances_3d,
+        lambda m, rows: emphasis_batch(m, n_levels, "dzm", n_voxels[rows]),
+        aggregations,
     )
-    out.update(_named("dzm", dzm))
-    return out
+    return {**_named("szm", szm), **_named("dzm", dzm)}
 
 
 def _voxels_per_row(levels, row_of_slice):
@@ -362,22 +394,25 @@ def _voxels_per_row(levels, row_of_slice):
     return np.concatenate([voxels, [voxels.sum(), voxels.sum()]])
 
 
-def neighbourhood_families(levels, planes, n_levels):
+def neighbourhood_families(levels, planes, n_levels, aggregations):
     """``ngt_*`` and ``ngl_*``: the 8 in-plane (2D) or 26 (3D) neighbours of each ROI voxel.
 
     NGTDM: per level, the voxels that have an ROI neighbour and the sum of |level - neighbour mean|;
     NGLDM: voxels by level and dependence ``1 + equal-level neighbours`` (coarseness 0, distance 1).
     """
-    ngt, ngl = [], []
-    for two_d, dependence in ((True, 9), (False, 27)):
+    ngt, ngl = [None, None], [None, None]
+    for i, (two_d, dependence) in enumerate(((True, 9), (False, 27))):
+        if not ({"2D", "2_5D"} if two_d else {"3D"}) & set(aggregations):
+            continue
         ngtdm = np.zeros((levels.shape[0], n_levels, 2))
         ngldm = np.zeros((levels.shape[0], n_levels, dependence))
         _ibsi_kernels.neighbourhood_kernel(levels, two_d, ngtdm, ngldm)
-        ngt.append(list(ngtdm[planes]) if two_d else ngtdm.sum(axis=0))
-        ngl.append(list(ngldm[planes]) if two_d else ngldm.sum(axis=0))
-    voxels = np.array([m.sum() for m in ngl[0]])  # every ROI voxel has one dependence count
+        ngt[i] = list(ngtdm[planes]) if two_d else ngtdm.sum(axis=0)
+        ngl[i] = list(ngldm[planes]) if two_d else ngldm.sum(axis=0)
+    voxels = np.count_nonzero(levels[planes], axis=(1, 2)).astype(np.float64)
     n_voxels = np.concatenate([voxels, [voxels.sum(), voxels.sum()]])
-    out = _named("ngt", _by_slice(ngt[0], ngt[1], lambda m, rows: ngtdm_batch(m, n_levels)))
-    ngl_values = _by_slice(ngl[0], ngl[1], lambda m, rows: emphasis_batch(m, n_levels, "ngl", n_voxels[rows]))
-    out.update(_named("ngl", ngl_values))
-    return out
+    ngt_values = _by_slice(*ngt, lambda m, rows: ngtdm_batch(m, n_levels), aggregations)
+    ngl_values = _by_slice(
+        *ngl, lambda m, rows: emphasis_batch(m, n_levels, "ngl", n_voxels[rows]), aggregations
+    )
+    return {**_named("ngt", ngt_values), **_named("ngl", ngl_values)}

@@ -212,7 +212,7 @@ def _extract_ibsi(roi, params, timer):
 
     morphology = _submitter()(morphology_and_local_intensity)  # a worker, beside the texture families
     with timer.stage("ibsi"):
-        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
+        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask, options.aggregations)
     features.update(morphology.result())
     return features
 

@@ -78,3 +78,35 @@ def test_ibsi_discretisation_fixed_bin_number():
 
     levels, n = discretise(np.array([0.0, 0.5, 0.99, 1.0]), bin_count=4)
     assert levels.tolist() == [1, 3, 4, 4] and n == 4
+
+
+@pytest.mark.parametrize("chosen", [["3D"], ["2D", "2_5D"], ["2_5D"]])
+def test_ibsi_aggregations_setting_computes_that_subset(ibsi_data, phantom_features, chosen):
+    """``ibsi: aggregations`` keeps exactly the texture features of those aggregations, with equal values."""
+    folder = ibsi_data / "digital_phantom"
+    some = spinerad.extract(
+        folder / "image.nii.gz",
+        folder / "mask.nii.gz",
+        params={"setting": {"binWidth": 1}, "ibsi": {"aggregations": chosen}},
+        ibsi=True,
+    )
+    texture = ("cm_", "rlm_", "szm_", "dzm_", "ngt_", "ngl_")
+
+    def aggregation(tag):
+        return next(a for a in ("2_5D", "2D", "3D") if f"_{a}" in tag)
+
+    expected = {
+        t: v for t, v in phantom_features.items() if not t.startswith(texture) or aggregation(t) in chosen
+    }
+    assert set(some) == set(expected)
+    assert {aggregation(t) for t in some if t.startswith(texture)} == set(chosen)
+    assert all(some[t] == expected[t] or (math.isnan(some[t]) and math.isnan(expected[t])) for t in some)
+
+
+@pytest.mark.parametrize("bad", [["4D"], [], "3D", ["3D", "3D"]])
+def test_ibsi_aggregations_setting_rejects_bad_values(bad):
+    from spinerad.errors import SettingsError
+    from spinerad.settings import load_params
+
+    with pytest.raises(SettingsError, match="aggregations"):
+        load_params({"ibsi": {"aggregations": bad}})
