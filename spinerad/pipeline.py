@@ -115,7 +115,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         croppable = False
         if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
             image, mask = preprocess.resample_ibsi(
-                image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options
+                image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options,
+                box,
             )
         elif settings.resampled_pixel_spacing is not None:
             image, mask = preprocess.resample(image, mask, box, settings, normaliser)
