@@ -70,34 +70,18 @@ _CM_NAMES = {
     "info_corr2": "Imc2",
 }
 
-#: The emphasis formulas' columns (PyRadiomics GLRLM names) -> each family's IBSI feature name.
-_EMPHASIS = (
-    "ShortRunEmphasis",
-    "LongRunEmphasis",
-    "LowGrayLevelRunEmphasis",
-    "HighGrayLevelRunEmphasis",
-    "ShortRunLowGrayLevelEmphasis",
-    "ShortRunHighGrayLevelEmphasis",
-    "LongRunLowGrayLevelEmphasis",
-    "LongRunHighGrayLevelEmphasis",
-    "GrayLevelNonUniformity",
-    "GrayLevelNonUniformityNormalized",
-    "RunLengthNonUniformity",
-    "RunLengthNonUniformityNormalized",
-    "RunPercentage",
-    "GrayLevelVariance",
-    "RunVariance",
-    "RunEntropy",
-)
+#: Each family's IBSI names of the emphasis formulas' columns, in the order of
+#: :data:`spinerad.kernels.glrlm.FEATURE_NAMES` (short/long emphasis, non-uniformities, percentage,
+#: variances, entropy, grey-level emphases; GLRLM's are its ``FORMULAS`` tags).
 _IBSI_EMPHASIS = {
-    "rlm": "sre lre lgre hgre srlge srhge lrlge lrhge glnu glnu_norm rlnu rlnu_norm r_perc gl_var rl_var "
-    "rl_entr",
-    "szm": "sze lze lgze hgze szlge szhge lzlge lzhge glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var "
-    "zs_entr",
-    "dzm": "sde lde lgze hgze sdlge sdhge ldlge ldhge glnu glnu_norm zdnu zdnu_norm z_perc gl_var zd_var "
-    "zd_entr",
-    "ngl": "lde hde lgce hgce ldlge ldhge hdlge hdhge glnu glnu_norm dcnu dcnu_norm dc_perc gl_var dc_var "
-    "dc_entr",
+    "rlm": "sre lre glnu glnu_norm rlnu rlnu_norm r_perc gl_var rl_var rl_entr "
+    "lgre hgre srlge srhge lrlge lrhge",
+    "szm": "sze lze glnu glnu_norm zsnu zsnu_norm z_perc gl_var zs_var zs_entr "
+    "lgze hgze szlge szhge lzlge lzhge",
+    "dzm": "sde lde glnu glnu_norm zdnu zdnu_norm z_perc gl_var zd_var zd_entr "
+    "lgze hgze sdlge sdhge ldlge ldhge",
+    "ngl": "lde hde glnu glnu_norm dcnu dcnu_norm dc_perc gl_var dc_var dc_entr "
+    "lgce hgce ldlge ldhge hdlge hdhge",
 }
 _NGT_NAMES = {name.lower(): name for name in _ngtdm.FEATURE_NAMES}
 
@@ -137,9 +121,7 @@ def emphasis_batch(counts, n_levels, family, n_voxels=None):
                 n_voxels, dtype=np.float64
             )
     names = _IBSI_EMPHASIS[family].split()
-    out = {
-        ibsi: values[:, _glrlm.FEATURE_NAMES.index(name)] for ibsi, name in zip(names, _EMPHASIS, strict=True)
-    }
+    out = {ibsi: values[:, column] for column, ibsi in enumerate(names)}
     if family == "ngl":
         with np.errstate(invalid="ignore", divide="ignore"):
             out["dc_energy"] = np.sum(counts**2, axis=(1, 2)) / total**2
