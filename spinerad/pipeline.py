@@ -203,17 +203,16 @@ def _extract_ibsi(roi, params, timer):
     spacing = intake.spacing_zyx(roi.image)
     int_mask = volume > 0
 
-    def morphology_and_local_intensity():
+    def morphology():
         with timer.stage("morphology"):
-            out = ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
-        with timer.stage("local_intensity"):
-            offset = [b.start for b in roi.morph_box]
-            out.update(ibsi_morph.local_intensity_features(image_array, int_mask, offset, spacing))
-        return out
+            return ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
 
-    morphology = _submitter()(morphology_and_local_intensity)  # a worker, beside the texture families
+    morphology = _submitter()(morphology)  # a worker, beside the texture families and local intensity
     with timer.stage("ibsi"):
         features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask, options.aggregations)
+    with timer.stage("local_intensity"):
+        offset = [b.start for b in roi.morph_box]
+        features.update(ibsi_morph.local_intensity_features(image_array, int_mask, offset, spacing))
     features.update(morphology.result())
     return features
 
