@@ -141,10 +141,11 @@ def _box_area(dims):
 
 
 def _inverse_distance_table(shape, spacing):
-    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij")
-    distance = np.sqrt(sum(g * g for g in grids))
+    z, y, x = (np.square(np.arange(n) * s) for n, s in zip(shape, spacing, strict=True))
+    distance = np.sqrt(z[:, None, None] + y[None, :, None] + x[None, None, :])  # (z^2 + y^2) + x^2, broadcast
     with np.errstate(divide="ignore"):
-        table = np.where(distance > 0, 1.0 / distance, 0.0)
+        table = 1.0 / distance
+    table[0, 0, 0] = 0.0
     return table
 
 
