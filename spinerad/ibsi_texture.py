@@ -330,7 +330,8 @@ def _zones(levels, border, two_d):
     """(slice row, level 1..Ng, size, border distance) of every zone of equal grey level."""
     capacity = max(1, int(np.count_nonzero(levels)))
     zone = np.empty((4, capacity), dtype=np.int64)  # slice, level, size, distance
-    n = _ibsi_kernels.zones_kernel(levels, border, two_d, zone[0], zone[1], zone[2], zone[3])
+    offsets = _ibsi_kernels.neighbour_offsets(two_d)
+    n = _ibsi_kernels.zones_kernel(levels, border, offsets, zone[0], zone[1], zone[2], zone[3])
     return zone[:, :n]
 
 
@@ -388,7 +389,7 @@ def neighbourhood_families(levels, planes, n_levels, aggregations):
             continue
         ngtdm = np.zeros((levels.shape[0], n_levels, 2))
         ngldm = np.zeros((levels.shape[0], n_levels, dependence))
-        _ibsi_kernels.neighbourhood_kernel(levels, two_d, ngtdm, ngldm)
+        _ibsi_kernels.neighbourhood_kernel(levels, _ibsi_kernels.neighbour_offsets(two_d), ngtdm, ngldm)
         ngt[i] = list(ngtdm[planes]) if two_d else ngtdm.sum(axis=0)
         ngl[i] = list(ngldm[planes]) if two_d else ngldm.sum(axis=0)
     voxels = np.count_nonzero(levels[planes], axis=(1, 2)).astype(np.float64)
