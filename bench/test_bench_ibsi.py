@@ -1,7 +1,9 @@
 """IBSI mode, every family (morphology included), spinerad vs MIRP 2.7 (optional peer).
 
 spinerad: ``extract(..., ibsi=True)`` with the shipped CT-phantom parameter files (all families: stat, ih,
-ivh, cm, rlm, szm, dzm, ngt, ngl, morph, loc and the diagnostics). Cases: the IBSI CT phantom with
+ivh, cm, rlm, szm, dzm, ngt, ngl, morph, loc and the diagnostics; the texture aggregations the
+configuration defines, ``ibsi: aggregations`` in the files: 2D and 2.5D for A, 3D for C, as MIRP's
+settings below). Cases: the IBSI CT phantom with
 configurations A (2D, no interpolation) and C (3D, 2 mm isotropic, linear), and PyRadiomics' lung2 with C.
 
 MIRP (``mirp.extract_features``, every feature family) with the same configuration, the same files. It is
@@ -107,7 +109,8 @@ def test_ibsi_full(benchmark, case_files, load_case, study, config, side):
         result = benchmark.pedantic(
             lambda: spinerad.extract(image, mask, params=params, ibsi=True), rounds=3, warmup_rounds=0
         )
-        assert {"morph_moran_i", "loc_peak_glob", "cm_joint_max_3D_avg"} <= set(result)
+        aggregation = "2D_avg" if config in ("a", "b") else "3D_avg"  # the files' `ibsi: aggregations`
+        assert {"morph_moran_i", "loc_peak_glob", f"cm_joint_max_{aggregation}"} <= set(result)
         return
     mirp = _mirp()
     image_path, mask_path = case_files(study)

@@ -66,6 +66,24 @@ def max_squared_distance_kernel(points, out):
 
 
 @njit(**JIT)
+def _exact_distances(q, u, m, inverse):
+    """Recompute ``inverse`` = (sum_i u_i q_i q_i^T)^-1 and every m_i = q_i^T inverse q_i from ``u``."""
+    rows, n = q.shape
+    x = np.zeros((rows, rows))
+    for i in range(n):
+        for a in range(rows):
+            for b in range(rows):
+                x[a, b] += u[i] * q[a, i] * q[b, i]
+    inverse[:, :] = np.linalg.inv(x)
+    for i in range(n):
+        value = 0.0
+        for a in range(rows):
+            for b in range(rows):
+                value += q[a, i] * inverse[a, b] * q[b, i]
+        m[i] = value
+
+
+@njit(**JIT)
 def khachiyan_kernel(points, tolerance, max_iterations, u):
     """Minimum-volume enclosing ellipsoid weights ``u`` (in place), Khachiyan's algorithm with away steps.
 
@@ -75,6 +93,11 @@ def khachiyan_kernel(points, tolerance, max_iterations, u):
     to 1. Stops when every point's scaled distance ``m_i / (d + 1)`` lies within [1 - tol, 1 + tol] for the
     support points and below 1 + tol for the others (a (1 + tol)-approximate ellipsoid). Returns the
     number of iterations run.
+
+    Each step changes the matrix ``X = sum_i u_i q_i q_i^T`` by a scaled rank-one term, so its inverse and
+    the distances ``m_i`` are updated by Sherman-Morrison (O(n d) a step instead of O(n d^2)); they are
+    recomputed exactly every 64 steps and before the stopping test is accepted, so the test always reads
+    exact distances.
     """
     n, d = points.shape
     q = np.ones((d + 1, n))
@@ -82,42 +105,115 @@ def khachiyan_kernel(points, tolerance, max_iterations, u):
         for a in range(d):
             q[a, i] = points[i, a]
     dim = d + 1.0
+    m = np.empty(n)
+    inverse = np.empty((d + 1, d + 1))
+    v = np.empty(d + 1)
+    _exact_distances(q, u, m, inverse)
+    exact = True
     for iteration in range(max_iterations):
-        x = np.zeros((d + 1, d + 1))
-        for i in range(n):
-            for a in range(d + 1):
-                for b in range(d + 1):
-                    x[a, b] += u[i] * q[a, i] * q[b, i]
-        inverse = np.linalg.inv(x)
+        if not exact and iteration % 64 == 0:
+            _exact_distances(q, u, m, inverse)
+            exact = True
         m_max = -1.0
         m_min = np.inf
         j_max = 0
         j_min = -1
         for i in range(n):
-            m = 0.0
-            for a in range(d + 1):
-                for b in range(d + 1):
-                    m += q[a, i] * inverse[a, b] * q[b, i]
-            if m > m_max:
-                m_max = m
+            if m[i] > m_max:
+                m_max = m[i]
                 j_max = i
-            if u[i] > 0 and m < m_min:
-                m_min = m
+            if u[i] > 0 and m[i] < m_min:
+                m_min = m[i]
                 j_min = i
         grow = m_max / dim - 1.0
         shrink = 1.0 - m_min / dim
         if grow <= tolerance and shrink <= tolerance:
-            return iteration
+            if exact:
+                return iteration
+            _exact_distances(q, u, m, inverse)  # confirm on exact distances (next pass re-tests)
+            exact = True
+            continue
         if grow >= shrink:
+            j = j_max
             step = (m_max - dim) / (dim * (m_max - 1.0))
             for i in range(n):
                 u[i] *= 1.0 - step
-            u[j_max] += step
+            u[j] += step
+            scale, rank_one = 1.0 - step, step  # X' = scale X + rank_one q_j q_j^T
         else:
-            step = min((dim - m_min) / (dim * (m_min - 1.0)), u[j_min] / (1.0 - u[j_min]))
+            j = j_min
+            step = min((dim - m_min) / (dim * (m_min - 1.0)), u[j] / (1.0 - u[j]))
             for i in range(n):
                 u[i] *= 1.0 + step
-            u[j_min] -= step
-            if u[j_min] < 0:
-                u[j_min] = 0.0
+            u[j] -= step
+            if u[j] < 0:
+                u[j] = 0.0
+            scale, rank_one = 1.0 + step, -step
+        # Sherman-Morrison: X'^-1 = (X^-1 - c v v^T) / scale with v = X^-1 q_j, c = r / (1 + r m_j),
+        # r = rank_one / scale
+        for a in range(d + 1):
+            value = 0.0
+            for b in range(d + 1):
+                value += inverse[a, b] * q[b, j]
+            v[a] = value
+        r = rank_one / scale
+        c = r / (1.0 + r * m[j])
+        for a in range(d + 1):
+            for b in range(d + 1):
+                inverse[a, b] = (inverse[a, b] - c * v[a] * v[b]) / scale
+        for i in range(n):
+            w = 0.0
+            for a in range(d + 1):
+                w += q[a, i] * v[a]
+            m[i] = (m[i] - c * w * w) / scale
+        exact = False
     return max_iterations
+
+
+@njit(**JIT_PARALLEL)
+def spectral_sums_kernel(fm, fd, fd2, weights, out):
+    """Parseval sums of Moran's I / Geary's C over a half spectrum (``rfftn`` layout), one pass.
+
+    ``fm``, ``fd``, ``fd2``: complex transforms of the mask, the deviations and their squares; ``weights``:
+    the (real) transform of the inverse-distance weights, already multiplied by each bin's multiplicity
+    and divided by the transform size. ``out[i]`` (first axis ``i``): ``(sum w |fm|^2, sum w |fd|^2,
+    sum w Re(conj(fd2) fm))`` over that plane, so no two threads write the same row.
+    """
+    for i in prange(fm.shape[0]):
+        mm = 0.0
+        dd = 0.0
+        qm = 0.0
+        for j in range(fm.shape[1]):
+            for k in range(fm.shape[2]):
+                w = weights[i, j, k]
+                a = fm[i, j, k]
+                b = fd[i, j, k]
+                c = fd2[i, j, k]
+                mm += w * (a.real * a.real + a.imag * a.imag)
+                dd += w * (b.real * b.real + b.imag * b.imag)
+                qm += w * (c.real * a.real + c.imag * a.imag)
+        out[i, 0] = mm
+        out[i, 1] = dd
+        out[i, 2] = qm
+
+
+@njit(**JIT_PARALLEL)
+def local_sums_kernel(image, z, y, x, offsets, out):
+    """Sum and count of ``image`` voxels at ``offsets`` (k, 3) around each voxel (z, y, x) (parallel).
+
+    Offsets falling outside ``image`` are not counted. ``out``: (n, 2) float64, row k: (sum, count) of
+    voxel k. Direct summation: exact up to the order of the additions.
+    """
+    nz, ny, nx = image.shape
+    for k in prange(z.shape[0]):
+        total = 0.0
+        count = 0.0
+        for o in range(offsets.shape[0]):
+            zz = z[k] + offsets[o, 0]
+            yy = y[k] + offsets[o, 1]
+            xx = x[k] + offsets[o, 2]
+            if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
+                total += image[zz, yy, xx]
+                count += 1.0
+        out[k, 0] = total
+        out[k, 1] = count

@@ -21,14 +21,14 @@ re-segmentation); integrated intensity, the centre-of-mass shift and Moran's I /
   voxels). :mod:`spinerad.kernels.morphology` holds the direct O(N^2) Numba pair sum it is checked against.
 
 Local intensity (IBSI 3.2): the mean of the image's voxels whose centres lie within the 1 cm^3 sphere
-(radius 6.2035 mm) around each intensity-mask voxel, by convolution with that spherical kernel (voxels
-outside the image are not counted): ``loc_peak_loc`` at the ROI's highest intensity (the largest mean if
+(radius 6.2035 mm) around each intensity-mask voxel, summed directly over the sphere's offsets in
+parallel (:func:`spinerad.kernels.morphology.local_sums_kernel`; voxels outside the image are not
+counted; no FFT rounding): ``loc_peak_loc`` at the ROI's highest intensity (the largest mean if
 several voxels share it), ``loc_peak_glob`` the largest mean over the ROI.
 """
 
 import numpy as np
 from scipy import fft as sp_fft
-from scipy import signal
 from scipy.spatial import ConvexHull
 
 from .kernels import morphology as _kernels
@@ -122,8 +122,8 @@ def ombb_dimensions(hull_points, hull):
             nrm = normal[keep]
             v = np.cross(nrm, u)
             frames = np.stack([nrm, u, v], axis=1)  # (f, 3 axes, 3)
-            projected = np.einsum("fad,pd->fpa", frames, centred)
-            dims = projected.max(axis=1) - projected.min(axis=1)
+            projected = (frames.reshape(-1, 3) @ centred.T).reshape(len(frames), 3, -1)  # (f, axis, point)
+            dims = projected.max(axis=2) - projected.min(axis=2)
             volumes = np.prod(dims, axis=1)
             i = int(np.argmin(volumes))
             if volumes[i] < best_volume:
@@ -141,10 +141,11 @@ def _box_area(dims):
 
 
 def _inverse_distance_table(shape, spacing):
-    grids = np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij")
-    distance = np.sqrt(sum(g * g for g in grids))
+    z, y, x = (np.square(np.arange(n) * s) for n, s in zip(shape, spacing, strict=True))
+    distance = np.sqrt(z[:, None, None] + y[None, :, None] + x[None, None, :])  # (z^2 + y^2) + x^2, broadcast
     with np.errstate(divide="ignore"):
-        table = np.where(distance > 0, 1.0 / distance, 0.0)
+        table = 1.0 / distance
+    table[0, 0, 0] = 0.0
     return table
 
 
@@ -173,37 +174,38 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         s_m, s_g, w = out.sum(axis=0)
     else:
         shape = int_mask.shape
-        fft_shape = [sp_fft.next_fast_len(2 * s - 1, real=True) for s in shape]
-        # weights on the circular offset grid: offset o and -o at index o and fft_len - o
-        table = _inverse_distance_table(shape, spacing)
-        weights = np.zeros(fft_shape)
-        index = [np.r_[0:s, (f - s + 1) : f] for s, f in zip(shape, fft_shape, strict=True)]
-        source = [np.r_[0:s, (s - 1) : 0 : -1] for s in shape]
-        weights[np.ix_(*index)] = table[np.ix_(*source)]
-        m = int_mask.astype(np.float64)
-        d = np.zeros(shape)
-        d[int_mask] = deviation
-        d2 = np.zeros(shape)
-        d2[int_mask] = deviation**2
-        # sum_o w(o) sum_k a_k b_(k+o) by Parseval: (1/N) sum_f conj(A(f)) B(f) conj(W(f)) over the full
-        # spectrum; rfftn keeps half of the last axis, so interior bins count twice.
-        transform = [sp_fft.rfftn(a, fft_shape, workers=-1) for a in (m, d, d2, weights)]
-        fm, fd, fd2, fw = transform
-        multiplicity = np.full(fw.shape[-1], 2.0)
-        multiplicity[0] = 1.0
-        if fft_shape[-1] % 2 == 0:
-            multiplicity[-1] = 1.0
-        size = float(np.prod(fft_shape))
-        # the weights are even (w(o) = w(-o)), so their transform is real: keep its real part
-        spectral_weights = (fw.real * multiplicity) / size
-
-        def weighted(fa, fb):
-            return float(np.vdot(fa, fb * spectral_weights).real)
-
+        # An even transform length >= 2 s per axis: the circular correlation is the linear one (no wrap)
+        half = [sp_fft.next_fast_len(s, real=True) for s in shape]
+        fft_shape = [2 * h for h in half]
+        data = np.zeros((3, *shape))
+        data[0] = int_mask
+        data[1][int_mask] = deviation
+        data[2][int_mask] = deviation**2
+        # rfftn of the zero-padded box, axis by axis: each axis's transform runs only over the rows the
+        # earlier axes made non-zero (the padding is never transformed as whole rows of zeros)
+        spectrum = sp_fft.rfft(data, n=fft_shape[2], axis=3, workers=-1)
+        spectrum = sp_fft.fft(spectrum, n=fft_shape[1], axis=2, workers=-1)
+        fm, fd, fd2 = sp_fft.fft(spectrum, n=fft_shape[0], axis=1, workers=-1)
+        # The weights are even on the circular offset grid (offset o and -o at index o and F - o), so their
+        # transform is real: the type-1 DCT of offsets 0..F/2 (period 2 (F/2) = F), mirrored. Offsets from
+        # s to F - s have no voxel pairs; their weights do not enter the sums.
+        table = _inverse_distance_table([h + 1 for h in half], spacing)
+        transform = sp_fft.dctn(table, type=1, workers=-1)
+        for axis in (0, 1):
+            mirrored = np.flip(np.take(transform, np.arange(1, half[axis]), axis=axis), axis=axis)
+            transform = np.concatenate([transform, mirrored], axis=axis)
+        # sum_o w(o) sum_k a_k b_(k+o) by Parseval: (1/N) sum_f conj(A(f)) B(f) W(f) over the full spectrum;
+        # the half spectrum of the last axis counts its interior bins twice.
+        multiplicity = np.full(transform.shape[-1], 2.0)
+        multiplicity[0] = multiplicity[-1] = 1.0
+        spectral_weights = np.ascontiguousarray(transform * multiplicity / float(np.prod(fft_shape)))
+        sums = np.zeros((fm.shape[0], 3))
+        _kernels.spectral_sums_kernel(fm, fd, fd2, spectral_weights, sums)
+        mm, dd, qm = sums.sum(axis=0)
         # ordered-pair sums (each unordered pair twice)
-        w = weighted(fm, fm) / 2
-        s_m = weighted(fd, fd) / 2
-        s_g = (2 * weighted(fd2, fm) - 2 * weighted(fd, fd)) / 2
+        w = mm / 2
+        s_m = dd / 2
+        s_g = (2 * qm - 2 * dd) / 2
     moran = n * s_m / (w * denominator)
     geary = (n - 1) * s_g / (2 * w * denominator)
     return float(moran), float(geary)
@@ -300,20 +302,21 @@ def local_intensity_features(image, int_mask, offset, spacing):
     ``image``: the whole (interpolated) intensity array (z, y, x); ``int_mask``: bool intensity mask on a
     box of that array starting at ``offset`` (z, y, x).
     """
-    image = np.asarray(image, dtype=np.float64)
     kernel = spherical_mean_kernel(spacing)
     reach = np.array(kernel.shape) // 2
     lo = np.maximum(np.array(offset) - reach, 0)
-    hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, image.shape)
-    crop = image[tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))]
-    # Zero padding beyond the crop: inside the image the crop's margin covers the kernel; outside the image
-    # the voxels do not exist and are not counted (the count convolution divides them out).
-    total = signal.fftconvolve(crop, kernel, mode="same")
-    count = np.rint(signal.fftconvolve(np.ones(crop.shape), kernel, mode="same"))
+    hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, np.shape(image))
+    # the crop holds every image voxel within reach of the ROI: "outside the crop" is "outside the image"
+    window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    crop = np.ascontiguousarray(np.asarray(image)[window], dtype=np.float64)
+    offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
     start = np.array(offset) - lo
-    window = tuple(slice(a, a + n) for a, n in zip(start, int_mask.shape, strict=True))
-    means = (total / count)[window][int_mask]
-    values = crop[window][int_mask]
+    coordinates = zip(np.nonzero(int_mask), start, strict=True)
+    z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in coordinates)
+    sums = np.zeros((len(z), 2))
+    _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
+    means = sums[:, 0] / sums[:, 1]
+    values = crop[z, y, x]
     return {
         "loc_peak_loc": float(means[values == values.max()].max()),
         "loc_peak_glob": float(means.max()),

@@ -115,7 +115,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         croppable = False
         if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
             image, mask = preprocess.resample_ibsi(
-                image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options
+                image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options,
+                box,
             )
         elif settings.resampled_pixel_spacing is not None:
             image, mask = preprocess.resample(image, mask, box, settings, normaliser)
@@ -196,20 +197,23 @@ def _extract_ibsi(roi, params, timer):
     options = params.ibsi
     bounds = sorted(s.resegment_range) if s.resegment_range is not None and len(s.resegment_range) == 2 else None
     ivh = {"bin_width": options.ivh_bin_width, "bin_count": options.ivh_bin_count, "bounds": bounds}
-    with timer.stage("ibsi"):
-        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask)
     from . import ibsi_morph
 
     image_array = intake.as_zyx(roi.image)
     spacing = intake.spacing_zyx(roi.image)
     int_mask = volume > 0
-    with timer.stage("morphology"):
-        features.update(
-            ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
-        )
+
+    def morphology():
+        with timer.stage("morphology"):
+            return ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
+
+    morphology = _submitter()(morphology)  # a worker, beside the texture families and local intensity
+    with timer.stage("ibsi"):
+        features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask, options.aggregations)
     with timer.stage("local_intensity"):
         offset = [b.start for b in roi.morph_box]
         features.update(ibsi_morph.local_intensity_features(image_array, int_mask, offset, spacing))
+    features.update(morphology.result())
     return features
 
 

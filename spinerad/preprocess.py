@@ -257,8 +257,53 @@ def _same_grid(image, mask):
     )
 
 
-def resample_ibsi(image, mask, label, spacing, interpolator, options):
+#: A cropped mask's interpolated fraction this close to the threshold is re-done on the whole grid.
+_TIE_MARGIN = 1e-9
+
+
+def _interpolated_roi(mask, label, box, threshold, grid, run):
+    """The thresholded linear interpolation of ``mask == label``, resampled around the ROI only.
+
+    Linear interpolation of the 0/1 mask is exactly 0 farther than one input voxel from the ROI, so the
+    input is cropped to the ROI box plus two zero voxels and the output computed on the sub-grid that covers
+    it. The sub-grid's origin differs from the whole grid's in the last bits, and so may the fractions
+    (~1e-16): where one lies within :data:`_TIE_MARGIN` of the threshold (e.g. the exact 0.5 of a grid
+    that halves the spacing) this returns None and the caller resamples the whole grid, so the result is
+    always the whole grid's. ``grid``: (size, origin, spacing, direction matrix) of the new grid; ``run``
+    resamples onto it. Returns a 0/1 uint8 image on the new grid.
+    """
+    if box is None:
+        return None
+    new_size, new_origin, spacing, direction = grid
+    old_size = np.array(mask.GetSize())
+    lo = np.maximum([b.start - 2 for b in box[::-1]], 0)
+    hi = np.minimum([b.stop + 2 for b in box[::-1]], old_size)
+    crop = sitk.RegionOfInterest(mask, (hi - lo).tolist(), lo.tolist()) == label
+    span = np.array(np.meshgrid(*[[-1.0, float(n)] for n in hi - lo])).reshape(3, -1).T
+    corners = np.array([crop.TransformContinuousIndexToPhysicalPoint(c.tolist()) for c in span])
+    index = (corners - new_origin) @ direction / spacing  # continuous indices (x, y, z) on the new grid
+    start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, new_size)
+    stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, new_size)
+    inside = np.zeros(new_size[::-1], dtype=np.uint8)
+    if np.all(stop > start):
+        part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
+        if np.any(np.abs(part - threshold) < _TIE_MARGIN):
+            return None
+        inside[tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))] = part >= threshold
+    out = sitk.GetImageFromArray(inside)
+    out.SetSpacing(spacing.tolist())
+    out.SetOrigin(new_origin.tolist())
+    out.SetDirection(mask.GetDirection())
+    return out
+
+
+def resample_ibsi(image, mask, label, spacing, interpolator, options, box=None):
     """IBSI 1 interpolation: centre-aligned grid, mask interpolated linearly and thresholded.
+
+    The image is resampled whole (the diagnostics describe it), the mask around ``box`` (the ROI's
+    bounding box, z, y, x slices of the input grid; None: the whole mask), see :func:`_interpolated_roi`;
+    both from their own pixel type: ITK interpolates in double precision anyway, so casting the inputs
+    first gives the same arrays.
 
     Parameters
     ----------
@@ -279,25 +324,28 @@ def resample_ibsi(image, mask, label, spacing, interpolator, options):
     new_origin = np.array(image.GetOrigin()) + direction @ shift
     method = getattr(sitk, interpolator)
 
-    def run(source, method=method):
+    def run(source, method=method, start=None, size=None):
+        """Resample ``source`` onto the new grid, or onto its sub-grid from index ``start`` (x, y, z)."""
         rif = sitk.ResampleImageFilter()
         rif.SetOutputSpacing(new_spacing.tolist())
-        rif.SetSize(new_size.tolist())
-        rif.SetOutputOrigin(new_origin.tolist())
+        rif.SetSize((new_size if size is None else size).tolist())
+        shift = 0.0 if start is None else direction @ (np.asarray(start) * new_spacing)
+        rif.SetOutputOrigin((new_origin + shift).tolist())
         rif.SetOutputDirection(image.GetDirection())
         rif.SetOutputPixelType(sitk.sitkFloat64)
         rif.SetInterpolator(method)
-        return rif.Execute(sitk.Cast(source, sitk.sitkFloat64))
+        return rif.Execute(source)
 
-    values = sitk.GetArrayFromImage(run(image))
+    new_image = run(image)
     if options.round_intensities:
-        values = np.round(values)
+        rounded = sitk.GetImageFromArray(np.round(sitk.GetArrayViewFromImage(new_image)))
+        rounded.CopyInformation(new_image)
+        new_image = rounded
     # IBSI interpolates the ROI mask linearly whatever the image interpolator, then thresholds it.
-    fraction = sitk.GetArrayFromImage(run(sitk.Cast(mask == label, sitk.sitkFloat64), sitk.sitkLinear))
-    new_image = sitk.GetImageFromArray(values)
-    new_mask = sitk.GetImageFromArray(np.where(fraction >= options.mask_threshold, label, 0).astype(np.uint32))
-    for item in (new_image, new_mask):
-        item.SetSpacing(new_spacing.tolist())
-        item.SetOrigin(new_origin.tolist())
-        item.SetDirection(image.GetDirection())
+    threshold = float(options.mask_threshold)
+    grid = (new_size, new_origin, new_spacing, direction)
+    inside = _interpolated_roi(mask, label, box, threshold, grid, run)
+    if inside is None:  # the whole grid
+        inside = sitk.BinaryThreshold(run(mask == label, sitk.sitkLinear), threshold, np.inf, 1, 0)
+    new_mask = sitk.Cast(inside, sitk.sitkUInt32) * int(label)
     return new_image, new_mask

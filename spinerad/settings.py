@@ -182,6 +182,8 @@ class ExtractionParams:
             "feature_classes": [[c, list(n) if n is not None else None] for c, n in self.feature_classes],
             "ibsi": asdict(self.ibsi),
         }
+        if self.ibsi.aggregations == IbsiOptions.aggregations:
+            del payload["ibsi"]["aggregations"]  # the default (older than the setting): hashes stay as they were
         blob = json.dumps(payload, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -226,6 +228,15 @@ def _parse_value(key, value, kind, constraint):
         if constraint is not None and value not in constraint:
             raise SettingsError(f"setting '{key}' must be one of {', '.join(constraint)}; got {value!r}")
         return value
+    if kind == "str_list":  # strings from ``constraint``, each at most once
+        if not isinstance(value, (list, tuple)) or not value:
+            raise SettingsError(f"setting '{key}' must be a non-empty list, got {value!r}")
+        for item in value:
+            if item not in constraint:
+                raise SettingsError(f"setting '{key}' takes values of {', '.join(constraint)}; got {item!r}")
+        if len(set(value)) != len(value):
+            raise SettingsError(f"setting '{key}' lists a value twice: {list(value)!r}")
+        return tuple(value)
     if kind in ("int_list", "float_list"):
         if not isinstance(value, (list, tuple)):
             raise SettingsError(f"setting '{key}' must be a list, got {value!r}")
@@ -348,6 +359,8 @@ class IbsiOptions:
     outlier_sigma: float | None = None
     ivh_bin_width: float | None = None
     ivh_bin_count: int | None = None
+    #: IBSI texture aggregations to compute (``aggregations``): slice-wise 2D, 2.5D (slices merged), 3D.
+    aggregations: tuple = ("2D", "2_5D", "3D")
 
 
 _IBSI_SPEC = {
@@ -360,6 +373,9 @@ _IBSI_SPEC = {
     # IBSI outlier filtering (mean +- k sd of the ROI), applied after resegmentRange: IBSI configuration E
     # uses both, which PyRadiomics' single resegmentMode cannot express.
     "outlierSigma": ("outlier_sigma", "float", (">0", None)),
+    # The texture aggregations an IBSI configuration defines (2D and 2.5D for its 2D configurations, 3D for
+    # the 3D ones): the others are not computed. Default: all.
+    "aggregations": ("aggregations", "str_list", ("2D", "2_5D", "3D")),
 }
 
 

@@ -78,3 +78,68 @@ def test_ibsi_discretisation_fixed_bin_number():
 
     levels, n = discretise(np.array([0.0, 0.5, 0.99, 1.0]), bin_count=4)
     assert levels.tolist() == [1, 3, 4, 4] and n == 4
+
+
+@pytest.mark.parametrize("chosen", [["3D"], ["2D", "2_5D"], ["2_5D"]])
+def test_ibsi_aggregations_setting_computes_that_subset(ibsi_data, phantom_features, chosen):
+    """``ibsi: aggregations`` keeps exactly the texture features of those aggregations, with equal values."""
+    folder = ibsi_data / "digital_phantom"
+    some = spinerad.extract(
+        folder / "image.nii.gz",
+        folder / "mask.nii.gz",
+        params={"setting": {"binWidth": 1}, "ibsi": {"aggregations": chosen}},
+        ibsi=True,
+    )
+    texture = ("cm_", "rlm_", "szm_", "dzm_", "ngt_", "ngl_")
+
+    def aggregation(tag):
+        return next(a for a in ("2_5D", "2D", "3D") if f"_{a}" in tag)
+
+    expected = {
+        t: v for t, v in phantom_features.items() if not t.startswith(texture) or aggregation(t) in chosen
+    }
+    assert set(some) == set(expected)
+    assert {aggregation(t) for t in some if t.startswith(texture)} == set(chosen)
+    assert all(some[t] == expected[t] or (math.isnan(some[t]) and math.isnan(expected[t])) for t in some)
+
+
+@pytest.mark.parametrize("bad", [["4D"], [], "3D", ["3D", "3D"]])
+def test_ibsi_aggregations_setting_rejects_bad_values(bad):
+    from spinerad.errors import SettingsError
+    from spinerad.settings import load_params
+
+    with pytest.raises(SettingsError, match="aggregations"):
+        load_params({"ibsi": {"aggregations": bad}})
+
+
+@pytest.mark.parametrize(
+    "spacing", [(2.0, 2.0, 0.0), (2.0, 2.0, 2.0), (1.37, 2.11, 2.9), (0.7, 0.93, 1.6)], ids=str
+)
+def test_ibsi_mask_resampled_around_the_roi_equals_the_whole_grid(spacing):
+    """The mask interpolated on a sub-grid around the ROI (ties re-done whole) equals the whole grid's.
+
+    Spacing 1 -> 2 puts fractions at exactly 0.5 (the case that falls back to the whole grid).
+    """
+    import SimpleITK as sitk
+
+    from spinerad import preprocess
+    from spinerad.settings import IbsiOptions
+
+    rng = np.random.default_rng(7)
+    z, y, x = np.mgrid[:24, :48, :40]
+    roi = ((z - 11.3) / 6) ** 2 + ((y - 20.2) / 11) ** 2 + ((x - 23.7) / 9) ** 2 <= 1
+    labels = np.where(roi, 3, np.where(rng.random(roi.shape) < 0.01, 1, 0)).astype(np.uint8)
+    image = sitk.GetImageFromArray(rng.integers(-1000, 1000, roi.shape).astype(np.int16))
+    mask = sitk.GetImageFromArray(labels)
+    for item in (image, mask):
+        item.SetSpacing((1.0, 1.0, 1.0))
+        item.SetOrigin((-3.2, 7.1, 0.4))
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(roi))
+    options = IbsiOptions()
+    whole = preprocess.resample_ibsi(image, mask, 3, spacing, "sitkLinear", options)
+    around = preprocess.resample_ibsi(image, mask, 3, spacing, "sitkLinear", options, box)
+    for a, b in zip(whole, around, strict=True):
+        assert np.array_equal(sitk.GetArrayViewFromImage(a), sitk.GetArrayViewFromImage(b))
+        for geometry in ("GetOrigin", "GetSpacing", "GetDirection", "GetPixelID"):
+            assert getattr(a, geometry)() == getattr(b, geometry)()
+    assert np.count_nonzero(sitk.GetArrayViewFromImage(around[1]) == 3) > 100
