@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .ngtdm import FEATURE_NAMES, _ngtdm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_kernel
+from .voxel_common import block_scratch, block_voxels, load_window
 
 
 @njit(**JIT_PARALLEL)
@@ -28,7 +28,7 @@ def ngtdm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         feats = np.empty((1, n_feat))
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
-            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             m = np.zeros((1, n, 2))
             for bz in range(sz):
                 for by in range(sy):
