@@ -63,9 +63,17 @@ def bin_edges(roi_values, bin_width=25, bin_count=None):
         edges[-1] += 1  # the maximum falls in the top bin under numpy.digitize
         return edges
     # PyRadiomics uses the builtins min()/max(), which yield NumPy scalars of the array's dtype; so do these,
-    # and that dtype drives the edge arithmetic below.
+    # and that dtype drives the edge arithmetic below (float32 stays float32: its rounding is PyRadiomics').
     minimum = roi_values.min()
     maximum = roi_values.max()
+    if roi_values.dtype.kind in "iu" and roi_values.dtype.itemsize <= 4 and isinstance(bin_width, (int, np.integer)):
+        # Integer arithmetic in int64, not in the image's own (int16, uint16...) type, where min - min % width
+        # and max + 2 * width can wrap around near the type's limits. Without a wrap the values are the same.
+        # PyRadiomics computes in the image type: where its upper bound wraps, numpy.arange still returns the
+        # same edges (its length comes from the wrapped difference); where its lower bound wraps (a signed ROI
+        # minimum within one bin width of the type's minimum, e.g. int16 -32768), its edges are not monotonic
+        # and bin the ROI into nonsense; spinerad bins it as PyRadiomics does with a float binWidth.
+        minimum, maximum, bin_width = np.int64(minimum), np.int64(maximum), np.int64(bin_width)
     low = minimum - (minimum % bin_width)
     high = maximum + 2 * bin_width
     edges = np.arange(low, high, bin_width)
