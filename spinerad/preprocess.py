@@ -220,15 +220,19 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
     if region is not None:
         # Only the crop the interpolator reads is normalised and prefiltered (spinerad.cropping); the spline
         # itself is spinerad.kernels.bspline, which follows ITK's arithmetic in whole-image index space.
+        from .cropping import spline_reads
         from .kernels.bspline import bspline_coefficients, bspline_resample
 
-        source = sitk.RegionOfInterest(image, region[1], region[0])
-        pixel_id = (sitk.sitkFloat64 if normaliser is not None else source.GetPixelID())
-        voxels = sitk.GetArrayViewFromImage(source)
+        pixel_id = (sitk.sitkFloat64 if normaliser is not None else image.GetPixelID())
+        crop_zyx = tuple(slice(lo, lo + n) for lo, n in zip(region[0], region[1], strict=True))[::-1]
+        voxels = sitk.GetArrayViewFromImage(image)[crop_zyx]  # a view: the spline copies it to float64
         if normaliser is not None:
             voxels = normaliser.array(voxels)
+        reads = spline_reads(image, new_size, new_origin, target, direction, region)
+        # (a normalised crop is ours to filter in place; it is float64, so the integer check below never reads it)
+        coefficients = bspline_coefficients(voxels, reads, copy=normaliser is None)
         values = bspline_resample(
-            bspline_coefficients(voxels), region[0], image.GetSize(), new_size, new_origin, target, direction,
+            coefficients, region[0], image.GetSize(), new_size, new_origin, target, direction,
             image.GetOrigin(), image.GetSpacing(), image.GetDirection(),
         )
         if values is None:
