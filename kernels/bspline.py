@@ -64,7 +64,7 @@ def _filter_line(s, z, horizon):
 
 
 @njit(**JIT_PARALLEL)
-def _prefilter_lines(c, z, horizon, lines_a, lines_b):
+def _prefilter_kernel(c, z, horizon, lines_a, lines_b):
     """Filter, in place, the lines ``c[a, b, :]`` for ``a`` in ``lines_a`` and ``b`` in ``lines_b`` ([start, stop)).
 
     ``c`` is the coefficient volume seen with the filtered axis last (a transposed view for y and z).
@@ -96,9 +96,9 @@ def bspline_coefficients(values, read=None, copy=True):
     every = tuple(slice(0, n) for n in coefficients.shape)
     read = every if read is None else read
     # x lines at every (z, y); y lines (the view is (z, x, y)) at the read x; z lines ((x, y, z)) at read x, y
-    _prefilter_lines(coefficients, POLE, HORIZON, _span(every[0]), _span(every[1]))
-    _prefilter_lines(coefficients.transpose(0, 2, 1), POLE, HORIZON, _span(every[0]), _span(read[2]))
-    _prefilter_lines(coefficients.transpose(2, 1, 0), POLE, HORIZON, _span(read[2]), _span(read[1]))
+    _prefilter_kernel(coefficients, POLE, HORIZON, _span(every[0]), _span(every[1]))
+    _prefilter_kernel(coefficients.transpose(0, 2, 1), POLE, HORIZON, _span(every[0]), _span(read[2]))
+    _prefilter_kernel(coefficients.transpose(2, 1, 0), POLE, HORIZON, _span(read[2]), _span(read[1]))
     return coefficients
 
 

@@ -93,6 +93,8 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
     """
     out = np.empty(volume.shape, dtype=np.float64)
     clip = outliers is not None
+    # One compiled specialisation whatever the pixel type and layout: the kernel's first step is this exact cast.
+    volume = np.ascontiguousarray(volume, dtype=np.float64)
     _normalise_kernel(volume, float(shift), float(inverse_sigma), float(outliers) if clip else 0.0, clip,
                       float(scale), out)
     return out

@@ -101,7 +101,7 @@ def recursive_coefficients(sigma, spacing, second_order):
 
 
 @njit(**JIT_PARALLEL)
-def _recursive_lines(src, dst, c, block):
+def _deriche_kernel(src, dst, c, block):
     """Filter every column of ``src`` (length, lines) into ``dst`` (float32): ITK's ``FilterDataArray``."""
     n0, n1, n2, n3 = c[0], c[1], c[2], c[3]
     d1, d2, d3, d4 = c[4], c[5], c[6], c[7]
@@ -158,7 +158,7 @@ def _filter_axis(volume, axis, coefficients):
     shape = lines.shape
     flat = lines.reshape(shape[0], -1)
     out = np.empty(flat.shape, dtype=np.float32)
-    _recursive_lines(flat, out, coefficients, BLOCK)
+    _deriche_kernel(flat, out, coefficients, BLOCK)
     return np.moveaxis(out.reshape(shape), 0, axis)
 
 

@@ -202,6 +202,11 @@ class FilterSource:
         box = tuple(slice(b.start - lo, b.stop - lo) for b, lo in zip(self.box, lower, strict=True))
         return self._regions[key], box
 
+    def whole(self):
+        """The whole domain (normalised when the source normalises) and the ROI box within it: for filters whose
+        support is global (LBP's cubic-spline prefilter) or not worth bounding."""
+        return self.region(self.shape_zyx)
+
     def box_array(self):
         """Return the (normalised) intensities of the ROI box, (z, y, x)."""
         image, box = self.region()

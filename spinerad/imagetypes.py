@@ -168,7 +168,7 @@ def lbp_2d(source, settings):
     from skimage.feature import local_binary_pattern
 
     # The whole domain: LBP2D reads neighbours at lbp2DRadius (cheap next to a whole-image read).
-    image, box = source.region(source.shape_zyx)
+    image, box = source.whole()
     if image.GetDimension() != 3:
         raise NotSupported("the LBP2D image type needs a 3-D image")
     if not settings.force2d:
@@ -212,7 +212,7 @@ def lbp_3d(source, settings, roi):
     from trimesh.creation import icosphere
 
     # The whole domain: map_coordinates' cubic-spline prefilter is global, like PyRadiomics' call.
-    image, box = source.region(source.shape_zyx)
+    image, box = source.whole()
     in_roi = roi
     if image.GetDimension() != 3:
         raise NotSupported("the LBP3D image type needs a 3-D image")

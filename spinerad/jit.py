@@ -42,9 +42,28 @@ def _mask_itemsize(mask):
     return dtype.itemsize if dtype.kind in "iub" else 4  # the pipeline casts other masks to uint32
 
 
+#: Kernels outside the feature families, keyed by what calls them: ``{key: (called(params), warm-up profile)}``.
+#: ``called`` says whether an extraction with these parameters runs them; the profile runs them on the warm-up
+#: study (with firstorder, the cheapest family). ``spinerad warmup`` readies them all.
+PREPROCESSING_KERNELS = {
+    "normalise": (lambda params: params.settings.normalize, {"setting": {"normalize": True}}),
+    "bspline": (
+        lambda params: params.settings.resampled_pixel_spacing is not None
+        and params.settings.interpolator == "sitkBSpline",
+        {"setting": {"resampledPixelSpacing": [1.0, 1.0, 2.0], "interpolator": "sitkBSpline"}},
+    ),
+    "LoG": (
+        lambda params: any(name == "LoG" for name, _ in params.image_types),
+        {"imageType": {"LoG": {"sigma": [1.0]}}},
+    ),
+}
+
+
 def _needed(params, device, mask_itemsize, ibsi):
     families = ("ibsi",) if ibsi else tuple(name for name, _ in params.feature_classes)
     keys = {(family, device) for family in families}
+    if not ibsi:
+        keys |= {(key, "cpu") for key, (called, _) in PREPROCESSING_KERNELS.items() if called(params)}
     if mask_itemsize is not None:
         keys.add(("mask", mask_itemsize))
     return keys
@@ -102,9 +121,16 @@ def _warm(keys):
         image, mask = _warm_study()
         if ("extras", "cpu") in keys:
             _warm_extras(image, mask)
+        preprocessing = sorted(key for key, _ in keys if key in PREPROCESSING_KERNELS)
+        if preprocessing:
+            profile = {"setting": {}, "imageType": {"Original": {}}, "featureClass": {"firstorder": None}}
+            for key in preprocessing:
+                for section, values in PREPROCESSING_KERNELS[key][1].items():
+                    profile[section].update(values)
+            extract(image, mask, params=load_params(profile), device="cpu")
         by_device = {}
         for family, device in keys:
-            if family not in ("mask", "extras"):
+            if family not in ("mask", "extras") and family not in PREPROCESSING_KERNELS:
                 by_device.setdefault(device, set()).add(family)
         for device, families in sorted(by_device.items()):
             if "ibsi" in families:
@@ -118,20 +144,14 @@ def _warm(keys):
 
 
 def _warm_extras(image, mask):
-    """Kernels no feature family selects (``spinerad warmup`` only): normalisation, B-spline resampling and
-    filters, shape2D, and the direct Moran/Geary pair sums."""
+    """Kernels neither a feature family nor :data:`PREPROCESSING_KERNELS` selects (``spinerad warmup`` only):
+    shape2D and the direct Moran/Geary pair sums."""
     import SimpleITK as sitk
 
     from .ibsi_morph import spatial_autocorrelation
     from .pipeline import extract
     from .settings import load_params
 
-    profile = {
-        "setting": {"normalize": True, "resampledPixelSpacing": [1.0, 1.0, 2.0]},
-        "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Wavelet": {}},
-        "featureClass": {"firstorder": None},
-    }
-    extract(image, mask, params=load_params(profile), device="cpu")
     one_slice = sitk.GetArrayFromImage(mask)
     one_slice[np.arange(one_slice.shape[0]) != one_slice.shape[0] // 2] = 0
     flat = sitk.GetImageFromArray(one_slice)
@@ -207,6 +227,7 @@ def warm_all(devices=("cpu",)):
             keys |= {("mask", itemsize) for itemsize in (1, 2, 4, 8)}
             if "cpu" in devices:
                 keys.add(("extras", "cpu"))
+                keys |= {(key, "cpu") for key in PREPROCESSING_KERNELS}
             missing = keys - _ready
             if missing:
                 _warm(missing)
