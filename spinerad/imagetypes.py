@@ -8,6 +8,7 @@ The filters are the ones PyRadiomics calls (SimpleITK, PyWavelets, NumPy), in
 the same order and precision, so the filtered intensities are bit-identical.
 """
 
+import functools
 import logging
 
 import numpy as np
@@ -62,20 +63,45 @@ def log_sigma(source, settings):
         yield name, _array(lrgif.Execute(image))[box]
 
 
-def _swt(array, axes, settings):
+@functools.lru_cache(maxsize=None)
+def _wavelet_taps(name, dtype):
+    """PyWavelets' decomposition taps in the precision it filters ``dtype`` data with, read from its own
+    transform of a unit impulse (its float32 taps of some families, e.g. the Coiflets, are computed in
+    float32 rather than rounded from the float64 ones)."""
     import pywt
 
-    wavelet = pywt.Wavelet(settings.wavelet)
+    wavelet = pywt.Wavelet(name)
+    length = wavelet.dec_len
+    impulse = np.zeros(2 * length, dtype=dtype)
+    impulse[0] = 1
+    ((approximation, detail),) = pywt.swt(impulse, wavelet, level=1)
+    where = (np.arange(length) - length // 2) % impulse.shape[0]  # output o holds the tap o + length // 2
+    return approximation[where], detail[where]
+
+
+def _swtn(data, axes, settings):
+    """One undilated ``pywt.swtn`` level (PyRadiomics' call), by :mod:`spinerad.kernels.swt` where it applies."""
+    if data.dtype in (np.float32, np.float64) or data.dtype.kind in "iub":
+        from .kernels.swt import swtn_level
+
+        dtype = np.float32 if data.dtype == np.float32 else np.float64
+        return swtn_level(data, *_wavelet_taps(settings.wavelet, dtype), axes)
+    import pywt
+
+    return pywt.swtn(data, pywt.Wavelet(settings.wavelet), level=1, start_level=0, axes=axes)[0]
+
+
+def _swt(array, axes, settings):
     original_shape = array.shape
     padding = tuple((0, 1 if n % 2 != 0 else 0) for n in original_shape)
     data = np.pad(np.asarray(array).copy(), padding, "wrap")
     unpad = tuple(slice(None, -1 if n % 2 != 0 else None) for n in original_shape)
     approx_key = "a" * len(axes)
     for _ in range(settings.start_level):
-        data = pywt.swtn(data, wavelet, level=1, start_level=0, axes=axes)[0][approx_key].copy()
+        data = _swtn(data, axes, settings)[approx_key].copy()
     levels = []
     for _ in range(settings.start_level, settings.start_level + settings.level):
-        decomposition = pywt.swtn(data, wavelet, level=1, start_level=0, axes=axes)[0]
+        decomposition = _swtn(data, axes, settings)
         data = decomposition[approx_key].copy()
         details = {}
         for key, band in decomposition.items():
