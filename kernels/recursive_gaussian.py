@@ -188,5 +188,9 @@ def laplacian_of_gaussian(volume, spacing_zyx, sigma, box=None):
                 coefficients = recursive_coefficients(sigma, spacing_zyx[smooth_axis], False)
                 term = _keep(_filter_axis(term, smooth_axis, coefficients), smooth_axis, box)
         scaled = term.astype(np.float64) * (1.0 / (spacing_zyx[axis] * spacing_zyx[axis]))
-        total = scaled.astype(np.float32) if total is None else (total.astype(np.float64) + scaled).astype(np.float32)
+        total = (
+            scaled.astype(np.float32)
+            if total is None
+            else (total.astype(np.float64) + scaled).astype(np.float32)
+        )
     return total

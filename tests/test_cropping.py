@@ -104,20 +104,18 @@ def test_normalised_crop_equals_sitk_normalize_of_whole_image(dtype):
         assert np.max(np.abs(extremes)) == np.max(np.abs(sitk.GetArrayFromImage(reference)))
 
 
+def _assert_statistics_equal_itk(values):
+    stats = sitk.StatisticsImageFilter()
+    stats.Execute(sitk.GetImageFromArray(values))
+    assert integer_statistics(values) == (stats.GetMean(), stats.GetSigma(), stats.GetMinimum(), stats.GetMaximum())
+
+
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16"])
 def test_integer_statistics_equal_itk(dtype):
     info = np.iinfo(dtype)
     rng = np.random.default_rng(11)
     for shape in ((1, 2, 1), (5, 17, 23), (40, 64, 64)):
-        values = rng.integers(info.min, int(info.max) + 1, shape).astype(dtype)
-        stats = sitk.StatisticsImageFilter()
-        stats.Execute(sitk.GetImageFromArray(values))
-        assert integer_statistics(values) == (
-            stats.GetMean(),
-            stats.GetSigma(),
-            stats.GetMinimum(),
-            stats.GetMaximum(),
-        )
+        _assert_statistics_equal_itk(rng.integers(info.min, int(info.max) + 1, shape).astype(dtype))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -125,15 +123,7 @@ def test_whole_number_float_statistics_equal_itk(dtype):
     """Float images of whole numbers (CT in HU stored as float) take the exact path too."""
     rng = np.random.default_rng(12)
     for shape in ((1, 2, 1), (5, 17, 23), (30, 64, 64)):
-        values = rng.integers(-1024, 3072, shape).astype(dtype)
-        stats = sitk.StatisticsImageFilter()
-        stats.Execute(sitk.GetImageFromArray(values))
-        assert integer_statistics(values) == (
-            stats.GetMean(),
-            stats.GetSigma(),
-            stats.GetMinimum(),
-            stats.GetMaximum(),
-        )
+        _assert_statistics_equal_itk(rng.integers(-1024, 3072, shape).astype(dtype))
 
 
 def test_integer_statistics_declines_what_itk_would_round():

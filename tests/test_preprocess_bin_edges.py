@@ -63,16 +63,21 @@ def _oracle(oracle, image, mask, bin_width):
 def test_upper_limit_equals_pyradiomics(oracle, dtype, low, high):
     """``max + 2 * binWidth`` wraps in PyRadiomics' integer arithmetic, yet numpy.arange gives it the same edges."""
     image, mask = _study(dtype, low, high)
-    ours = spinerad.extract(image, mask, params={"setting": {"label": 1, "binWidth": 25}, "featureClass": CLASSES})
+    ours = spinerad.extract(
+        image, mask, params={"setting": {"label": 1, "binWidth": 25}, "featureClass": CLASSES}
+    )
     assert_features_match(ours, _oracle(oracle, image, mask, 25), scale=high)
 
 
 @pytest.mark.oracle
 def test_lower_limit_bins_as_pyradiomics_does_without_the_wrap(oracle):
     """int16 -32768 in the ROI: PyRadiomics' integer lower bound wraps (non-monotonic edges); with a float
-    binWidth its arithmetic is float64 and does not wrap, and that is the binning spinerad gives for either."""
+    binWidth its arithmetic is float64 and does not wrap, and that is the binning spinerad gives for either.
+    """
     image, mask = _study(np.int16, -32768, -32000)
     expected = _oracle(oracle, image, mask, 25.0)
     for width in (25, 25.0):
-        ours = spinerad.extract(image, mask, params={"setting": {"label": 1, "binWidth": width}, "featureClass": CLASSES})
+        ours = spinerad.extract(
+            image, mask, params={"setting": {"label": 1, "binWidth": width}, "featureClass": CLASSES}
+        )
         assert_features_match(ours, expected, scale=32768)

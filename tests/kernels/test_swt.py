@@ -8,7 +8,19 @@ from spinerad.imagetypes import _wavelet_taps
 from spinerad.kernels.swt import swtn_level
 
 #: every family PyRadiomics accepts, with short and long filters (haar 2 ... coif17 102 taps)
-WAVELETS = ["haar", "coif1", "db3", "sym4", "bior1.5", "rbio3.1", "dmey", "coif5", "db10", "coif17", "bior6.8"]
+WAVELETS = [
+    "haar",
+    "coif1",
+    "db3",
+    "sym4",
+    "bior1.5",
+    "rbio3.1",
+    "dmey",
+    "coif5",
+    "db10",
+    "coif17",
+    "bior6.8",
+]
 AXES = [(2, 1, 0), (2, 1), (0, 2, 1), (1,)]
 
 
@@ -18,7 +30,9 @@ def test_bands_equal_pywavelets(name, dtype):
     rng = np.random.default_rng(len(name) + np.dtype(dtype).itemsize)
     wavelet = pywt.Wavelet(name)
     for trial in range(4):
-        shape = tuple(int(2 * rng.integers(1, 16)) for _ in range(3))  # even lengths, shorter and longer than F
+        shape = tuple(
+            int(2 * rng.integers(1, 16)) for _ in range(3)
+        )  # even lengths, shorter and longer than F
         data = rng.normal(0, 300, shape).astype(dtype)
         if trial == 0:
             data[:, :2] = 0  # flat parts: details exactly 0 in PyWavelets, so here too
