@@ -1,4 +1,4 @@
-"""Laplacian of Gaussian on a 3-D volume, step by step as SimpleITK's ``LaplacianRecursiveGaussianImageFilter``.
+"""Laplacian of Gaussian on a 3-D volume, as SimpleITK's ``LaplacianRecursiveGaussianImageFilter`` does it.
 
 PyRadiomics' LoG image type is ITK's recursive (Deriche, 4th order) LoG with ``NormalizeAcrossScale`` on;
 this module reproduces its arithmetic so the float32 result is bit-identical (tested against SimpleITK on

@@ -26,7 +26,7 @@ BLOCK = 512
 
 
 def _schedule(n, f):
-    """(filter index, input index) of every term of every output, in PyWavelets' summation order: (N, F, 2)."""
+    """Return (filter index, input index) of each term of each output, in PyWavelets' order: (N, F, 2)."""
     order = np.empty((n, f, 2), dtype=np.int64)
     for o in range(n):
         i = o + f // 2
@@ -47,7 +47,7 @@ def _schedule(n, f):
 
 @njit(**JIT_PARALLEL)
 def _swt_lines_kernel(src, low, high, order, out_low, out_high, block):
-    """Approximation and detail along axis 1 of ``src`` (before, length, after), in ``order``'s summation order.
+    """Split along axis 1 of ``src`` (before, length, after) into approximation and detail, in ``order``.
 
     Lines are ``src[a, :, b]``; tasks are (a, block of b), so the innermost loop runs over neighbouring lines
     (accumulated in task-local rows, which the compiler knows alias nothing, so it vectorises them).
@@ -77,7 +77,7 @@ def _swt_lines_kernel(src, low, high, order, out_low, out_high, block):
 
 @njit(**JIT_PARALLEL)
 def _swt_rows_kernel(src, low, high, order, out_low, out_high):
-    """The same along the last axis of ``src`` (lines, length): rows, vectorised across outputs instead.
+    """Split along the last axis of ``src`` (lines, length): rows, vectorised across outputs instead.
 
     Outputs whose filter lies within the line (``F/2 + F <= i + F/2 < N + F/2``) take their terms in filter
     order, so each filter tap is one shifted multiply-add over all of them; the others follow ``order``.

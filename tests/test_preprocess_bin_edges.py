@@ -26,6 +26,7 @@ NEAR_LIMITS = [
 @pytest.mark.parametrize("dtype, low, high", NEAR_LIMITS)
 @pytest.mark.parametrize("width", [1, 7, 25])
 def test_edges_do_not_wrap_and_equal_exact_arithmetic(dtype, low, high, width):
+    """No overflow warning; the edges of Python's unbounded integer arithmetic."""
     values = np.random.default_rng(width).integers(low, high, 500, endpoint=True).astype(dtype)
     values[:2] = low, high
     with warnings.catch_warnings():
@@ -61,7 +62,7 @@ def _oracle(oracle, image, mask, bin_width):
 @pytest.mark.oracle
 @pytest.mark.parametrize("dtype, low, high", [(np.int16, 32300, 32767), (np.uint16, 65000, 65535)])
 def test_upper_limit_equals_pyradiomics(oracle, dtype, low, high):
-    """``max + 2 * binWidth`` wraps in PyRadiomics' integer arithmetic, yet numpy.arange gives it the same edges."""
+    """``max + 2 * binWidth`` wraps in PyRadiomics' integer type; numpy.arange still gives it our edges."""
     image, mask = _study(dtype, low, high)
     ours = spinerad.extract(
         image, mask, params={"setting": {"label": 1, "binWidth": 25}, "featureClass": CLASSES}
@@ -71,8 +72,10 @@ def test_upper_limit_equals_pyradiomics(oracle, dtype, low, high):
 
 @pytest.mark.oracle
 def test_lower_limit_bins_as_pyradiomics_does_without_the_wrap(oracle):
-    """int16 -32768 in the ROI: PyRadiomics' integer lower bound wraps (non-monotonic edges); with a float
-    binWidth its arithmetic is float64 and does not wrap, and that is the binning spinerad gives for either.
+    """int16 -32768 in the ROI: spinerad bins as PyRadiomics does with a float binWidth.
+
+    PyRadiomics' integer lower bound wraps there (non-monotonic edges); with a float binWidth its arithmetic
+    is float64 and does not wrap, and that is the binning spinerad gives for either width.
     """
     image, mask = _study(np.int16, -32768, -32000)
     expected = _oracle(oracle, image, mask, 25.0)

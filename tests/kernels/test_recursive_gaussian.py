@@ -1,4 +1,4 @@
-"""The recursive LoG kernel against SimpleITK's ``LaplacianRecursiveGaussianImageFilter`` (what PyRadiomics calls).
+"""The recursive LoG kernel against SimpleITK's LaplacianRecursiveGaussianImageFilter (PyRadiomics' call).
 
 Bit-identical float32 output is required: LoG values are discretised, and a value one ulp across a bin edge
 would move every texture feature.
@@ -32,6 +32,7 @@ def _random_volume(rng, dtype, shape):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_bit_identical_to_simpleitk_on_random_volumes_and_boxes(seed):
+    """Random pixel types, spacings, sigmas and output boxes."""
     rng = np.random.default_rng(seed)
     dtype = DTYPES[seed % len(DTYPES)]
     shape = tuple(int(n) for n in rng.integers(4, 36, 3))
@@ -43,7 +44,7 @@ def test_bit_identical_to_simpleitk_on_random_volumes_and_boxes(seed):
     assert whole.dtype == np.float32
     assert np.array_equal(whole, expected)
     lower = [int(rng.integers(0, n)) for n in shape]
-    box = tuple(slice(lo, int(rng.integers(lo + 1, n + 1))) for lo, n in zip(lower, shape))
+    box = tuple(slice(lo, int(rng.integers(lo + 1, n + 1))) for lo, n in zip(lower, shape, strict=True))
     assert np.array_equal(laplacian_of_gaussian(volume, spacing, sigma, box), expected[box])
 
 

@@ -27,6 +27,7 @@ AXES = [(2, 1, 0), (2, 1), (0, 2, 1), (1,)]
 @pytest.mark.parametrize("name", WAVELETS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int16])
 def test_bands_equal_pywavelets(name, dtype):
+    """Every band, on random volumes with flat parts, for several axis sets."""
     rng = np.random.default_rng(len(name) + np.dtype(dtype).itemsize)
     wavelet = pywt.Wavelet(name)
     for trial in range(4):
