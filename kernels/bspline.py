@@ -140,6 +140,9 @@ def _interpolate_kernel(
         wx = np.empty(4)
         wy = np.empty(4)
         wz = np.empty(4)
+        xs = np.empty(4, dtype=np.int64)
+        ys = np.empty(4, dtype=np.int64)
+        zs = np.empty(4, dtype=np.int64)
         point = np.empty(3)
         cindex = np.empty(3)
         for j in range(n_y):
@@ -169,14 +172,15 @@ def _interpolate_kernel(
                 _weights(cindex[0], fx, wx)
                 _weights(cindex[1], fy, wy)
                 _weights(cindex[2], fz, wz)
+                for a in range(4):  # the taps' crop indices, mirrored at the whole image's border
+                    xs[a] = _mirror(fx + a, full[0]) - offset[0]
+                    ys[a] = _mirror(fy + a, full[1]) - offset[1]
+                    zs[a] = _mirror(fz + a, full[2]) - offset[2]
                 total = 0.0
                 for c in range(4):
-                    zz = _mirror(fz + c, full[2]) - offset[2]
                     for b in range(4):
-                        yy = _mirror(fy + b, full[1]) - offset[1]
                         for a in range(4):
-                            xx = _mirror(fx + a, full[0]) - offset[0]
-                            total += (wx[a] * wy[b] * wz[c]) * coefficients[zz, yy, xx]
+                            total += (wx[a] * wy[b] * wz[c]) * coefficients[zs[c], ys[b], xs[a]]
                 out[k, j, i] = total
         ambiguous[k] = near_edge
 
