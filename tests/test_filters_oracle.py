@@ -1,5 +1,7 @@
-"""Random filter profiles (LoG, wavelets of several families, the intensity filters, gradient) against the
-live PyRadiomics oracle at 1e-10: the hand-written LoG, wavelet and B-spline kernels in a whole extraction.
+"""Random filter profiles against the live PyRadiomics oracle at 1e-10.
+
+LoG, wavelets of several families, the intensity filters and the gradient, with and without B-spline
+resampling and normalisation: the hand-written LoG, wavelet and B-spline kernels in whole extractions.
 """
 
 import numpy as np
