@@ -64,50 +64,41 @@ def _filter_line(s, z, horizon):
 
 
 @njit(**JIT_PARALLEL)
-def _prefilter_x(c, z, horizon):
-    n_z, n_y, n_x = c.shape
-    for k in prange(n_z):
-        line = np.empty(n_x)
-        for j in range(n_y):
-            for i in range(n_x):
-                line[i] = c[k, j, i]
+def _prefilter_kernel(c, z, horizon, lines_a, lines_b):
+    """Filter, in place, the lines ``c[a, b, :]`` for ``a`` in ``lines_a`` and ``b`` in ``lines_b`` ([start, stop)).
+
+    ``c`` is the coefficient volume seen with the filtered axis last (a transposed view for y and z).
+    """
+    n = c.shape[2]
+    for a in prange(lines_a[0], lines_a[1]):
+        line = np.empty(n)
+        for b in range(lines_b[0], lines_b[1]):
+            for i in range(n):
+                line[i] = c[a, b, i]
             _filter_line(line, z, horizon)
-            for i in range(n_x):
-                c[k, j, i] = line[i]
+            for i in range(n):
+                c[a, b, i] = line[i]
 
 
-@njit(**JIT_PARALLEL)
-def _prefilter_y(c, z, horizon):
-    n_z, n_y, n_x = c.shape
-    for k in prange(n_z):
-        line = np.empty(n_y)
-        for i in range(n_x):
-            for j in range(n_y):
-                line[j] = c[k, j, i]
-            _filter_line(line, z, horizon)
-            for j in range(n_y):
-                c[k, j, i] = line[j]
+def _span(part):
+    return np.array([part.start, part.stop], dtype=np.int64)
 
 
-@njit(**JIT_PARALLEL)
-def _prefilter_z(c, z, horizon):
-    n_z, n_y, n_x = c.shape
-    for j in prange(n_y):
-        line = np.empty(n_z)
-        for i in range(n_x):
-            for k in range(n_z):
-                line[k] = c[k, j, i]
-            _filter_line(line, z, horizon)
-            for k in range(n_z):
-                c[k, j, i] = line[k]
+def bspline_coefficients(values, read=None, copy=True):
+    """Cubic B-spline coefficients of a (z, y, x) volume, ITK's order of passes (x, y, z). float64.
 
-
-def bspline_coefficients(values):
-    """Cubic B-spline coefficients of a (z, y, x) volume, ITK's order of passes (x, y, z). float64 copy."""
-    coefficients = np.array(values, dtype=np.float64, order="C")
-    _prefilter_x(coefficients, POLE, HORIZON)
-    _prefilter_y(coefficients, POLE, HORIZON)
-    _prefilter_z(coefficients, POLE, HORIZON)
+    ``read``: the (z, y, x) slices the interpolator will read (default: all). A line is independent of the
+    others, so after the x pass only the lines that reach ``read`` are filtered: y lines at the read x, z
+    lines at the read x and y. Coefficients outside ``read`` are left half-filtered: never read them.
+    ``copy=False`` filters ``values`` in place when it already is a C-ordered float64 array.
+    """
+    coefficients = np.array(values, dtype=np.float64, order="C", copy=True if copy else None)
+    every = tuple(slice(0, n) for n in coefficients.shape)
+    read = every if read is None else read
+    # x lines at every (z, y); y lines (the view is (z, x, y)) at the read x; z lines ((x, y, z)) at read x, y
+    _prefilter_kernel(coefficients, POLE, HORIZON, _span(every[0]), _span(every[1]))
+    _prefilter_kernel(coefficients.transpose(0, 2, 1), POLE, HORIZON, _span(every[0]), _span(read[2]))
+    _prefilter_kernel(coefficients.transpose(2, 1, 0), POLE, HORIZON, _span(read[2]), _span(read[1]))
     return coefficients
 
 
@@ -149,6 +140,9 @@ def _interpolate_kernel(
         wx = np.empty(4)
         wy = np.empty(4)
         wz = np.empty(4)
+        xs = np.empty(4, dtype=np.int64)
+        ys = np.empty(4, dtype=np.int64)
+        zs = np.empty(4, dtype=np.int64)
         point = np.empty(3)
         cindex = np.empty(3)
         for j in range(n_y):
@@ -178,14 +172,15 @@ def _interpolate_kernel(
                 _weights(cindex[0], fx, wx)
                 _weights(cindex[1], fy, wy)
                 _weights(cindex[2], fz, wz)
+                for a in range(4):  # the taps' crop indices, mirrored at the whole image's border
+                    xs[a] = _mirror(fx + a, full[0]) - offset[0]
+                    ys[a] = _mirror(fy + a, full[1]) - offset[1]
+                    zs[a] = _mirror(fz + a, full[2]) - offset[2]
                 total = 0.0
                 for c in range(4):
-                    zz = _mirror(fz + c, full[2]) - offset[2]
                     for b in range(4):
-                        yy = _mirror(fy + b, full[1]) - offset[1]
                         for a in range(4):
-                            xx = _mirror(fx + a, full[0]) - offset[0]
-                            total += (wx[a] * wy[b] * wz[c]) * coefficients[zz, yy, xx]
+                            total += (wx[a] * wy[b] * wz[c]) * coefficients[zs[c], ys[b], xs[a]]
                 out[k, j, i] = total
         ambiguous[k] = near_edge
 

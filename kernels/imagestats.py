@@ -1,10 +1,11 @@
 """Whole-image statistics for normalisation: exact integer sums in one parallel pass.
 
 ``sitk.Normalize`` divides by ITK's ``StatisticsImageFilter`` sigma, computed from a compensated sum of the
-voxels and of their squares. For an integer image whose sum of squares stays below 2**53 every partial sum
-is an exact integer in float64, so ITK's sums are exact and equal the int64 sums here, whatever the order;
-the mean and sigma then follow ITK's formulas bit for bit (tested against ``StatisticsImageFilter``). This
-pass reads the 8/16-bit voxels once, in parallel over slices, instead of ITK's compensated float64 loop.
+voxels and of their squares. For an image of integer values (an integer type, or a float type holding only
+whole numbers, as CT in HU often is) whose sum of squares stays below 2**53, every partial sum is an exact
+integer in float64, so ITK's sums are exact and equal the int64 sums here, whatever the order; the mean and
+sigma then follow ITK's formulas bit for bit (tested against ``StatisticsImageFilter``). This pass reads the
+voxels once, in parallel over slices, instead of ITK's compensated float64 loop.
 """
 
 import numpy as np
@@ -14,20 +15,36 @@ from ._config import JIT_PARALLEL
 
 #: Largest integer every float64 holds exactly.
 EXACT_LIMIT = 2**53
+#: Voxel magnitudes the int64 sums take (their squares stay far from int64 overflow).
+VALUE_LIMIT = 2**31
+#: Pixel types the exact path reads (wider integers could exceed the limits anyway: ITK decides).
+TYPES = (np.int8, np.uint8, np.int16, np.uint16, np.float32, np.float64)
 
 
 @njit(**JIT_PARALLEL)
-def _integer_sums_kernel(volume, per_slice):
-    """Per z-slice: [sum, sum of squares, minimum, maximum] of an integer volume (int64 arithmetic)."""
+def _integer_sums_kernel(volume, per_slice, floating):
+    """Per z-slice: [sum, sum of squares, minimum, maximum, whole] (int64 arithmetic).
+
+    ``floating``: check each voxel; ``whole`` is then 0 when one is not a whole number below ``VALUE_LIMIT``
+    in magnitude (or not finite). Integer volumes skip the check (the compiler takes it out of the loop).
+    """
     n_z, n_y, n_x = volume.shape
     for z in prange(n_z):
         total = np.int64(0)
         squares = np.int64(0)
-        low = np.int64(volume[z, 0, 0])
-        high = low
+        low = np.int64(VALUE_LIMIT)
+        high = -low
+        whole = 1
         for y in range(n_y):
             for x in range(n_x):
-                v = np.int64(volume[z, y, x])
+                value = volume[z, y, x]
+                if floating:
+                    if not abs(np.float64(value)) < VALUE_LIMIT:
+                        whole = 0
+                        continue
+                v = np.int64(value)
+                if floating and v != value:
+                    whole = 0
                 total += v
                 squares += v * v
                 if v < low:
@@ -38,6 +55,7 @@ def _integer_sums_kernel(volume, per_slice):
         per_slice[z, 1] = squares
         per_slice[z, 2] = low
         per_slice[z, 3] = high
+        per_slice[z, 4] = whole
 
 
 def integer_statistics(volume):
@@ -46,18 +64,20 @@ def integer_statistics(volume):
     Parameters
     ----------
     volume : numpy.ndarray
-        3-D array of an 8- or 16-bit integer type.
+        3-D array of 8- or 16-bit integers, or of float32/float64 whole numbers.
 
     Returns
     -------
     tuple of float or None
         ``(mean, sigma, minimum, maximum)``; None when the sum of squares could exceed 2**53 (ITK's float64
-        sums would round: use ITK) or the type is not a small integer.
+        sums would round: use ITK), a value is not a whole number, or the type is not one of ``TYPES``.
     """
-    if volume.dtype not in (np.int8, np.uint8, np.int16, np.uint16) or volume.ndim != 3 or volume.size < 2:
+    if volume.dtype not in TYPES or volume.ndim != 3 or volume.size < 2:
         return None
-    per_slice = np.empty((volume.shape[0], 4), dtype=np.int64)
-    _integer_sums_kernel(np.ascontiguousarray(volume), per_slice)
+    per_slice = np.empty((volume.shape[0], 5), dtype=np.int64)
+    _integer_sums_kernel(np.ascontiguousarray(volume), per_slice, volume.dtype.kind == "f")
+    if not per_slice[:, 4].all():
+        return None
     total = int(per_slice[:, 0].sum())
     squares = int(per_slice[:, 1].sum())
     if squares >= EXACT_LIMIT or abs(total) >= EXACT_LIMIT:
@@ -93,6 +113,8 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
     """
     out = np.empty(volume.shape, dtype=np.float64)
     clip = outliers is not None
+    # One compiled specialisation whatever the pixel type and layout: the kernel's first step is this exact cast.
+    volume = np.ascontiguousarray(volume, dtype=np.float64)
     _normalise_kernel(volume, float(shift), float(inverse_sigma), float(outliers) if clip else 0.0, clip,
                       float(scale), out)
     return out

@@ -202,6 +202,11 @@ class FilterSource:
         box = tuple(slice(b.start - lo, b.stop - lo) for b, lo in zip(self.box, lower, strict=True))
         return self._regions[key], box
 
+    def whole(self):
+        """The whole domain (normalised when the source normalises) and the ROI box within it: for filters whose
+        support is global (LBP's cubic-spline prefilter) or not worth bounding."""
+        return self.region(self.shape_zyx)
+
     def box_array(self):
         """Return the (normalised) intensities of the ROI box, (z, y, x)."""
         image, box = self.region()
@@ -222,6 +227,19 @@ class FilterSource:
         return self._max_abs
 
 
+def _corner_indices(image, size, origin, spacing, direction):
+    """Continuous indices in ``image`` of the output grid's 2**dim corners (extremes of an affine map)."""
+    dimension = image.GetDimension()
+    direction = np.array(direction, dtype=np.float64).reshape(dimension, dimension)
+    spacing = np.asarray(spacing, dtype=np.float64)
+    corners = []
+    for corner in np.ndindex(*([2] * dimension)):
+        index = np.array(corner) * (np.array(size) - 1)
+        point = np.asarray(origin, dtype=np.float64) + direction @ (spacing * index)
+        corners.append(image.TransformPhysicalPointToContinuousIndex(point.tolist()))
+    return np.array(corners)
+
+
 def input_region(image, size, origin, spacing, direction, interpolator):
     """Index region of ``image`` an interpolator reads to fill the output grid, or None (read it all).
 
@@ -232,20 +250,30 @@ def input_region(image, size, origin, spacing, direction, interpolator):
     dimension = image.GetDimension()
     if support is None or not CROP or dimension != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         return None
-    direction = np.array(direction, dtype=np.float64).reshape(dimension, dimension)
-    spacing = np.asarray(spacing, dtype=np.float64)
-    corners = []
-    for corner in np.ndindex(*([2] * dimension)):
-        index = np.array(corner) * (np.array(size) - 1)
-        point = np.asarray(origin, dtype=np.float64) + direction @ (spacing * index)
-        corners.append(image.TransformPhysicalPointToContinuousIndex(point.tolist()))
-    corners = np.array(corners)
+    corners = _corner_indices(image, size, origin, spacing, direction)
     full = np.array(image.GetSize())
     lower = np.maximum(np.floor(corners.min(axis=0)).astype(int) - support, 0)
     upper = np.minimum(np.floor(corners.max(axis=0)).astype(int) + support + 1, full - 1)
     if np.any(upper < lower):
         return None
     return lower.tolist(), (upper - lower + 1).tolist()
+
+
+def spline_reads(image, size, origin, spacing, direction, region):
+    """The (z, y, x) slices of the crop ``region`` whose B-spline coefficients the interpolator reads.
+
+    Its taps are ``floor(x) - 1 .. floor(x) + 2`` (mirrored at the whole image's border, which stays within
+    3 voxels of it); one more voxel on either side covers the float32 rounding of ``floor`` and the last bits
+    of the continuous index. Only these coefficients need every prefilter pass
+    (:func:`spinerad.kernels.bspline.bspline_coefficients`).
+    """
+    corners = _corner_indices(image, size, origin, spacing, direction)
+    start = np.asarray(region[0])
+    stop = start + np.asarray(region[1])
+    lower = np.maximum(np.floor(corners.min(axis=0)).astype(int) - 3, start)
+    upper = np.minimum(np.floor(corners.max(axis=0)).astype(int) + 4, stop)
+    upper = np.maximum(upper, lower)
+    return tuple(slice(int(lo - s), int(hi - s)) for lo, hi, s in zip(lower, upper, start, strict=True))[::-1]
 
 
 _INTEGER_RANGES = {

@@ -8,6 +8,7 @@ The filters are the ones PyRadiomics calls (SimpleITK, PyWavelets, NumPy), in
 the same order and precision, so the filtered intensities are bit-identical.
 """
 
+import functools
 import logging
 
 import numpy as np
@@ -48,26 +49,59 @@ def log_sigma(source, settings):
             log.warning("LoG sigma %g skipped: the image is too small for it", sigma)
             continue
         image, box = source.region(log_margin(sigma, spacing_zyx))
+        name = "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-")
+        if image.GetDimension() == 3 and image.GetNumberOfComponentsPerPixel() == 1:
+            # ITK's recursive LoG, reproduced bit for bit and only on the lines that reach the box
+            from .kernels.recursive_gaussian import laplacian_of_gaussian
+
+            volume = sitk.GetArrayViewFromImage(image)
+            yield name, laplacian_of_gaussian(volume, image.GetSpacing()[::-1], sigma, box)
+            continue
         lrgif = sitk.LaplacianRecursiveGaussianImageFilter()
         lrgif.SetNormalizeAcrossScale(True)
         lrgif.SetSigma(sigma)
-        yield "log-sigma-%s-mm-3D" % str(sigma).replace(".", "-"), _array(lrgif.Execute(image))[box]
+        yield name, _array(lrgif.Execute(image))[box]
+
+
+@functools.lru_cache(maxsize=None)
+def _wavelet_taps(name, dtype):
+    """PyWavelets' decomposition taps in the precision it filters ``dtype`` data with, read from its own
+    transform of a unit impulse (its float32 taps of some families, e.g. the Coiflets, are computed in
+    float32 rather than rounded from the float64 ones)."""
+    import pywt
+
+    wavelet = pywt.Wavelet(name)
+    length = wavelet.dec_len
+    impulse = np.zeros(2 * length, dtype=dtype)
+    impulse[0] = 1
+    ((approximation, detail),) = pywt.swt(impulse, wavelet, level=1)
+    where = (np.arange(length) - length // 2) % impulse.shape[0]  # output o holds the tap o + length // 2
+    return approximation[where], detail[where]
+
+
+def _swtn(data, axes, settings):
+    """One undilated ``pywt.swtn`` level (PyRadiomics' call), by :mod:`spinerad.kernels.swt` where it applies."""
+    if data.dtype in (np.float32, np.float64) or data.dtype.kind in "iub":
+        from .kernels.swt import swtn_level
+
+        dtype = np.float32 if data.dtype == np.float32 else np.float64
+        return swtn_level(data, *_wavelet_taps(settings.wavelet, dtype), axes)
+    import pywt
+
+    return pywt.swtn(data, pywt.Wavelet(settings.wavelet), level=1, start_level=0, axes=axes)[0]
 
 
 def _swt(array, axes, settings):
-    import pywt
-
-    wavelet = pywt.Wavelet(settings.wavelet)
     original_shape = array.shape
     padding = tuple((0, 1 if n % 2 != 0 else 0) for n in original_shape)
     data = np.pad(np.asarray(array).copy(), padding, "wrap")
     unpad = tuple(slice(None, -1 if n % 2 != 0 else None) for n in original_shape)
     approx_key = "a" * len(axes)
     for _ in range(settings.start_level):
-        data = pywt.swtn(data, wavelet, level=1, start_level=0, axes=axes)[0][approx_key].copy()
+        data = _swtn(data, axes, settings)[approx_key].copy()
     levels = []
     for _ in range(settings.start_level, settings.start_level + settings.level):
-        decomposition = pywt.swtn(data, wavelet, level=1, start_level=0, axes=axes)[0]
+        decomposition = _swtn(data, axes, settings)
         data = decomposition[approx_key].copy()
         details = {}
         for key, band in decomposition.items():
@@ -160,7 +194,7 @@ def lbp_2d(source, settings):
     from skimage.feature import local_binary_pattern
 
     # The whole domain: LBP2D reads neighbours at lbp2DRadius (cheap next to a whole-image read).
-    image, box = source.region(source.shape_zyx)
+    image, box = source.whole()
     if image.GetDimension() != 3:
         raise NotSupported("the LBP2D image type needs a 3-D image")
     if not settings.force2d:
@@ -204,7 +238,7 @@ def lbp_3d(source, settings, roi):
     from trimesh.creation import icosphere
 
     # The whole domain: map_coordinates' cubic-spline prefilter is global, like PyRadiomics' call.
-    image, box = source.region(source.shape_zyx)
+    image, box = source.whole()
     in_roi = roi
     if image.GetDimension() != 3:
         raise NotSupported("the LBP3D image type needs a 3-D image")

@@ -42,9 +42,45 @@ def _mask_itemsize(mask):
     return dtype.itemsize if dtype.kind in "iub" else 4  # the pipeline casts other masks to uint32
 
 
+def _warm_wavelet_float32():
+    """The wavelet kernels in float32 too (float32 images are filtered in float32, as PyWavelets does)."""
+    from .kernels.swt import swtn_level
+
+    taps = np.ones(2, dtype=np.float32)
+    swtn_level(np.zeros((2, 2, 2), dtype=np.float32), taps, taps, (2, 1, 0))
+
+
+#: Kernels outside the feature families, keyed by what calls them:
+#: ``{key: (called(params), warm-up profile, further warm-up or None)}``. ``called`` says whether an
+#: extraction with these parameters runs them; the profile runs them on the warm-up study (with firstorder,
+#: the cheapest family), the further warm-up the specialisations that study's int16 voxels do not reach.
+#: ``spinerad warmup`` readies them all.
+PREPROCESSING_KERNELS = {
+    "normalise": (lambda params: params.settings.normalize, {"setting": {"normalize": True}}, None),
+    "bspline": (
+        lambda params: params.settings.resampled_pixel_spacing is not None
+        and params.settings.interpolator == "sitkBSpline",
+        {"setting": {"resampledPixelSpacing": [1.0, 1.0, 2.0], "interpolator": "sitkBSpline"}},
+        None,
+    ),
+    "LoG": (
+        lambda params: any(name == "LoG" for name, _ in params.image_types),
+        {"imageType": {"LoG": {"sigma": [1.0]}}},
+        None,
+    ),
+    "Wavelet": (
+        lambda params: any(name == "Wavelet" for name, _ in params.image_types),
+        {"imageType": {"Wavelet": {}}},
+        _warm_wavelet_float32,
+    ),
+}
+
+
 def _needed(params, device, mask_itemsize, ibsi):
     families = ("ibsi",) if ibsi else tuple(name for name, _ in params.feature_classes)
     keys = {(family, device) for family in families}
+    if not ibsi:
+        keys |= {(key, "cpu") for key, (called, _, _) in PREPROCESSING_KERNELS.items() if called(params)}
     if mask_itemsize is not None:
         keys.add(("mask", mask_itemsize))
     return keys
@@ -102,9 +138,19 @@ def _warm(keys):
         image, mask = _warm_study()
         if ("extras", "cpu") in keys:
             _warm_extras(image, mask)
+        preprocessing = sorted(key for key, _ in keys if key in PREPROCESSING_KERNELS)
+        if preprocessing:
+            profile = {"setting": {}, "imageType": {"Original": {}}, "featureClass": {"firstorder": None}}
+            for key in preprocessing:
+                for section, values in PREPROCESSING_KERNELS[key][1].items():
+                    profile[section].update(values)
+            extract(image, mask, params=load_params(profile), device="cpu")
+            for key in preprocessing:
+                if PREPROCESSING_KERNELS[key][2] is not None:
+                    PREPROCESSING_KERNELS[key][2]()
         by_device = {}
         for family, device in keys:
-            if family not in ("mask", "extras"):
+            if family not in ("mask", "extras") and family not in PREPROCESSING_KERNELS:
                 by_device.setdefault(device, set()).add(family)
         for device, families in sorted(by_device.items()):
             if "ibsi" in families:
@@ -118,20 +164,14 @@ def _warm(keys):
 
 
 def _warm_extras(image, mask):
-    """Kernels no feature family selects (``spinerad warmup`` only): normalisation, B-spline resampling and
-    filters, shape2D, and the direct Moran/Geary pair sums."""
+    """Kernels neither a feature family nor :data:`PREPROCESSING_KERNELS` selects (``spinerad warmup`` only):
+    shape2D and the direct Moran/Geary pair sums."""
     import SimpleITK as sitk
 
     from .ibsi_morph import spatial_autocorrelation
     from .pipeline import extract
     from .settings import load_params
 
-    profile = {
-        "setting": {"normalize": True, "resampledPixelSpacing": [1.0, 1.0, 2.0]},
-        "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Wavelet": {}},
-        "featureClass": {"firstorder": None},
-    }
-    extract(image, mask, params=load_params(profile), device="cpu")
     one_slice = sitk.GetArrayFromImage(mask)
     one_slice[np.arange(one_slice.shape[0]) != one_slice.shape[0] // 2] = 0
     flat = sitk.GetImageFromArray(one_slice)
@@ -207,6 +247,7 @@ def warm_all(devices=("cpu",)):
             keys |= {("mask", itemsize) for itemsize in (1, 2, 4, 8)}
             if "cpu" in devices:
                 keys.add(("extras", "cpu"))
+                keys |= {(key, "cpu") for key in PREPROCESSING_KERNELS}
             missing = keys - _ready
             if missing:
                 _warm(missing)

@@ -63,11 +63,17 @@ def bin_edges(roi_values, bin_width=25, bin_count=None):
         edges[-1] += 1  # the maximum falls in the top bin under numpy.digitize
         return edges
     # PyRadiomics uses the builtins min()/max(), which yield NumPy scalars of the array's dtype; so do these,
-    # and that dtype drives the edge arithmetic below.
+    # and that dtype drives the edge arithmetic below (float32 stays float32: its rounding is PyRadiomics').
     minimum = roi_values.min()
     maximum = roi_values.max()
-    if roi_values.dtype.kind in "iu":  # integers: exact Python ints (the same edges, without int16's wrap-around
-        minimum, maximum = int(minimum), int(maximum)  # at its limits: -32768 - 7 overflowed)
+    if roi_values.dtype.kind in "iu" and roi_values.dtype.itemsize <= 4 and isinstance(bin_width, (int, np.integer)):
+        # Integer arithmetic in int64, not in the image's own (int16, uint16...) type, where min - min % width
+        # and max + 2 * width can wrap around near the type's limits. Without a wrap the values are the same.
+        # PyRadiomics computes in the image type: where its upper bound wraps, numpy.arange still returns the
+        # same edges (its length comes from the wrapped difference); where its lower bound wraps (a signed ROI
+        # minimum within one bin width of the type's minimum, e.g. int16 -32768), its edges are not monotonic
+        # and bin the ROI into nonsense; spinerad bins it as PyRadiomics does with a float binWidth.
+        minimum, maximum, bin_width = np.int64(minimum), np.int64(maximum), np.int64(bin_width)
     low = minimum - (minimum % bin_width)
     high = maximum + 2 * bin_width
     edges = np.arange(low, high, bin_width)
@@ -214,15 +220,19 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
     if region is not None:
         # Only the crop the interpolator reads is normalised and prefiltered (spinerad.cropping); the spline
         # itself is spinerad.kernels.bspline, which follows ITK's arithmetic in whole-image index space.
+        from .cropping import spline_reads
         from .kernels.bspline import bspline_coefficients, bspline_resample
 
-        source = sitk.RegionOfInterest(image, region[1], region[0])
-        pixel_id = (sitk.sitkFloat64 if normaliser is not None else source.GetPixelID())
-        voxels = sitk.GetArrayViewFromImage(source)
+        pixel_id = (sitk.sitkFloat64 if normaliser is not None else image.GetPixelID())
+        crop_zyx = tuple(slice(lo, lo + n) for lo, n in zip(region[0], region[1], strict=True))[::-1]
+        voxels = sitk.GetArrayViewFromImage(image)[crop_zyx]  # a view: the spline copies it to float64
         if normaliser is not None:
             voxels = normaliser.array(voxels)
+        reads = spline_reads(image, new_size, new_origin, target, direction, region)
+        # (a normalised crop is ours to filter in place; it is float64, so the integer check below never reads it)
+        coefficients = bspline_coefficients(voxels, reads, copy=normaliser is None)
         values = bspline_resample(
-            bspline_coefficients(voxels), region[0], image.GetSize(), new_size, new_origin, target, direction,
+            coefficients, region[0], image.GetSize(), new_size, new_origin, target, direction,
             image.GetOrigin(), image.GetSpacing(), image.GetDirection(),
         )
         if values is None:

@@ -103,32 +103,43 @@ def test_normalised_crop_equals_sitk_normalize_of_whole_image(dtype):
         assert np.max(np.abs(extremes)) == np.max(np.abs(sitk.GetArrayFromImage(reference)))
 
 
+def _assert_statistics_equal_itk(values):
+    stats = sitk.StatisticsImageFilter()
+    stats.Execute(sitk.GetImageFromArray(values))
+    assert integer_statistics(values) == (stats.GetMean(), stats.GetSigma(), stats.GetMinimum(), stats.GetMaximum())
+
+
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16"])
 def test_integer_statistics_equal_itk(dtype):
     info = np.iinfo(dtype)
     rng = np.random.default_rng(11)
     for shape in ((1, 2, 1), (5, 17, 23), (40, 64, 64)):
-        values = rng.integers(info.min, int(info.max) + 1, shape).astype(dtype)
-        stats = sitk.StatisticsImageFilter()
-        stats.Execute(sitk.GetImageFromArray(values))
-        assert integer_statistics(values) == (
-            stats.GetMean(),
-            stats.GetSigma(),
-            stats.GetMinimum(),
-            stats.GetMaximum(),
-        )
+        _assert_statistics_equal_itk(rng.integers(info.min, int(info.max) + 1, shape).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_whole_number_float_statistics_equal_itk(dtype):
+    """Float images of whole numbers (CT in HU stored as float) take the exact path too."""
+    rng = np.random.default_rng(12)
+    for shape in ((1, 2, 1), (5, 17, 23), (30, 64, 64)):
+        _assert_statistics_equal_itk(rng.integers(-1024, 3072, shape).astype(dtype))
 
 
 def test_integer_statistics_declines_what_itk_would_round():
-    assert integer_statistics(np.zeros((2, 2, 2), dtype=np.float32)) is None
     assert integer_statistics(np.zeros((2, 2, 2), dtype=np.int32)) is None
+    for spoiler in (0.5, np.nan, np.inf, 2.0**40):  # not a whole number, not finite, beyond the int64 sums
+        values = np.zeros((3, 2, 2), dtype=np.float64)
+        values[2, 1, 0] = spoiler
+        assert integer_statistics(values) is None
+        assert integer_statistics(values.astype(np.float32)) is None
     big = np.full((2, 3000, 3000), 32767, dtype=np.int16)  # sum of squares 1.9e16 > 2**53
     assert integer_statistics(big) is None
 
 
-def test_integer_statistics_on_shared_cases(pyradiomics_data):
-    for name in ("brain1", "lung2"):
-        image = sitk.ReadImage(str(pyradiomics_data / CASES[name][0]))
+def test_integer_statistics_on_shared_cases(pyradiomics_data, ibsi_data):
+    paths = [pyradiomics_data / CASES[name][0] for name in ("brain1", "lung2")]
+    for path in paths + [ibsi_data / "ct_radiomics_phantom" / "image.nii.gz"]:  # the phantom is float32 HU
+        image = sitk.ReadImage(str(path))
         stats = sitk.StatisticsImageFilter()
         stats.Execute(image)
         got = integer_statistics(sitk.GetArrayViewFromImage(image))

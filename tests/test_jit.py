@@ -135,11 +135,18 @@ params = _resolve_params({"imageType": {"Original": {}, "LoG": {"sigma": [1.0]},
 image, mask = make_sample_study(seed=3)
 jit.ensure_compiled(params, "cpu", mask)
 jit.ensure_compiled(_resolve_params(None), "cpu", mask, ibsi=True)
+# normalisation and B-spline resampling (their kernels are readied by what the parameters select)
+preprocessed = _resolve_params({"setting": {"normalize": True, "resampledPixelSpacing": [1.5, 1.5, 2.5]},
+                                "imageType": {"Original": {}, "LoG": {"sigma": [2.0]}},
+                                "featureClass": {"firstorder": None}})
+jit.ensure_compiled(preprocessed, "cpu", mask)
 event.register("numba:compile", Record())
 timer = spinerad.StageTimer()
 for pixel_type in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkFloat64):
     spinerad.extract(sitk.Cast(image, pixel_type), mask, params=params, timer=timer)
 spinerad.extract(image, mask, ibsi=True)
+for pixel_type in (sitk.sitkInt16, sitk.sitkFloat32):
+    spinerad.extract(sitk.Cast(image, pixel_type), mask, params=preprocessed, timer=timer)
 writable = sitk.GetImageFromArray(sitk.GetArrayFromImage(mask).astype(np.int8))  # signed, same item size
 writable.CopyInformation(mask)
 spinerad.extract(image, writable, params=params, timer=timer)

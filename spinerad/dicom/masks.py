@@ -52,8 +52,6 @@ class RoiObject:
 
 def find_roi_object(source):
     """(kind, path) when ``source`` is a SEG/RTSTRUCT file or a folder holding exactly one; else None."""
-    import pydicom
-
     path = Path(source)
     if path.is_dir():
         candidates = [p for p in list_files(path) if is_dicom_file(p)]
@@ -61,6 +59,10 @@ def find_roi_object(source):
         candidates = [path]
     else:
         return None
+    if not candidates:
+        return None
+    import pydicom  # only for DICOM input: importing it costs ~0.1 s of every other command's start
+
     found = []
     for candidate in candidates:
         try:
