@@ -50,13 +50,35 @@ def _warm_wavelet_float32():
     swtn_level(np.zeros((2, 2, 2), dtype=np.float32), taps, taps, (2, 1, 0))
 
 
+def _read_only(array):
+    array.flags.writeable = False  # SimpleITK's array views are read-only: Numba compiles them apart
+    return array
+
+
+def _warm_statistics_types():
+    """The whole-image statistics kernel for every pixel type it takes, read-only as the image views are."""
+    from .kernels.imagestats import TYPES, integer_statistics
+
+    for dtype in TYPES:
+        integer_statistics(_read_only(np.zeros((2, 2, 2), dtype=dtype)))
+
+
+def _warm_log_read_only():
+    """LoG on a read-only float64 volume (a float64 image's view is filtered without a copy)."""
+    from .kernels.recursive_gaussian import laplacian_of_gaussian
+
+    laplacian_of_gaussian(_read_only(np.zeros((4, 4, 4))), (1.0, 1.0, 1.0), 1.0)
+
+
 #: Kernels outside the feature families, keyed by what calls them:
 #: ``{key: (called(params), warm-up profile, further warm-up or None)}``. ``called`` says whether an
 #: extraction with these parameters runs them; the profile runs them on the warm-up study (with firstorder,
 #: the cheapest family), the further warm-up the specialisations that study's int16 voxels do not reach.
 #: ``spinerad warmup`` readies them all.
 PREPROCESSING_KERNELS = {
-    "normalise": (lambda params: params.settings.normalize, {"setting": {"normalize": True}}, None),
+    "normalise": (
+        lambda params: params.settings.normalize, {"setting": {"normalize": True}}, _warm_statistics_types
+    ),
     "bspline": (
         lambda params: params.settings.resampled_pixel_spacing is not None
         and params.settings.interpolator == "sitkBSpline",
@@ -66,7 +88,7 @@ PREPROCESSING_KERNELS = {
     "LoG": (
         lambda params: any(name == "LoG" for name, _ in params.image_types),
         {"imageType": {"LoG": {"sigma": [1.0]}}},
-        None,
+        _warm_log_read_only,
     ),
     "Wavelet": (
         lambda params: any(name == "Wavelet" for name, _ in params.image_types),
