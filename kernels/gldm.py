@@ -14,14 +14,12 @@ they are listed in :data:`DEPRECATED_NO_VALUE` and never computed.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, JIT_PARALLEL
+from ._config import JIT
+from .neighbours import neighbour_scan
 
 EPS = np.spacing(1)
-
-#: Per-chunk histograms of the parallel kernel: a fixed count, so results do not depend on the thread count.
-CHUNKS = 32
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`gldm_features`.
 FEATURE_NAMES = (
@@ -91,32 +89,6 @@ FORMULAS = {
 }
 
 
-@njit(**JIT_PARALLEL)
-def _gldm_kernel(levels, angles, grey_levels, alpha, partial):
-    """Dependence histogram; chunk c of the (z, y) rows writes only ``partial[c]`` (no races)."""
-    n_z, n_y, n_x = levels.shape
-    n_angles = angles.shape[0]
-    n_chunks = partial.shape[0]
-    n_rows = n_z * n_y
-    for c in prange(n_chunks):
-        counts = partial[c]
-        for row in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-            z = row // n_y
-            y = row - z * n_y
-            for x in range(n_x):
-                i = levels[z, y, x]
-                if i < 0:
-                    continue
-                dependent = 0
-                for a in range(n_angles):
-                    nz, ny, nx = z + angles[a, 0], y + angles[a, 1], x + angles[a, 2]
-                    if 0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x:
-                        j = levels[nz, ny, nx]
-                        # branch-free: dependence is data-dependent, a branch here mispredicts often
-                        dependent += (j >= 0) & (abs(grey_levels[i] - grey_levels[max(j, 0)]) <= alpha)
-                counts[i, dependent] += 1.0
-
-
 def gldm_matrix(levels, angles, grey_levels, alpha=0):
     """Voxel counts per grey level and dependence.
 
@@ -137,13 +109,8 @@ def gldm_matrix(levels, angles, grey_levels, alpha=0):
     numpy.ndarray
         float64 (Ng, n_angles + 1): element (i, k) counts the voxels of level i with k dependent neighbours.
     """
-    levels = np.ascontiguousarray(levels, dtype=np.int32)
-    grey_levels = np.ascontiguousarray(grey_levels, dtype=np.float64)
-    angles = np.ascontiguousarray(angles, dtype=np.int64)
-    n_chunks = max(1, min(CHUNKS, levels.shape[0] * levels.shape[1]))
-    partial = np.zeros((n_chunks, len(grey_levels), angles.shape[0] + 1), dtype=np.float64)
-    _gldm_kernel(levels, angles, grey_levels, float(alpha), partial)
-    return partial.sum(axis=0)
+    dependence, _ = neighbour_scan(levels, angles, grey_levels, alpha, dependence=True)
+    return dependence
 
 
 @njit(**JIT)
