@@ -1,8 +1,8 @@
-"""The neighbour scan GLDM and NGTDM share: for every ROI voxel, what its neighbours at the given offsets hold.
+r"""The neighbour scan GLDM and NGTDM share: what each ROI voxel's neighbours at the given offsets hold.
 
 Both classes look at every ROI voxel's neighbours (offsets of the ``distances`` setting, both directions,
 inside the cropped box) and keep per grey level a histogram: GLDM the number of *dependent* neighbours
-(real level within ``alpha``), NGTDM the voxel count and the summed :math:`|i-\\bar A|`. One kernel walks
+(real level within ``alpha``), NGTDM the voxel count and the summed :math:`|i-\bar A|`. One kernel walks
 the neighbourhoods for both (:func:`neighbour_scan`); each class passes the outputs it wants.
 
 The volume is padded with a border of -1 as wide as the largest offset and flattened, so a neighbour is one

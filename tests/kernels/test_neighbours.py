@@ -12,6 +12,7 @@ from tests.naive import naive_gldm, naive_ngtdm, random_levels
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("distances", [(1,), (1, 3)])
 def test_both_histograms_in_one_pass_equal_naive(seed, distances):
+    """GLDM counts exact, NGTDM sums to rounding, and asking for one leaves the other out."""
     rng = np.random.default_rng(seed)
     shape = tuple(int(s) for s in rng.integers(1, 9, size=3))
     levels = random_levels(rng, shape, n_levels=5, roi_fraction=rng.uniform(0.3, 1.0))
@@ -28,6 +29,7 @@ def test_both_histograms_in_one_pass_equal_naive(seed, distances):
 
 
 def test_thread_count_does_not_change_the_sums():
+    """Fixed chunks: 1 and all threads add the same terms in the same order."""
     rng = np.random.default_rng(3)
     levels = random_levels(rng, (7, 40, 33), n_levels=30, roi_fraction=0.7)
     grey_levels = np.arange(1.0, 31.0)
