@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
-from ._inputs import matrix_inputs
+from ._inputs import matrix_inputs, padded_flat
 
 EPS = np.spacing(1)
 
@@ -140,11 +140,10 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
         return out
     # A border as wide as the longest step: every step from a box voxel lands in the box or the border.
     pad = max(1, int(np.abs(angles).max()))
-    padded = np.pad(levels, pad, constant_values=OUTSIDE_BOX)
-    strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
+    flat, strides = padded_flat(levels, pad, OUTSIDE_BOX)
     first = pad * int(strides.sum())
     last = first + int(np.dot(np.array(levels.shape) - 1, strides)) + 1
-    _glrlm_kernel(padded.ravel(), np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
+    _glrlm_kernel(flat, np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
     return out
 
 

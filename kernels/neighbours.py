@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT_PARALLEL
+from ._inputs import padded_flat
 
 #: Chunks of the flattened volume, each with its own histograms: a fixed count, so results do not depend on
 #: the thread count.
@@ -85,10 +86,9 @@ def neighbour_scan(levels, angles, grey_levels, alpha=0.0, dependence=False, dif
     angles = np.ascontiguousarray(angles, dtype=np.int64).reshape(-1, 3)
     n_levels = len(grey_levels)
     pad = int(np.abs(angles).max()) if angles.size else 0
-    padded = np.pad(levels, pad, constant_values=-1)
-    strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
-    n_chunks = max(1, min(CHUNKS, padded.size))
+    flat, strides = padded_flat(levels, pad, -1)
+    n_chunks = max(1, min(CHUNKS, flat.size))
     dep = np.zeros((n_chunks if dependence else 0, n_levels, angles.shape[0] + 1), dtype=np.float64)
     diff = np.zeros((n_chunks if differences else 0, n_levels, 2), dtype=np.float64)
-    _neighbour_kernel(padded.ravel(), angles @ strides, grey_levels, float(alpha), dep, diff)
+    _neighbour_kernel(flat, angles @ strides, grey_levels, float(alpha), dep, diff)
     return (dep.sum(axis=0) if dependence else None), (diff.sum(axis=0) if differences else None)
