@@ -15,6 +15,7 @@ from numba import njit, prange
 from ._config import JIT, JIT_PARALLEL
 from ._inputs import matrix_inputs
 from .aggregation import nanmean_angles, nanmean_last
+from .symmetric_eigen import _symmetric_eigenvalues
 
 EPS = np.spacing(1)
 
@@ -44,7 +45,7 @@ FEATURE_NAMES = (
     "SumEntropy",
     "SumSquares",
 )
-#: Computed from the eigenvalues of Q (LAPACK, see :func:`maximal_correlation_coefficient`).
+#: Computed from the eigenvalues of Q (see :func:`maximal_correlation_coefficient`).
 MCC_NAME = "MCC"
 
 #: name -> (IBSI tag or None, formula (LaTeX), meaning). p(i, j): normalised co-occurrence, grey levels i, j;
@@ -358,18 +359,96 @@ def _mcc_q_kernel(p_all, out):
                     q[i, m] = acc
 
 
+#: Below this second eigenvalue (MCC < 1e-3) :func:`maximal_correlation_coefficient` takes PyRadiomics' own
+#: path: a rank-deficient angle's true value is 0, and PyRadiomics reports the square root of LAPACK's
+#: rounding noise there (or NaN, which its nanmean then drops), which only the same computation reproduces.
+MCC_SYMMETRIC_FLOOR = 1e-6
+
+
+@njit(**JIT_PARALLEL)
+def _mcc_symmetric_kernel(p_all, second):
+    r"""Second-largest eigenvalue of the symmetric part of :math:`D_x^{1/2} Q D_x^{-1/2}`, one matrix per task.
+
+    With :math:`A = D_x^{-1/2} P D_y^{-1/2}` and :math:`C(i,k) = p_x(i)p_y(k) / (p_x(i)p_y(k)+\epsilon)`,
+    PyRadiomics' :math:`Q` (eps in the denominator) is similar to :math:`S = (A \circ C) A^T`. ``second``
+    gets NaN where the QL iteration does not converge.
+    """
+    n_batch, n_angles, n, _ = p_all.shape
+    for task in prange(n_batch * n_angles):
+        p = p_all[task // n_angles, task % n_angles]
+        px = np.zeros(n)
+        py = np.zeros(n)
+        for i in range(n):
+            for k in range(n):
+                px[i] += p[i, k]
+                py[k] += p[i, k]
+        a = np.zeros((n, n))
+        b = np.zeros((n, n))
+        for i in range(n):
+            for k in range(n):
+                pp = px[i] * py[k]
+                if pp > 0:
+                    a[i, k] = p[i, k] / np.sqrt(pp)
+                    b[i, k] = a[i, k] * (pp / (pp + EPS))
+        s = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                acc = 0.0
+                for k in range(n):
+                    acc += b[i, k] * a[j, k]
+                s[i, j] = acc
+        for i in range(n):
+            for j in range(i):
+                s[i, j] = s[j, i] = 0.5 * (s[i, j] + s[j, i])
+        d = np.empty(n)
+        if not _symmetric_eigenvalues(s, n, d, px):
+            second[task // n_angles, task % n_angles] = np.nan
+            continue
+        d.sort()
+        second[task // n_angles, task % n_angles] = d[n - 2]
+
+
 def maximal_correlation_coefficient(p):
     r"""Maximal Correlation Coefficient per ROI (already aggregated over angles as PyRadiomics does).
 
-    .. math:: Q(i,j)=\sum_k\frac{p(i,k)p(j,k)}{p_x(i)p_y(k)},\quad MCC=\sqrt{\lambda_2(Q)}
+    .. math:: Q(i,j)=\sum_k\frac{p(i,k)p(j,k)}{p_x(i)p_y(k)+\epsilon},\quad MCC=\sqrt{\lambda_2(Q)}
 
     :math:`\lambda_2` is the second-largest eigenvalue of Q (no IBSI tag: PyRadiomics-specific). The mean
     over angles ignores NaN; a ROI with a single grey level has MCC 1.
+
+    PyRadiomics takes the general (non-symmetric) eigenvalues of Q. Here Q is first made similar to a matrix
+    that is symmetric up to :math:`\epsilon`-sized terms, :math:`S = (A \circ C) A^T` (see
+    :func:`_mcc_symmetric_kernel`), and the eigenvalues of S's symmetric part are taken instead, in Numba
+    (symmetric QL, angles in parallel, no LAPACK). That moves the eigenvalue by second-order terms only:
+    **measured deviation from PyRadiomics' computation <= 1.1e-11 relative** (12,000 random ROIs of 2-60
+    levels, symmetric or not, with and without ``weightingNorm``; the largest where the second eigenvalue
+    is near :data:`MCC_SYMMETRIC_FLOOR` and PyRadiomics' own non-symmetric rounding dominates; the shared
+    cases at bin widths 5-100, up to 274 levels: <= 1e-15), tested at the project's exact bar, 1e-10
+    (``tests/kernels/test_glcm.py`` and the live-oracle tests). Dropping the :math:`\epsilon` (as a plain SVD of A does) would move
+    MCC by up to 1e-6 on the IBSI CT phantom at bin width 5: rare level pairs have
+    :math:`p_x p_y \approx 10^{-10}`. Where an angle's second eigenvalue is below
+    :data:`MCC_SYMMETRIC_FLOOR`, or QL fails, the ROI takes PyRadiomics' computation
+    (:func:`mcc_like_pyradiomics`).
     """
     n_batch, n_angles, n_levels, _ = p.shape
     if not np.all(np.isfinite(p)):
         # LAPACK refuses non-finite input; PyRadiomics reports NaN for the feature then (before it looks
         # at the matrix size).
+        return np.full(n_batch, np.nan)
+    if n_levels < 2:
+        return np.ones(n_batch)
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    second = np.empty((n_batch, n_angles))
+    _mcc_symmetric_kernel(p, second)
+    if n_angles and not np.all(second >= MCC_SYMMETRIC_FLOOR):
+        return mcc_like_pyradiomics(p)
+    return nanmean_last(np.sqrt(second))
+
+
+def mcc_like_pyradiomics(p):
+    """MCC as PyRadiomics computes it: Q summed in its order, LAPACK's general eigenvalues, complex sqrt."""
+    n_batch, n_angles, n_levels, _ = p.shape
+    if not np.all(np.isfinite(p)):
         return np.full(n_batch, np.nan)
     if n_levels < 2:
         return np.ones(n_batch)

@@ -145,7 +145,7 @@ def _level_chunks(level_counts, n_chunks):
     return bounds.astype(np.int64), cumulative[bounds[:-1]].astype(np.int64)
 
 
-def glszm_zones(levels, angles, n_levels):
+def glszm_zones(levels, angles, n_levels, n_chunks=None):
     """Grey level and size of every zone (in no particular order).
 
     Parameters
@@ -157,11 +157,13 @@ def glszm_zones(levels, angles, n_levels):
         ``generate_angles(shape, (1,), force2D, force2Ddimension, bidirectional=True)``.
     n_levels : int
         Number of grey levels present in the ROI.
+    n_chunks : int or None
+        Ranges of grey levels labelled side by side; None: one per Numba thread.
 
     Returns
     -------
     zone_level, zone_size : numpy.ndarray
-        int64 (n_zones,) each. The zones found do not depend on how the levels are split between threads.
+        int64 (n_zones,) each. The zones found do not depend on how the levels are split.
     """
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     level_counts = np.zeros(n_levels, dtype=np.int64)
@@ -172,7 +174,8 @@ def glszm_zones(levels, angles, n_levels):
     pad = int(np.abs(angles).max()) if angles.size else 0
     flat, strides = padded_flat(levels, pad, -1)
     # One chunk per thread: each works on its own copy of the padded box.
-    bounds, first_zone = _level_chunks(level_counts, max(1, min(numba.get_num_threads(), n_levels)))
+    n_chunks = numba.get_num_threads() if n_chunks is None else n_chunks
+    bounds, first_zone = _level_chunks(level_counts, max(1, min(n_chunks, n_levels)))
     stack = np.empty(n_roi, dtype=np.int64)
     zone_level = np.empty(n_roi, dtype=np.int64)
     zone_size = np.empty(n_roi, dtype=np.int64)
