@@ -430,28 +430,33 @@ def maximal_correlation_coefficient(p):
     :data:`MCC_SYMMETRIC_FLOOR`, or QL fails, the ROI takes PyRadiomics' computation
     (:func:`mcc_like_pyradiomics`).
     """
-    n_batch, n_angles, n_levels, _ = p.shape
-    if not np.all(np.isfinite(p)):
-        # LAPACK refuses non-finite input; PyRadiomics reports NaN for the feature then (before it looks
-        # at the matrix size).
-        return np.full(n_batch, np.nan)
-    if n_levels < 2:
-        return np.ones(n_batch)
+    trivial = _mcc_without_eigenvalues(p)
+    if trivial is not None:
+        return trivial
     p = np.ascontiguousarray(p, dtype=np.float64)
-    second = np.empty((n_batch, n_angles))
+    second = np.empty(p.shape[:2])
     _mcc_symmetric_kernel(p, second)
-    if n_angles and not np.all(second >= MCC_SYMMETRIC_FLOOR):
+    if second.size and not np.all(second >= MCC_SYMMETRIC_FLOOR):
         return mcc_like_pyradiomics(p)
     return nanmean_last(np.sqrt(second))
 
 
+def _mcc_without_eigenvalues(p):
+    """MCC per ROI where no eigenvalue is needed, else None."""
+    if not np.all(np.isfinite(p)):
+        # LAPACK refuses non-finite input; PyRadiomics reports NaN for the feature then (before it looks
+        # at the matrix size).
+        return np.full(p.shape[0], np.nan)
+    if p.shape[2] < 2:
+        return np.ones(p.shape[0])
+    return None
+
+
 def mcc_like_pyradiomics(p):
     """MCC as PyRadiomics computes it: Q summed in its order, LAPACK's general eigenvalues, complex sqrt."""
-    n_batch, n_angles, n_levels, _ = p.shape
-    if not np.all(np.isfinite(p)):
-        return np.full(n_batch, np.nan)
-    if n_levels < 2:
-        return np.ones(n_batch)
+    trivial = _mcc_without_eigenvalues(p)
+    if trivial is not None:
+        return trivial
     q = np.empty_like(p)
     _mcc_q_kernel(np.ascontiguousarray(p, dtype=np.float64), q)
     eig = np.linalg.eigvals(q)

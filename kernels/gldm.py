@@ -17,9 +17,8 @@ import numpy as np
 from numba import njit
 
 from ._config import JIT
+from .level_size import level_size_features
 from .neighbours import neighbour_scan
-
-EPS = np.spacing(1)
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`gldm_features`.
 FEATURE_NAMES = (
@@ -113,81 +112,23 @@ def gldm_matrix(levels, angles, grey_levels, alpha=0):
     return dependence
 
 
+#: GLDM's features among :data:`spinerad.kernels.level_size.SUMS` (it has no GLNN and no percentage).
+_GLDM_SUMS = np.array([0, 1, 2, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15])
+
+
 @njit(**JIT)
 def _gldm_feature_kernel(p_all, grey_levels, out):
     n_batch, n_levels, n_dep = p_all.shape
-    g = grey_levels
-    pd = np.empty(n_dep)
+    dependences = np.arange(1.0, n_dep + 1.0)  # j = dependent neighbours + 1
     pg = np.empty(n_levels)
+    pd = np.empty(n_dep)
+    sums = np.empty(16)
     for b in range(n_batch):
-        p = p_all[b]
-        pd[:] = 0.0
-        pg[:] = 0.0
-        for i in range(n_levels):
-            for k in range(n_dep):
-                pd[k] += p[i, k]
-                pg[i] += p[i, k]
-        n_z = 0.0
-        for k in range(n_dep):
-            n_z += pd[k]
+        n_z = p_all[b].sum()
         # PyRadiomics replaces a zero voxel count by 1.
-        if n_z == 0:
-            n_z = 1.0
-        sde = 0.0
-        lde = 0.0
-        dn = 0.0
-        u_j = 0.0
-        for k in range(n_dep):
-            j = k + 1.0
-            sde += pd[k] / j**2
-            lde += pd[k] * j**2
-            dn += pd[k] ** 2
-            u_j += pd[k] / n_z * j
-        dv = 0.0
-        for k in range(n_dep):
-            dv += pd[k] / n_z * (k + 1.0 - u_j) ** 2
-        gln = 0.0
-        lgle = 0.0
-        hgle = 0.0
-        u_i = 0.0
-        for i in range(n_levels):
-            gln += pg[i] ** 2
-            lgle += pg[i] / g[i] ** 2
-            hgle += pg[i] * g[i] ** 2
-            u_i += pg[i] / n_z * g[i]
-        glv = 0.0
-        for i in range(n_levels):
-            glv += pg[i] / n_z * (g[i] - u_i) ** 2
-        entropy = 0.0
-        sdlgle = 0.0
-        sdhgle = 0.0
-        ldlgle = 0.0
-        ldhgle = 0.0
-        for i in range(n_levels):
-            for k in range(n_dep):
-                v = p[i, k]
-                j = k + 1.0
-                pn = v / n_z
-                entropy -= pn * np.log2(pn + EPS)
-                sdlgle += v / (g[i] ** 2 * j**2)
-                sdhgle += v * g[i] ** 2 / j**2
-                ldlgle += v * j**2 / g[i] ** 2
-                ldhgle += v * (j**2 * g[i] ** 2)
-        row = out[b]
-        row[0] = sde / n_z
-        row[1] = lde / n_z
-        row[2] = gln / n_z
-        row[3] = dn / n_z
-        row[4] = dn / n_z**2
-        row[5] = glv
-        row[6] = dv
-        row[7] = entropy
-        row[8] = lgle / n_z
-        row[9] = hgle / n_z
-        row[10] = sdlgle / n_z
-        row[11] = sdhgle / n_z
-        row[12] = ldlgle / n_z
-        row[13] = ldhgle / n_z
+        level_size_features(p_all[b], grey_levels, dependences, n_z if n_z != 0 else 1.0, pg, pd, sums)
+        for f in range(_GLDM_SUMS.shape[0]):
+            out[b, f] = sums[_GLDM_SUMS[f]]
 
 
 def gldm_features(p, grey_levels):

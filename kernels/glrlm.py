@@ -9,8 +9,7 @@ from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
 from ._inputs import matrix_inputs, padded_flat
-
-EPS = np.spacing(1)
+from .level_size import level_size_features
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`glrlm_features`.
 FEATURE_NAMES = (
@@ -170,76 +169,12 @@ def prepare_glrlm(counts, angle_weights=None):
 @njit(**JIT)
 def _glrlm_feature_kernel(p_all, n_runs, grey_levels, out):
     n_batch, n_angles, n_levels, n_len = p_all.shape
-    g = grey_levels
-    pr = np.empty(n_len)
+    lengths = np.arange(1.0, n_len + 1.0)
     pg = np.empty(n_levels)
+    pr = np.empty(n_len)
     for b in range(n_batch):
         for a in range(n_angles):
-            p = p_all[b, a]
-            nr = n_runs[b, a]
-            pr[:] = 0.0
-            pg[:] = 0.0
-            sre = 0.0
-            lre = 0.0
-            lglre = 0.0
-            hglre = 0.0
-            srlgle = 0.0
-            srhgle = 0.0
-            lrlgle = 0.0
-            lrhgle = 0.0
-            entropy = 0.0
-            for i in range(n_levels):
-                for r in range(n_len):
-                    v = p[i, r]
-                    j = r + 1.0
-                    pr[r] += v
-                    pg[i] += v
-                    srlgle += v / (g[i] ** 2 * j**2)
-                    srhgle += v * g[i] ** 2 / j**2
-                    lrlgle += v * j**2 / g[i] ** 2
-                    lrhgle += v * (j**2 * g[i] ** 2)
-                    pn = v / nr
-                    entropy -= pn * np.log2(pn + EPS)
-            gln = 0.0
-            u_i = 0.0
-            for i in range(n_levels):
-                gln += pg[i] ** 2
-                lglre += pg[i] / g[i] ** 2
-                hglre += pg[i] * g[i] ** 2
-                u_i += pg[i] / nr * g[i]
-            glv = 0.0
-            for i in range(n_levels):
-                glv += pg[i] / nr * (g[i] - u_i) ** 2
-            rln = 0.0
-            n_p = 0.0
-            u_j = 0.0
-            for r in range(n_len):
-                j = r + 1.0
-                sre += pr[r] / j**2
-                lre += pr[r] * j**2
-                rln += pr[r] ** 2
-                n_p += pr[r] * j
-                u_j += pr[r] / nr * j
-            rv = 0.0
-            for r in range(n_len):
-                rv += pr[r] / nr * (r + 1.0 - u_j) ** 2
-            row = out[b, a]
-            row[0] = sre / nr
-            row[1] = lre / nr
-            row[2] = gln / nr
-            row[3] = gln / nr**2
-            row[4] = rln / nr
-            row[5] = rln / nr**2
-            row[6] = nr / n_p
-            row[7] = glv
-            row[8] = rv
-            row[9] = entropy
-            row[10] = lglre / nr
-            row[11] = hglre / nr
-            row[12] = srlgle / nr
-            row[13] = srhgle / nr
-            row[14] = lrlgle / nr
-            row[15] = lrhgle / nr
+            level_size_features(p_all[b, a], grey_levels, lengths, n_runs[b, a], pg, pr, out[b, a])
 
 
 def glrlm_features(p, n_runs, grey_levels):

@@ -20,8 +20,7 @@ from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
 from ._inputs import matrix_inputs, padded_flat
-
-EPS = np.spacing(1)
+from .level_size import level_size_features
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`glszm_features`.
 FEATURE_NAMES = (
@@ -251,84 +250,12 @@ def prepare_glszm(counts):
 @njit(**JIT)
 def _glszm_feature_kernel(p_all, grey_levels, sizes, out):
     n_batch, n_levels, n_sizes = p_all.shape
-    g = grey_levels
-    ps = np.empty(n_sizes)
     pg = np.empty(n_levels)
+    ps = np.empty(n_sizes)
     for b in range(n_batch):
-        p = p_all[b]
-        ps[:] = 0.0
-        pg[:] = 0.0
-        for i in range(n_levels):
-            for s in range(n_sizes):
-                ps[s] += p[i, s]
-                pg[i] += p[i, s]
-        n_z = 0.0
-        n_p = 0.0
-        for s in range(n_sizes):
-            n_z += ps[s]
-            n_p += ps[s] * sizes[s]
-        # PyRadiomics replaces a zero zone or voxel count by 1 (an empty ROI then gives 0, not NaN).
-        if n_z == 0:
-            n_z = 1.0
-        if n_p == 0:
-            n_p = 1.0
-        sae = 0.0
-        lae = 0.0
-        szn = 0.0
-        u_j = 0.0
-        for s in range(n_sizes):
-            j = sizes[s]
-            sae += ps[s] / j**2
-            lae += ps[s] * j**2
-            szn += ps[s] ** 2
-            u_j += ps[s] / n_z * j
-        zv = 0.0
-        for s in range(n_sizes):
-            zv += ps[s] / n_z * (sizes[s] - u_j) ** 2
-        gln = 0.0
-        lie = 0.0
-        hie = 0.0
-        u_i = 0.0
-        for i in range(n_levels):
-            gln += pg[i] ** 2
-            lie += pg[i] / g[i] ** 2
-            hie += pg[i] * g[i] ** 2
-            u_i += pg[i] / n_z * g[i]
-        glv = 0.0
-        for i in range(n_levels):
-            glv += pg[i] / n_z * (g[i] - u_i) ** 2
-        entropy = 0.0
-        lisae = 0.0
-        hisae = 0.0
-        lilae = 0.0
-        hilae = 0.0
-        for i in range(n_levels):
-            for s in range(n_sizes):
-                v = p[i, s]
-                j = sizes[s]
-                pn = v / n_z
-                entropy -= pn * np.log2(pn + EPS)
-                lisae += v / (g[i] ** 2 * j**2)
-                hisae += v * g[i] ** 2 / j**2
-                lilae += v * j**2 / g[i] ** 2
-                hilae += v * g[i] ** 2 * j**2
-        row = out[b]
-        row[0] = sae / n_z
-        row[1] = lae / n_z
-        row[2] = gln / n_z
-        row[3] = gln / n_z**2
-        row[4] = szn / n_z
-        row[5] = szn / n_z**2
-        row[6] = n_z / n_p
-        row[7] = glv
-        row[8] = zv
-        row[9] = entropy
-        row[10] = lie / n_z
-        row[11] = hie / n_z
-        row[12] = lisae / n_z
-        row[13] = hisae / n_z
-        row[14] = lilae / n_z
-        row[15] = hilae / n_z
+        n_z = p_all[b].sum()
+        # PyRadiomics replaces a zero zone count by 1 (an empty ROI then gives 0, not NaN).
+        level_size_features(p_all[b], grey_levels, sizes, n_z if n_z != 0 else 1.0, pg, ps, out[b])
 
 
 def glszm_features(p, grey_levels, sizes=None):
