@@ -330,6 +330,17 @@ def glcm_features(p, grey_levels, ng_max, reference_layout=False):
 
 
 @njit(**JIT)
+def _marginals(p, px, py):
+    """Row and column sums of ``p`` into ``px`` and ``py`` (in PyRadiomics' summation order)."""
+    px[:] = 0.0
+    py[:] = 0.0
+    for i in range(p.shape[0]):
+        for j in range(p.shape[1]):
+            px[i] += p[i, j]
+            py[j] += p[i, j]
+
+
+@njit(**JIT)
 def _mcc_q_kernel(p_all, out):
     n_batch, n_angles, n_levels, _ = p_all.shape
     px = np.empty(n_levels)
@@ -338,12 +349,7 @@ def _mcc_q_kernel(p_all, out):
     for b in range(n_batch):
         for a in range(n_angles):
             p = p_all[b, a]
-            px[:] = 0.0
-            py[:] = 0.0
-            for i in range(n_levels):
-                for j in range(n_levels):
-                    px[i] += p[i, j]
-                    py[j] += p[i, j]
+            _marginals(p, px, py)
             for i in range(n_levels):
                 for k in range(n_levels):
                     w[i, k] = p[i, k] / (px[i] * py[k] + EPS)
@@ -374,12 +380,9 @@ def _mcc_symmetric_kernel(p_all, second):
     n_batch, n_angles, n, _ = p_all.shape
     for task in prange(n_batch * n_angles):
         p = p_all[task // n_angles, task % n_angles]
-        px = np.zeros(n)
-        py = np.zeros(n)
-        for i in range(n):
-            for k in range(n):
-                px[i] += p[i, k]
-                py[k] += p[i, k]
+        px = np.empty(n)
+        py = np.empty(n)
+        _marginals(p, px, py)
         a = np.zeros((n, n))
         b = np.zeros((n, n))
         for i in range(n):
