@@ -7,6 +7,9 @@ PyRadiomics drops absent levels from the matrix but keeps the real values in its
 
 Input image convention for every matrix kernel: an int32 array ``levels`` (z, y, x) holding the compact
 grey-level index inside the ROI and ``-1`` outside it.
+
+(A little over 500 lines: the matrix kernel, the 23 formulas with their table, and MCC's fast and
+PyRadiomics paths are one family, read together.)
 """
 
 import numpy as np
