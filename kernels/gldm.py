@@ -14,14 +14,11 @@ they are listed in :data:`DEPRECATED_NO_VALUE` and never computed.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, JIT_PARALLEL
-
-EPS = np.spacing(1)
-
-#: Per-chunk histograms of the parallel kernel: a fixed count, so results do not depend on the thread count.
-CHUNKS = 32
+from ._config import JIT
+from .level_size import level_size_features
+from .neighbours import neighbour_scan
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`gldm_features`.
 FEATURE_NAMES = (
@@ -91,32 +88,6 @@ FORMULAS = {
 }
 
 
-@njit(**JIT_PARALLEL)
-def _gldm_kernel(levels, angles, grey_levels, alpha, partial):
-    """Dependence histogram; chunk c of the (z, y) rows writes only ``partial[c]`` (no races)."""
-    n_z, n_y, n_x = levels.shape
-    n_angles = angles.shape[0]
-    n_chunks = partial.shape[0]
-    n_rows = n_z * n_y
-    for c in prange(n_chunks):
-        counts = partial[c]
-        for row in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-            z = row // n_y
-            y = row - z * n_y
-            for x in range(n_x):
-                i = levels[z, y, x]
-                if i < 0:
-                    continue
-                dependent = 0
-                for a in range(n_angles):
-                    nz, ny, nx = z + angles[a, 0], y + angles[a, 1], x + angles[a, 2]
-                    if 0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x:
-                        j = levels[nz, ny, nx]
-                        # branch-free: dependence is data-dependent, a branch here mispredicts often
-                        dependent += (j >= 0) & (abs(grey_levels[i] - grey_levels[max(j, 0)]) <= alpha)
-                counts[i, dependent] += 1.0
-
-
 def gldm_matrix(levels, angles, grey_levels, alpha=0):
     """Voxel counts per grey level and dependence.
 
@@ -137,90 +108,27 @@ def gldm_matrix(levels, angles, grey_levels, alpha=0):
     numpy.ndarray
         float64 (Ng, n_angles + 1): element (i, k) counts the voxels of level i with k dependent neighbours.
     """
-    levels = np.ascontiguousarray(levels, dtype=np.int32)
-    grey_levels = np.ascontiguousarray(grey_levels, dtype=np.float64)
-    angles = np.ascontiguousarray(angles, dtype=np.int64)
-    n_chunks = max(1, min(CHUNKS, levels.shape[0] * levels.shape[1]))
-    partial = np.zeros((n_chunks, len(grey_levels), angles.shape[0] + 1), dtype=np.float64)
-    _gldm_kernel(levels, angles, grey_levels, float(alpha), partial)
-    return partial.sum(axis=0)
+    dependence, _ = neighbour_scan(levels, angles, grey_levels, alpha, dependence=True)
+    return dependence
+
+
+#: GLDM's features among :data:`spinerad.kernels.level_size.SUMS` (it has no GLNN and no percentage).
+_GLDM_SUMS = np.array([0, 1, 2, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15])
 
 
 @njit(**JIT)
 def _gldm_feature_kernel(p_all, grey_levels, out):
     n_batch, n_levels, n_dep = p_all.shape
-    g = grey_levels
-    pd = np.empty(n_dep)
+    dependences = np.arange(1.0, n_dep + 1.0)  # j = dependent neighbours + 1
     pg = np.empty(n_levels)
+    pd = np.empty(n_dep)
+    sums = np.empty(16)
     for b in range(n_batch):
-        p = p_all[b]
-        pd[:] = 0.0
-        pg[:] = 0.0
-        for i in range(n_levels):
-            for k in range(n_dep):
-                pd[k] += p[i, k]
-                pg[i] += p[i, k]
-        n_z = 0.0
-        for k in range(n_dep):
-            n_z += pd[k]
+        n_z = p_all[b].sum()
         # PyRadiomics replaces a zero voxel count by 1.
-        if n_z == 0:
-            n_z = 1.0
-        sde = 0.0
-        lde = 0.0
-        dn = 0.0
-        u_j = 0.0
-        for k in range(n_dep):
-            j = k + 1.0
-            sde += pd[k] / j**2
-            lde += pd[k] * j**2
-            dn += pd[k] ** 2
-            u_j += pd[k] / n_z * j
-        dv = 0.0
-        for k in range(n_dep):
-            dv += pd[k] / n_z * (k + 1.0 - u_j) ** 2
-        gln = 0.0
-        lgle = 0.0
-        hgle = 0.0
-        u_i = 0.0
-        for i in range(n_levels):
-            gln += pg[i] ** 2
-            lgle += pg[i] / g[i] ** 2
-            hgle += pg[i] * g[i] ** 2
-            u_i += pg[i] / n_z * g[i]
-        glv = 0.0
-        for i in range(n_levels):
-            glv += pg[i] / n_z * (g[i] - u_i) ** 2
-        entropy = 0.0
-        sdlgle = 0.0
-        sdhgle = 0.0
-        ldlgle = 0.0
-        ldhgle = 0.0
-        for i in range(n_levels):
-            for k in range(n_dep):
-                v = p[i, k]
-                j = k + 1.0
-                pn = v / n_z
-                entropy -= pn * np.log2(pn + EPS)
-                sdlgle += v / (g[i] ** 2 * j**2)
-                sdhgle += v * g[i] ** 2 / j**2
-                ldlgle += v * j**2 / g[i] ** 2
-                ldhgle += v * (j**2 * g[i] ** 2)
-        row = out[b]
-        row[0] = sde / n_z
-        row[1] = lde / n_z
-        row[2] = gln / n_z
-        row[3] = dn / n_z
-        row[4] = dn / n_z**2
-        row[5] = glv
-        row[6] = dv
-        row[7] = entropy
-        row[8] = lgle / n_z
-        row[9] = hgle / n_z
-        row[10] = sdlgle / n_z
-        row[11] = sdhgle / n_z
-        row[12] = ldlgle / n_z
-        row[13] = ldhgle / n_z
+        level_size_features(p_all[b], grey_levels, dependences, n_z if n_z != 0 else 1.0, pg, pd, sums)
+        for f in range(_GLDM_SUMS.shape[0]):
+            out[b, f] = sums[_GLDM_SUMS[f]]
 
 
 def gldm_features(p, grey_levels):

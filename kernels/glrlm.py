@@ -8,9 +8,8 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
-from ._inputs import matrix_inputs
-
-EPS = np.spacing(1)
+from ._inputs import matrix_inputs, padded_flat
+from .level_size import level_size_features
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`glrlm_features`.
 FEATURE_NAMES = (
@@ -54,56 +53,64 @@ FORMULAS = {
 }
 
 
-#: Marks the one-voxel border around the box in the padded volume (-1 is "in the box, not in the ROI").
+#: Marks the border around the box in the padded volume (-1 is "in the box, not in the ROI").
 OUTSIDE_BOX = -3
 
 
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(flat, offsets, zero_flat, out):
-    """Walk every line parallel to each angle once; one angle per thread.
+def _glrlm_kernel(flat, steps, first, last, zero_flat, out):
+    """Count runs per angle in one raster pass over the box; one angle per thread.
 
-    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened; ``offsets`` are the
-    angles as flat offsets. A line starts at a box voxel whose predecessor lies in the border, and runs
-    until the border: no coordinate bounds checks. With ``zero_flat``, an angle along which no line holds
-    more than one ROI voxel is zeroed: PyRadiomics treats the ROI as flat for it.
+    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``steps`` the angles
+    as positive flat offsets (a run along -d is the same run as along +d) and ``first``/``last`` the flat
+    range of the box. In raster order the voxel one step back has been seen already, so the length of the
+    run ending at ``v`` is that voxel's length + 1 when it has the same level, else 1; a run is counted at its
+    last voxel (the next one differs), by adding that test's 0 or 1. Only the last ``step`` lengths are ever looked back at: they live in
+    a ring buffer a power of two long, which stays in cache.
     """
-    n = flat.shape[0]
-    for a in prange(offsets.shape[0]):
-        step = offsets[a]
+    for a in prange(steps.shape[0]):
+        step = steps[a]
+        size = 1
+        while size <= step:
+            size *= 2
+        ring = size - 1
+        length_at = np.empty(size, dtype=np.int64)
         counts = out[a]
-        several = False
-        for start in range(n):
-            if flat[start] == OUTSIDE_BOX:
+        n_runs = counts.shape[1]
+        flat_counts = counts.reshape(-1)
+        adjacent = False
+        for v in range(first, last):
+            i = flat[v]
+            if i < 0:
                 continue
-            before = start - step
-            if 0 <= before < n and flat[before] != OUTSIDE_BOX:
-                continue
-            run_level = -1
-            run_length = 0
-            elements = 0
-            current = start
-            v = flat[current]
-            while v != OUTSIDE_BOX:
-                if v >= 0:
-                    elements += 1
-                    if v == run_level:
-                        run_length += 1
-                    else:
-                        if run_level >= 0:
-                            counts[run_level, run_length - 1] += 1.0
-                        run_level = v
-                        run_length = 1
-                elif run_level >= 0:
-                    counts[run_level, run_length - 1] += 1.0
-                    run_level = -1
-                current += step
-                v = flat[np.uint64(current)]
-            if run_level >= 0:
-                counts[run_level, run_length - 1] += 1.0
-            if elements > 1:
-                several = True
-        if zero_flat and not several:
+            before = flat[v - step]
+            adjacent |= before >= 0
+            # Branch-free: at ~1-2 voxels a run (noisy CT) both tests below mispredict half the time.
+            length = (before == i) * length_at[(v - step) & ring] + 1
+            length_at[v & ring] = length
+            flat_counts[np.uint64(i * n_runs + length - 1)] += flat[v + step] != i
+        if zero_flat and not adjacent and not _line_holds_several(flat, step, first, last, length_at, ring):
             counts[:, :] = 0.0
+
+
+@njit(**JIT)
+def _line_holds_several(flat, step, first, last, seen_at, ring):
+    """Whether a line of the box along ``step`` holds two ROI voxels (not necessarily adjacent ones).
+
+    PyRadiomics zeroes an angle whose lines all hold at most one ROI voxel (the ROI is flat for it). Only
+    asked when no two ROI voxels are adjacent along ``step``, which is rare; ``seen_at`` is scratch.
+    """
+    for v in range(first, last):
+        x = flat[v]
+        if x == OUTSIDE_BOX:
+            continue
+        seen = 1 if x >= 0 else 0
+        if flat[v - step] != OUTSIDE_BOX:
+            seen += seen_at[(v - step) & ring]
+        if seen > 1:
+            return True
+        seen_at[v & ring] = seen
+    return False
 
 
 def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
@@ -128,11 +135,14 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_runs = max(levels.shape)
     out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
+    if levels.size == 0 or angles.shape[0] == 0:
+        return out
     # A border as wide as the longest step: every step from a box voxel lands in the box or the border.
-    pad = max(1, int(np.abs(angles).max()) if angles.size else 1)
-    padded = np.pad(levels, pad, constant_values=OUTSIDE_BOX)
-    strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
-    _glrlm_kernel(padded.ravel(), angles @ strides, bool(zero_flat_angles), out)
+    pad = max(1, int(np.abs(angles).max()))
+    flat, strides = padded_flat(levels, pad, OUTSIDE_BOX)
+    first = pad * int(strides.sum())
+    last = first + int(np.dot(np.array(levels.shape) - 1, strides)) + 1
+    _glrlm_kernel(flat, np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
     return out
 
 
@@ -159,76 +169,12 @@ def prepare_glrlm(counts, angle_weights=None):
 @njit(**JIT)
 def _glrlm_feature_kernel(p_all, n_runs, grey_levels, out):
     n_batch, n_angles, n_levels, n_len = p_all.shape
-    g = grey_levels
-    pr = np.empty(n_len)
+    lengths = np.arange(1.0, n_len + 1.0)
     pg = np.empty(n_levels)
+    pr = np.empty(n_len)
     for b in range(n_batch):
         for a in range(n_angles):
-            p = p_all[b, a]
-            nr = n_runs[b, a]
-            pr[:] = 0.0
-            pg[:] = 0.0
-            sre = 0.0
-            lre = 0.0
-            lglre = 0.0
-            hglre = 0.0
-            srlgle = 0.0
-            srhgle = 0.0
-            lrlgle = 0.0
-            lrhgle = 0.0
-            entropy = 0.0
-            for i in range(n_levels):
-                for r in range(n_len):
-                    v = p[i, r]
-                    j = r + 1.0
-                    pr[r] += v
-                    pg[i] += v
-                    srlgle += v / (g[i] ** 2 * j**2)
-                    srhgle += v * g[i] ** 2 / j**2
-                    lrlgle += v * j**2 / g[i] ** 2
-                    lrhgle += v * (j**2 * g[i] ** 2)
-                    pn = v / nr
-                    entropy -= pn * np.log2(pn + EPS)
-            gln = 0.0
-            u_i = 0.0
-            for i in range(n_levels):
-                gln += pg[i] ** 2
-                lglre += pg[i] / g[i] ** 2
-                hglre += pg[i] * g[i] ** 2
-                u_i += pg[i] / nr * g[i]
-            glv = 0.0
-            for i in range(n_levels):
-                glv += pg[i] / nr * (g[i] - u_i) ** 2
-            rln = 0.0
-            n_p = 0.0
-            u_j = 0.0
-            for r in range(n_len):
-                j = r + 1.0
-                sre += pr[r] / j**2
-                lre += pr[r] * j**2
-                rln += pr[r] ** 2
-                n_p += pr[r] * j
-                u_j += pr[r] / nr * j
-            rv = 0.0
-            for r in range(n_len):
-                rv += pr[r] / nr * (r + 1.0 - u_j) ** 2
-            row = out[b, a]
-            row[0] = sre / nr
-            row[1] = lre / nr
-            row[2] = gln / nr
-            row[3] = gln / nr**2
-            row[4] = rln / nr
-            row[5] = rln / nr**2
-            row[6] = nr / n_p
-            row[7] = glv
-            row[8] = rv
-            row[9] = entropy
-            row[10] = lglre / nr
-            row[11] = hglre / nr
-            row[12] = srlgle / nr
-            row[13] = srhgle / nr
-            row[14] = lrlgle / nr
-            row[15] = lrhgle / nr
+            level_size_features(p_all[b, a], grey_levels, lengths, n_runs[b, a], pg, pr, out[b, a])
 
 
 def glrlm_features(p, n_runs, grey_levels):

@@ -14,13 +14,13 @@ Definitions (PyRadiomics notation; :math:`N_z` zones, :math:`N_p` voxels, :math:
 see :data:`FORMULAS`.
 """
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from ._config import JIT
-from ._inputs import matrix_inputs
-
-EPS = np.spacing(1)
+from ._config import JIT, JIT_PARALLEL
+from ._inputs import matrix_inputs, padded_flat
+from .level_size import level_size_features
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`glszm_features`.
 FEATURE_NAMES = (
@@ -76,43 +76,76 @@ FORMULAS = {
 }
 
 
-@njit(**JIT)
-def _glszm_zone_kernel(flat, offsets, stack, zone_level, zone_size):
-    """Label zones by flood fill over a padded, flattened volume; returns the number of zones.
+@njit(**JIT_PARALLEL)
+def _glszm_zone_kernel(flat, offsets, level_bounds, first_zone, stack, zone_level, zone_size, n_zones):
+    """Label zones by flood fill over a padded, flattened volume, one range of grey levels per chunk.
 
     ``flat`` holds the compact level inside the ROI and -1 elsewhere, with a border of -1 at least as wide
-    as the largest offset, so a neighbour index never leaves the array and needs no bounds check. A voxel
-    is marked visited by overwriting it with -2. ``offsets`` are flat offsets of *both* directions of
-    every angle; zones are found in raster order and each voxel is pushed once.
+    as the largest offset, so a neighbour index never leaves the array and needs no bounds check; it is only
+    read. A zone holds one grey level, so chunks of levels label independently: chunk c takes the levels
+    ``level_bounds[c]`` to ``level_bounds[c + 1] - 1``, marks visited voxels in its private copy of ``flat``
+    and writes its zones (and uses the stack) from ``first_zone[c]`` on, which leaves room for one zone per voxel
+    of its levels; ``n_zones[c]`` receives its zone count. ``offsets`` are flat offsets of *both* directions
+    of every angle; each voxel is pushed once.
     """
+    for c in prange(level_bounds.shape[0] - 1):
+        n_zones[c] = _label_levels(
+            flat, offsets, level_bounds[c], level_bounds[c + 1], first_zone[c], stack, zone_level, zone_size
+        )
+
+
+@njit(**JIT)
+def _label_levels(flat, offsets, low, high, base, stack, zone_level, zone_size):
+    """Flood-fill the zones of levels ``low`` to ``high - 1``; zones and stack from ``base`` on; their count."""
     n_offsets = offsets.shape[0]
-    n_zones = 0
-    for start in range(flat.shape[0]):
-        level = flat[start]
-        if level < 0:
+    own = flat.copy()  # private: visited voxels are overwritten with -2
+    count = 0
+    for start in range(own.shape[0]):
+        level = own[start]
+        if level < low or level >= high:
             continue
-        flat[start] = -2
-        stack[0] = start
-        top = 1
+        own[start] = -2
+        stack[base] = start
+        top = base + 1
         size = 0
-        while top > 0:
+        while top > base:
             top -= 1
             current = stack[top]
             size += 1
             for a in range(n_offsets):
                 neighbour = np.uint64(current + offsets[a])
-                if flat[neighbour] == level:
-                    flat[neighbour] = -2
+                if own[neighbour] == level:
+                    own[neighbour] = -2
                     stack[top] = neighbour
                     top += 1
-        zone_level[n_zones] = level
-        zone_size[n_zones] = size
-        n_zones += 1
-    return n_zones
+        zone_level[base + count] = level
+        zone_size[base + count] = size
+        count += 1
+    return count
 
 
-def glszm_matrix(levels, angles, n_levels):
-    """Zone counts per grey level and zone size.
+@njit(**JIT)
+def _count_levels(levels, counts):
+    for k in range(levels.shape[0]):
+        if levels[k] >= 0:
+            counts[levels[k]] += 1
+
+
+def _level_chunks(level_counts, n_chunks):
+    """Split the grey levels into at most ``n_chunks`` ranges of about equal voxel counts.
+
+    Returns the range bounds (levels ``bounds[c]`` to ``bounds[c + 1] - 1``) and each range's first voxel
+    index in level order (where its zones and stack start).
+    """
+    cumulative = np.concatenate(([0], np.cumsum(level_counts)))
+    targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
+    inner = np.searchsorted(cumulative, targets, side="left")
+    bounds = np.unique(np.concatenate(([0], np.clip(inner, 0, len(level_counts)), [len(level_counts)])))
+    return bounds.astype(np.int64), cumulative[bounds[:-1]].astype(np.int64)
+
+
+def glszm_zones(levels, angles, n_levels, n_chunks=None):
+    """Grey level and size of every zone (in no particular order).
 
     Parameters
     ----------
@@ -123,32 +156,75 @@ def glszm_matrix(levels, angles, n_levels):
         ``generate_angles(shape, (1,), force2D, force2Ddimension, bidirectional=True)``.
     n_levels : int
         Number of grey levels present in the ROI.
+    n_chunks : int or None
+        Ranges of grey levels labelled side by side; None: one per Numba thread.
+
+    Returns
+    -------
+    zone_level, zone_size : numpy.ndarray
+        int64 (n_zones,) each. The zones found do not depend on how the levels are split.
+    """
+    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
+    level_counts = np.zeros(n_levels, dtype=np.int64)
+    _count_levels(levels.reshape(-1), level_counts)
+    n_roi = int(level_counts.sum())
+    if n_roi == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    pad = int(np.abs(angles).max()) if angles.size else 0
+    flat, strides = padded_flat(levels, pad, -1)
+    # One chunk per thread: each works on its own copy of the padded box.
+    n_chunks = numba.get_num_threads() if n_chunks is None else n_chunks
+    bounds, first_zone = _level_chunks(level_counts, max(1, min(n_chunks, n_levels)))
+    stack = np.empty(n_roi, dtype=np.int64)
+    zone_level = np.empty(n_roi, dtype=np.int64)
+    zone_size = np.empty(n_roi, dtype=np.int64)
+    n_zones = np.zeros(len(bounds) - 1, dtype=np.int64)
+    _glszm_zone_kernel(flat, angles @ strides, bounds, first_zone, stack, zone_level, zone_size, n_zones)
+    found = np.concatenate([np.arange(f, f + n, dtype=np.int64) for f, n in zip(first_zone, n_zones, strict=True)])
+    return zone_level[found], zone_size[found]
+
+
+def glszm_matrix(levels, angles, n_levels):
+    """Zone counts per grey level and zone size.
+
+    Parameters
+    ----------
+    levels, angles, n_levels
+        As for :func:`glszm_zones`.
 
     Returns
     -------
     numpy.ndarray
         float64 (n_levels, largest zone size): element (i, s) counts the zones of level i with s + 1 voxels.
     """
-    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
-    n_roi = int(np.count_nonzero(levels >= 0))
-    pad = int(np.abs(angles).max()) if angles.size else 0
-    padded = np.pad(levels, pad, constant_values=-1)
-    strides = np.array(padded.strides, dtype=np.int64) // padded.itemsize
-    offsets = angles @ strides
-    stack = np.empty(max(n_roi, 1), dtype=np.int64)
-    zone_level = np.empty(max(n_roi, 1), dtype=np.int64)
-    zone_size = np.empty(max(n_roi, 1), dtype=np.int64)
-    n_zones = _glszm_zone_kernel(padded.ravel(), offsets, stack, zone_level, zone_size)
-    largest = int(zone_size[:n_zones].max()) if n_zones else 0
-    out = np.zeros((n_levels, largest), dtype=np.float64)
-    _glszm_fill_kernel(zone_level[:n_zones], zone_size[:n_zones], out)
+    zone_level, zone_size = glszm_zones(levels, angles, n_levels)
+    largest = int(zone_size.max()) if len(zone_size) else 0
+    out = np.zeros((int(n_levels), largest), dtype=np.float64)
+    _glszm_fill_kernel(zone_level, zone_size - 1, out)
     return out
 
 
+def glszm_occurring_sizes(levels, angles, n_levels):
+    """``prepare_glszm(glszm_matrix(...))`` without the dense matrix (a ROI's largest zone can be huge).
+
+    Returns
+    -------
+    p : numpy.ndarray
+        (1, n_levels, n_sizes) zone counts of the sizes that occur.
+    sizes : numpy.ndarray
+        float64 (n_sizes,) zone size of each column, increasing.
+    """
+    zone_level, zone_size = glszm_zones(levels, angles, n_levels)
+    sizes, column = np.unique(zone_size, return_inverse=True)
+    out = np.zeros((1, int(n_levels), len(sizes)), dtype=np.float64)
+    _glszm_fill_kernel(zone_level, column.astype(np.int64), out[0])
+    return out, sizes.astype(np.float64)
+
+
 @njit(**JIT)
-def _glszm_fill_kernel(zone_level, zone_size, out):
+def _glszm_fill_kernel(zone_level, column, out):
     for z in range(zone_level.shape[0]):
-        out[zone_level[z], zone_size[z] - 1] += 1.0
+        out[zone_level[z], column[z]] += 1.0
 
 
 def prepare_glszm(counts):
@@ -174,84 +250,12 @@ def prepare_glszm(counts):
 @njit(**JIT)
 def _glszm_feature_kernel(p_all, grey_levels, sizes, out):
     n_batch, n_levels, n_sizes = p_all.shape
-    g = grey_levels
-    ps = np.empty(n_sizes)
     pg = np.empty(n_levels)
+    ps = np.empty(n_sizes)
     for b in range(n_batch):
-        p = p_all[b]
-        ps[:] = 0.0
-        pg[:] = 0.0
-        for i in range(n_levels):
-            for s in range(n_sizes):
-                ps[s] += p[i, s]
-                pg[i] += p[i, s]
-        n_z = 0.0
-        n_p = 0.0
-        for s in range(n_sizes):
-            n_z += ps[s]
-            n_p += ps[s] * sizes[s]
-        # PyRadiomics replaces a zero zone or voxel count by 1 (an empty ROI then gives 0, not NaN).
-        if n_z == 0:
-            n_z = 1.0
-        if n_p == 0:
-            n_p = 1.0
-        sae = 0.0
-        lae = 0.0
-        szn = 0.0
-        u_j = 0.0
-        for s in range(n_sizes):
-            j = sizes[s]
-            sae += ps[s] / j**2
-            lae += ps[s] * j**2
-            szn += ps[s] ** 2
-            u_j += ps[s] / n_z * j
-        zv = 0.0
-        for s in range(n_sizes):
-            zv += ps[s] / n_z * (sizes[s] - u_j) ** 2
-        gln = 0.0
-        lie = 0.0
-        hie = 0.0
-        u_i = 0.0
-        for i in range(n_levels):
-            gln += pg[i] ** 2
-            lie += pg[i] / g[i] ** 2
-            hie += pg[i] * g[i] ** 2
-            u_i += pg[i] / n_z * g[i]
-        glv = 0.0
-        for i in range(n_levels):
-            glv += pg[i] / n_z * (g[i] - u_i) ** 2
-        entropy = 0.0
-        lisae = 0.0
-        hisae = 0.0
-        lilae = 0.0
-        hilae = 0.0
-        for i in range(n_levels):
-            for s in range(n_sizes):
-                v = p[i, s]
-                j = sizes[s]
-                pn = v / n_z
-                entropy -= pn * np.log2(pn + EPS)
-                lisae += v / (g[i] ** 2 * j**2)
-                hisae += v * g[i] ** 2 / j**2
-                lilae += v * j**2 / g[i] ** 2
-                hilae += v * g[i] ** 2 * j**2
-        row = out[b]
-        row[0] = sae / n_z
-        row[1] = lae / n_z
-        row[2] = gln / n_z
-        row[3] = gln / n_z**2
-        row[4] = szn / n_z
-        row[5] = szn / n_z**2
-        row[6] = n_z / n_p
-        row[7] = glv
-        row[8] = zv
-        row[9] = entropy
-        row[10] = lie / n_z
-        row[11] = hie / n_z
-        row[12] = lisae / n_z
-        row[13] = hisae / n_z
-        row[14] = lilae / n_z
-        row[15] = hilae / n_z
+        n_z = p_all[b].sum()
+        # PyRadiomics replaces a zero zone count by 1 (an empty ROI then gives 0, not NaN).
+        level_size_features(p_all[b], grey_levels, sizes, n_z if n_z != 0 else 1.0, pg, ps, out[b])
 
 
 def glszm_features(p, grey_levels, sizes=None):

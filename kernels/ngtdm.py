@@ -11,12 +11,10 @@ Axis order: ``ngtdm[b, i, c]`` = batch (ROI), compact grey-level index, column c
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from ._config import JIT, JIT_PARALLEL
-
-#: Per-chunk partial sums of the parallel kernel: a fixed count, so results do not depend on the thread count.
-CHUNKS = 32
+from ._config import JIT
+from .neighbours import neighbour_scan
 
 #: Coarseness of a ROI whose neighbourhood differences are all zero (PyRadiomics' convention).
 COARSENESS_FLAT = 1e6
@@ -53,37 +51,6 @@ FORMULAS = {
 }
 
 
-@njit(**JIT_PARALLEL)
-def _ngtdm_kernel(levels, angles, grey_levels, partial):
-    """Sum counts and absolute differences; chunk c of the (z, y) rows writes only ``partial[c]``."""
-    n_z, n_y, n_x = levels.shape
-    n_angles = angles.shape[0]
-    n_chunks = partial.shape[0]
-    n_rows = n_z * n_y
-    for c in prange(n_chunks):
-        sums = partial[c]
-        for row in range(c * n_rows // n_chunks, (c + 1) * n_rows // n_chunks):
-            z = row // n_y
-            y = row - z * n_y
-            for x in range(n_x):
-                i = levels[z, y, x]
-                if i < 0:
-                    continue
-                count = 0.0
-                total = 0.0
-                for a in range(n_angles):
-                    nz, ny, nx = z + angles[a, 0], y + angles[a, 1], x + angles[a, 2]
-                    if 0 <= nz < n_z and 0 <= ny < n_y and 0 <= nx < n_x:
-                        j = levels[nz, ny, nx]
-                        if j >= 0:
-                            count += 1.0
-                            total += grey_levels[j]
-                # PyRadiomics: (double)level - sum / count, with integer levels summed exactly.
-                diff = 0.0 if count == 0 else abs(grey_levels[i] - total / count)
-                sums[i, 0] += 1.0
-                sums[i, 1] += diff
-
-
 def ngtdm_matrix(levels, angles, grey_levels):
     """Voxel count and summed neighbourhood difference per grey level.
 
@@ -102,12 +69,8 @@ def ngtdm_matrix(levels, angles, grey_levels):
     numpy.ndarray
         float64 (Ng, 2): column 0 the voxel count :math:`n_i`, column 1 :math:`s_i`.
     """
-    levels = np.ascontiguousarray(levels, dtype=np.int32)
-    grey_levels = np.ascontiguousarray(grey_levels, dtype=np.float64)
-    n_chunks = max(1, min(CHUNKS, levels.shape[0] * levels.shape[1]))
-    partial = np.zeros((n_chunks, len(grey_levels), 2), dtype=np.float64)
-    _ngtdm_kernel(levels, np.ascontiguousarray(angles, dtype=np.int64), grey_levels, partial)
-    return partial.sum(axis=0)
+    _, differences = neighbour_scan(levels, angles, grey_levels, differences=True)
+    return differences
 
 
 @njit(**JIT)

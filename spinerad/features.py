@@ -194,8 +194,8 @@ def _by_name(values, feature_names, names):
 def compute_glszm(ctx, names):
     """GLSZM features: zones connected at distance 1 (the ``distances`` setting does not apply)."""
     angles = _neighbour_offsets(ctx, (1,))
-    counts = kernels.glszm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
-    p, sizes = _glszm.prepare_glszm(counts)
+    # No CUDA twin (see spinerad.kernels): the CPU kernel for either device, straight to the occurring sizes.
+    p, sizes = _glszm.glszm_occurring_sizes(ctx.levels, angles, len(ctx.grey_levels))
     values = _glszm.glszm_features(p, ctx.grey_levels, sizes)[0]
     return _by_name(values, _glszm.FEATURE_NAMES, names)
 

@@ -181,6 +181,11 @@ def _warm(keys):
             if classes:
                 params = load_params({"featureClass": {name: None for name in classes}})
                 extract(image, mask, params=params, device=device)
+            if "glcm" in families:
+                # MCC's PyRadiomics path, taken only by ROIs with a rank-deficient angle (the warm study has none)
+                from .kernels.glcm import mcc_like_pyradiomics
+
+                mcc_like_pyradiomics(np.full((1, 1, 2, 2), 0.25))
     finally:
         _local.warming = False
 

@@ -273,7 +273,10 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
     # CUDA runs in line: the device serialises the kernels anyway, and Numba's CUDA simulator (the CI's
     # GPU) swaps module globals while a kernel runs, so two threads' launches break each other there.
     run = _submitter() if device == "cpu" else _run_inline
-    results = []  # (name prefix, class name, future of {feature: value}) in PyRadiomics' output order
+    # (derived image number or -1 for the mask's classes, name prefix, class name, future of {feature: value}),
+    # submitted longest first
+    results = []
+    derived_count = 0
     shape_done = False
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
@@ -288,22 +291,49 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
                 break
             prefix, filtered = item  # the filtered ROI box
             values = roi_values if image_type == "Original" else filtered
+            classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
+            if not shape_done:
+                # The mask's own classes (shape) need no discretised image: they start at once.
+                mask_context = _done(RoiContext(None, None, None, None, spacing, shape_mask, type_settings, device))
+                for feature_class, requested in _by_cost(classes, per_image_type=False):
+                    names = feature_class.resolve(requested)
+                    results.append((-1, "original", feature_class.name,
+                                    run(_compute_class, feature_class, mask_context, names, timer)))
             context = run(_discretise, values, image_type != "Original", in_roi, shape_mask, spacing, type_settings,
                           device, timer)
-            for class_name, requested in params.feature_classes:
-                feature_class = FEATURE_CLASSES[class_name]
-                if not feature_class.per_image_type:
-                    if shape_done:
-                        continue
-                class_prefix = prefix if feature_class.per_image_type else "original"
+            for feature_class, requested in _by_cost(classes, per_image_type=True):
                 names = feature_class.resolve(requested)
-                results.append((class_prefix, class_name, run(_compute_class, feature_class, context, names, timer)))
+                results.append((derived_count, prefix, feature_class.name,
+                                run(_compute_class, feature_class, context, names, timer)))
             shape_done = True
+            derived_count += 1
+    # Output in PyRadiomics' order: the mask's classes (it computes shape before any image type), then per
+    # derived image the classes as the parameter file lists them.
+    order = {name: rank for rank, (name, _) in enumerate(params.feature_classes)}
+    results.sort(key=lambda item: (item[0], order[item[2]]))
     features = {}
-    for class_prefix, class_name, future in results:
+    for _, class_prefix, class_name, future in results:
         for name, value in future.result().items():
             features[f"{class_prefix}_{class_name}_{name}"] = float(value)
     return features
+
+
+#: Submission order of the feature classes: the longest first, so that the last class to start is a short one
+#: and the workers finish together (measured single-threaded on the CT phantom, ms: shape 8.6, glcm 8.8,
+#: glrlm 6.1, glszm 3.9, firstorder 3.1, gldm 2.7, ngtdm 2.6; brain1 and lung2 rank alike).
+_COST_RANK = {"shape": 0, "glcm": 1, "glrlm": 2, "glszm": 3, "firstorder": 4, "gldm": 5, "ngtdm": 6, "shape2D": 7}
+
+
+def _by_cost(classes, per_image_type):
+    """The (class, requested names) pairs of one kind, longest-running first."""
+    chosen = [item for item in classes if item[0].per_image_type == per_image_type]
+    return sorted(chosen, key=lambda item: _COST_RANK.get(item[0].name, len(_COST_RANK)))
+
+
+def _done(value):
+    future = Future()
+    future.set_result(value)
+    return future
 
 
 def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device, timer):

@@ -45,3 +45,54 @@ def test_run_percentage_and_emphasis_by_hand():
     assert values["ShortRunEmphasis"] == pytest.approx((2 + 1 / 4) / 3)
     assert values["LongRunEmphasis"] == pytest.approx((2 + 4) / 3)
     assert values["HighGrayLevelRunEmphasis"] == pytest.approx((2 * 1 + 1 * 4) / 3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_glrlm_many_levels_and_long_runs_equal_naive(seed):
+    # Stripes give long runs along x, noise short ones elsewhere; 12 levels, holes, a 2-voxel border case.
+    rng = np.random.default_rng(100 + seed)
+    shape = tuple(int(s) for s in rng.integers(2, 9, size=3))
+    levels = np.broadcast_to(rng.integers(0, 12, size=shape[:2] + (1,)), shape).astype(np.int32).copy()
+    noisy = rng.random(shape) < 0.3
+    levels[noisy] = rng.integers(0, 12, size=int(noisy.sum()))
+    levels[rng.random(shape) < 0.2] = -1
+    angles = generate_angles(shape, (1,))
+    np.testing.assert_array_equal(glrlm_matrix(levels, angles, 12), naive_glrlm(levels, angles, 12))
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_gapped_line_is_not_flat(axis):
+    # No two ROI voxels touch along ``axis``, but one line holds two (a hole between them): PyRadiomics keeps
+    # the direction (its runs are two single voxels); the run walk alone never sees two adjacent ROI voxels.
+    shape = [3, 3, 3]
+    shape[axis] = 5
+    levels = np.full(shape, -1, dtype=np.int32)
+    index = [1, 1, 1]
+    index[axis] = 0
+    levels[tuple(index)] = 0
+    index[axis] = 3
+    levels[tuple(index)] = 1
+    angles = generate_angles(levels.shape, (1,))
+    counts = glrlm_matrix(levels, angles, 2)
+    np.testing.assert_array_equal(counts, naive_glrlm(levels, angles, 2))
+    along = [a for a, angle in enumerate(angles) if np.count_nonzero(angle) == 1 and angle[axis] != 0]
+    assert counts[along[0]].sum() == 2
+    assert sum(counts[a].sum() for a in range(len(angles)) if a not in along) == 0
+
+
+def test_thread_count_does_not_change_the_counts():
+    import numba
+
+    rng = np.random.default_rng(7)
+    levels = random_levels(rng, (9, 23, 31), n_levels=40, roi_fraction=0.8)
+    angles = generate_angles(levels.shape, (1,))
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = glrlm_matrix(levels, angles, 40)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = glrlm_matrix(levels, angles, 40)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_array_equal(one, naive_glrlm(levels, angles, 40))

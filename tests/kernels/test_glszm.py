@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from spinerad.kernels import generate_angles, glszm_matrix
-from spinerad.kernels.glszm import FEATURE_NAMES, glszm_features, prepare_glszm
+from spinerad.kernels.glszm import (
+    FEATURE_NAMES,
+    glszm_features,
+    glszm_occurring_sizes,
+    glszm_zones,
+    prepare_glszm,
+)
 from tests.naive import naive_glszm, random_levels
 
 
@@ -111,3 +117,42 @@ def test_prepare_drops_empty_sizes_and_keeps_the_values():
     np.testing.assert_allclose(
         glszm_features(p, grey_levels, sizes), glszm_features(counts[None], grey_levels), rtol=1e-14
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_zones_split_by_grey_level_equal_naive(seed):
+    """Parallel labelling (ranges of levels side by side) on masks with many zones and one dominant level."""
+    import numba
+
+    rng = np.random.default_rng(50 + seed)
+    shape = (5, 9, 11)
+    levels = random_levels(rng, shape, n_levels=9, roi_fraction=0.8)
+    levels[(levels >= 0) & (rng.random(shape) < 0.4)] = 4  # a level holding half the ROI: unequal chunks
+    angles = generate_angles(shape, (1,), bidirectional=True)
+    expected = naive_glszm(levels, angles, 9)
+    want = sorted((i, s + 1) for i, s in zip(*np.nonzero(expected)) for _ in range(int(expected[i, s])))
+    for n_chunks in (1, 2, 3, 5, 9, 20):
+        zone_level, zone_size = glszm_zones(levels, angles, 9, n_chunks)
+        assert sorted(zip(zone_level.tolist(), zone_size.tolist())) == want
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = glszm_occurring_sizes(levels, angles, 9)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        counts = glszm_matrix(levels, angles, 9)
+        compact, sizes = glszm_occurring_sizes(levels, angles, 9)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(counts, expected[:, : counts.shape[1]])
+    want_p, want_sizes = prepare_glszm(expected)
+    np.testing.assert_array_equal(compact, want_p)
+    np.testing.assert_array_equal(sizes, want_sizes)
+    np.testing.assert_array_equal(one[0], compact)
+
+
+def test_empty_roi_has_no_zones():
+    levels = np.full((2, 3, 3), -1, dtype=np.int32)
+    angles = generate_angles(levels.shape, (1,), bidirectional=True)
+    assert glszm_matrix(levels, angles, 0).shape == (0, 0)
+    p, sizes = glszm_occurring_sizes(levels, angles, 0)
+    assert p.shape == (1, 0, 0) and sizes.shape == (0,)
