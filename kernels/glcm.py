@@ -18,9 +18,9 @@ from numba import njit, prange
 from ._config import JIT, JIT_PARALLEL
 from ._inputs import matrix_inputs
 from .aggregation import nanmean_angles, nanmean_last
+from .glcm_formulas import EPS, matrix_features
 from .symmetric_eigen import _symmetric_eigenvalues
 
-EPS = np.spacing(1)
 
 #: Feature names (PyRadiomics spelling) in the column order of :func:`glcm_features`.
 FEATURE_NAMES = (
@@ -164,134 +164,21 @@ def prepare_glcm(counts, symmetrical=True, angle_weights=None):
 
 @njit(**JIT_PARALLEL)
 def _glcm_feature_kernel(p_all, grey_levels, ng_max, out):
-    """The features of every (ROI, angle) matrix; one matrix per task, each with its own marginals."""
+    """The features of every (ROI, angle) matrix; one matrix per task, each with its own marginals.
+
+    The formulas are :func:`spinerad.kernels.glcm_formulas.matrix_features` (one source for the per-ROI class,
+    the per-voxel maps and their CUDA twins), cell by cell (``symmetric=False``: a matrix built without
+    ``symmetricalGLCM`` is not symmetric).
+    """
     n_batch, n_angles, n_levels, _ = p_all.shape
-    g = grey_levels
-    n_sum = 2 * ng_max - 1
     for task in prange(n_batch * n_angles):
         b = task // n_angles
         a = task % n_angles
-        p = p_all[b, a]
-        px = np.zeros(n_levels)
-        py = np.zeros(n_levels)
-        p_sum = np.zeros(n_sum)
+        px = np.empty(n_levels)
+        py = np.empty(n_levels)
+        p_sum = np.zeros(2 * ng_max - 1)
         p_diff = np.zeros(ng_max)
-        ux = 0.0
-        uy = 0.0
-        autocorr = 0.0
-        contrast = 0.0
-        energy = 0.0
-        hxy = 0.0
-        max_p = -np.inf
-        for i in range(n_levels):
-            for j in range(n_levels):
-                v = p[i, j]
-                px[i] += v
-                py[j] += v
-                ux += g[i] * v
-                uy += g[j] * v
-                autocorr += v * (g[i] * g[j])
-                d = abs(g[i] - g[j])
-                contrast += v * d**2
-                energy += v**2
-                hxy -= v * np.log2(v + EPS)
-                if v > max_p or np.isnan(v):
-                    max_p = v
-                p_sum[int(g[i] + g[j]) - 2] += v
-                p_diff[int(d)] += v
-        prominence = 0.0
-        shade = 0.0
-        tendency = 0.0
-        sig_x = 0.0
-        sig_y = 0.0
-        cor_m = 0.0
-        hxy1 = 0.0
-        hxy2 = 0.0
-        for i in range(n_levels):
-            for j in range(n_levels):
-                v = p[i, j]
-                s = (g[i] + g[j]) - ux - uy
-                prominence += v * s**4
-                shade += v * s**3
-                tendency += v * s**2
-                sig_x += v * (g[i] - ux) ** 2
-                sig_y += v * (g[j] - uy) ** 2
-                cor_m += v * (g[i] - ux) * (g[j] - uy)
-                pxy = px[i] * py[j]
-                hxy1 -= v * np.log2(pxy + EPS)
-                hxy2 -= pxy * np.log2(pxy + EPS)
-        hx = 0.0
-        hy = 0.0
-        for i in range(n_levels):
-            hx -= px[i] * np.log2(px[i] + EPS)
-            hy -= py[i] * np.log2(py[i] + EPS)
-        sig_x = sig_x**0.5
-        sig_y = sig_y**0.5
-        if sig_x * sig_y == 0:
-            correlation = 1.0
-        else:
-            correlation = cor_m / (sig_x * sig_y + EPS)
-        diff_avg = 0.0
-        diff_ent = 0.0
-        idm = 0.0
-        idmn = 0.0
-        id_ = 0.0
-        idn = 0.0
-        inv_var = 0.0
-        for k in range(ng_max):
-            v = p_diff[k]
-            diff_avg += k * v
-            diff_ent -= v * np.log2(v + EPS)
-            idm += v / (1 + k**2)
-            idmn += v / (1 + k**2 / ng_max**2)
-            id_ += v / (1 + k)
-            idn += v / (1 + k / ng_max)
-            if k > 0:
-                inv_var += v / k**2
-        diff_var = 0.0
-        for k in range(ng_max):
-            diff_var += p_diff[k] * (k - diff_avg) ** 2
-        sum_avg = 0.0
-        sum_ent = 0.0
-        for k in range(n_sum):
-            v = p_sum[k]
-            sum_avg += (k + 2) * v
-            sum_ent -= v * np.log2(v + EPS)
-        div = max(hx, hy)
-        imc1 = (hxy - hxy1) / div if div != 0 else 0.0
-        if hxy2 == hxy:
-            imc2 = 0.0
-        else:
-            imc2 = (1 - np.e ** (-2 * (hxy2 - hxy))) ** 0.5
-        row = out[b, a]
-        row[0] = autocorr
-        row[1] = ux
-        row[2] = prominence
-        row[3] = shade
-        row[4] = tendency
-        row[5] = contrast
-        row[6] = correlation
-        row[7] = diff_avg
-        row[8] = diff_ent
-        row[9] = diff_var
-        row[10] = energy
-        row[11] = hxy
-        row[12] = imc1
-        row[13] = imc2
-        row[14] = idm
-        row[15] = idmn
-        row[16] = id_
-        row[17] = idn
-        row[18] = inv_var
-        row[19] = max_p
-        row[20] = sum_avg
-        row[21] = sum_ent
-        # Sum of squares uses ux only (PyRadiomics assumes a symmetric matrix).
-        ss = 0.0
-        for i in range(n_levels):
-            for j in range(n_levels):
-                ss += p[i, j] * (g[i] - ux) ** 2
-        row[22] = ss
+        matrix_features(p_all[b, a], n_levels, grey_levels, ng_max, False, px, py, p_sum, p_diff, out[b, a])
 
 
 def glcm_features(p, grey_levels, ng_max, reference_layout=False):
