@@ -9,7 +9,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .gldm import FEATURE_NAMES, _gldm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_kernel
+from .voxel_common import block_scratch, block_voxels, load_kernel, neighbour_sums
 
 
 @njit(**JIT_PARALLEL)
@@ -35,13 +35,7 @@ def gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, blocks
                         i = box[(bz * sy + by) * sx + bx]
                         if i < 0:
                             continue
-                        dependent = 0
-                        for a in range(n_angles):
-                            nz, ny, nx = bz + angles[a, 0], by + angles[a, 1], bx + angles[a, 2]
-                            if 0 <= nz < sz and 0 <= ny < sy and 0 <= nx < sx:
-                                j = box[(nz * sy + ny) * sx + nx]
-                                if j >= 0 and abs(g[i] - g[j]) <= alpha:
-                                    dependent += 1
+                        _, _, dependent = neighbour_sums(box, sz, sy, sx, bz, by, bx, angles, g, alpha)
                         p[0, i, dependent] += 1.0
             _gldm_feature_kernel(p, g[:n].copy(), feats)
             for f in range(n_feat):
