@@ -62,13 +62,7 @@ def _extract(capsys, folder, params_file, *options):
 def test_maps_out_writes_one_nrrd_per_feature_equal_to_the_api(capsys, study):
     folder, params = study
     code, out, err = _extract(
-        capsys,
-        folder,
-        "voxel.yaml",
-        "--maps-out",
-        folder / "maps",
-        "--preview",
-        folder / "preview.png",
+        capsys, folder, "voxel.yaml", "--maps-out", folder / "maps", "--preview", folder / "preview.png"
     )
     assert code == 0, err
     per_roi = json.loads(out)
@@ -121,13 +115,7 @@ def test_map_names_and_grid_are_pyradiomics_voxel_mode(study):
 def test_bad_voxel_settings_are_one_line_exit_2(capsys, study, voxel, fragment):
     folder, params = study
     (folder / "bad.yaml").write_text(yaml.safe_dump({**params, "voxelSetting": voxel}))
-    code, out, err = _extract(
-        capsys,
-        folder,
-        "bad.yaml",
-        "--maps-out",
-        folder / "maps",
-    )
+    code, out, err = _extract(capsys, folder, "bad.yaml", "--maps-out", folder / "maps")
     assert code == EXIT_INVALID
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and fragment in err
@@ -136,13 +124,7 @@ def test_bad_voxel_settings_are_one_line_exit_2(capsys, study, voxel, fragment):
 def test_preview_of_an_unknown_map_is_an_error(capsys, study):
     folder, _ = study
     code, out, err = _extract(
-        capsys,
-        folder,
-        "voxel.yaml",
-        "--preview",
-        folder / "p.png",
-        "--preview-map",
-        "original_glcm_Nope",
+        capsys, folder, "voxel.yaml", "--preview", folder / "p.png", "--preview-map", "original_glcm_Nope"
     )
     assert code == EXIT_INVALID
     assert "original_glcm_Nope" in err and len(err.strip().splitlines()) == 1
@@ -164,13 +146,7 @@ def test_interrupt_between_kernel_calls_stops_cleanly(capsys, study, monkeypatch
         return Bar()
 
     monkeypatch.setattr("spinerad.maps_output.terminal_progress", lambda stream=None: progress)
-    code, out, err = _extract(
-        capsys,
-        folder,
-        "voxel.yaml",
-        "--maps-out",
-        folder / "maps",
-    )
+    code, out, err = _extract(capsys, folder, "voxel.yaml", "--maps-out", folder / "maps")
     assert code == 130
     assert err.strip() == "spinerad: interrupted"
     assert calls[-1] == "closed"
