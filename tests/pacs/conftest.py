@@ -122,6 +122,7 @@ class NodeLauncher:
         self.started = []
 
     def __call__(self, spool=None, extra=(), allow=("ORTHANC", "TESTSCU")):
+        """Start one node (spool folder, extra CLI options, calling AEs allowed) and return it."""
         spool = spool or self.folder / "spool"
         args = [
             "--ae-title", NODE_AET, "--port", str(self.node_port),
@@ -136,6 +137,7 @@ class NodeLauncher:
         return node
 
     def stop_all(self):
+        """Stop every node this starter started."""
         for node in self.started:
             node.stop()
 
