@@ -5,28 +5,6 @@ import inspect
 import numpy as np
 
 
-def matrix_inputs(levels, angles, n_levels):
-    """Cast to the kernel dtypes and reject what would make a kernel write outside its output.
-
-    Numba kernels have no bounds checks and a CUDA kernel would do a silent out-of-bounds atomic, so an
-    out-of-range level must be caught here.
-    """
-    levels = np.ascontiguousarray(levels, dtype=np.int32)
-    angles = np.ascontiguousarray(angles, dtype=np.int64)
-    if angles.size == 0:
-        angles = angles.reshape(0, 3)
-    n_levels = int(n_levels)
-    if levels.ndim != 3:
-        raise ValueError(f"levels must be 3-D (z, y, x), got shape {levels.shape}")
-    if angles.ndim != 2 or angles.shape[1] != 3:
-        raise ValueError(f"angles must have shape (n_angles, 3), got {angles.shape}")
-    if n_levels < 0:
-        raise ValueError(f"n_levels must be >= 0, got {n_levels}")
-    if levels.size and levels.max() >= n_levels:
-        raise ValueError(f"levels holds index {int(levels.max())} but n_levels is {n_levels}")
-    return levels, angles, n_levels
-
-
 def device_matrix_inputs(levels, angles, n_levels):
     """:func:`matrix_inputs`, plus the limit of the uint32 counters the CUDA matrix kernels accumulate in."""
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
@@ -60,3 +38,25 @@ def cuda_twin_of(cpu_function):
         return gpu_function
 
     return document
+
+
+def matrix_inputs(levels, angles, n_levels):
+    """Cast to the kernel dtypes and reject what would make a kernel write outside its output.
+
+    Numba kernels have no bounds checks and a CUDA kernel would do a silent out-of-bounds atomic, so an
+    out-of-range level must be caught here.
+    """
+    levels = np.ascontiguousarray(levels, dtype=np.int32)
+    angles = np.ascontiguousarray(angles, dtype=np.int64)
+    if angles.size == 0:
+        angles = angles.reshape(0, 3)
+    n_levels = int(n_levels)
+    if levels.ndim != 3:
+        raise ValueError(f"levels must be 3-D (z, y, x), got shape {levels.shape}")
+    if angles.ndim != 2 or angles.shape[1] != 3:
+        raise ValueError(f"angles must have shape (n_angles, 3), got {angles.shape}")
+    if n_levels < 0:
+        raise ValueError(f"n_levels must be >= 0, got {n_levels}")
+    if levels.size and levels.max() >= n_levels:
+        raise ValueError(f"levels holds index {int(levels.max())} but n_levels is {n_levels}")
+    return levels, angles, n_levels

@@ -1,6 +1,6 @@
 """Shared pieces of the CUDA feature-map twins: one voxel's kernel box, gathered by one thread.
 
-The GPU twin of :func:`spinerad.kernels.voxel_common.load_kernel`: a thread has no ``Ng``-long marker
+The GPU twin of :func:`spinerad.kernels.voxel_common.load_window`: a thread has no ``Ng``-long marker
 array, so the box's distinct levels are kept sorted by insertion (at most (2 r + 1)^3 of them).
 """
 

@@ -45,7 +45,7 @@ def retarget(decorate, bodies, namespace):
 
 @njit(**JIT)
 def block_scratch(radius, n_global):
-    """Allocate a work block's scratch for :func:`load_kernel`: (box, marker, local, g)."""
+    """Allocate a work block's scratch for :func:`load_window`: (box, marker, local, g)."""
     span = 2 * radius + 1
     kmax = span * span * span
     lmax = min(kmax, n_global)
@@ -114,7 +114,7 @@ def local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local_levels):
 
 
 @njit(**JIT)
-def load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g):
+def load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g):
     """Gather voxel ``v``'s kernel box: ``box`` as local levels, ``g[:n]`` their real values.
 
     The per-voxel prologue of every matrix class (scratch from :func:`block_scratch`). Returns
@@ -129,7 +129,7 @@ def load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, loc
 
 
 def neighbour_sums_body(box, sz, sy, sx, bz, by, bx, angles, g, alpha):
-    """The valid neighbours of box voxel (bz, by, bx) inside the box (``box`` from :func:`load_kernel`).
+    """The valid neighbours of box voxel (bz, by, bx) inside the box (``box`` from :func:`load_window`).
 
     Returns (count, sum of their real levels ``g``, how many lie within ``alpha`` of the voxel's level):
     what NGTDM (mean neighbour level) and GLDM (dependence) read. ``angles``: int64 (Na, 3) offsets.

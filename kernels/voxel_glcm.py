@@ -20,7 +20,7 @@ from numba import njit, prange
 from ._config import JIT, JIT_PARALLEL
 from .glcm import FEATURE_NAMES, MCC_NAME
 from .glcm_formulas import matrix_features, symmetric_mcc
-from .voxel_common import block_scratch, block_voxels, load_kernel, nanmean_row
+from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row
 
 N_FEATURES = len(FEATURE_NAMES) + 1  # + MCC, last
 _N_FORMULAS = len(FEATURE_NAMES)
@@ -162,7 +162,7 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
         feats = np.empty((_N_FORMULAS, n_angles))
         start, stop = block_voxels(blk, blocks, coords.shape[0])
         for v in range(start, stop):
-            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             voxel_features(
                 box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
                 scratch, counts, p, s, order, feats, out[v],

@@ -9,7 +9,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .gldm import FEATURE_NAMES, _gldm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_kernel, neighbour_sums
+from .voxel_common import block_scratch, block_voxels, load_window, neighbour_sums
 
 
 @njit(**JIT_PARALLEL)
@@ -27,7 +27,7 @@ def gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, blocks
         feats = np.empty((1, n_feat))
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
-            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             p = np.zeros((1, n, n_angles + 1))
             for bz in range(sz):
                 for by in range(sy):

@@ -11,7 +11,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .glrlm import FEATURE_NAMES, _glrlm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_kernel, nanmean_row
+from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row
 
 _RUN_VARIANCE = FEATURE_NAMES.index("RunVariance")
 _RUN_ENTROPY = FEATURE_NAMES.index("RunEntropy")
@@ -35,7 +35,7 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         agg = np.empty(n_angles)
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
-            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             n_len = max(sz, max(sy, sx))
             for a in range(n_angles):
                 for i in range(n):

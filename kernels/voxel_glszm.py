@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .glszm import FEATURE_NAMES, _glszm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_kernel
+from .voxel_common import block_scratch, block_voxels, load_window
 
 
 @njit(**JIT_PARALLEL)
@@ -33,7 +33,7 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         column = np.empty(kmax + 1, dtype=np.int64)
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
-            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             n_box = sz * sy * sx
             n_valid = 0
             for b in range(n_box):

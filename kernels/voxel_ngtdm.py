@@ -10,7 +10,7 @@ from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
 from .ngtdm import FEATURE_NAMES, _ngtdm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_kernel, neighbour_sums, neighbour_sums_body
+from .voxel_common import block_scratch, block_voxels, load_window, neighbour_sums, neighbour_sums_body
 
 
 def ngtdm_table_body(box, sz, sy, sx, angles, g, count, diff):
@@ -51,7 +51,7 @@ def ngtdm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         feats = np.empty((1, n_feat))
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
-            sz, sy, sx, n = load_kernel(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             m = np.zeros((1, n, 2))
             ngtdm_table(box, sz, sy, sx, angles, g, m[0, :, 0], m[0, :, 1])
             _ngtdm_feature_kernel(m, g[:n].copy(), feats)
