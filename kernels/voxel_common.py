@@ -128,13 +128,16 @@ def load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, loc
     return sz, sy, sx, n
 
 
-def neighbour_sums_body(box, sz, sy, sx, bz, by, bx, angles, g, alpha):
-    """The valid neighbours of box voxel (bz, by, bx) inside the box (``box`` from :func:`load_window`).
+def neighbour_sums_body(box, sz, sy, sx, b, angles, g, alpha):
+    """The valid neighbours of box voxel ``b`` (flat, C order) inside the box (``box`` from :func:`load_window`).
 
     Returns (count, sum of their real levels ``g``, how many lie within ``alpha`` of the voxel's level):
     what NGTDM (mean neighbour level) and GLDM (dependence) read. ``angles``: int64 (Na, 3) offsets.
     """
-    i = box[(bz * sy + by) * sx + bx]
+    i = box[b]
+    bz = b // (sy * sx)
+    by = (b // sx) % sy
+    bx = b % sx
     count = 0
     total = 0.0
     dependent = 0

@@ -29,14 +29,10 @@ def gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, blocks
         for v in range(start, stop):
             sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             p = np.zeros((1, n, n_angles + 1))
-            for bz in range(sz):
-                for by in range(sy):
-                    for bx in range(sx):
-                        i = box[(bz * sy + by) * sx + bx]
-                        if i < 0:
-                            continue
-                        _, _, dependent = neighbour_sums(box, sz, sy, sx, bz, by, bx, angles, g, alpha)
-                        p[0, i, dependent] += 1.0
+            for b in range(sz * sy * sx):
+                if box[b] >= 0:
+                    _, _, dependent = neighbour_sums(box, sz, sy, sx, b, angles, g, alpha)
+                    p[0, box[b], dependent] += 1.0
             _gldm_feature_kernel(p, g[:n].copy(), feats)
             for f in range(n_feat):
                 out[v, f] = feats[0, f]

@@ -19,16 +19,13 @@ def ngtdm_table_body(box, sz, sy, sx, angles, g, count, diff):
     ``count``: the valid voxels of the level; ``diff``: the sum of their absolute differences to the mean
     level of their valid neighbours in the box (0 without any).
     """
-    for bz in range(sz):
-        for by in range(sy):
-            for bx in range(sx):
-                i = box[(bz * sy + by) * sx + bx]
-                if i < 0:
-                    continue
-                neighbours, total, _ = neighbour_sums(box, sz, sy, sx, bz, by, bx, angles, g, 0.0)
-                count[i] += 1.0
-                if neighbours > 0:
-                    diff[i] += abs(g[i] - total / neighbours)
+    for b in range(sz * sy * sx):
+        i = box[b]
+        if i >= 0:
+            neighbours, total, _ = neighbour_sums(box, sz, sy, sx, b, angles, g, 0.0)
+            count[i] += 1.0
+            if neighbours > 0:
+                diff[i] += abs(g[i] - total / neighbours)
 
 
 ngtdm_table = njit(**JIT)(ngtdm_table_body)
