@@ -27,19 +27,16 @@ import pytest
 import requests
 import SimpleITK as sitk
 from dicomweb_client.api import DICOMwebClient
+from harness import Report, ServeProcess, percentile, timed_analyze
+from test_bench_service import SPACING, mri_study
 
 from spinerad.dicom.series import read_series
 from spinerad.pacs.dicomweb import SERIES_ACCEPT
 from spinerad.service.client import Client, Study, Volume
 from tests.dicom.build import write_series
-from tests.pacs import orthanc as orthanc_module
 from tests.pacs.build import write_seg
 from tests.pacs.conftest import NodeProcess
-from tests.pacs.orthanc import Orthanc, free_port
-
-from conftest import IN_CI  # bench/ is on sys.path (rootdir conftest, no package)
-from harness import Report, ServeProcess, percentile, timed_analyze
-from test_bench_service import SPACING, mri_study
+from tests.pacs.orthanc import free_port, started_orthanc
 
 QUIET_S = 0.5
 WAIT = 300
@@ -78,13 +75,9 @@ def node_port():
 
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory, node_port):
-    why = orthanc_module.missing()
-    if why:
-        if IN_CI:
-            pytest.fail(why + " (CI=true: benchmarks must not skip)")
-        pytest.skip(why)
-    server = Orthanc(tmp_path_factory.mktemp("orthanc"), {"spinerad": ["SPINERAD", "127.0.0.1", node_port]})
-    server.start()
+    server = started_orthanc(
+        tmp_path_factory.mktemp("orthanc"), {"spinerad": ["SPINERAD", "127.0.0.1", node_port]}
+    )
     yield server
     server.stop()
 

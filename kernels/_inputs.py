@@ -1,6 +1,43 @@
 """Input checks shared by the CPU and CUDA matrix wrappers (kernels themselves never validate)."""
 
+import inspect
+
 import numpy as np
+
+
+def device_matrix_inputs(levels, angles, n_levels):
+    """:func:`matrix_inputs`, plus the limit of the uint32 counters the CUDA matrix kernels accumulate in."""
+    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
+    if levels.size >= 2**32:
+        raise ValueError("more than 2**32 voxels would overflow the uint32 device counts")
+    return levels, angles, n_levels
+
+
+#: The errors every matrix wrapper raises (its input checks, :func:`matrix_inputs`).
+MATRIX_INPUT_ERRORS = """ValueError
+    When ``levels`` is not 3-D, ``angles`` not (n, 3), or a level is ``>= n_levels``."""
+
+
+def cuda_twin_of(cpu_function):
+    """Decorator: complete a CUDA wrapper's one-line docstring with its CPU twin's contract.
+
+    The twin's Parameters and Returns are kept word for word (one text for both devices), followed by a
+    Raises section that names the CUDA error and the shared input errors.
+    """
+
+    def document(gpu_function):
+        contract = inspect.cleandoc(cpu_function.__doc__).partition("\n\n")[2]
+        contract = contract.split("\nRaises\n")[0].rstrip()
+        gpu_function.__doc__ = (
+            f"{inspect.cleandoc(gpu_function.__doc__)}\n\n"
+            f"Same contract as :func:`{cpu_function.__module__}.{cpu_function.__name__}`.\n\n"
+            f"{contract}\n\nRaises\n------\nRuntimeError\n"
+            "    When CUDA kernels cannot run here (no GPU, no driver, no numba-cuda).\n"
+            f"{MATRIX_INPUT_ERRORS}\n"
+        )
+        return gpu_function
+
+    return document
 
 
 def matrix_inputs(levels, angles, n_levels):

@@ -18,7 +18,8 @@ from numba import cuda, uint32
 
 from . import _config
 from ._cuda import require_cuda
-from ._inputs import matrix_inputs
+from ._inputs import cuda_twin_of, device_matrix_inputs
+from .glcm import glcm_matrix
 
 #: Largest dynamic shared-memory request that needs no opt-in on any CUDA GPU (48 KiB).
 SHARED_HISTOGRAM_BYTES = 48 * 1024
@@ -117,42 +118,11 @@ def _glcm_on_device(levels, angles, n_levels, out, method="auto"):
     return out
 
 
-def _validate_inputs(levels, angles, n_levels):
-    """The shared checks, plus the limit of the uint32 device counters."""
-    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
-    if levels.size >= 2**32:
-        raise ValueError("more than 2**32 voxels would overflow the uint32 device counts")
-    return levels, angles, n_levels
-
-
+@cuda_twin_of(glcm_matrix)
 def gpu_glcm_matrix(levels, angles, n_levels):
-    """Raw (asymmetric, unnormalised) co-occurrence counts, one matrix per angle, computed with CUDA.
-
-    Same contract as :func:`spinerad.kernels.glcm.glcm_matrix`.
-
-    Parameters
-    ----------
-    levels : numpy.ndarray
-        int32 (z, y, x): compact grey-level index inside the ROI, -1 outside.
-    angles : numpy.ndarray
-        int64 (n_angles, 3) offsets from :func:`spinerad.kernels.angles.generate_angles`.
-    n_levels : int
-        Number of grey levels present in the ROI.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 (n_angles, n_levels, n_levels) of exact integer counts.
-
-    Raises
-    ------
-    RuntimeError
-        When CUDA kernels cannot run here (no GPU, no driver, no numba-cuda).
-    ValueError
-        When ``levels`` is not 3-D, ``angles`` not (n, 3), or a level is ``>= n_levels``.
-    """
+    """Raw (asymmetric, unnormalised) co-occurrence counts, one matrix per angle, computed with CUDA."""
     require_cuda()
-    levels, angles, n_levels = _validate_inputs(levels, angles, n_levels)
+    levels, angles, n_levels = device_matrix_inputs(levels, angles, n_levels)
     out = cuda.to_device(np.zeros((angles.shape[0], n_levels, n_levels), dtype=np.uint32))
     _glcm_on_device(cuda.to_device(levels), cuda.to_device(angles), n_levels, out)
     return out.copy_to_host().astype(np.float64)

@@ -18,7 +18,8 @@ from numba import cuda
 
 from . import _config
 from ._cuda import require_cuda
-from .gpu_glcm import _validate_inputs
+from ._inputs import cuda_twin_of, device_matrix_inputs
+from .glrlm import glrlm_matrix
 
 
 @cuda.jit(device=True)
@@ -116,37 +117,11 @@ def _glrlm_on_device(levels, angles, out, several, max_starts):
     return out
 
 
+@cuda_twin_of(glrlm_matrix)
 def gpu_glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
-    """Raw run-length counts per angle, computed with CUDA.
-
-    Same contract as :func:`spinerad.kernels.glrlm.glrlm_matrix`, PyRadiomics' rule included: an angle
-    along which no line holds more than one ROI voxel is all zeros.
-
-    Parameters
-    ----------
-    levels : numpy.ndarray
-        int32 (z, y, x): compact grey-level index inside the ROI, -1 outside.
-    angles : numpy.ndarray
-        int64 (n_angles, 3) offsets.
-    n_levels : int
-        Number of grey levels present in the ROI.
-    zero_flat_angles : bool
-        PyRadiomics' rule: zero an angle along which no line holds two ROI voxels (IBSI keeps them).
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 (n_angles, n_levels, max(levels.shape)); column r counts runs of length r + 1.
-
-    Raises
-    ------
-    RuntimeError
-        When CUDA kernels cannot run here (no GPU, no driver, no numba-cuda).
-    ValueError
-        When ``levels`` is not 3-D, ``angles`` not (n, 3), or a level is ``>= n_levels``.
-    """
+    """Raw run-length counts per angle, computed with CUDA (PyRadiomics' flat-angle rule included)."""
     require_cuda()
-    levels, angles, n_levels = _validate_inputs(levels, angles, n_levels)
+    levels, angles, n_levels = device_matrix_inputs(levels, angles, n_levels)
     n_angles = angles.shape[0]
     n_runs = max(levels.shape)
     starts = _line_start_counts(levels.shape, angles)

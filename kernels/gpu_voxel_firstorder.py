@@ -20,12 +20,11 @@ from .voxel_common import retarget
 
 MAX_RADIUS = 3
 _KMAX = (2 * MAX_RADIUS + 1) ** 3
-EPS = float(np.spacing(1))
 
 
 _DEVICE = retarget(cuda.jit(device=True), voxel_firstorder.BODIES, vars(voxel_firstorder))
-_pairwise = _DEVICE["pairwise_sum"]
-_percentile = _DEVICE["percentile"]
+_histogram_features = _DEVICE["histogram_features"]
+_intensity_features = _DEVICE["intensity_features"]
 
 
 @cuda.jit
@@ -80,76 +79,10 @@ def _firstorder_maps_kernel(values, levels, coords, offsets, shift, voxel_volume
                     level_ids[m] = g
                     level_counts[m] = 1.0
                     n_ids += 1
-    row = out[v]
-    for m in range(n_ids):
-        p = level_counts[m] / n
-        work[m] = p * math.log2(p + EPS)
-    entropy = -1.0 * _pairwise(work, 0, n_ids, stack, left)
-    for m in range(n_ids):
-        p = level_counts[m] / n
-        work[m] = p * p
-    uniformity = _pairwise(work, 0, n_ids, stack, left)
-    mean = _pairwise(x, 0, nk, stack, left) / n
-    for k in range(nk):
-        work[k] = (x[k] + shift) ** 2 if ok[k] else 0.0
-    energy = _pairwise(work, 0, nk, stack, left)
-    for k in range(nk):
-        work[k] = abs(x[k] - mean) if ok[k] else 0.0
-    mad = _pairwise(work, 0, nk, stack, left) / n
-    for k in range(nk):
-        d = x[k] - mean
-        work[k] = d * d if ok[k] else 0.0
-    m2 = _pairwise(work, 0, nk, stack, left) / n
-    for k in range(nk):
-        work[k] = (x[k] - mean) ** 3.0 if ok[k] else 0.0
-    m3 = _pairwise(work, 0, nk, stack, left) / n
-    for k in range(nk):
-        work[k] = (x[k] - mean) ** 4.0 if ok[k] else 0.0
-    m4 = _pairwise(work, 0, nk, stack, left) / n
-    p10 = _percentile(srt, n, 0.1)
-    p25 = _percentile(srt, n, 0.25)
-    p75 = _percentile(srt, n, 0.75)
-    p90 = _percentile(srt, n, 0.9)
-    half = n // 2
-    median = srt[half] if n % 2 == 1 else (srt[half - 1] + srt[half]) / 2.0
-    n_r = 0
-    for k in range(nk):
-        if ok[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
-            work[k] = x[k]
-            n_r += 1
-        else:
-            work[k] = 0.0
-    r_mean = _pairwise(work, 0, nk, stack, left) / n_r
-    for k in range(nk):
-        if ok[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
-            work[k] = abs(x[k] - r_mean)
-    r_mad = _pairwise(work, 0, nk, stack, left) / n_r
-    std = math.sqrt(m2)
-    if m2 == 0:
-        skew = m3
-        kurt = m4
-    else:
-        skew = m3 / m2**1.5
-        kurt = m4 / m2**2.0
-    row[0] = energy
-    row[1] = energy * voxel_volume
-    row[2] = entropy
-    row[3] = lo
-    row[4] = p10
-    row[5] = p90
-    row[6] = hi
-    row[7] = mean
-    row[8] = median
-    row[9] = p75 - p25
-    row[10] = hi - lo
-    row[11] = mad
-    row[12] = r_mad
-    row[13] = math.sqrt(energy / n)
-    row[14] = std
-    row[15] = skew
-    row[16] = kurt
-    row[17] = std**2
-    row[18] = uniformity
+    entropy, uniformity = _histogram_features(level_counts, n_ids, n, work, stack, left)
+    _intensity_features(
+        x, ok, nk, srt, n, shift, voxel_volume, entropy, uniformity, lo, hi, work, stack, left, out[v]
+    )
 
 
 def gpu_firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volume, out):

@@ -12,11 +12,14 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import _config
+from . import _config, voxel_ngtdm
 from ._cuda import require_cuda
 from .gpu_voxel_common import KMAX as _KMAX
 from .gpu_voxel_common import MAX_RADIUS, gather_box
 from .ngtdm import COARSENESS_FLAT, FEATURE_NAMES
+from .voxel_common import retarget
+
+_ngtdm_table = retarget(cuda.jit(device=True), voxel_ngtdm.BODIES, vars(voxel_ngtdm))["ngtdm_table"]
 
 
 @cuda.jit(device=True)
@@ -71,24 +74,7 @@ def _ngtdm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, out)
     for i in range(n):
         count[i] = 0.0
         diff[i] = 0.0
-    for bz in range(sz):
-        for by in range(sy):
-            for bx in range(sx):
-                i = box[(bz * sy + by) * sx + bx]
-                if i < 0:
-                    continue
-                neighbours = 0.0
-                total = 0.0
-                for a in range(angles.shape[0]):
-                    nz, ny, nx = bz + angles[a, 0], by + angles[a, 1], bx + angles[a, 2]
-                    if 0 <= nz < sz and 0 <= ny < sy and 0 <= nx < sx:
-                        j = box[(nz * sy + ny) * sx + nx]
-                        if j >= 0:
-                            neighbours += 1.0
-                            total += g[j]
-                count[i] += 1.0
-                if neighbours > 0:
-                    diff[i] += abs(g[i] - total / neighbours)
+    _ngtdm_table(box, sz, sy, sx, angles, g, count, diff)
     _ngtdm_features(count, diff, g, n, out[v])
 
 

@@ -128,6 +128,31 @@ def load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, loc
     return sz, sy, sx, n
 
 
+def neighbour_sums_body(box, sz, sy, sx, b, angles, g, alpha):
+    """The valid neighbours of box voxel ``b`` (flat, C order) inside the box (``box`` from :func:`load_window`).
+
+    Returns (count, sum of their real levels ``g``, how many lie within ``alpha`` of the voxel's level):
+    what NGTDM (mean neighbour level) and GLDM (dependence) read. ``angles``: int64 (Na, 3) offsets.
+    """
+    i = box[b]
+    bz = b // (sy * sx)
+    by = (b // sx) % sy
+    bx = b % sx
+    count = 0
+    total = 0.0
+    dependent = 0
+    for a in range(angles.shape[0]):
+        nz, ny, nx = bz + angles[a, 0], by + angles[a, 1], bx + angles[a, 2]
+        if 0 <= nz < sz and 0 <= ny < sy and 0 <= nx < sx:
+            j = box[(nz * sy + ny) * sx + nx]
+            if j >= 0:
+                count += 1
+                total += g[j]
+                if abs(g[i] - g[j]) <= alpha:
+                    dependent += 1
+    return count, total, dependent
+
+
 def nanmean_row_body(row, n):
     """Mean of the non-NaN values of ``row[:n]`` (NaN when there are none), PyRadiomics' angle average."""
     total = 0.0
@@ -140,3 +165,4 @@ def nanmean_row_body(row, n):
 
 
 nanmean_row = njit(**JIT)(nanmean_row_body)
+neighbour_sums = njit(**JIT)(neighbour_sums_body)

@@ -102,15 +102,106 @@ def percentile_body(s, n, q):
     return s[i] + diff * gamma
 
 
+def histogram_features_body(counts, n_counts, n, terms, stack, left):
+    """(Entropy, Uniformity) of a kernel's grey-level histogram ``counts[:n_counts]`` over ``n`` voxels.
+
+    ``terms`` (at least ``n_counts`` long) is scratch; the sums are NumPy's pairwise ones, as PyRadiomics'.
+    """
+    for g in range(n_counts):
+        p = counts[g] / n
+        terms[g] = p * math.log2(p + EPS)
+    entropy = -1.0 * pairwise_sum(terms, 0, n_counts, stack, left)
+    for g in range(n_counts):
+        p = counts[g] / n
+        terms[g] = p * p
+    return entropy, pairwise_sum(terms, 0, n_counts, stack, left)
+
+
+def intensity_features_body(
+    x, valid, nk, s, n, shift, voxel_volume, entropy, uniformity, lo, hi, work, stack, left, row
+):
+    """Write the 19 first-order features of one kernel into ``row`` (FEATURE_NAMES order).
+
+    ``x[:nk]``: the kernel's values in offset order, 0 where ``valid`` is false; ``s[:n]``: the ``n`` valid
+    values sorted; ``lo``/``hi``: their extremes; ``work`` (at least Nk), ``stack``, ``left``: scratch.
+    """
+    mean = pairwise_sum(x, 0, nk, stack, left) / n
+    for k in range(nk):
+        work[k] = (x[k] + shift) ** 2 if valid[k] else 0.0
+    energy = pairwise_sum(work, 0, nk, stack, left)
+    for k in range(nk):
+        work[k] = abs(x[k] - mean) if valid[k] else 0.0
+    mad = pairwise_sum(work, 0, nk, stack, left) / n
+    for k in range(nk):
+        d = x[k] - mean
+        work[k] = d * d if valid[k] else 0.0
+    m2 = pairwise_sum(work, 0, nk, stack, left) / n
+    for k in range(nk):
+        work[k] = (x[k] - mean) ** 3.0 if valid[k] else 0.0
+    m3 = pairwise_sum(work, 0, nk, stack, left) / n
+    for k in range(nk):
+        work[k] = (x[k] - mean) ** 4.0 if valid[k] else 0.0
+    m4 = pairwise_sum(work, 0, nk, stack, left) / n
+    p10 = percentile(s, n, 0.1)
+    p25 = percentile(s, n, 0.25)
+    p75 = percentile(s, n, 0.75)
+    p90 = percentile(s, n, 0.9)
+    half = n // 2
+    median = s[half] if n % 2 == 1 else (s[half - 1] + s[half]) / 2.0
+    # robust MAD: the voxels between the 10th and 90th percentile
+    n_r = 0
+    for k in range(nk):
+        if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
+            work[k] = x[k]
+            n_r += 1
+        else:
+            work[k] = 0.0
+    r_mean = pairwise_sum(work, 0, nk, stack, left) / n_r
+    for k in range(nk):
+        if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
+            work[k] = abs(x[k] - r_mean)
+    r_mad = pairwise_sum(work, 0, nk, stack, left) / n_r
+    std = math.sqrt(m2)
+    if m2 == 0:
+        skew = m3
+        kurt = m4
+    else:
+        skew = m3 / m2**1.5
+        kurt = m4 / m2**2.0
+    row[0] = energy
+    row[1] = energy * voxel_volume
+    row[2] = entropy
+    row[3] = lo
+    row[4] = p10
+    row[5] = p90
+    row[6] = hi
+    row[7] = mean
+    row[8] = median
+    row[9] = p75 - p25
+    row[10] = hi - lo
+    row[11] = mad
+    row[12] = r_mad
+    row[13] = math.sqrt(energy / n)
+    row[14] = std
+    row[15] = skew
+    row[16] = kurt
+    row[17] = std**2
+    row[18] = uniformity
+
+
 pairwise_block = njit(**JIT)(pairwise_block_body)
 pairwise_sum = njit(**JIT)(pairwise_sum_body)
 percentile = njit(**JIT)(percentile_body)
+histogram_features = njit(**JIT)(histogram_features_body)
+intensity_features = njit(**JIT)(intensity_features_body)
 
 #: The bodies shared with the CUDA twin, by the names the compiled functions carry, callees first.
 BODIES = (
     ("pairwise_block", pairwise_block_body),
     ("pairwise_sum", pairwise_sum_body),
     ("percentile", percentile_body),
+    ("histogram_features", histogram_features_body),
+    ("intensity_features", intensity_features_body),
 )
 
 
@@ -167,82 +258,27 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
                 valid[k] = ok
                 if not ok:
                     x[k] = 0.0
-            row = out[v]
-            # histogram features over the ROI's grey levels
-            for g in range(n_levels):
-                p = counts[g] / n
-                terms[g] = p * np.log2(p + EPS)
-            entropy = -1.0 * pairwise_sum(terms, 0, n_levels, stack, left)
-            for g in range(n_levels):
-                p = counts[g] / n
-                terms[g] = p**2
-            uniformity = pairwise_sum(terms, 0, n_levels, stack, left)
+            entropy, uniformity = histogram_features(counts, n_levels, n, terms, stack, left)
             for g in range(n_levels):
                 counts[g] = 0.0
-            # intensity statistics
-            mean = pairwise_sum(x, 0, nk, stack, left) / n
-            for k in range(nk):
-                work[k] = (x[k] + shift) ** 2 if valid[k] else 0.0
-            energy = pairwise_sum(work, 0, nk, stack, left)
-            for k in range(nk):
-                work[k] = abs(x[k] - mean) if valid[k] else 0.0
-            mad = pairwise_sum(work, 0, nk, stack, left) / n
-            for k in range(nk):
-                d = x[k] - mean
-                work[k] = d * d if valid[k] else 0.0
-            m2 = pairwise_sum(work, 0, nk, stack, left) / n
-            for k in range(nk):
-                work[k] = (x[k] - mean) ** 3.0 if valid[k] else 0.0
-            m3 = pairwise_sum(work, 0, nk, stack, left) / n
-            for k in range(nk):
-                work[k] = (x[k] - mean) ** 4.0 if valid[k] else 0.0
-            m4 = pairwise_sum(work, 0, nk, stack, left) / n
             s = np.sort(srt[:n])
-            p10 = percentile(s, n, 0.1)
-            p25 = percentile(s, n, 0.25)
-            p75 = percentile(s, n, 0.75)
-            p90 = percentile(s, n, 0.9)
-            half = n // 2
-            median = s[half] if n % 2 == 1 else (s[half - 1] + s[half]) / 2.0
-            # robust MAD: the voxels between the 10th and 90th percentile
-            n_r = 0
-            for k in range(nk):
-                if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
-                    work[k] = x[k]
-                    n_r += 1
-                else:
-                    work[k] = 0.0
-            r_mean = pairwise_sum(work, 0, nk, stack, left) / n_r
-            for k in range(nk):
-                if valid[k] and not (x[k] - p10 < 0 or x[k] - p90 > 0):
-                    work[k] = abs(x[k] - r_mean)
-            r_mad = pairwise_sum(work, 0, nk, stack, left) / n_r
-            std = np.sqrt(m2)
-            if m2 == 0:
-                skew = m3
-                kurt = m4
-            else:
-                skew = m3 / m2**1.5
-                kurt = m4 / m2**2.0
-            row[0] = energy
-            row[1] = energy * voxel_volume
-            row[2] = entropy
-            row[3] = lo
-            row[4] = p10
-            row[5] = p90
-            row[6] = hi
-            row[7] = mean
-            row[8] = median
-            row[9] = p75 - p25
-            row[10] = hi - lo
-            row[11] = mad
-            row[12] = r_mad
-            row[13] = np.sqrt(energy / n)
-            row[14] = std
-            row[15] = skew
-            row[16] = kurt
-            row[17] = std**2
-            row[18] = uniformity
+            intensity_features(
+                x,
+                valid,
+                nk,
+                s,
+                n,
+                shift,
+                voxel_volume,
+                entropy,
+                uniformity,
+                lo,
+                hi,
+                work,
+                stack,
+                left,
+                out[v],
+            )
 
 
 __all__ = ["BODIES", "FEATURE_NAMES", "firstorder_maps", "pairwise_sum", "percentile"]

@@ -9,7 +9,7 @@ from numba import njit, prange
 
 from ._config import JIT_PARALLEL
 from .gldm import FEATURE_NAMES, _gldm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_window
+from .voxel_common import block_scratch, block_voxels, load_window, neighbour_sums
 
 
 @njit(**JIT_PARALLEL)
@@ -29,20 +29,10 @@ def gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, blocks
         for v in range(start, stop):
             sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             p = np.zeros((1, n, n_angles + 1))
-            for bz in range(sz):
-                for by in range(sy):
-                    for bx in range(sx):
-                        i = box[(bz * sy + by) * sx + bx]
-                        if i < 0:
-                            continue
-                        dependent = 0
-                        for a in range(n_angles):
-                            nz, ny, nx = bz + angles[a, 0], by + angles[a, 1], bx + angles[a, 2]
-                            if 0 <= nz < sz and 0 <= ny < sy and 0 <= nx < sx:
-                                j = box[(nz * sy + ny) * sx + nx]
-                                if j >= 0 and abs(g[i] - g[j]) <= alpha:
-                                    dependent += 1
-                        p[0, i, dependent] += 1.0
+            for b in range(sz * sy * sx):
+                if box[b] >= 0:
+                    _, _, dependent = neighbour_sums(box, sz, sy, sx, b, angles, g, alpha)
+                    p[0, box[b], dependent] += 1.0
             _gldm_feature_kernel(p, g[:n].copy(), feats)
             for f in range(n_feat):
                 out[v, f] = feats[0, f]

@@ -8,9 +8,30 @@ level of its valid neighbours inside the box (0 without any); then the per-ROI f
 import numpy as np
 from numba import njit, prange
 
-from ._config import JIT_PARALLEL
+from ._config import JIT, JIT_PARALLEL
 from .ngtdm import FEATURE_NAMES, _ngtdm_feature_kernel
-from .voxel_common import block_scratch, block_voxels, load_window
+from .voxel_common import block_scratch, block_voxels, load_window, neighbour_sums, neighbour_sums_body
+
+
+def ngtdm_table_body(box, sz, sy, sx, angles, g, count, diff):
+    """Add one kernel box's NGTDM table into ``count`` and ``diff`` (one entry per local level).
+
+    ``count``: the valid voxels of the level; ``diff``: the sum of their absolute differences to the mean
+    level of their valid neighbours in the box (0 without any).
+    """
+    for b in range(sz * sy * sx):
+        i = box[b]
+        if i >= 0:
+            neighbours, total, _ = neighbour_sums(box, sz, sy, sx, b, angles, g, 0.0)
+            count[i] += 1.0
+            if neighbours > 0:
+                diff[i] += abs(g[i] - total / neighbours)
+
+
+ngtdm_table = njit(**JIT)(ngtdm_table_body)
+
+#: The bodies shared with the CUDA twin, by the names the compiled functions carry, callees first.
+BODIES = (("neighbour_sums", neighbour_sums_body), ("ngtdm_table", ngtdm_table_body))
 
 
 @njit(**JIT_PARALLEL)
@@ -20,7 +41,6 @@ def ngtdm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     ``angles``: int64 (Na, 3) with both directions (``distances`` setting).
     """
     n_vox = coords.shape[0]
-    n_angles = angles.shape[0]
     n_global = grey_levels.shape[0]
     n_feat = len(FEATURE_NAMES)
     for blk in prange(blocks):
@@ -30,24 +50,7 @@ def ngtdm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         for v in range(start, stop):
             sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             m = np.zeros((1, n, 2))
-            for bz in range(sz):
-                for by in range(sy):
-                    for bx in range(sx):
-                        i = box[(bz * sy + by) * sx + bx]
-                        if i < 0:
-                            continue
-                        count = 0.0
-                        total = 0.0
-                        for a in range(n_angles):
-                            nz, ny, nx = bz + angles[a, 0], by + angles[a, 1], bx + angles[a, 2]
-                            if 0 <= nz < sz and 0 <= ny < sy and 0 <= nx < sx:
-                                j = box[(nz * sy + ny) * sx + nx]
-                                if j >= 0:
-                                    count += 1.0
-                                    total += g[j]
-                        diff = 0.0 if count == 0 else abs(g[i] - total / count)
-                        m[0, i, 0] += 1.0
-                        m[0, i, 1] += diff
+            ngtdm_table(box, sz, sy, sx, angles, g, m[0, :, 0], m[0, :, 1])
             _ngtdm_feature_kernel(m, g[:n].copy(), feats)
             for f in range(n_feat):
                 out[v, f] = feats[0, f]

@@ -238,7 +238,7 @@ def analyze(args):
     """Upload one study, print its events as JSON lines; raise ServiceError if it failed."""
     from spinerad.models.notices import study_warnings
 
-    from .client import Client, ServiceError, Study, event_to_dict
+    from .client import ServiceError, Study, event_to_dict
 
     tasks = [t.strip() for group in args.tasks or () for t in group.split(",") if t.strip()]
     study_kwargs = {"request_id": args.request_id} if args.request_id else {}
@@ -273,17 +273,9 @@ def analyze(args):
         return_dicom=bool(args.dicom_out),
         **study_kwargs,
     )
-    token = _tokens(args.token_file)[0] if args.token_file else os.environ.get("SPINERAD_TOKEN")
     failure = None
     predictions = []
-    with Client(
-        args.server,
-        tls=args.tls,
-        root_certificates=_read(args.tls_ca, "CA file"),
-        client_cert=_read(args.tls_cert, "client certificate"),
-        client_key=_read(args.tls_key, "client key"),
-        token=token,
-    ) as client:
+    with client_from_args(args) as client:
         for event in client.analyze([study], chunk_bytes=args.chunk_size, timeout=args.timeout):
             record = event_to_dict(event)
             print(json.dumps(record), flush=True)

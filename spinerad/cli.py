@@ -366,12 +366,16 @@ def _sample(args):
     print(json.dumps({"image": str(image_path), "mask": str(mask_path)}))
 
 
+def _exit_with(code):
+    """End the process with a command's non-zero exit code (zero or None: return normally)."""
+    if code:
+        raise SystemExit(code)
+
+
 def _serve(args):
     from .service.commands import serve
 
-    code = serve(args)
-    if code:
-        raise SystemExit(code)
+    _exit_with(serve(args))
 
 
 def _analyze(args):
@@ -411,9 +415,7 @@ def _models(args):
 def _dicom_node(args):
     from .pacs.commands import dicom_node
 
-    code = dicom_node(args)
-    if code:
-        raise SystemExit(code)
+    _exit_with(dicom_node(args))
 
 
 def _model_command(args):

@@ -258,27 +258,16 @@ class FeatureClass:
         return tuple(out)
 
 
+def _family(name, module, compute, **options):
+    """The FeatureClass of a kernel module whose deprecated names are computed only on request."""
+    default = tuple(n for n in module.FEATURE_NAMES if n not in module.DEPRECATED)
+    return FeatureClass(name, default, compute, deprecated=module.DEPRECATED, **options)
+
+
 FEATURE_CLASSES = {
-    "shape": FeatureClass(
-        "shape",
-        tuple(n for n in _shape.FEATURE_NAMES if n not in _shape.DEPRECATED),
-        compute_shape,
-        deprecated=_shape.DEPRECATED,
-        per_image_type=False,
-    ),
-    "shape2D": FeatureClass(
-        "shape2D",
-        tuple(n for n in _shape2d.FEATURE_NAMES if n not in _shape2d.DEPRECATED),
-        compute_shape2d,
-        deprecated=_shape2d.DEPRECATED,
-        per_image_type=False,
-    ),
-    "firstorder": FeatureClass(
-        "firstorder",
-        tuple(n for n in _firstorder.FEATURE_NAMES if n not in _firstorder.DEPRECATED),
-        compute_firstorder,
-        deprecated=_firstorder.DEPRECATED,
-    ),
+    "shape": _family("shape", _shape, compute_shape, per_image_type=False),
+    "shape2D": _family("shape2D", _shape2d, compute_shape2d, per_image_type=False),
+    "firstorder": _family("firstorder", _firstorder, compute_firstorder),
     "glcm": FeatureClass(
         "glcm",
         _glcm.FEATURE_NAMES + (_glcm.MCC_NAME,),

@@ -2,6 +2,7 @@
 
 import locale
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,26 @@ IBSI_DATA = SHARED / "data" / "peers" / "ibsi"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def skip_or_fail(message, pytrace=True, allow_module_level=False):
+    """Skip for a missing reference (data, module, tool); under CI=true fail instead: CI never skips."""
+    if IN_CI:
+        pytest.fail(message + " (CI=true: must not skip)", pytrace=pytrace)
+    pytest.skip(message, allow_module_level=allow_module_level)
+
+
+def require_tool(name, package):
+    """The path of a command-line tool; skip without it, fail under CI=true."""
+    path = shutil.which(name)
+    if path is None:
+        skip_or_fail(f"{name} ({package}) is not installed")
+    return path
+
+
 def require(path):
     """Return ``path`` if it exists; skip the test when it does not, except under CI where that fails."""
     path = Path(path)
     if not path.exists():
-        message = f"reference data not found: {path}"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: reference tests must not skip)")
-        pytest.skip(message)
+        skip_or_fail(f"reference data not found: {path}")
     return path
 
 
@@ -33,10 +46,7 @@ def require_module(name):
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        message = f"{name} is not installed ({exc})"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: must not skip)", pytrace=False)
-        pytest.skip(message, allow_module_level=True)
+        skip_or_fail(f"{name} is not installed ({exc})", pytrace=False, allow_module_level=True)
 
 
 #: The oracle's exact version: expected values come from it, so another release is not "the oracle".
@@ -49,9 +59,7 @@ def require_oracle():
         import radiomics  # noqa: F401
         from radiomics import featureextractor
     except ImportError:
-        if IN_CI:
-            pytest.fail("PyRadiomics (the test oracle) is not installed (CI=true: must not skip)")
-        pytest.skip("PyRadiomics (the test oracle) is not installed")
+        skip_or_fail("PyRadiomics (the test oracle) is not installed")
     version = str(getattr(radiomics, "__version__", "unknown")).removeprefix("v")
     if version != ORACLE_VERSION:
         pytest.fail(f"the test oracle must be PyRadiomics {ORACLE_VERSION}, found {version}")

@@ -46,19 +46,23 @@ def _run(capsys, *argv):
     return code, out, err
 
 
-def test_maps_out_writes_one_nrrd_per_feature_equal_to_the_api(capsys, study):
-    folder, params = study
-    code, out, err = _run(
+def _extract(capsys, folder, params_file, *options):
+    """``spinerad extract`` of the study in ``folder`` with ``folder / params_file``, plus ``options``."""
+    return _run(
         capsys,
         "extract",
         folder / "image.nrrd",
         folder / "mask.nrrd",
         "--params",
-        folder / "voxel.yaml",
-        "--maps-out",
-        folder / "maps",
-        "--preview",
-        folder / "preview.png",
+        folder / params_file,
+        *options,
+    )
+
+
+def test_maps_out_writes_one_nrrd_per_feature_equal_to_the_api(capsys, study):
+    folder, params = study
+    code, out, err = _extract(
+        capsys, folder, "voxel.yaml", "--maps-out", folder / "maps", "--preview", folder / "preview.png"
     )
     assert code == 0, err
     per_roi = json.loads(out)
@@ -111,16 +115,7 @@ def test_map_names_and_grid_are_pyradiomics_voxel_mode(study):
 def test_bad_voxel_settings_are_one_line_exit_2(capsys, study, voxel, fragment):
     folder, params = study
     (folder / "bad.yaml").write_text(yaml.safe_dump({**params, "voxelSetting": voxel}))
-    code, out, err = _run(
-        capsys,
-        "extract",
-        folder / "image.nrrd",
-        folder / "mask.nrrd",
-        "--params",
-        folder / "bad.yaml",
-        "--maps-out",
-        folder / "maps",
-    )
+    code, out, err = _extract(capsys, folder, "bad.yaml", "--maps-out", folder / "maps")
     assert code == EXIT_INVALID
     assert out == ""
     assert len(err.strip().splitlines()) == 1 and fragment in err
@@ -128,17 +123,8 @@ def test_bad_voxel_settings_are_one_line_exit_2(capsys, study, voxel, fragment):
 
 def test_preview_of_an_unknown_map_is_an_error(capsys, study):
     folder, _ = study
-    code, out, err = _run(
-        capsys,
-        "extract",
-        folder / "image.nrrd",
-        folder / "mask.nrrd",
-        "--params",
-        folder / "voxel.yaml",
-        "--preview",
-        folder / "p.png",
-        "--preview-map",
-        "original_glcm_Nope",
+    code, out, err = _extract(
+        capsys, folder, "voxel.yaml", "--preview", folder / "p.png", "--preview-map", "original_glcm_Nope"
     )
     assert code == EXIT_INVALID
     assert "original_glcm_Nope" in err and len(err.strip().splitlines()) == 1
@@ -160,16 +146,7 @@ def test_interrupt_between_kernel_calls_stops_cleanly(capsys, study, monkeypatch
         return Bar()
 
     monkeypatch.setattr("spinerad.maps_output.terminal_progress", lambda stream=None: progress)
-    code, out, err = _run(
-        capsys,
-        "extract",
-        folder / "image.nrrd",
-        folder / "mask.nrrd",
-        "--params",
-        folder / "voxel.yaml",
-        "--maps-out",
-        folder / "maps",
-    )
+    code, out, err = _extract(capsys, folder, "voxel.yaml", "--maps-out", folder / "maps")
     assert code == 130
     assert err.strip() == "spinerad: interrupted"
     assert calls[-1] == "closed"

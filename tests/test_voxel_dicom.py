@@ -5,7 +5,6 @@ the series' grid. ``dciodvfy`` (Debian ``dicom3tools``) must report no "Error" l
 object back and its voxels and geometry must equal the NRRD map written beside it.
 """
 
-import shutil
 import subprocess
 
 import numpy as np
@@ -15,17 +14,12 @@ import SimpleITK as sitk
 
 from spinerad.cli import EXIT_INVALID, main
 from spinerad.dicom.maps import read_parametric_map
-from tests.conftest import IN_CI
+from tests.conftest import require_tool
 from tests.dicom.build import write_series
 
 
 def _dciodvfy():
-    path = shutil.which("dciodvfy")
-    if path is None:
-        if IN_CI:
-            pytest.fail("dciodvfy (Debian dicom3tools) is not installed (CI=true: must not skip)")
-        pytest.skip("dciodvfy (Debian dicom3tools) is not installed")
-    return path
+    return require_tool("dciodvfy", "Debian dicom3tools")
 
 
 def _write_series(folder, array, spacing=(0.9, 0.8), thickness=2.5, origin=(-10.0, 20.0, 5.0)):

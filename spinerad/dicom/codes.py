@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
+from spinerad.kernels.shape import FEATURE_NAMES as SHAPE_NAMES
+
 PRIVATE_SCHEME = "99SPINERAD"
 PRIVATE_SCHEME_NAME = "spinerad radiomics and marker-model codes"
 
@@ -141,15 +143,8 @@ CLASS_TITLES = {
     "ngtdm": "NGTDM",
 }
 
-_LENGTHS = {
-    "Maximum3DDiameter",
-    "Maximum2DDiameterSlice",
-    "Maximum2DDiameterColumn",
-    "Maximum2DDiameterRow",
-    "MajorAxisLength",
-    "MinorAxisLength",
-    "LeastAxisLength",
-}
+#: The shape features that are lengths (diameters and axis lengths), in mm.
+_LENGTHS = frozenset(name for name in SHAPE_NAMES if "Diameter" in name or name.endswith("AxisLength"))
 _INTENSITY = {
     "Mean",
     "Median",

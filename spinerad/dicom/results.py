@@ -164,21 +164,49 @@ def _measurements(features, modality):
     return measurements
 
 
+def device_observer(uid, model_name=None):
+    """The SR observer context of spinerad as the device that made the report (``uid``: the device's)."""
+    import highdicom as hd
+
+    return hd.sr.ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=uid, name="spinerad", manufacturer_name=MANUFACTURER, model_name=model_name
+        ),
+    )
+
+
+def report_sr(group, modality, observer, evidence, **header):
+    """TID 1500 report of one measurement ``group`` as a complete, preliminary, unverified spinerad SR.
+
+    ``header``: ``series_instance_uid``, ``series_number``, ``sop_instance_uid``, ``series_description``.
+    """
+    import highdicom as hd
+
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        procedure_reported=PROCEDURES.get(modality, codes.SCT.ImagingProcedure),
+        imaging_measurements=[group],
+    )
+    return comprehensive_3d_sr(
+        evidence=evidence,
+        content=report[0],
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
+        **header,
+    )
+
+
 def build_sr(study, seg, segment_number, features, predictions, cards):
     """The TID 1500 Comprehensive 3D SR of one ROI's features and predictions."""
     import highdicom as hd
 
     source = study.source
     modality = str(source.first.get("Modality", ""))
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=hd.UID(),
-            name="spinerad",
-            manufacturer_name=MANUFACTURER,
-            model_name="spinerad radiomics",
-        ),
-    )
+    observer = device_observer(hd.UID(), model_name="spinerad radiomics")
     referenced = hd.sr.ReferencedSegment(
         sop_class_uid=seg.SOPClassUID,
         sop_instance_uid=seg.SOPInstanceUID,
@@ -225,23 +253,14 @@ def build_sr(study, seg, segment_number, features, predictions, cards):
                 name=COMMENT, value=text[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
             )
         )
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=PROCEDURES.get(modality, codes.SCT.ImagingProcedure),
-        imaging_measurements=[group],
-    )
-    evidence = list(source.datasets) + [seg]
-    sr = comprehensive_3d_sr(
-        evidence=evidence,
-        content=report[0],
+    sr = report_sr(
+        group,
+        modality,
+        observer,
+        list(source.datasets) + [seg],
         series_instance_uid=hd.UID(),
         series_number=_series_number(source, 2),
         sop_instance_uid=hd.UID(),
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        is_final=False,
-        is_verified=False,
         series_description="spinerad radiomics report",
     )
     _add_contributing_equipment(sr, predictions)
@@ -268,7 +287,9 @@ def comprehensive_3d_sr(content, evidence, **kwargs):
     given = {str(ds.SOPInstanceUID) for ds in evidence}
     missing = sorted(_referenced_instances(tree) - given)
     if missing:
-        raise ValueError("no evidence given for SOP instances the SR content references: " + ", ".join(missing))
+        raise ValueError(
+            "no evidence given for SOP instances the SR content references: " + ", ".join(missing)
+        )
     root = Dataset()
     for element in content:
         if element.keyword != "ContentSequence":

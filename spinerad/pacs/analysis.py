@@ -265,9 +265,10 @@ def failure_report(paths, reason):
     same SR.
     """
     import highdicom as hd
-    from pydicom.sr.codedict import codes
     from pydicom.sr.coding import Code
     from pydicom.uid import generate_uid
+
+    from ..dicom.results import device_observer, report_sr
 
     headers = [ds for _path, ds in read_headers(paths) if str(ds.get("Manufacturer", "")) != MANUFACTURER]
     evidence = [ds for ds in headers if "Rows" in ds] or headers
@@ -275,19 +276,7 @@ def failure_report(paths, reason):
         raise SpineradError("no instance to report a failure on")
     inputs = sorted(str(ds.SOPInstanceUID) for ds in headers)
     sop_uid = generate_uid(entropy_srcs=[*inputs, __version__, "failure", reason])
-    observer = hd.sr.ObserverContext(
-        observer_type=codes.DCM.Device,
-        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
-            uid=generate_uid(entropy_srcs=["spinerad device"]),
-            name="spinerad",
-            manufacturer_name=MANUFACTURER,
-        ),
-    )
-    modality = str(evidence[0].get("Modality", ""))
-    procedure = {
-        "MR": Code("113091000", "SCT", "Magnetic resonance imaging"),
-        "CT": Code("77477000", "SCT", "Computed tomography"),
-    }.get(modality, codes.SCT.ImagingProcedure)
+    observer = device_observer(generate_uid(entropy_srcs=["spinerad device"]))
     # TID 1500 needs one measurement group: an empty TID 1501 group whose comment is the reason.
     group = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(
@@ -301,23 +290,13 @@ def failure_report(paths, reason):
             relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
         )
     )
-    report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
-        procedure_reported=procedure,
-        imaging_measurements=[group],
-    )
-    root = report[0]
-    sr = hd.sr.Comprehensive3DSR(
-        evidence=evidence,
-        content=root,
+    return report_sr(
+        group,
+        str(evidence[0].get("Modality", "")),
+        observer,
+        evidence,
         series_instance_uid=generate_uid(entropy_srcs=[sop_uid, "series"]),
         series_number=9099,
         sop_instance_uid=sop_uid,
-        instance_number=1,
-        manufacturer=MANUFACTURER,
-        is_complete=True,
-        is_final=False,
-        is_verified=False,
         series_description="spinerad analysis failed",
     )
-    return sr

@@ -1,10 +1,12 @@
-"""CUDA GLRLM kernel: equal, count for count, to the CPU kernel and to a naive NumPy reference."""
+"""CUDA GLRLM kernel: equal, count for count, to a naive NumPy reference, and its own cases.
+
+The contract shared with the CPU kernel (equal counts, dispatcher, degenerate inputs, no CUDA) is tested in
+``test_gpu_matrix_twins.py``.
+"""
 
 import numpy as np
 import pytest
 
-from spinerad import kernels
-from spinerad.kernels.glrlm import glrlm_matrix
 from spinerad.kernels.gpu_glrlm import _line_start_counts, gpu_glrlm_matrix
 
 pytestmark = pytest.mark.cudasim
@@ -42,17 +44,6 @@ def naive_glrlm(levels, angles, n_levels):
         if not several:
             counts[a] = 0
     return counts
-
-
-@pytest.mark.parametrize("seed", range(8))
-def test_equals_cpu_kernel(random_case, seed):
-    """CUDA counts equal the CPU kernel, count for count, on random volumes and angles."""
-    levels, angles, n_levels = random_case(seed)
-    result = gpu_glrlm_matrix(levels, angles, n_levels)
-    expected = glrlm_matrix(levels, angles, n_levels)
-    assert result.dtype == np.float64
-    assert result.shape == expected.shape
-    assert np.array_equal(result, expected)
 
 
 @pytest.mark.parametrize("seed", range(100, 103))
@@ -96,42 +87,7 @@ def test_line_starts_are_the_voxels_without_predecessor():
         assert count == outside.sum()
 
 
-def test_dispatcher_routes_to_cuda(random_case):
-    """The device dispatcher sends device="cuda" to this kernel."""
-    levels, angles, n_levels = random_case(3)
-    assert np.array_equal(
-        kernels.glrlm_matrix(levels, angles, n_levels, device="cuda"), glrlm_matrix(levels, angles, n_levels)
-    )
-
-
-@pytest.mark.parametrize(
-    "levels, angles, n_levels",
-    [
-        (np.full((2, 3, 4), -1, dtype=np.int32), np.array([[0, 0, 1]]), 0),  # empty ROI
-        (np.zeros((2, 3, 4), dtype=np.int32), np.zeros((0, 3), dtype=np.int64), 1),  # no angle
-        # offsets past the box
-        (np.array([[[0, 1, 1]]], dtype=np.int32), np.array([[0, 0, 5], [0, -4, 0]]), 2),
-    ],
-)
-def test_degenerate_inputs_match_cpu(levels, angles, n_levels):
-    """Empty ROI, no angle and offsets longer than the box give what the CPU gives."""
-    result = gpu_glrlm_matrix(levels, angles, n_levels)
-    expected = glrlm_matrix(levels, angles, n_levels)
-    assert result.shape == expected.shape
-    assert np.array_equal(result, expected)
-
-
 def test_rejects_level_out_of_range():
     """A level index >= n_levels raises ValueError before any launch."""
     with pytest.raises(ValueError, match="n_levels is 1"):
         gpu_glrlm_matrix(np.ones((1, 2, 2), dtype=np.int32), np.array([[0, 0, 1]]), 1)
-
-
-def test_unavailable_cuda_raises_clear_error(unavailable_cuda):
-    """Without CUDA the wrapper and the dispatcher raise the one clear RuntimeError."""
-    levels = np.zeros((1, 2, 2), dtype=np.int32)
-    angles = np.array([[0, 0, 1]])
-    with pytest.raises(RuntimeError, match="CUDA kernels unavailable: no CUDA GPU"):
-        gpu_glrlm_matrix(levels, angles, 1)
-    with pytest.raises(RuntimeError, match="CUDA kernels unavailable"):
-        kernels.glrlm_matrix(levels, angles, 1, device="cuda")

@@ -124,8 +124,21 @@ def seg_description(number, label):
     )
 
 
-def write_seg(datasets, segments, path, segmentation_type="BINARY", omit_empty_frames=True, **kwargs):
-    """Write a SEG over ``datasets``: ``segments`` maps number -> (label, (z, y, x) array: bool, or 0..1 floats)."""
+def write_seg(
+    datasets,
+    segments,
+    path,
+    segmentation_type="BINARY",
+    omit_empty_frames=True,
+    series_number=100,
+    manufacturer="test",
+    frame_of_reference_uid=None,
+    **kwargs,
+):
+    """Write a SEG over ``datasets``: ``segments`` maps number -> (label, (z, y, x) array: bool, or 0..1 floats).
+
+    ``frame_of_reference_uid`` puts the SEG in another frame of reference than its source series.
+    """
     import highdicom as hd
 
     numbers = sorted(segments)
@@ -143,17 +156,19 @@ def write_seg(datasets, segments, path, segmentation_type="BINARY", omit_empty_f
         segmentation_type=segmentation_type,
         segment_descriptions=[seg_description(n, segments[n][0]) for n in numbers],
         series_instance_uid=hd.UID(),
-        series_number=100,
+        series_number=series_number,
         sop_instance_uid=hd.UID(),
         instance_number=1,
-        manufacturer="test",
+        manufacturer=manufacturer,
         manufacturer_model_name="test",
         software_versions="1",
         device_serial_number="1",
         omit_empty_frames=omit_empty_frames,
         **kwargs,
     )
-    seg.save_as(path)
+    if frame_of_reference_uid is not None:
+        seg.FrameOfReferenceUID = frame_of_reference_uid
+    seg.save_as(path, enforce_file_format=True)
     return seg
 
 

@@ -185,15 +185,9 @@ def test_refusals(breast1_series, shapes, tmp_path):
 
 
 def _require_plastimatch():
-    import shutil
+    from ..conftest import require_tool
 
-    from ..conftest import IN_CI
-
-    if shutil.which("plastimatch") is None:
-        message = "plastimatch (Debian package plastimatch) is not installed"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: must not skip)")
-        pytest.skip(message)
+    require_tool("plastimatch", "Debian package plastimatch")
 
 
 def test_plastimatch_agrees_with_the_rasteriser(tmp_path):

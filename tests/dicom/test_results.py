@@ -2,7 +2,6 @@
 
 import json
 import math
-import shutil
 import subprocess
 
 import numpy as np
@@ -15,19 +14,8 @@ from spinerad.dicom import load_study
 from spinerad.dicom.codes import feature_code
 from spinerad.dicom.results import PROCESSING_ALGORITHM, feature_key, read_sr_values, write_results
 
-from ..conftest import IN_CI
+from ..conftest import require_tool
 from .build import write_rtstruct, write_seg
-
-
-def require_tool(name, package):
-    """The path of a command-line tool; skip without it, fail under CI=true."""
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} ({package}) is not installed"
-        if IN_CI:
-            pytest.fail(message + " (CI=true: must not skip)")
-        pytest.skip(message)
-    return path
 
 
 def dciodvfy_errors(path):
@@ -42,6 +30,12 @@ def _run(argv, capsys):
     code = main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def _extract_to_dicom(series, mask, dicom_out, json_out, capsys, *options):
+    """``spinerad extract`` of a DICOM series with ``--dicom-out`` and ``--out``, plus ``options``."""
+    argv = ["extract", series, mask, *options, "--dicom-out", dicom_out, "--out", json_out]
+    return _run([str(a) for a in argv], capsys)
 
 
 def _same(a, b):
@@ -189,19 +183,8 @@ def test_a_seg_mask_is_referenced_not_rewritten(breast1_series, tmp_path, capsys
         datasets, {1: ("other", np.roll(roi, 3, axis=2)), 2: ("lesion", roi)}, tmp_path / "in-seg.dcm"
     )
     out = tmp_path / "dicom"
-    code, _, stderr = _run(
-        [
-            "extract",
-            str(folder),
-            str(tmp_path / "in-seg.dcm"),
-            "--roi",
-            "lesion",
-            "--dicom-out",
-            str(out),
-            "--out",
-            str(tmp_path / "f.json"),
-        ],
-        capsys,
+    code, _, stderr = _extract_to_dicom(
+        folder, tmp_path / "in-seg.dcm", out, tmp_path / "f.json", capsys, "--roi", "lesion"
     )
     assert code == 0, stderr
     assert [p.name for p in out.iterdir()] == ["sr.dcm"]
@@ -223,18 +206,7 @@ def test_rtstruct_mask_gives_a_seg_of_the_rasterised_roi(breast1_series, tmp_pat
     roi = sitk.GetArrayFromImage(mask) > 0
     write_rtstruct(datasets, image, {"GTV": roi}, tmp_path / "rt.dcm", contour_image_sequence=False)
     out = tmp_path / "dicom"
-    code, _, stderr = _run(
-        [
-            "extract",
-            str(folder),
-            str(tmp_path / "rt.dcm"),
-            "--dicom-out",
-            str(out),
-            "--out",
-            str(tmp_path / "f.json"),
-        ],
-        capsys,
-    )
+    code, _, stderr = _extract_to_dicom(folder, tmp_path / "rt.dcm", out, tmp_path / "f.json", capsys)
     assert code == 0, stderr
     import highdicom as hd
 
@@ -317,7 +289,9 @@ def test_results_over_an_enhanced_multiframe_image(breast1_series, mask_file, tm
     assert all(_same(values[feature_key(f, "MR")], v) for f, v in features.items())
 
 
-def test_sr_without_highdicom_deep_copy_is_the_plain_constructors_dataset(breast1_series, mask_file, monkeypatch):
+def test_sr_without_highdicom_deep_copy_is_the_plain_constructors_dataset(
+    breast1_series, mask_file, monkeypatch
+):
     """``comprehensive_3d_sr`` skips highdicom's deep copy of the content tree; the dataset is unchanged."""
     import itertools
 

@@ -147,38 +147,35 @@ def unreadable_cohort(cohort_dir, tmp_path):
     return _copy_csv(cohort_dir, tmp_path, edit)
 
 
-def test_unreadable_case_is_an_error_naming_its_line(capsys, unreadable_cohort, feature_cache, tmp_path):
-    code, out, err = run_cli(
-        capsys,
-        "train",
-        unreadable_cohort,
+def _train_cli(capsys, cohort, out, feature_cache, *options):
+    """``spinerad train`` of ``cohort`` for TASK with the feature cache, the clinical columns ignored."""
+    options = (
         "--task",
         TASK,
         "--out",
-        tmp_path / "m",
+        out,
         "--cache",
         feature_cache,
         "--ignore-columns",
         *CLINICAL,
+        *options,
     )
+    return run_cli(capsys, "train", cohort, *options)
+
+
+def test_unreadable_case_is_an_error_naming_its_line(capsys, unreadable_cohort, feature_cache, tmp_path):
+    code, out, err = _train_cli(capsys, unreadable_cohort, tmp_path / "m", feature_cache)
     assert code == EXIT_INVALID and out == ""
     assert "1 of 151 case(s) could not be extracted" in err and "line 4" in err and "--skip-unreadable" in err
     assert err.count("spinerad: error:") == 1
 
 
 def test_skip_unreadable_trains_without_it_and_says_so(capsys, unreadable_cohort, feature_cache, tmp_path):
-    code, out, err = run_cli(
+    code, out, err = _train_cli(
         capsys,
-        "train",
         unreadable_cohort,
-        "--task",
-        TASK,
-        "--out",
         tmp_path / "m",
-        "--cache",
         feature_cache,
-        "--ignore-columns",
-        *CLINICAL,
         "--external-centers",
         "C",
         "--skip-unreadable",

@@ -7,43 +7,24 @@ refuses the newer label-map SEG SOP class over DIMSE.
 
 from pathlib import Path
 
-import highdicom as hd
-import numpy as np
 import SimpleITK as sitk
-from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
+from ..dicom.build import write_seg as write_segments
 from ..dicom.build import write_series
 
 
 def write_seg(datasets, mask, path, label=1, frame_of_reference_uid=None):
     """A BINARY SEG of ``mask == label`` over the series ``datasets``; optionally in another frame of reference."""
     roi = sitk.GetArrayFromImage(mask) == label
-    description = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="lesion",
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Lesion,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-    )
-    seg = hd.seg.Segmentation(
-        source_images=datasets,
-        pixel_array=roi.astype(np.uint8),
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        segment_descriptions=[description],
-        series_instance_uid=hd.UID(),
+    return write_segments(
+        datasets,
+        {1: ("lesion", roi)},
+        path,
         series_number=50,
-        sop_instance_uid=hd.UID(),
-        instance_number=1,
         manufacturer="test-annotator",
-        manufacturer_model_name="test",
-        software_versions="1",
-        device_serial_number="1",
+        frame_of_reference_uid=frame_of_reference_uid,
     )
-    if frame_of_reference_uid is not None:
-        seg.FrameOfReferenceUID = frame_of_reference_uid
-    seg.save_as(path, enforce_file_format=True)
-    return seg
 
 
 def write_study(folder, image, mask, with_seg=True, seg_frame_of_reference=None, patient_id="TEST-0001"):

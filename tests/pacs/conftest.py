@@ -11,10 +11,9 @@ import time
 import pytest
 import SimpleITK as sitk
 
-from ..conftest import CASES, IN_CI, PYRADIOMICS_DATA, require
-from . import orthanc as orthanc_module
+from ..conftest import CASES, PYRADIOMICS_DATA, require
 from .build import write_study
-from .orthanc import Orthanc, free_port
+from .orthanc import free_port, started_orthanc
 
 NODE_AET = "SPINERAD"
 ORTHANC_AET = "ORTHANC"
@@ -46,13 +45,9 @@ def node_port():
 @pytest.fixture(scope="session")
 def orthanc(tmp_path_factory, node_port):
     """A running Orthanc with the DICOMweb plugin and the node as modality ``spinerad``."""
-    why = orthanc_module.missing()
-    if why:
-        if IN_CI:
-            pytest.fail(why + " (CI=true: the PACS tests must not skip)")
-        pytest.skip(why)
-    server = Orthanc(tmp_path_factory.mktemp("orthanc"), {MODALITY: [NODE_AET, "127.0.0.1", node_port]})
-    server.start()
+    server = started_orthanc(
+        tmp_path_factory.mktemp("orthanc"), {MODALITY: [NODE_AET, "127.0.0.1", node_port]}
+    )
     yield server
     server.stop()
 
@@ -127,6 +122,7 @@ class NodeLauncher:
         self.started = []
 
     def __call__(self, spool=None, extra=(), allow=("ORTHANC", "TESTSCU")):
+        """Start one node (spool folder, extra CLI options, calling AEs allowed) and return it."""
         spool = spool or self.folder / "spool"
         args = [
             "--ae-title", NODE_AET, "--port", str(self.node_port),
@@ -141,6 +137,7 @@ class NodeLauncher:
         return node
 
     def stop_all(self):
+        """Stop every node this starter started."""
         for node in self.started:
             node.stop()
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+from ..conftest import skip_or_fail
+
 ORTHANC = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGIN_PACKAGE = "orthanc-dicomweb"
 
@@ -50,6 +52,16 @@ def missing():
     if dicomweb_plugin() is None:
         return f"the Orthanc DICOMweb plugin is not installed (Debian package {DICOMWEB_PLUGIN_PACKAGE})"
     return None
+
+
+def started_orthanc(folder, modalities):
+    """A started :class:`Orthanc` for a fixture; skips where Orthanc cannot run (fails under CI=true)."""
+    why = missing()
+    if why:
+        skip_or_fail(why)
+    server = Orthanc(folder, modalities)
+    server.start()
+    return server
 
 
 class Orthanc:
