@@ -180,10 +180,15 @@ def pytest_terminal_summary(terminalreporter, config):
                     median = statistics.median(values)
                     tr.write_line(f"  {'':<16} {key} median {median:.3f} s over {len(values)}")
         for bench in members.values():
-            one, two = bench.extra_info.get("one_thread_extract_s"), bench.extra_info.get("two_threads_extract_s")
+            one, two = (
+                bench.extra_info.get("one_thread_extract_s"),
+                bench.extra_info.get("two_threads_extract_s"),
+            )
             if one and two:
                 ratio = statistics.median(one) / statistics.median(two)
-                tr.write_line(f"  ratio 1 thread / 2 threads (in-process medians, target >= 1.7): {ratio:.2f}")
+                tr.write_line(
+                    f"  ratio 1 thread / 2 threads (in-process medians, target >= 1.7): {ratio:.2f}"
+                )
         for prefix, (numerator, denominators, meaning) in RATIOS.items():
             present = [members[side].stats.median for side in denominators if side in members]
             if group.startswith(prefix) and numerator in members and present:

@@ -22,8 +22,9 @@ def family(tag):
 
 
 def passes(got, value, tol):
-    """mirp's rule (3 significant digits, then |x - ref| <= tol), or the exact value (3065 HU has 4 digits)."""
+    """Mirp's rule (3 significant digits, then |x - ref| <= tol), or the exact value (3065 HU has 4 digits)."""
     return abs(round3(got) - value) <= tol + 1e-12 or abs(got - value) <= tol + 1e-12
+
 
 # The configurations ship with spinerad as parameter files (spinerad/params/ibsi_ct_config_<x>.yaml).
 PARAMS = Path(spinerad.__file__).parent / "params"
@@ -31,7 +32,7 @@ CONFIGS = {name: PARAMS / f"ibsi_ct_config_{name}.yaml" for name in "abcde"}
 
 
 def round3(x):
-    """mirp's comparison: the computed value rounded to 3 significant digits, then |x - ref| <= tolerance."""
+    """Mirp's comparison: the computed value rounded to 3 significant digits, then |x - ref| <= tolerance."""
     if x == 0 or not math.isfinite(x):
         return x
     return round(x, -int(math.floor(math.log10(abs(x)))) + 2)
@@ -59,7 +60,11 @@ def main(shared):
             cells.append(f"{passed}/{len(tags)}" if tags else "-")
             passed_all += passed
             total_all += len(tags)
-        print(f"| {name.upper()} | " + " | ".join(cells) + f" | {passed_all}/{total_all} ({100 * passed_all / total_all:.0f} %) |")
+        print(
+            f"| {name.upper()} | "
+            + " | ".join(cells)
+            + f" | {passed_all}/{total_all} ({100 * passed_all / total_all:.0f} %) |"
+        )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,12 @@ from tests.service.harness import ServerProcess
 
 WAIT = 120
 BAD_KINDS = (
-    "unknown_task", "absent_label", "nan_voxels", "corrupt_zlib", "geometry_mismatch", "unreadable_file"
+    "unknown_task",
+    "absent_label",
+    "nan_voxels",
+    "corrupt_zlib",
+    "geometry_mismatch",
+    "unreadable_file",
 )
 
 
@@ -142,8 +147,18 @@ def make_study(kind, volumes, request_id):
 # --- the soak -----------------------------------------------------------------------------------------------
 
 
-def run(duration=600.0, clients=6, interval=None, workers=2, queue_size=None, processes=1, deadline=60.0,
-        bad_fraction=0.1, seed=0, log=print):
+def run(
+    duration=600.0,
+    clients=6,
+    interval=None,
+    workers=2,
+    queue_size=None,
+    processes=1,
+    deadline=60.0,
+    bad_fraction=0.1,
+    seed=0,
+    log=print,
+):
     """Run the soak; return ``(intervals, summary)``; ``summary["passed"]`` says whether every check held."""
     interval = interval or (60.0 if duration >= 300 else max(duration / 4, 5.0))
     # a client has at most 3 studies in flight (one stream): room for all, so no valid study is refused
@@ -269,7 +284,12 @@ def main(argv=None):
     parser.add_argument("--json", metavar="FILE", help="write the rows and the summary here")
     args = parser.parse_args(argv)
     intervals, summary = run(
-        args.duration, args.clients, args.interval, args.workers, args.queue_size, args.processes,
+        args.duration,
+        args.clients,
+        args.interval,
+        args.workers,
+        args.queue_size,
+        args.processes,
         args.deadline,
     )
     print(json.dumps(summary, indent=1))

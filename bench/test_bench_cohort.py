@@ -38,8 +38,10 @@ def brain_cohort(request, case_files, tmp_path_factory):
     """Write the cohort CSV; return (csv path, [(image, mask)], in-process features per row)."""
     n = N_SMOKE if request.config.getoption("benchmark_disable") else N_CASES
     brain1_image, brain1_mask = case_files("brain1")
-    sources = [(brain1_image, brain1_mask), (brain1_image.with_name("brain2_image.nrrd"),
-                                             brain1_image.with_name("brain2_label.nrrd"))]
+    sources = [
+        (brain1_image, brain1_mask),
+        (brain1_image.with_name("brain2_image.nrrd"), brain1_image.with_name("brain2_label.nrrd")),
+    ]
     folder = tmp_path_factory.mktemp("brain-cohort")
     images = {src: sitk.ReadImage(str(src)) for src, _ in sources}
     rows = []

@@ -27,7 +27,12 @@ pytestmark = pytest.mark.shared
 FULL_DEFAULT = {"setting": {"label": 1, "additionalInfo": False}}
 CASES = ["lung2", "brain1", "ibsi_ct_phantom"]
 NYXUS_GROUPS = [
-    "*3D_ALL_INTENSITY*", "*3D_ALL_MORPHOLOGY*", "*3D_GLCM*", "*3D_GLRLM*", "*3D_GLSZM*", "*3D_GLDM*",
+    "*3D_ALL_INTENSITY*",
+    "*3D_ALL_MORPHOLOGY*",
+    "*3D_GLCM*",
+    "*3D_GLRLM*",
+    "*3D_GLSZM*",
+    "*3D_GLDM*",
     "*3D_NGTDM*",
 ]
 

@@ -46,7 +46,10 @@ def run_child(image, mask, params, threads, rounds=ROUNDS):
     env.pop("SPINERAD_EXTRACT_THREADS", None)
     done = subprocess.run(
         [sys.executable, "-c", CHILD, str(image), str(mask), json.dumps(params), str(rounds)],
-        capture_output=True, text=True, check=False, env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])["extract_s"]

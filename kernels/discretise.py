@@ -38,7 +38,13 @@ def digitize(values, edges):
     values = np.ascontiguousarray(values)
     edges = np.asarray(edges)
     exact_in_float64 = values.dtype.kind == "f" or (values.dtype.kind in "iu" and values.dtype.itemsize <= 4)
-    if not exact_in_float64 or edges.ndim != 1 or edges.shape[0] < 2 or values.ndim != 1 or np.isnan(values).any():
+    if (
+        not exact_in_float64
+        or edges.ndim != 1
+        or edges.shape[0] < 2
+        or values.ndim != 1
+        or np.isnan(values).any()
+    ):
         return np.digitize(values, edges)
     out = np.empty(values.shape[0], dtype=np.int64)
     common = np.result_type(values.dtype, edges.dtype, np.float64)

@@ -57,7 +57,11 @@ FORMULAS = {
         "MAD of the voxels between the 10th and 90th percentile",
     ),
     "RootMeanSquared": ("stat_rms", r"\sqrt{\frac{1}{N}\sum_k (x_k+c)^2}", "quadratic mean"),
-    "StandardDeviation": (None, r"\sqrt{\frac{1}{N}\sum_k (x_k-\bar x)^2}", "spread (deprecated: sqrt of Variance)"),
+    "StandardDeviation": (
+        None,
+        r"\sqrt{\frac{1}{N}\sum_k (x_k-\bar x)^2}",
+        "spread (deprecated: sqrt of Variance)",
+    ),
     "Skewness": ("stat_skew", r"\frac{\mu_3}{\mu_2^{3/2}}", "asymmetry of the distribution"),
     "Kurtosis": ("stat_kurt", r"\frac{\mu_4}{\mu_2^{2}}", "peakedness (not excess: IBSI value + 3)"),
     "Variance": ("stat_var", r"\frac{1}{N}\sum_k (x_k-\bar x)^2", "spread around the mean"),
@@ -67,7 +71,7 @@ FORMULAS = {
 
 @njit(**JIT)
 def _moments_kernel(x, mean, shift, p10, p90, out):
-    """out = [sum, min, max, energy, m2, m3, m4, mad, robust_mad] around the given ``mean``."""
+    """Out = [sum, min, max, energy, m2, m3, m4, mad, robust_mad] around the given ``mean``."""
     n = x.shape[0]
     total = 0.0
     lo = np.inf

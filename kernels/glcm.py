@@ -21,7 +21,6 @@ from .aggregation import nanmean_angles, nanmean_last
 from .glcm_formulas import EPS, matrix_features
 from .symmetric_eigen import _symmetric_eigenvalues
 
-
 #: Feature names (PyRadiomics spelling) in the column order of :func:`glcm_features`.
 FEATURE_NAMES = (
     "Autocorrelation",
@@ -56,9 +55,17 @@ MCC_NAME = "MCC"
 FORMULAS = {
     "Autocorrelation": ("cm_auto_corr", r"\sum_i\sum_j p(i,j)\,ij", "coarseness: magnitude of fine texture"),
     "JointAverage": ("cm_joint_avg", r"\mu_x=\sum_i\sum_j p(i,j)\,i", "mean grey level of the pairs"),
-    "ClusterProminence": ("cm_clust_prom", r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^4 p(i,j)", "skewness of the GLCM"),
+    "ClusterProminence": (
+        "cm_clust_prom",
+        r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^4 p(i,j)",
+        "skewness of the GLCM",
+    ),
     "ClusterShade": ("cm_clust_shade", r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^3 p(i,j)", "asymmetry of the GLCM"),
-    "ClusterTendency": ("cm_clust_tend", r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^2 p(i,j)", "grouping of similar levels"),
+    "ClusterTendency": (
+        "cm_clust_tend",
+        r"\sum_i\sum_j (i+j-\mu_x-\mu_y)^2 p(i,j)",
+        "grouping of similar levels",
+    ),
     "Contrast": ("cm_contrast", r"\sum_i\sum_j (i-j)^2 p(i,j)", "local intensity variation"),
     "Correlation": (
         "cm_corr",
@@ -66,10 +73,18 @@ FORMULAS = {
         "linear dependence of neighbour levels (1 when a level is constant)",
     ),
     "DifferenceAverage": ("cm_diff_avg", r"\sum_k k\,p_{x-y}(k)", "mean level difference"),
-    "DifferenceEntropy": ("cm_diff_entr", r"-\sum_k p_{x-y}(k)\log_2(p_{x-y}(k)+\epsilon)", "randomness of differences"),
+    "DifferenceEntropy": (
+        "cm_diff_entr",
+        r"-\sum_k p_{x-y}(k)\log_2(p_{x-y}(k)+\epsilon)",
+        "randomness of differences",
+    ),
     "DifferenceVariance": ("cm_diff_var", r"\sum_k (k-DA)^2 p_{x-y}(k)", "heterogeneity of differences"),
     "JointEnergy": ("cm_energy", r"\sum_i\sum_j p(i,j)^2", "homogeneous patterns (angular second moment)"),
-    "JointEntropy": ("cm_joint_entr", r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)", "randomness of the pairs"),
+    "JointEntropy": (
+        "cm_joint_entr",
+        r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)",
+        "randomness of the pairs",
+    ),
     "Imc1": ("cm_info_corr1", r"\frac{HXY-HXY1}{\max(HX,HY)}", "informational measure of correlation 1"),
     "Imc2": ("cm_info_corr2", r"\sqrt{1-e^{-2(HXY2-HXY)}}", "informational measure of correlation 2"),
     "Idm": ("cm_inv_diff_mom", r"\sum_k \frac{p_{x-y}(k)}{1+k^2}", "local homogeneity"),
@@ -79,9 +94,17 @@ FORMULAS = {
     "InverseVariance": ("cm_inv_var", r"\sum_{k\ge1} \frac{p_{x-y}(k)}{k^2}", "weight of small differences"),
     "MaximumProbability": ("cm_joint_max", r"\max p(i,j)", "most frequent pair"),
     "SumAverage": ("cm_sum_avg", r"\sum_k k\,p_{x+y}(k)", "mean of level sums"),
-    "SumEntropy": ("cm_sum_entr", r"-\sum_k p_{x+y}(k)\log_2(p_{x+y}(k)+\epsilon)", "randomness of level sums"),
+    "SumEntropy": (
+        "cm_sum_entr",
+        r"-\sum_k p_{x+y}(k)\log_2(p_{x+y}(k)+\epsilon)",
+        "randomness of level sums",
+    ),
     "SumSquares": ("cm_joint_var", r"\sum_i\sum_j (i-\mu_x)^2 p(i,j)", "spread of levels around the mean"),
-    "MCC": (None, r"\sqrt{\lambda_2(Q)},\ Q(i,j)=\sum_k\frac{p(i,k)p(j,k)}{p_x(i)p_y(k)}", "maximal correlation"),
+    "MCC": (
+        None,
+        r"\sqrt{\lambda_2(Q)},\ Q(i,j)=\sum_k\frac{p(i,k)p(j,k)}{p_x(i)p_y(k)}",
+        "maximal correlation",
+    ),
 }
 
 
@@ -315,7 +338,8 @@ def maximal_correlation_coefficient(p):
     levels, symmetric or not, with and without ``weightingNorm``; the largest where the second eigenvalue
     is near :data:`MCC_SYMMETRIC_FLOOR` and PyRadiomics' own non-symmetric rounding dominates; the shared
     cases at bin widths 5-100, up to 274 levels: <= 1e-15), tested at the project's exact bar, 1e-10
-    (``tests/kernels/test_glcm.py`` and the live-oracle tests). Dropping the :math:`\epsilon` (as a plain SVD of A does) would move
+    (``tests/kernels/test_glcm.py`` and the live-oracle tests). Dropping the :math:`\epsilon` (as a plain SVD
+    of A does) would move
     MCC by up to 1e-6 on the IBSI CT phantom at bin width 5: rare level pairs have
     :math:`p_x p_y \approx 10^{-10}`. Where an angle's second eigenvalue is below
     :data:`MCC_SYMMETRIC_FLOOR`, or QL fails, the ROI takes PyRadiomics' computation

@@ -34,22 +34,50 @@ FEATURE_NAMES = (
 #: name -> (IBSI tag, formula (LaTeX), meaning). P(i, j): runs of grey level i and length j; N_r: runs;
 #: N_p: voxels; p_g, p_r: grey-level and run-length marginals; p = P / N_r.
 FORMULAS = {
-    "ShortRunEmphasis": ("rlm_sre", r"\frac{1}{N_r}\sum_j \frac{p_r(j)}{j^2}", "weight of short runs: fine texture"),
+    "ShortRunEmphasis": (
+        "rlm_sre",
+        r"\frac{1}{N_r}\sum_j \frac{p_r(j)}{j^2}",
+        "weight of short runs: fine texture",
+    ),
     "LongRunEmphasis": ("rlm_lre", r"\frac{1}{N_r}\sum_j p_r(j)\,j^2", "weight of long runs: coarse texture"),
     "GrayLevelNonUniformity": ("rlm_glnu", r"\frac{1}{N_r}\sum_i p_g(i)^2", "runs spread over grey levels"),
-    "GrayLevelNonUniformityNormalized": ("rlm_glnu_norm", r"\frac{1}{N_r^2}\sum_i p_g(i)^2", "normalised GLNU"),
+    "GrayLevelNonUniformityNormalized": (
+        "rlm_glnu_norm",
+        r"\frac{1}{N_r^2}\sum_i p_g(i)^2",
+        "normalised GLNU",
+    ),
     "RunLengthNonUniformity": ("rlm_rlnu", r"\frac{1}{N_r}\sum_j p_r(j)^2", "runs spread over lengths"),
-    "RunLengthNonUniformityNormalized": ("rlm_rlnu_norm", r"\frac{1}{N_r^2}\sum_j p_r(j)^2", "normalised RLNU"),
+    "RunLengthNonUniformityNormalized": (
+        "rlm_rlnu_norm",
+        r"\frac{1}{N_r^2}\sum_j p_r(j)^2",
+        "normalised RLNU",
+    ),
     "RunPercentage": ("rlm_r_perc", r"\frac{N_r}{N_p}", "runs per voxel"),
     "GrayLevelVariance": ("rlm_gl_var", r"\sum_i\sum_j p(i,j)(i-\mu_i)^2", "variance of run grey levels"),
     "RunVariance": ("rlm_rl_var", r"\sum_i\sum_j p(i,j)(j-\mu_j)^2", "variance of run lengths"),
     "RunEntropy": ("rlm_rl_entr", r"-\sum_i\sum_j p(i,j)\log_2(p(i,j)+\epsilon)", "randomness of runs"),
     "LowGrayLevelRunEmphasis": ("rlm_lgre", r"\frac{1}{N_r}\sum_i \frac{p_g(i)}{i^2}", "weight of dark runs"),
     "HighGrayLevelRunEmphasis": ("rlm_hgre", r"\frac{1}{N_r}\sum_i p_g(i)\,i^2", "weight of bright runs"),
-    "ShortRunLowGrayLevelEmphasis": ("rlm_srlge", r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)}{i^2j^2}", "short dark runs"),
-    "ShortRunHighGrayLevelEmphasis": ("rlm_srhge", r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)i^2}{j^2}", "short bright runs"),
-    "LongRunLowGrayLevelEmphasis": ("rlm_lrlge", r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)j^2}{i^2}", "long dark runs"),
-    "LongRunHighGrayLevelEmphasis": ("rlm_lrhge", r"\frac{1}{N_r}\sum_i\sum_j P(i,j)i^2j^2", "long bright runs"),
+    "ShortRunLowGrayLevelEmphasis": (
+        "rlm_srlge",
+        r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)}{i^2j^2}",
+        "short dark runs",
+    ),
+    "ShortRunHighGrayLevelEmphasis": (
+        "rlm_srhge",
+        r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)i^2}{j^2}",
+        "short bright runs",
+    ),
+    "LongRunLowGrayLevelEmphasis": (
+        "rlm_lrlge",
+        r"\frac{1}{N_r}\sum_i\sum_j \frac{P(i,j)j^2}{i^2}",
+        "long dark runs",
+    ),
+    "LongRunHighGrayLevelEmphasis": (
+        "rlm_lrhge",
+        r"\frac{1}{N_r}\sum_i\sum_j P(i,j)i^2j^2",
+        "long bright runs",
+    ),
 }
 
 
@@ -65,7 +93,8 @@ def _glrlm_kernel(flat, steps, first, last, zero_flat, out):
     as positive flat offsets (a run along -d is the same run as along +d) and ``first``/``last`` the flat
     range of the box. In raster order the voxel one step back has been seen already, so the length of the
     run ending at ``v`` is that voxel's length + 1 when it has the same level, else 1; a run is counted at its
-    last voxel (the next one differs), by adding that test's 0 or 1. Only the last ``step`` lengths are ever looked back at: they live in
+    last voxel (the next one differs), by adding that test's 0 or 1. Only the last ``step`` lengths are ever
+    looked back at: they live in
     a ring buffer a power of two long, which stays in cache.
     """
     for a in prange(steps.shape[0]):

@@ -180,7 +180,9 @@ def glszm_zones(levels, angles, n_levels, n_chunks=None):
     zone_size = np.empty(n_roi, dtype=np.int64)
     n_zones = np.zeros(len(bounds) - 1, dtype=np.int64)
     _glszm_zone_kernel(flat, angles @ strides, bounds, first_zone, stack, zone_level, zone_size, n_zones)
-    found = np.concatenate([np.arange(f, f + n, dtype=np.int64) for f, n in zip(first_zone, n_zones, strict=True)])
+    found = np.concatenate(
+        [np.arange(f, f + n, dtype=np.int64) for f, n in zip(first_zone, n_zones, strict=True)]
+    )
     return zone_level[found], zone_size[found]
 
 

@@ -115,6 +115,7 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
     clip = outliers is not None
     # One compiled specialisation whatever the pixel type and layout: the kernel's first step is this exact cast.
     volume = np.ascontiguousarray(volume, dtype=np.float64)
-    _normalise_kernel(volume, float(shift), float(inverse_sigma), float(outliers) if clip else 0.0, clip,
-                      float(scale), out)
+    _normalise_kernel(
+        volume, float(shift), float(inverse_sigma), float(outliers) if clip else 0.0, clip, float(scale), out
+    )
     return out

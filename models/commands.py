@@ -78,11 +78,17 @@ def add_parsers(commands, positive_int):
     predict.add_argument("image", help="image file (NRRD, NIfTI, MHA, ...) or DICOM series folder")
     predict.add_argument("mask", help="label map on the same grid as the image, or a DICOM SEG / RTSTRUCT")
     predict.add_argument(
-        "--tasks", nargs="+", action="extend", metavar="TASK",
+        "--tasks",
+        nargs="+",
+        action="extend",
+        metavar="TASK",
         help="tasks to predict: T1 T2 or T1,T2 (default: every loaded model)",
     )
     predict.add_argument(
-        "--clinical", nargs="+", action="extend", metavar="NAME=VALUE",
+        "--clinical",
+        nargs="+",
+        action="extend",
+        metavar="NAME=VALUE",
         help="clinical values (nomograms): A=1 B=2 or A=1,B=2",
     )
     predict.add_argument("--models", metavar="DIR", help="models folder (default: the shipped demo models)")

@@ -1,5 +1,6 @@
-"""Admitting a study: check its header (readiness, request id, encodings against the limits, profile,
-tasks, clinical values), take an admission place, or refuse it at once.
+"""Admitting a study: check its header, take an admission place, or refuse it at once.
+
+The header checks: readiness, request id, encodings against the limits, profile, tasks, clinical values.
 
 :class:`AdmittedStudy` is what an admitted study carries from its header to its last event (request,
 resolved parameters, upload buffers, cancel token); :class:`StudyAdmission` is the part of
@@ -57,8 +58,11 @@ class AdmittedStudy:
 
 
 class StudyAdmission:
-    """Engine part: header checks and admission (uses the engine's ``metrics``, ``limits``, ``profiles``,
-    ``registry``, ``dicomweb``, ``admission``, ``ready`` and ``draining``)."""
+    """Engine part: header checks and admission.
+
+    Uses the engine's ``metrics``, ``limits``, ``profiles``, ``registry``, ``dicomweb``, ``admission``,
+    ``ready`` and ``draining``.
+    """
 
     def _require_ready(self):
         if self.draining:

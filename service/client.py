@@ -54,7 +54,6 @@ def _rpc_error(error, request_id=None):
     return ServiceError(code.name if code else "UNKNOWN", error.details() or str(code), request_id)
 
 
-
 # --- events -------------------------------------------------------------------------------------------------
 
 
@@ -86,8 +85,12 @@ def event_to_dict(event):
                     validation[key] = int(value)
     if kind == "completed":  # result objects: their size here, not megabytes of base64
         out["dicom_objects"] = [
-            {"name": o.name, "sop_class_uid": o.sop_class_uid, "sop_instance_uid": o.sop_instance_uid,
-             "bytes": len(o.data)}
+            {
+                "name": o.name,
+                "sop_class_uid": o.sop_class_uid,
+                "sop_instance_uid": o.sop_instance_uid,
+                "bytes": len(o.data),
+            }
             for o in body.dicom_objects
         ]
     return out
@@ -180,7 +183,9 @@ class Client:
         self.resend = resend
         if tls or root_certificates or client_cert:
             credentials = grpc.ssl_channel_credentials(root_certificates, client_key, client_cert)
-            self.channels = [grpc.secure_channel(target, credentials, options=options) for _ in range(connections)]
+            self.channels = [
+                grpc.secure_channel(target, credentials, options=options) for _ in range(connections)
+            ]
         else:
             self.channels = [grpc.insecure_channel(target, options=options) for _ in range(connections)]
         #: The first channel (health checks and tests use it).

@@ -1,5 +1,7 @@
-"""What a client uploads: :class:`Volume` (raw array, image file, DICOM series or object) and :class:`Study`,
-encoded into ``StudyUpload`` messages (:func:`upload_messages`), each study's chunks sent only once the
+"""What a client uploads: :class:`Volume` and :class:`Study`.
+
+A volume is a raw array, an image file, a DICOM series or object; studies are encoded into ``StudyUpload``
+messages (:func:`upload_messages`), each study's chunks sent only once the
 server accepted its header (:class:`Verdicts`).
 
 Import them from :mod:`spinerad.service.client`, which re-exports them beside :class:`Client`.
@@ -43,7 +45,7 @@ class Volume:
         self._array = array
 
     def compressed(self):
-        """This volume zlib-compressed if it is raw and uncompressed (else itself)."""
+        """Return this volume zlib-compressed if it is raw and uncompressed (else itself)."""
         if self._array is None:
             return self
         raw = self.spec.raw

@@ -171,7 +171,9 @@ def event(item):
     elif isinstance(item, Completed):
         out.completed.stage_ms.update(item.stage_ms)
         for name, sop_class, sop_instance, data in item.dicom_objects:
-            out.completed.dicom_objects.add(name=name, sop_class_uid=sop_class, sop_instance_uid=sop_instance, data=data)
+            out.completed.dicom_objects.add(
+                name=name, sop_class_uid=sop_class, sop_instance_uid=sop_instance, data=data
+            )
         out.completed.stored_sop_instance_uids.extend(item.stored)
     elif isinstance(item, Failed):
         code, message, _reference = status.describe(item.error)

@@ -128,7 +128,9 @@ def check_spec(spec, what, limits=DEFAULT_LIMITS):
             )
     elif isinstance(encoding, DicomObjectEncoding):
         if what != "mask":
-            raise InvalidInput(f"{what}: encoding {encoding.kind} is for masks; send the image as raw, file or dicom")
+            raise InvalidInput(
+                f"{what}: encoding {encoding.kind} is for masks; send the image as raw, file or dicom"
+            )
     else:  # pragma: no cover - the proto conversion only builds these kinds
         raise InvalidInput(f"{what}: unknown encoding {type(encoding).__name__}")
 
@@ -426,7 +428,9 @@ def decode_study(request, image_payload, mask_payload, label, limits=DEFAULT_LIM
         if isinstance(request.image.encoding, DicomEncoding):
             files = _write_instances(request.image.encoding, image_payload, Path(tmp) / "image")
             source = read_series(
-                files, "image", request.series_uid or None,
+                files,
+                "image",
+                request.series_uid or None,
                 check_size=lambda size: _check_voxels(size, 1, "image", limits),
             )
             image = source.image

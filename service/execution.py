@@ -26,8 +26,11 @@ from .upload import IMAGE, MASK
 
 
 class StudyExecution:
-    """Engine part: the worker side of a study (uses the engine's ``pool``, ``metrics``, ``registry``,
-    ``limits``, ``scratch_dir``, ``dicomweb`` and ``admission``)."""
+    """Engine part: the worker side of a study.
+
+    Uses the engine's ``pool``, ``metrics``, ``registry``, ``limits``, ``scratch_dir``, ``dicomweb`` and
+    ``admission``.
+    """
 
     def _compute(self, study, emit, predictions):
         """Worker thread: decode, extract, predict; ``emit`` receives events as they happen."""

@@ -10,8 +10,10 @@ from .upload import IMAGE, MASK
 
 
 class FeatureMapsRPC:
-    """Engine part: FeatureMaps (uses the engine's ``open``, ``pool``, ``metrics``, ``limits`` and
-    ``scratch_dir``)."""
+    """Engine part: FeatureMaps.
+
+    Uses the engine's ``open``, ``pool``, ``metrics``, ``limits`` and ``scratch_dir``.
+    """
 
     async def feature_maps(self, messages, deadline=None):
         """``(request_id, {feature name: SimpleITK.Image})`` of the one study in ``messages``."""

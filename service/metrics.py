@@ -66,7 +66,11 @@ class ServiceMetrics:
             registry=r,
         )
         self.rpcs_in_flight = Gauge(
-            "spinerad_rpcs_in_flight", "RPCs being served now, by method.", ["rpc"], registry=r, multiprocess_mode="livesum"
+            "spinerad_rpcs_in_flight",
+            "RPCs being served now, by method.",
+            ["rpc"],
+            registry=r,
+            multiprocess_mode="livesum",
         )
         self.studies_held = Gauge(
             "spinerad_studies_admitted",
@@ -75,9 +79,17 @@ class ServiceMetrics:
             multiprocess_mode="livesum",
         )
         self.queue_depth = Gauge(
-            "spinerad_queue_depth", "Studies fully uploaded and waiting for a worker.", registry=r, multiprocess_mode="livesum"
+            "spinerad_queue_depth",
+            "Studies fully uploaded and waiting for a worker.",
+            registry=r,
+            multiprocess_mode="livesum",
         )
-        self.workers_busy = Gauge("spinerad_workers_busy", "Worker threads computing a study.", registry=r, multiprocess_mode="livesum")
+        self.workers_busy = Gauge(
+            "spinerad_workers_busy",
+            "Worker threads computing a study.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.rejected = Counter(
             "spinerad_rejected_requests",
             "Requests or studies refused before any work, by reason.",
@@ -92,7 +104,7 @@ class ServiceMetrics:
         )
         self.received_bytes = Counter(
             "spinerad_received_bytes",
-            "Payload bytes received in upload chunks, by part (\"refused\": chunks of a refused study, "
+            'Payload bytes received in upload chunks, by part ("refused": chunks of a refused study, '
             "read and dropped).",
             ["part"],
             registry=r,

@@ -224,6 +224,7 @@ async def serve(config, load_registry, stop=None, on_serving=None):
         await server.start()
     loading = asyncio.create_task(server.load(load_registry))
     if on_serving is not None:
+
         def serving(task):
             if not (task.cancelled() or task.exception() or server.engine.draining):
                 on_serving()

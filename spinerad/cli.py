@@ -101,7 +101,9 @@ def build_parser():
     extract.add_argument(
         "--ibsi", action="store_true", help="IBSI mode: IBSI 1 families and aggregations, named by IBSI tags"
     )
-    extract.add_argument("--repeat", type=_positive_int, default=1, metavar="N", help="run N times (benchmarking)")
+    extract.add_argument(
+        "--repeat", type=_positive_int, default=1, metavar="N", help="run N times (benchmarking)"
+    )
     from .dicom.options import add_dicom_arguments
 
     add_dicom_arguments(extract, _positive_int)
@@ -139,7 +141,9 @@ def build_parser():
     serve.add_argument("--models", metavar="DIR", help="marker-model folder (default: the shipped models)")
     serve.add_argument("--workers", type=_positive_int, metavar="N", help="worker threads (default: cores)")
     serve.add_argument(
-        "--processes", type=_positive_int, metavar="N",
+        "--processes",
+        type=_positive_int,
+        metavar="N",
         help="server processes sharing the port (default: one per core, or 1 when --workers is given)",
     )
     serve.add_argument("--queue-size", type=int, metavar="N", help="studies queued beyond busy workers (2 x)")
@@ -153,21 +157,34 @@ def build_parser():
     serve.add_argument("--token-file", metavar="FILE", help="bearer tokens, one a line")
     serve.add_argument("--scratch-dir", metavar="DIR", help="where uploads are decoded")
     serve.add_argument(
-        "--dicomweb", action="append", metavar="NAME=URL", help="a DICOMweb endpoint studies may be referenced on"
+        "--dicomweb",
+        action="append",
+        metavar="NAME=URL",
+        help="a DICOMweb endpoint studies may be referenced on",
     )
-    serve.add_argument("--dicomweb-credentials", metavar="FILE", help="JSON credentials per DICOMweb endpoint")
     serve.add_argument(
-        "--upload-idle-timeout", type=float, default=15.0, metavar="S",
+        "--dicomweb-credentials", metavar="FILE", help="JSON credentials per DICOMweb endpoint"
+    )
+    serve.add_argument(
+        "--upload-idle-timeout",
+        type=float,
+        default=15.0,
+        metavar="S",
         help="cut an upload that sends nothing for S seconds (DEADLINE_EXCEEDED; default 15)",
     )
     serve.add_argument(
-        "--upload-timeout", type=float, default=300.0, metavar="S",
+        "--upload-timeout",
+        type=float,
+        default=300.0,
+        metavar="S",
         help="cut an upload not complete S seconds after its header (default 300)",
     )
 
     analyze = commands.add_parser("analyze", help="send a study to a server; print its events")
     analyze.add_argument("image", nargs="?", help="image file or DICOM series folder (not with --dicomweb)")
-    analyze.add_argument("mask", nargs="?", help="label map on the same grid as the image (not with --dicomweb)")
+    analyze.add_argument(
+        "mask", nargs="?", help="label map on the same grid as the image (not with --dicomweb)"
+    )
     analyze.add_argument("--server", required=True, metavar="HOST:PORT", help="the spinerad server")
     analyze.add_argument(
         "--tasks", nargs="+", action="extend", metavar="TASK", help="tasks: T1 T2 or T1,T2 (default: all)"
@@ -198,10 +215,14 @@ def build_parser():
     from .dicom.options import add_dicom_arguments
 
     add_dicom_arguments(analyze, _positive_int)
-    analyze.add_argument("--dicomweb", metavar="NAME", help="instead of IMAGE MASK: the server's DICOMweb endpoint")
+    analyze.add_argument(
+        "--dicomweb", metavar="NAME", help="instead of IMAGE MASK: the server's DICOMweb endpoint"
+    )
     analyze.add_argument("--study", metavar="UID", help="StudyInstanceUID on the --dicomweb endpoint")
     analyze.add_argument("--seg", metavar="UID", help="SEG/RTSTRUCT SOPInstanceUID (default: the study's)")
-    analyze.add_argument("--store-results", action="store_true", help="STOW-RS the SR (+ SEG) to the endpoint")
+    analyze.add_argument(
+        "--store-results", action="store_true", help="STOW-RS the SR (+ SEG) to the endpoint"
+    )
 
     warmup = commands.add_parser(
         "warmup", help="compile (or load) every kernel now, e.g. while building a production image"
@@ -335,7 +356,13 @@ def _feature_maps(args, image, mask, params):
         source = args.image if dicom_dir else image
         out_dir = args.maps_out or scratch
         written = write_maps(
-            source, mask, params, args.label, out_dir, terminal_progress(), dicom_dir=dicom_dir,
+            source,
+            mask,
+            params,
+            args.label,
+            out_dir,
+            terminal_progress(),
+            dicom_dir=dicom_dir,
             device=args.device,
         )
         if args.preview:
@@ -353,7 +380,11 @@ def _extract_cohort(args):
     from .cohort import extract_cohort, terminal_progress
 
     summary = extract_cohort(
-        args.cohort, args.out, args.params, scheduler=args.scheduler, n_workers=args.workers,
+        args.cohort,
+        args.out,
+        args.params,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
         progress=terminal_progress(sys.stderr),
     )
     print(json.dumps(summary.as_dict()))
@@ -390,8 +421,10 @@ def _warmup(args):
 
     _check_device(args.device)
     if cache_dir() is None:
-        print("spinerad: warning: no writable cache folder; compiled kernels last only this process",
-              file=sys.stderr)
+        print(
+            "spinerad: warning: no writable cache folder; compiled kernels last only this process",
+            file=sys.stderr,
+        )
     print(json.dumps(warm_all(("cpu",) if args.device == "cpu" else ("cpu", args.device))))
 
 
@@ -411,6 +444,7 @@ def _models(args):
     else:
         result = catalogue.show_local(args.task, args.models)
     print(json.dumps(result, indent=2))  # ASCII escapes: any terminal encoding
+
 
 def _dicom_node(args):
     from .pacs.commands import dicom_node
@@ -446,8 +480,14 @@ def main(argv=None):
 
         install_compile_note()  # one stderr line the first time kernels compile on this machine
     handlers = {
-        "extract": _extract, "sample": _sample, "extract-cohort": _extract_cohort, "serve": _serve,
-        "analyze": _analyze, "warmup": _warmup, "models": _models, "dicom-node": _dicom_node,
+        "extract": _extract,
+        "sample": _sample,
+        "extract-cohort": _extract_cohort,
+        "serve": _serve,
+        "analyze": _analyze,
+        "warmup": _warmup,
+        "models": _models,
+        "dicom-node": _dicom_node,
         **dict.fromkeys(("train", "predict", "train-demo", "simulate-cohort"), _model_command),
     }
     try:

@@ -203,8 +203,10 @@ class FilterSource:
         return self._regions[key], box
 
     def whole(self):
-        """The whole domain (normalised when the source normalises) and the ROI box within it: for filters whose
-        support is global (LBP's cubic-spline prefilter) or not worth bounding."""
+        """The whole domain (normalised when the source normalises) and the ROI box within it.
+
+        For filters whose support is global (LBP's cubic-spline prefilter) or not worth bounding.
+        """
         return self.region(self.shape_zyx)
 
     def box_array(self):

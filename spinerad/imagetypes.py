@@ -65,9 +65,11 @@ def log_sigma(source, settings):
 
 @functools.lru_cache(maxsize=None)
 def _wavelet_taps(name, dtype):
-    """PyWavelets' decomposition taps in the precision it filters ``dtype`` data with, read from its own
-    transform of a unit impulse (its float32 taps of some families, e.g. the Coiflets, are computed in
-    float32 rather than rounded from the float64 ones)."""
+    """PyWavelets' decomposition taps in the precision it filters ``dtype`` data with.
+
+    Read from its own transform of a unit impulse (its float32 taps of some families, e.g. the Coiflets, are computed in
+    float32 rather than rounded from the float64 ones).
+    """
     import pywt
 
     wavelet = pywt.Wavelet(name)
@@ -130,7 +132,10 @@ def wavelet(source, settings):
         for band, values in bands.items():
             yield ("wavelet-%s" % band if index == 1 else "wavelet%s-%s" % (index, band)), values[box]
     low = "L" * len(axes)
-    yield ("wavelet-%s" % low if len(levels) == 1 else "wavelet%s-%s" % (len(levels), low)), approximation[box]
+    yield (
+        ("wavelet-%s" % low if len(levels) == 1 else "wavelet%s-%s" % (len(levels), low)),
+        approximation[box],
+    )
 
 
 # The intensity filters below are elementwise except for max |x|, which is the whole image's
@@ -213,7 +218,7 @@ def lbp_2d(source, settings):
 
 
 def _sph_harm(m, n, polar_arg, azimuth_arg):
-    """scipy's former ``sph_harm(m, n, theta, phi)`` (theta azimuthal, phi polar), removed in SciPy 1.17.
+    """Scipy's former ``sph_harm(m, n, theta, phi)`` (theta azimuthal, phi polar), removed in SciPy 1.17.
 
     SciPy 1.15-1.16 define it as ``sph_harm_y(n, m, phi, theta)``; PyRadiomics passes the polar angle as
     ``theta`` and the azimuth as ``phi``, and that argument order is kept here.

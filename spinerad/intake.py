@@ -5,7 +5,6 @@ within a tolerance), the label must be present, and the ROI must span enough dim
 failure is a typed error whose one-line message names the mismatch.
 """
 
-
 import numpy as np
 import SimpleITK as sitk
 
@@ -40,7 +39,9 @@ def select_mask_channel(mask, label_channel):
 def check_geometry(image, mask, tolerance=None):
     """Raise :class:`GeometryMismatch` naming the first property in which the grids differ."""
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InvalidInput(f"image has {image.GetNumberOfComponentsPerPixel()} components per voxel; expected a scalar image")
+        raise InvalidInput(
+            f"image has {image.GetNumberOfComponentsPerPixel()} components per voxel; expected a scalar image"
+        )
     if image.GetDimension() not in (2, 3):
         raise InvalidInput(f"image is {image.GetDimension()}-D; expected a 2-D or 3-D image")
     if mask.GetDimension() != image.GetDimension():
@@ -78,8 +79,14 @@ def spacing_zyx(image):
 def is_integer_image(image):
     """Whether a SimpleITK image holds integer voxels (labels need no cast)."""
     return image.GetPixelID() in (
-        sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16, sitk.sitkUInt32, sitk.sitkInt32,
-        sitk.sitkUInt64, sitk.sitkInt64,
+        sitk.sitkUInt8,
+        sitk.sitkInt8,
+        sitk.sitkUInt16,
+        sitk.sitkInt16,
+        sitk.sitkUInt32,
+        sitk.sitkInt32,
+        sitk.sitkUInt64,
+        sitk.sitkInt64,
     )
 
 
@@ -96,7 +103,9 @@ def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None, requi
         raise LabelNotFound(f"label {label} is not present in the mask (labels present: {present})")
     if require_background and count == mask_array.size:
         # PyRadiomics refuses a label map holding one value only ("nothing is segmented"), even the label.
-        raise LabelNotFound(f"every voxel of the mask carries label {label}: nothing is segmented from a background")
+        raise LabelNotFound(
+            f"every voxel of the mask carries label {label}: nothing is segmented from a background"
+        )
     check_roi_size(count, box, label, minimum_dimensions, minimum_size)
     return count, box
 

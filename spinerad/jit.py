@@ -77,11 +77,15 @@ def _warm_log_read_only():
 #: ``spinerad warmup`` readies them all.
 PREPROCESSING_KERNELS = {
     "normalise": (
-        lambda params: params.settings.normalize, {"setting": {"normalize": True}}, _warm_statistics_types
+        lambda params: params.settings.normalize,
+        {"setting": {"normalize": True}},
+        _warm_statistics_types,
     ),
     "bspline": (
-        lambda params: params.settings.resampled_pixel_spacing is not None
-        and params.settings.interpolator == "sitkBSpline",
+        lambda params: (
+            params.settings.resampled_pixel_spacing is not None
+            and params.settings.interpolator == "sitkBSpline"
+        ),
         {"setting": {"resampledPixelSpacing": [1.0, 1.0, 2.0], "interpolator": "sitkBSpline"}},
         None,
     ),
@@ -191,8 +195,10 @@ def _warm(keys):
 
 
 def _warm_extras(image, mask):
-    """Kernels neither a feature family nor :data:`PREPROCESSING_KERNELS` selects (``spinerad warmup`` only):
-    shape2D and the direct Moran/Geary pair sums."""
+    """Kernels neither a feature family nor :data:`PREPROCESSING_KERNELS` selects (``spinerad warmup`` only).
+
+    These are shape2D and the direct Moran/Geary pair sums.
+    """
     import SimpleITK as sitk
 
     from .ibsi_morph import spatial_autocorrelation
@@ -203,8 +209,12 @@ def _warm_extras(image, mask):
     one_slice[np.arange(one_slice.shape[0]) != one_slice.shape[0] // 2] = 0
     flat = sitk.GetImageFromArray(one_slice)
     flat.CopyInformation(mask)
-    extract(image, flat, params=load_params({"setting": {"force2D": True}, "featureClass": {"shape2D": None}}))
-    spatial_autocorrelation(np.ones((2, 2, 2), dtype=bool), np.arange(8.0).reshape(2, 2, 2), (1.0, 1.0, 1.0), method="pairs")
+    extract(
+        image, flat, params=load_params({"setting": {"force2D": True}, "featureClass": {"shape2D": None}})
+    )
+    spatial_autocorrelation(
+        np.ones((2, 2, 2), dtype=bool), np.arange(8.0).reshape(2, 2, 2), (1.0, 1.0, 1.0), method="pairs"
+    )
 
 
 class _CompileNote:

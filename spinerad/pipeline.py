@@ -115,7 +115,12 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         croppable = False
         if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
             image, mask = preprocess.resample_ibsi(
-                image, mask, settings.label, settings.resampled_pixel_spacing, settings.interpolator, ibsi_options,
+                image,
+                mask,
+                settings.label,
+                settings.resampled_pixel_spacing,
+                settings.interpolator,
+                ibsi_options,
                 box,
             )
         elif settings.resampled_pixel_spacing is not None:
@@ -130,7 +135,9 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
             mask_array = intake.as_zyx(mask)
             count, box = intake.locate_roi(mask_array, settings.label, 0)
         # (otherwise the mask is unchanged: no second scan of a possibly huge volume)
-        intake.check_roi_size(count, box, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size)
+        intake.check_roi_size(
+            count, box, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size
+        )
         if diagnostics is not None:
             _diagnose(diagnostics, "interp", image, mask_array, box, settings.label)
         source = FilterSource(image, box, normaliser if croppable else None, croppable)
@@ -146,14 +153,16 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
                 in_roi = preprocess.resegment(box_values, in_roi, settings)
             if outliers is not None:
                 in_roi = preprocess.resegment(
-                    box_values, in_roi, replace(settings, resegment_range=(-outliers, outliers), resegment_mode="sigma")
+                    box_values,
+                    in_roi,
+                    replace(settings, resegment_range=(-outliers, outliers), resegment_mode="sigma"),
                 )
             _, sub_box = intake.locate_roi(in_roi.view(np.uint8), 1, settings.minimum_roi_dimensions)
             in_roi = in_roi[sub_box]
             # PyRadiomics describes the shape of the original mask (cropped to the re-segmented box) unless
             # resegmentShape is set.
             shape_mask = in_roi if settings.resegment_shape else shape_mask[sub_box]
-            box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub_box))
+            box = tuple(slice(b.start + s.start, b.start + s.stop) for b, s in zip(box, sub_box, strict=True))
             box_values = box_values[sub_box]
             source.box = box
         roi_values = box_values[in_roi]
@@ -191,11 +200,15 @@ def _extract_ibsi(roi, params, timer):
         levels, n_levels = ibsi.discretise(roi.values, s.bin_width, s.bin_count, lower)
         # Work on the box of the morphological (pre-re-segmentation) mask: GLDZM distances are measured to
         # its border, not to holes that re-segmentation cut into the intensity mask.
-        inner = tuple(slice(b.start - m.start, b.stop - m.start) for b, m in zip(roi.box, roi.morph_box))
+        inner = tuple(
+            slice(b.start - m.start, b.stop - m.start) for b, m in zip(roi.box, roi.morph_box, strict=True)
+        )
         volume = np.zeros(roi.morph_mask.shape, dtype=np.int64)
         volume[inner][roi.in_roi] = levels
     options = params.ibsi
-    bounds = sorted(s.resegment_range) if s.resegment_range is not None and len(s.resegment_range) == 2 else None
+    bounds = (
+        sorted(s.resegment_range) if s.resegment_range is not None and len(s.resegment_range) == 2 else None
+    )
     ivh = {"bin_width": options.ivh_bin_width, "bin_count": options.ivh_bin_count, "bounds": bounds}
     from . import ibsi_morph
 
@@ -205,7 +218,9 @@ def _extract_ibsi(roi, params, timer):
 
     def morphology():
         with timer.stage("morphology"):
-            return ibsi_morph.morphology_features(roi.morph_mask, int_mask, image_array[roi.morph_box], spacing)
+            return ibsi_morph.morphology_features(
+                roi.morph_mask, int_mask, image_array[roi.morph_box], spacing
+            )
 
     morphology = _submitter()(morphology)  # a worker, beside the texture families and local intensity
     with timer.stage("ibsi"):
@@ -217,8 +232,19 @@ def _extract_ibsi(roi, params, timer):
     return features
 
 
-def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi=False, series=None, segment=None,
-            roi=None, seg_threshold=0.5):
+def extract(
+    image,
+    mask,
+    params=None,
+    label=None,
+    device="cpu",
+    timer=None,
+    ibsi=False,
+    series=None,
+    segment=None,
+    roi=None,
+    seg_threshold=0.5,
+):
     """Compute radiomics features of one ROI, PyRadiomics-exact.
 
     Parameters
@@ -294,17 +320,40 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
             classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
             if not shape_done:
                 # The mask's own classes (shape) need no discretised image: they start at once.
-                mask_context = _done(RoiContext(None, None, None, None, spacing, shape_mask, type_settings, device))
+                mask_context = _done(
+                    RoiContext(None, None, None, None, spacing, shape_mask, type_settings, device)
+                )
                 for feature_class, requested in _by_cost(classes, per_image_type=False):
                     names = feature_class.resolve(requested)
-                    results.append((-1, "original", feature_class.name,
-                                    run(_compute_class, feature_class, mask_context, names, timer)))
-            context = run(_discretise, values, image_type != "Original", in_roi, shape_mask, spacing, type_settings,
-                          device, timer)
+                    results.append(
+                        (
+                            -1,
+                            "original",
+                            feature_class.name,
+                            run(_compute_class, feature_class, mask_context, names, timer),
+                        )
+                    )
+            context = run(
+                _discretise,
+                values,
+                image_type != "Original",
+                in_roi,
+                shape_mask,
+                spacing,
+                type_settings,
+                device,
+                timer,
+            )
             for feature_class, requested in _by_cost(classes, per_image_type=True):
                 names = feature_class.resolve(requested)
-                results.append((derived_count, prefix, feature_class.name,
-                                run(_compute_class, feature_class, context, names, timer)))
+                results.append(
+                    (
+                        derived_count,
+                        prefix,
+                        feature_class.name,
+                        run(_compute_class, feature_class, context, names, timer),
+                    )
+                )
             shape_done = True
             derived_count += 1
     # Output in PyRadiomics' order: the mask's classes (it computes shape before any image type), then per
@@ -321,7 +370,16 @@ def extract(image, mask, params=None, label=None, device="cpu", timer=None, ibsi
 #: Submission order of the feature classes: the longest first, so that the last class to start is a short one
 #: and the workers finish together (measured single-threaded on the CT phantom, ms: shape 8.6, glcm 8.8,
 #: glrlm 6.1, glszm 3.9, firstorder 3.1, gldm 2.7, ngtdm 2.6; brain1 and lung2 rank alike).
-_COST_RANK = {"shape": 0, "glcm": 1, "glrlm": 2, "glszm": 3, "firstorder": 4, "gldm": 5, "ngtdm": 6, "shape2D": 7}
+_COST_RANK = {
+    "shape": 0,
+    "glcm": 1,
+    "glrlm": 2,
+    "glszm": 3,
+    "firstorder": 4,
+    "gldm": 5,
+    "ngtdm": 6,
+    "shape2D": 7,
+}
 
 
 def _by_cost(classes, per_image_type):
@@ -341,7 +399,9 @@ def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device,
     with timer.stage("discretise"):
         if filtered:
             values = values[in_roi]
-        _, grey_levels, compact, counts = preprocess.discretise(values, settings.bin_width, settings.bin_count)
+        _, grey_levels, compact, counts = preprocess.discretise(
+            values, settings.bin_width, settings.bin_count
+        )
         levels = np.full(in_roi.shape, -1, dtype=np.int32)
         levels[in_roi] = compact
         return RoiContext(

@@ -51,7 +51,8 @@ def resegment(values, in_roi, settings):
     kept = int(keep.sum())
     if kept <= 1:
         raise RoiTooSmall(
-            f"resegmentRange {list(settings.resegment_range)} ({mode}) keeps {kept} voxel(s) of the ROI; need at least 2"
+            f"resegmentRange {list(settings.resegment_range)} ({mode}) keeps {kept} voxel(s) of the ROI; "
+            "need at least 2"
         )
     return keep
 
@@ -66,7 +67,11 @@ def bin_edges(roi_values, bin_width=25, bin_count=None):
     # and that dtype drives the edge arithmetic below (float32 stays float32: its rounding is PyRadiomics').
     minimum = roi_values.min()
     maximum = roi_values.max()
-    if roi_values.dtype.kind in "iu" and roi_values.dtype.itemsize <= 4 and isinstance(bin_width, (int, np.integer)):
+    if (
+        roi_values.dtype.kind in "iu"
+        and roi_values.dtype.itemsize <= 4
+        and isinstance(bin_width, (int, np.integer))
+    ):
         # Integer arithmetic in int64, not in the image's own (int16, uint16...) type, where min - min % width
         # and max + 2 * width can wrap around near the type's limits. Without a wrap the values are the same.
         # PyRadiomics computes in the image type: where its upper bound wraps, numpy.arange still returns the
@@ -118,7 +123,10 @@ def check_roi_inside_image(image, mask, box_zyx):
     lower = mask.TransformContinuousIndexToPhysicalPoint((index - 0.5).tolist())
     upper = mask.TransformContinuousIndexToPhysicalPoint((index + size - 0.5).tolist())
     bounds = np.array(
-        [image.TransformPhysicalPointToContinuousIndex(lower), image.TransformPhysicalPointToContinuousIndex(upper)]
+        [
+            image.TransformPhysicalPointToContinuousIndex(lower),
+            image.TransformPhysicalPointToContinuousIndex(upper),
+        ]
     )
     tolerance = 0.001
     if np.any(bounds.min(axis=0) < -0.5 - tolerance) or np.any(
@@ -223,7 +231,7 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
         from .cropping import spline_reads
         from .kernels.bspline import bspline_coefficients, bspline_resample
 
-        pixel_id = (sitk.sitkFloat64 if normaliser is not None else image.GetPixelID())
+        pixel_id = sitk.sitkFloat64 if normaliser is not None else image.GetPixelID()
         crop_zyx = tuple(slice(lo, lo + n) for lo, n in zip(region[0], region[1], strict=True))[::-1]
         voxels = sitk.GetArrayViewFromImage(image)[crop_zyx]  # a view: the spline copies it to float64
         if normaliser is not None:
@@ -232,8 +240,16 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
         # (a normalised crop is ours to filter in place; it is float64, so the integer check below never reads it)
         coefficients = bspline_coefficients(voxels, reads, copy=normaliser is None)
         values = bspline_resample(
-            coefficients, region[0], image.GetSize(), new_size, new_origin, target, direction,
-            image.GetOrigin(), image.GetSpacing(), image.GetDirection(),
+            coefficients,
+            region[0],
+            image.GetSize(),
+            new_size,
+            new_origin,
+            target,
+            direction,
+            image.GetOrigin(),
+            image.GetSpacing(),
+            image.GetDirection(),
         )
         if values is None:
             pass  # a point on the image's edge: ITK decides inside/outside by its own rounding (below)

@@ -24,9 +24,16 @@ from .errors import NotSupported, SettingsError
 
 _WEIGHTING_NORMS = ("infinity", "euclidean", "manhattan", "no_weighting")
 _INTERPOLATORS = (
-    "sitkNearestNeighbor", "sitkLinear", "sitkBSpline", "sitkGaussian", "sitkLabelGaussian",
-    "sitkHammingWindowedSinc", "sitkCosineWindowedSinc", "sitkWelchWindowedSinc",
-    "sitkLanczosWindowedSinc", "sitkBlackmanWindowedSinc",
+    "sitkNearestNeighbor",
+    "sitkLinear",
+    "sitkBSpline",
+    "sitkGaussian",
+    "sitkLabelGaussian",
+    "sitkHammingWindowedSinc",
+    "sitkCosineWindowedSinc",
+    "sitkWelchWindowedSinc",
+    "sitkLanczosWindowedSinc",
+    "sitkBlackmanWindowedSinc",
 )
 
 # PyRadiomics key -> (attribute, kind, constraint). kinds: int, float, bool, str, int_list, float_list, any.
@@ -84,7 +91,15 @@ class SettingSpec(NamedTuple):
 SETTINGS_SCHEMA = MappingProxyType({key: SettingSpec(*spec) for key, spec in _SETTING_SPEC.items()})
 
 IMAGE_TYPES = (
-    "Original", "Wavelet", "LoG", "Square", "SquareRoot", "Logarithm", "Exponential", "Gradient", "LBP2D",
+    "Original",
+    "Wavelet",
+    "LoG",
+    "Square",
+    "SquareRoot",
+    "Logarithm",
+    "Exponential",
+    "Gradient",
+    "LBP2D",
     "LBP3D",
 )
 
@@ -183,7 +198,9 @@ class ExtractionParams:
             "ibsi": asdict(self.ibsi),
         }
         if self.ibsi.aggregations == IbsiOptions.aggregations:
-            del payload["ibsi"]["aggregations"]  # the default (older than the setting): hashes stay as they were
+            del payload["ibsi"][
+                "aggregations"
+            ]  # the default (older than the setting): hashes stay as they were
         blob = json.dumps(payload, sort_keys=True, default=list).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -199,7 +216,9 @@ def _check_number(key, value, kind, constraint):
     else:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok:
-        raise SettingsError(f"setting '{key}' must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}")
+        raise SettingsError(
+            f"setting '{key}' must be {'an integer' if kind == 'int' else 'a number'}, got {value!r}"
+        )
     if constraint is None:
         return value
     low, high = constraint
@@ -249,7 +268,9 @@ def _parse_settings(raw, section):
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise SettingsError(f"section '{section}' must be a mapping of setting: value, got {type(raw).__name__}")
+        raise SettingsError(
+            f"section '{section}' must be a mapping of setting: value, got {type(raw).__name__}"
+        )
     parsed = {}
     for key, value in raw.items():
         if key not in _SETTING_SPEC:
@@ -257,7 +278,9 @@ def _parse_settings(raw, section):
         attr, kind, constraint = _SETTING_SPEC[key]
         parsed[attr] = _parse_value(key, value, kind, constraint)
     if parsed.get("resegment_range") is not None and not 1 <= len(parsed["resegment_range"]) <= 2:
-        raise SettingsError(f"setting 'resegmentRange' needs 1 or 2 values, got {len(parsed['resegment_range'])}")
+        raise SettingsError(
+            f"setting 'resegmentRange' needs 1 or 2 values, got {len(parsed['resegment_range'])}"
+        )
     if "distances" in parsed and not parsed["distances"]:
         raise SettingsError("setting 'distances' must list at least one distance")
     # None means "use the default" for settings whose default is not None (PyRadiomics: key absent).
@@ -296,7 +319,9 @@ def _parse_feature_classes(raw, include_shape2d=False):
         known = FEATURE_CLASSES[name].all_names
         for feature in features:
             if feature not in known:
-                raise SettingsError(f"unknown feature '{feature}' in class '{name}'{_suggest(feature, known)}")
+                raise SettingsError(
+                    f"unknown feature '{feature}' in class '{name}'{_suggest(feature, known)}"
+                )
         classes.append((name, tuple(features)))
     return tuple(classes)
 
@@ -328,11 +353,15 @@ def parse_params(data):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SettingsError("a parameter file must be a mapping with 'setting', 'imageType' and 'featureClass'")
+        raise SettingsError(
+            "a parameter file must be a mapping with 'setting', 'imageType' and 'featureClass'"
+        )
     allowed = ("setting", "imageType", "featureClass", "voxelSetting", "ibsi")
     for key in data:
         if key not in allowed:
-            raise SettingsError(f"unknown section '{key}'{_suggest(key, allowed)} (allowed: setting, imageType, featureClass)")
+            raise SettingsError(
+                f"unknown section '{key}'{_suggest(key, allowed)} (allowed: setting, imageType, featureClass)"
+            )
     settings = Settings(**_parse_settings(data.get("setting"), "setting"))
     image_types = _parse_image_types(data.get("imageType"))
     return ExtractionParams(

@@ -27,9 +27,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from . import intake
+from .cropping import FilterSource
 from .errors import NotSupported
 from .features import FEATURE_CLASSES
-from .cropping import FilterSource
 from .imagetypes import IMAGE_TYPES
 from .pipeline import StageTimer, _check_device, _prepare, _resolve_params
 from .preprocess import discretise
@@ -149,7 +149,9 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
             if device == "cuda":
                 from .kernels.gpu_voxel_glcm import gpu_glcm_maps
 
-                gpu_glcm_maps(levels, coords, radius, axis2d, glcm_angles, grey_levels, symmetrical, want_mcc, out)
+                gpu_glcm_maps(
+                    levels, coords, radius, axis2d, glcm_angles, grey_levels, symmetrical, want_mcc, out
+                )
             else:
                 voxel_glcm.glcm_maps(
                     levels,

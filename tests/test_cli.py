@@ -144,7 +144,9 @@ def test_one_dimensional_roi_below_minimum_dimensions(capsys, study):
     image, _, tmp = study
     m = np.zeros((6, 10, 12), dtype=np.uint8)
     m[2, 3, 2:9] = 1
-    _bad(capsys, ["extract", image, _write(tmp / "line.nrrd", m)], "spans 1 dimension", "minimumROIDimensions")
+    _bad(
+        capsys, ["extract", image, _write(tmp / "line.nrrd", m)], "spans 1 dimension", "minimumROIDimensions"
+    )
 
 
 def test_nan_in_image(capsys, study):

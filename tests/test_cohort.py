@@ -277,8 +277,16 @@ def test_output_extension_and_cli_usage_errors(capsys, tmp_path):
 def test_unreachable_scheduler_exits_3(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(cohort_dask, "CONNECT_TIMEOUT", "1s")
     (tmp_path / "c.csv").write_text("image,mask\na,b\n")
-    code = main(["extract-cohort", str(tmp_path / "c.csv"), "--out", str(tmp_path / "f.csv"),
-                 "--scheduler", "tcp://127.0.0.1:1"])
+    code = main(
+        [
+            "extract-cohort",
+            str(tmp_path / "c.csv"),
+            "--out",
+            str(tmp_path / "f.csv"),
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == EXIT_DEVICE and "cannot reach the Dask scheduler at tcp://127.0.0.1:1" in err
     assert len(err.strip().splitlines()) == 1
@@ -324,8 +332,12 @@ def test_cli_on_a_local_cluster(capsys, cohort_copy, tmp_path):
     summary = json.loads(captured.out)
     n_errors = sum(outcome == "error" for outcome, _ in expected)
     assert summary == {
-        "out": str(out), "cases": len(expected), "ok": len(expected) - n_errors, "errors": n_errors,
-        "computed": len(expected), "skipped": 0,
+        "out": str(out),
+        "cases": len(expected),
+        "ok": len(expected) - n_errors,
+        "errors": n_errors,
+        "computed": len(expected),
+        "skipped": 0,
     }
     assert f"spinerad: cohort {len(expected)}/{len(expected)} cases" in captured.err  # not a terminal: lines
     _check_table(out, cohort_csv, expected, reference)
@@ -384,9 +396,17 @@ def test_resume_recomputes_only_changed_or_missing_cases(client, cohort_copy, tm
     before = {p.name: p.stat().st_mtime_ns for p in parts.glob("*.json")}
 
     # Lose two parts, truncate one (a torn write is recomputed), leave a stale temp file, change one image.
-    keys = {name: cohort.case_key(folder / f"img{i:02d}.nrrd", folder / f"mask{i:02d}.nrrd", 1, 0,
-                                  spinerad.load_params(None).settings_hash()) + ".json"
-            for i, name in ((1, "img01"), (2, "img02"), (6, "img06"), (8, "img08"))}
+    keys = {
+        name: cohort.case_key(
+            folder / f"img{i:02d}.nrrd",
+            folder / f"mask{i:02d}.nrrd",
+            1,
+            0,
+            spinerad.load_params(None).settings_hash(),
+        )
+        + ".json"
+        for i, name in ((1, "img01"), (2, "img02"), (6, "img06"), (8, "img08"))
+    }
     (parts / keys["img01"]).unlink()
     (parts / keys["img02"]).unlink()
     (parts / keys["img06"]).write_text('{"key": "trunc')
@@ -415,9 +435,12 @@ def test_resume_recomputes_only_changed_or_missing_cases(client, cohort_copy, tm
     assert len(_called(calls)) == N_GOOD + 4
     _, rows = _read_table(out)
     first = next(r for r in rows if r["id"] == "case03")
-    assert first["original_glcm_Contrast"] == spinerad.extract(
-        folder / "sub" / "img03.nrrd", folder / "sub" / "mask03.nrrd", params=params
-    )["original_glcm_Contrast"]
+    assert (
+        first["original_glcm_Contrast"]
+        == spinerad.extract(folder / "sub" / "img03.nrrd", folder / "sub" / "mask03.nrrd", params=params)[
+            "original_glcm_Contrast"
+        ]
+    )
 
 
 def test_interrupted_run_resumes_where_it_stopped(client, cohort_copy, tmp_path):

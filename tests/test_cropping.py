@@ -11,7 +11,6 @@ Three levels:
   profiles and on synthetic images whose ROI touches the border.
 """
 
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -106,7 +105,12 @@ def test_normalised_crop_equals_sitk_normalize_of_whole_image(dtype):
 def _assert_statistics_equal_itk(values):
     stats = sitk.StatisticsImageFilter()
     stats.Execute(sitk.GetImageFromArray(values))
-    assert integer_statistics(values) == (stats.GetMean(), stats.GetSigma(), stats.GetMinimum(), stats.GetMaximum())
+    assert integer_statistics(values) == (
+        stats.GetMean(),
+        stats.GetSigma(),
+        stats.GetMinimum(),
+        stats.GetMaximum(),
+    )
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16"])

@@ -19,8 +19,10 @@ def family(tag):
 
 
 def passes(got, value, tol):
-    """mirp's rule (3 significant digits, then |x - ref| <= tol), or the exact value itself (3065 HU has 4)."""
+    """Mirp's rule (3 significant digits, then |x - ref| <= tol), or the exact value itself (3065 HU has 4)."""
     return abs(_round3(got) - value) <= tol + 1e-12 or abs(got - value) <= tol + 1e-12
+
+
 PARAMS = Path(spinerad.__file__).parent / "params"
 
 

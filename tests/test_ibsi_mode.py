@@ -12,7 +12,7 @@ FAMILIES = ("stat", "ih", "ivh", "cm", "rlm", "szm", "dzm", "ngt", "ngl", "morph
 
 
 def _round3(x):
-    """mirp's comparison: the computed value rounded to 3 significant digits."""
+    """Mirp's comparison: the computed value rounded to 3 significant digits."""
     if x == 0 or not math.isfinite(x):
         return x
     return round(x, -int(math.floor(math.log10(abs(x)))) + 2)

@@ -71,7 +71,9 @@ def test_vector_mask_channel_selection():
     other = sitk.GetImageFromArray(np.zeros((5, 8, 9), dtype=np.uint8))
     other.CopyInformation(mask)
     vector = sitk.Compose(other, mask)
-    assert spinerad.extract(image, vector, params={"setting": {"label_channel": 1}}) == spinerad.extract(image, mask)
+    assert spinerad.extract(image, vector, params={"setting": {"label_channel": 1}}) == spinerad.extract(
+        image, mask
+    )
 
 
 def test_float_mask_is_cast_like_pyradiomics():

@@ -32,7 +32,7 @@ def test_every_help_shows_every_default():
             if isinstance(action, argparse._HelpAction):
                 continue
             flag = action.option_strings[-1]
-            entry = text[text.index(flag, text.index("options:")):]
+            entry = text[text.index(flag, text.index("options:")) :]
             entry = entry[: min([i for i in (entry.find(" --", 2),) if i > 0] or [len(entry)])]
             assert "default" in entry, f"spinerad {name} {flag}: default {default!r} not in --help: {entry}"
             checked += 1

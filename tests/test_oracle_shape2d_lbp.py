@@ -12,7 +12,6 @@ the same LBP3D features as this shim). With a SciPy that lacks it, the oracle fi
 definition before PyRadiomics imports it, so PyRadiomics' own LBP3D code runs unchanged.
 """
 
-
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -265,6 +264,7 @@ def test_lbp2d_default_samples_keep_existing_settings_hashes():
     card = json.loads(next(demo.glob("*/card.json")).read_text(encoding="utf-8"))
     assert load_params(demo / "extraction.yaml").settings_hash() in json.dumps(card)
     with_lbp = {"imageType": {"LBP2D": {}}}
-    assert load_params(with_lbp).settings_hash() != load_params(
-        {"imageType": {"LBP2D": {}}, "setting": {"lbp2DSamples": 9}}
-    ).settings_hash()
+    assert (
+        load_params(with_lbp).settings_hash()
+        != load_params({"imageType": {"LBP2D": {}}, "setting": {"lbp2DSamples": 9}}).settings_hash()
+    )

@@ -220,7 +220,9 @@ def _read_headers_checked(paths, headers, where, series_uid, check_size):
                 f"cannot read {where}: no series {series_uid}; it holds: "
                 + "; ".join(describe_series(headers))
             )
-        chosen = [(p, ds) for p, ds in zip(paths, headers, strict=True) if str(ds.SeriesInstanceUID) == series_uid]
+        chosen = [
+            (p, ds) for p, ds in zip(paths, headers, strict=True) if str(ds.SeriesInstanceUID) == series_uid
+        ]
     elif len(uids) > 1:
         raise ImageReadError(
             f"cannot read {where}: the files hold {len(uids)} DICOM series (mixed SeriesInstanceUID); choose one "

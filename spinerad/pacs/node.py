@@ -12,7 +12,8 @@ Flow of a study:
    :data:`EARLY_ANALYSIS_S`, *during* the quiet period, and keeps the result objects in memory; when the
    quiet period has passed and the study's instances are still the ones analysed, the results are published
    into the spool (else they are dropped and the study is analysed again, this time after the whole quiet
-   period: at most one early analysis per study is wasted), C-STOREd to ``--store-to`` (:mod:`spinerad.pacs.store`; on failure again after a
+   period: at most one early analysis per study is wasted), C-STOREd to ``--store-to``
+   (:mod:`spinerad.pacs.store`; on failure again after a
    growing backoff, the results staying in the spool) and only then is the study removed from the spool.
    Nothing is reported for an incomplete study: only published results are stored, and a failure of the
    analysis is logged and counted when it is published, not when a speculative analysis of a study still

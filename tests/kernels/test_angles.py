@@ -29,7 +29,9 @@ def test_angles_equal_pyradiomics(size, distances, force2d, axis, bidirectional)
     from radiomics import cMatrices
 
     try:
-        expected = cMatrices.generate_angles(np.array(size), np.array(distances), bidirectional, force2d, axis)
+        expected = cMatrices.generate_angles(
+            np.array(size), np.array(distances), bidirectional, force2d, axis
+        )
     except (ValueError, RuntimeError):
         expected = np.zeros((0, 3))  # PyRadiomics refuses a request that yields no angle
     got = generate_angles(size, distances, force2d, axis, bidirectional)

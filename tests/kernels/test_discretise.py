@@ -28,8 +28,10 @@ def test_values_outside_edges():
 
 @pytest.mark.parametrize("dtype", [np.int16, np.uint16, np.int32])
 def test_edges_of_integer_voxels_at_their_type_limits(dtype):
-    """min - min % width and max + 2 width computed without wrapping around the voxel type (a corrupt upload
-    can hold -32768); by the definition: int16 -32768 -> first edge -32768 - 7 = -32775."""
+    """Min - min % width and max + 2 width computed without wrapping around the voxel type.
+
+    A corrupt upload can hold -32768; by the definition: int16 -32768 -> first edge -32768 - 7 = -32775.
+    """
     info = np.iinfo(dtype)
     values = np.array([info.min, 0 if info.min < 0 else 1, info.max], dtype=dtype)
     edges = np.asarray(bin_edges(values, 25))

@@ -33,7 +33,7 @@ def test_glcm_hand_computed_2x2():
     p = prepare_glcm(counts, symmetrical=True)
     # symmetric: [[2, 1], [1, 2]] / 6
     np.testing.assert_allclose(p[0, 0], np.array([[2, 1], [1, 2]]) / 6)
-    values = dict(zip(FEATURE_NAMES, aggregate(glcm_features(p, np.array([1.0, 2.0]), 2))[0]))
+    values = dict(zip(FEATURE_NAMES, aggregate(glcm_features(p, np.array([1.0, 2.0]), 2))[0], strict=True))
     assert values["Contrast"] == pytest.approx(2 / 6)  # (1-2)^2 * 2/6
     assert values["JointAverage"] == pytest.approx(1.5)
     assert values["JointEnergy"] == pytest.approx((4 + 1 + 1 + 4) / 36)
@@ -60,7 +60,9 @@ def _mcc_as_pyradiomics_writes_it(p):
     px = p4.sum(2, keepdims=True)
     py = p4.sum(1, keepdims=True)
     eps = np.spacing(1)
-    q = (p4[:, :, None, :, :] * p4[:, None, :, :, :] / (px[:, :, None, :, :] * py[:, None, :, :, :] + eps)).sum(3)
+    q = (
+        p4[:, :, None, :, :] * p4[:, None, :, :, :] / (px[:, :, None, :, :] * py[:, None, :, :, :] + eps)
+    ).sum(3)
     eigenvalues = np.linalg.eigvals(q.transpose((0, 3, 1, 2)))
     eigenvalues.sort()
     with np.errstate(invalid="ignore"):

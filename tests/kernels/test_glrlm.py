@@ -40,7 +40,7 @@ def test_run_percentage_and_emphasis_by_hand():
     p[0, 0, 0, 0] = 2
     p[0, 0, 1, 1] = 1
     p_, n_runs = prepare_glrlm(p[0])
-    values = dict(zip(FEATURE_NAMES, glrlm_features(p_, n_runs, np.array([1.0, 2.0]))[0, 0]))
+    values = dict(zip(FEATURE_NAMES, glrlm_features(p_, n_runs, np.array([1.0, 2.0]))[0, 0], strict=True))
     assert values["RunPercentage"] == pytest.approx(3 / 4)
     assert values["ShortRunEmphasis"] == pytest.approx((2 + 1 / 4) / 3)
     assert values["LongRunEmphasis"] == pytest.approx((2 + 4) / 3)

@@ -130,10 +130,12 @@ def test_zones_split_by_grey_level_equal_naive(seed):
     levels[(levels >= 0) & (rng.random(shape) < 0.4)] = 4  # a level holding half the ROI: unequal chunks
     angles = generate_angles(shape, (1,), bidirectional=True)
     expected = naive_glszm(levels, angles, 9)
-    want = sorted((i, s + 1) for i, s in zip(*np.nonzero(expected)) for _ in range(int(expected[i, s])))
+    want = sorted(
+        (i, s + 1) for i, s in zip(*np.nonzero(expected), strict=True) for _ in range(int(expected[i, s]))
+    )
     for n_chunks in (1, 2, 3, 5, 9, 20):
         zone_level, zone_size = glszm_zones(levels, angles, 9, n_chunks)
-        assert sorted(zip(zone_level.tolist(), zone_size.tolist())) == want
+        assert sorted(zip(zone_level.tolist(), zone_size.tolist(), strict=True)) == want
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(1)

@@ -87,7 +87,7 @@ def shared_node_port(node):
 
 
 def _valid(dataset, folder):
-    """dciodvfy (dicom3tools) reports no error for ``dataset``."""
+    """Dciodvfy (dicom3tools) reports no error for ``dataset``."""
     path = folder / f"{dataset.SOPInstanceUID}.dcm"
     dataset.save_as(path, enforce_file_format=True)
     errors, output = dciodvfy_errors(path)

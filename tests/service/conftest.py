@@ -19,7 +19,6 @@ from .gated import GatedRegistry
 from .harness import WAIT
 
 
-
 class InThreadServer:
     """A :class:`SpineradServer` with its own event loop thread, on 127.0.0.1 and free ports."""
 

@@ -158,7 +158,10 @@ CASES = {
     "nan-voxels": (lambda tmp: _nan_image(), "image has 1 NaN or infinite voxel value(s)"),
     "corrupt-file": (lambda tmp: _corrupt_file(), "image: cannot decode the NRRD bytes"),
     "dicom-mixed-series": (lambda tmp: _dicom(tmp, True), "mixed SeriesInstanceUID"),
-    "dicom-missing-slices": (lambda tmp: _dicom(tmp, False), "the series has a gap: 6.000 mm between slice 7"),
+    "dicom-missing-slices": (
+        lambda tmp: _dicom(tmp, False),
+        "the series has a gap: 6.000 mm between slice 7",
+    ),
     "unknown-task": (
         lambda tmp: study_with(*_image_mask(), tasks=("egfr", "ki67_high")),
         "unknown task 'egfr'",

@@ -73,8 +73,10 @@ def test_two_processes_share_the_port_and_one_metrics_page(tmp_path, monkeypatch
 
 
 def test_each_client_opens_its_own_connections():
-    """Two clients of one process are two TCP connections (not gRPC's process-wide shared one), and
-    ``connections=3`` opens three that calls take in turn: how a client reaches every process of a group."""
+    """Two clients of one process are two TCP connections (not gRPC's process-wide shared one).
+
+    And ``connections=3`` opens three that calls take in turn: how a client reaches every process of a group.
+    """
     import psutil
 
     server = InThreadServer().wait_ready()  # its own port: no other test's connections to count

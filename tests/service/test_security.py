@@ -8,7 +8,6 @@ import pytest
 
 from spinerad.service.client import Client, ServiceError
 from spinerad.v1 import events_pb2, service_pb2_grpc
-
 from tests.conftest import require_module
 
 from .conftest import WAIT, InThreadServer, sample_study

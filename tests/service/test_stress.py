@@ -341,7 +341,11 @@ def test_a_study_sent_again_is_answered_from_the_first_result():
         received = server.sample("spinerad_received_bytes_total", part="image")
         again = list(client.analyze([sample_study("retry-me", tasks=("ki67_high",))], timeout=WAIT))
         assert [e.WhichOneof("kind") for e in first] == [
-            "accepted", "stage_done", "stage_done", "prediction", "completed"
+            "accepted",
+            "stage_done",
+            "stage_done",
+            "prediction",
+            "completed",
         ]
         assert again == first[1:]  # the stored events, no new "accepted"
         assert server.registry.calls == calls  # not computed again
@@ -355,9 +359,12 @@ def test_a_study_sent_again_is_answered_from_the_first_result():
 
 
 def test_a_call_whose_header_comes_after_the_drain_began_gets_its_own_answer():
-    """A call that has sent nothing yet when the drain begins is starting, not idle (its header may be slow
-    on a loaded machine): its study is refused UNAVAILABLE as an event, not cut before its header was read
-    by the 1-s cut of idle streams."""
+    """A call that has sent nothing yet when the drain begins is starting, not idle.
+
+    Its header may be slow on a loaded machine: its study is refused UNAVAILABLE as an event, not cut before
+    its header was read
+    by the 1-s cut of idle streams.
+    """
     from spinerad.service.streams import DRAIN_IDLE_S
 
     server = InThreadServer(workers=1, queue_size=1).wait_ready()
