@@ -13,6 +13,11 @@ code  meaning
 3     the requested device is unavailable
 4     ``spinerad analyze``: the server failed the study or call (a status other than INVALID_ARGUMENT)
 ====  ==========================================================
+
+Why this file is over 500 lines: :func:`build_parser` declares every subcommand's arguments in one place
+(one ``--help`` style, one set of defaults to review); each command's work lives in its own module
+(``pipeline``, ``cohort``, ``service.commands``, ``models.commands``, ``pacs.commands``) and this file only
+dispatches to it.
 """
 
 import argparse
