@@ -27,9 +27,9 @@ import pytest
 import requests
 import SimpleITK as sitk
 from dicomweb_client.api import DICOMwebClient
-from harness import Report, ServeProcess, percentile, timed_analyze
 from test_bench_service import SPACING, mri_study
 
+from bench.harness import Report, ServeProcess, percentile, timed_analyze
 from spinerad.dicom.series import read_series
 from spinerad.pacs.dicomweb import SERIES_ACCEPT
 from spinerad.service.client import Client, Study, Volume

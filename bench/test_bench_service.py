@@ -25,8 +25,8 @@ import time
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from harness import Report, ServeProcess, percentile, timed_analyze  # bench/ is on sys.path
 
+from bench.harness import Report, ServeProcess, percentile, timed_analyze
 from spinerad.service.client import Client, Study, Volume
 from spinerad.service.pool import default_workers
 
