@@ -2,8 +2,8 @@
 
 Same signature and result as the CPU kernel (minus the CPU's work-block count). Each thread copies its
 kernel box into thread-local memory (:func:`spinerad.kernels.gpu_voxel_common.gather_box`), builds the (level, count,
-difference) table and evaluates the five NGTDM formulas of :mod:`spinerad.kernels.ngtdm` (the same
-expressions, as a device function: CUDA code cannot call the CPU kernel). Kernel radii up to
+difference) table and evaluates the five NGTDM formulas of :mod:`spinerad.kernels.ngtdm` (its one body,
+``table_features_body``, compiled as a device function). Kernel radii up to
 :data:`MAX_RADIUS` (the thread-local arrays have a compile-time size).
 """
 
@@ -12,52 +12,17 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import _config, voxel_ngtdm
+from . import _config, ngtdm, voxel_ngtdm
 from ._cuda import require_cuda
 from .gpu_voxel_common import KMAX as _KMAX
 from .gpu_voxel_common import MAX_RADIUS, gather_box
-from .ngtdm import COARSENESS_FLAT, FEATURE_NAMES
+from .ngtdm import FEATURE_NAMES
 from .voxel_common import retarget
 
 _ngtdm_table = retarget(cuda.jit(device=True), voxel_ngtdm.BODIES, vars(voxel_ngtdm))["ngtdm_table"]
 
 
-@cuda.jit(device=True)
-def _ngtdm_features(count, diff, g, n, row):
-    """The NGTDM features of one table (``count``, ``diff`` per local level ``g``) into ``row``."""
-    n_vp = 0.0
-    sum_s = 0.0
-    for i in range(n):
-        n_vp += count[i]
-        sum_s += diff[i]
-    coarse = 0.0
-    n_gp = 0
-    for i in range(n):
-        p = count[i] / n_vp
-        if p > 0:
-            n_gp += 1
-        coarse += p * diff[i]
-    contrast = 0.0
-    absdiff = 0.0
-    complexity = 0.0
-    strength = 0.0
-    for i in range(n):
-        pi = count[i] / n_vp
-        for j in range(n):
-            pj = count[j] / n_vp
-            d = g[i] - g[j]
-            contrast += pi * pj * d**2
-            if pi == 0 or pj == 0:
-                continue
-            absdiff += abs(g[i] * pi - g[j] * pj)
-            complexity += abs(d) * (pi * diff[i] + pj * diff[j]) / (pi + pj)
-            strength += (pi + pj) * d**2
-    row[0] = 1.0 / coarse if coarse != 0 else COARSENESS_FLAT
-    div = n_gp * (n_gp - 1)
-    row[1] = contrast * sum_s / n_vp / div if div != 0 else 0.0
-    row[2] = coarse / absdiff if absdiff != 0 else 0.0
-    row[3] = complexity / n_vp
-    row[4] = strength / sum_s if sum_s != 0 else 0.0
+_ngtdm_features = retarget(cuda.jit(device=True), ngtdm.BODIES, vars(ngtdm))["table_features"]
 
 
 @cuda.jit

@@ -73,45 +73,59 @@ def ngtdm_matrix(levels, angles, grey_levels):
     return differences
 
 
+def table_features_body(count, diff, g, n, row):
+    """The five NGTDM features of one table (``count`` n_i, ``diff`` s_i per level ``g``) into ``row``.
+
+    Plain Python over arrays (no allocation), so the one source compiles for the CPU
+    (:func:`table_features`, per ROI and per voxel) and as a CUDA device function
+    (:mod:`spinerad.kernels.gpu_voxel_ngtdm`, through :data:`BODIES`).
+    """
+    n_vp = 0.0
+    sum_s = 0.0
+    for i in range(n):
+        n_vp += count[i]
+        sum_s += diff[i]
+    coarse = 0.0
+    n_gp = 0
+    for i in range(n):
+        p = count[i] / n_vp
+        if p > 0:
+            n_gp += 1
+        coarse += p * diff[i]
+    contrast = 0.0
+    absdiff = 0.0
+    complexity = 0.0
+    strength = 0.0
+    for i in range(n):
+        pi = count[i] / n_vp
+        for j in range(n):
+            pj = count[j] / n_vp
+            d = g[i] - g[j]
+            contrast += pi * pj * d**2
+            if pi == 0 or pj == 0:
+                continue
+            absdiff += abs(g[i] * pi - g[j] * pj)
+            complexity += abs(d) * (pi * diff[i] + pj * diff[j]) / (pi + pj)
+            strength += (pi + pj) * d**2
+    row[0] = 1.0 / coarse if coarse != 0 else COARSENESS_FLAT
+    div = n_gp * (n_gp - 1)
+    row[1] = contrast * sum_s / n_vp / div if div != 0 else 0.0
+    row[2] = coarse / absdiff if absdiff != 0 else 0.0
+    row[3] = complexity / n_vp
+    row[4] = strength / sum_s if sum_s != 0 else 0.0
+
+
+table_features = njit(**JIT)(table_features_body)
+
+#: The bodies shared with the CUDA twin (:func:`spinerad.kernels.voxel_common.retarget`), callees first.
+BODIES = (("table_features", table_features_body),)
+
+
 @njit(**JIT)
 def _ngtdm_feature_kernel(m_all, grey_levels, out):
-    n_batch, n_levels, _ = m_all.shape
-    g = grey_levels
-    p = np.empty(n_levels)
-    for b in range(n_batch):
-        m = m_all[b]
-        n_vp = 0.0
-        sum_s = 0.0
-        n_gp = 0
-        for i in range(n_levels):
-            n_vp += m[i, 0]
-            sum_s += m[i, 1]
-        coarse = 0.0
-        for i in range(n_levels):
-            p[i] = m[i, 0] / n_vp
-            if p[i] > 0:
-                n_gp += 1
-            coarse += p[i] * m[i, 1]
-        contrast = 0.0
-        absdiff = 0.0
-        complexity = 0.0
-        strength = 0.0
-        for i in range(n_levels):
-            for j in range(n_levels):
-                d = g[i] - g[j]
-                contrast += p[i] * p[j] * d**2
-                if p[i] == 0 or p[j] == 0:
-                    continue
-                absdiff += abs(g[i] * p[i] - g[j] * p[j])
-                complexity += abs(d) * (p[i] * m[i, 1] + p[j] * m[j, 1]) / (p[i] + p[j])
-                strength += (p[i] + p[j]) * d**2
-        row = out[b]
-        row[0] = 1.0 / coarse if coarse != 0 else COARSENESS_FLAT
-        div = n_gp * (n_gp - 1)
-        row[1] = contrast * sum_s / n_vp / div if div != 0 else 0.0
-        row[2] = coarse / absdiff if absdiff != 0 else 0.0
-        row[3] = complexity / n_vp
-        row[4] = strength / sum_s if sum_s != 0 else 0.0
+    n_levels = m_all.shape[1]
+    for b in range(m_all.shape[0]):
+        table_features(m_all[b, :, 0], m_all[b, :, 1], grey_levels, n_levels, out[b])
 
 
 def ngtdm_features(m, grey_levels):
