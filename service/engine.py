@@ -94,24 +94,15 @@ class Engine(StudyAdmission, StudyExecution, FeatureMapsRPC):
         """Compile and exercise every kernel and model once, on a synthetic study, before SERVING."""
         import SimpleITK as sitk
 
+        from spinerad.intake import INTEGER_PIXEL_IDS
         from spinerad.sample import make_sample_study
 
         image, mask = make_sample_study(seed=0)
-        mask_types = (
-            sitk.sitkUInt8,
-            sitk.sitkInt8,
-            sitk.sitkUInt16,
-            sitk.sitkInt16,
-            sitk.sitkUInt32,
-            sitk.sitkInt32,
-            sitk.sitkInt64,
-            sitk.sitkUInt64,
-        )
         image_types = (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkFloat64)
         for name, params in self.profiles.items():
             for pixel_type in image_types:
                 extract(sitk.Cast(image, pixel_type), mask, params=params)
-            for pixel_type in mask_types:
+            for pixel_type in INTEGER_PIXEL_IDS:  # every mask type the ROI kernel is specialised for
                 features = extract(image, sitk.Cast(mask, pixel_type), params=params)
             if name == MODEL_PROFILE:
                 for task in self.registry.tasks:

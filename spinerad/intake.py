@@ -76,18 +76,22 @@ def spacing_zyx(image):
     return (1.0,) + tuple(spacing) if len(spacing) == 2 else tuple(spacing)
 
 
+#: SimpleITK's integer pixel types: a mask of one of these is used as it is (others are cast).
+INTEGER_PIXEL_IDS = (
+    sitk.sitkUInt8,
+    sitk.sitkInt8,
+    sitk.sitkUInt16,
+    sitk.sitkInt16,
+    sitk.sitkUInt32,
+    sitk.sitkInt32,
+    sitk.sitkUInt64,
+    sitk.sitkInt64,
+)
+
+
 def is_integer_image(image):
     """Whether a SimpleITK image holds integer voxels (labels need no cast)."""
-    return image.GetPixelID() in (
-        sitk.sitkUInt8,
-        sitk.sitkInt8,
-        sitk.sitkUInt16,
-        sitk.sitkInt16,
-        sitk.sitkUInt32,
-        sitk.sitkInt32,
-        sitk.sitkUInt64,
-        sitk.sitkInt64,
-    )
+    return image.GetPixelID() in INTEGER_PIXEL_IDS
 
 
 def locate_roi(mask_array, label, minimum_dimensions=2, minimum_size=None, require_background=False):
