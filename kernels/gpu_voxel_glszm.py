@@ -1,0 +1,88 @@
+"""CUDA twin of :func:`spinerad.kernels.voxel_glszm.glszm_maps`: GLSZM feature maps, one thread per voxel.
+
+Same arguments and result as the CPU kernel (minus the CPU's work-block count). The per-voxel body is the
+CPU's own (:func:`spinerad.kernels.voxel_glszm.voxel_features_body`, with the sums of
+:mod:`spinerad.kernels.level_size`), compiled as CUDA device functions: one source for both devices. Each
+thread gathers its kernel box (:func:`spinerad.kernels.gpu_voxel_common.gather_box`), labels its zones with
+a thread-local stack and keeps the zone counts in thread-local arrays sized for :data:`MAX_LEVELS` grey
+levels; a voxel whose kernel holds more is computed by the CPU kernel afterwards
+(:func:`spinerad.kernels.gpu_voxel_launch.launch_maps`).
+"""
+
+import numpy as np
+from numba import cuda
+
+from . import level_size, voxel_glszm
+from .glszm import FEATURE_NAMES
+from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
+from .gpu_voxel_launch import MAX_LEVELS, launch_maps
+from .voxel_common import retarget
+from .voxel_glszm import max_zone_sizes
+
+_MAX_SIZES = max_zone_sizes(KMAX)
+
+_voxel_features = retarget(
+    cuda.jit(device=True), level_size.BODIES + voxel_glszm.BODIES, {**vars(level_size), **vars(voxel_glszm)}
+)["voxel_features"]
+
+
+@cuda.jit
+def _glszm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, overflow, out):
+    v = cuda.grid(1)
+    if v >= coords.shape[0]:
+        return
+    box = cuda.local.array(KMAX, dtype=np.int32)
+    local = cuda.local.array(KMAX, dtype=np.int32)
+    g = cuda.local.array(KMAX, dtype=np.float64)
+    seen = cuda.local.array(KMAX, dtype=np.int8)
+    stack = cuda.local.array(KMAX, dtype=np.int32)
+    zone_level = cuda.local.array(KMAX, dtype=np.int32)
+    zone_size = cuda.local.array(KMAX, dtype=np.int32)
+    column = cuda.local.array(KMAX + 1, dtype=np.int32)
+    sizes = cuda.local.array(_MAX_SIZES, dtype=np.float64)
+    counts = cuda.local.array((MAX_LEVELS, _MAX_SIZES), dtype=np.float64)
+    pg = cuda.local.array(MAX_LEVELS, dtype=np.float64)
+    ps = cuda.local.array(_MAX_SIZES, dtype=np.float64)
+    sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
+    if n > MAX_LEVELS:
+        overflow[v] = 1
+        return
+    overflow[v] = 0
+    _voxel_features(
+        box,
+        sz,
+        sy,
+        sx,
+        n,
+        g,
+        angles,
+        seen,
+        stack,
+        zone_level,
+        zone_size,
+        column,
+        sizes,
+        counts,
+        pg,
+        ps,
+        out[v],
+    )
+
+
+def gpu_glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
+    """GLSZM features of each voxel's kernel on the GPU; ``out`` (n_voxels, 16), as the CPU kernel."""
+    return launch_maps(
+        _glszm_maps_kernel,
+        voxel_glszm.glszm_maps,
+        levels,
+        coords,
+        radius,
+        axis2d,
+        angles,
+        grey_levels,
+        (),
+        out,
+    )
+
+
+__all__ = ["FEATURE_NAMES", "MAX_LEVELS", "MAX_RADIUS", "gpu_glszm_maps"]
