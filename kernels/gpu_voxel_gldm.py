@@ -13,10 +13,10 @@ CPU kernel afterwards, and a ``distances`` setting with more offsets runs every 
 import numpy as np
 from numba import cuda
 
-from . import level_size, voxel_common, voxel_gldm
+from . import level_size, voxel_common, voxel_gldm, voxel_neighbour_bits
 from .gldm import FEATURE_NAMES
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
-from .gpu_voxel_launch import MAX_LEVELS, launch_maps
+from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps
 from .voxel_common import retarget
 
 #: Most neighbour offsets on the GPU (both directions of distance 1 in 3-D).
@@ -25,13 +25,15 @@ _MAX_DEP = MAX_ANGLES + 1
 
 _voxel_features = retarget(
     cuda.jit(device=True),
-    (("neighbour_sums", voxel_common.neighbour_sums_body),) + level_size.BODIES + voxel_gldm.BODIES,
-    {**vars(level_size), **vars(voxel_common), **vars(voxel_gldm)},
+    voxel_neighbour_bits.BODIES + level_size.BODIES + voxel_gldm.BODIES,
+    {**vars(voxel_neighbour_bits), **vars(level_size), **vars(voxel_gldm)},
 )["voxel_features"]
 
 
 @cuda.jit
-def _gldm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, alpha, overflow, out):
+def _gldm_maps_kernel(
+    levels, coords, radius, axis2d, angles, grey_levels, alpha, bits, rz, ry, rx, inbox, overflow, out
+):
     v = cuda.grid(1)
     if v >= coords.shape[0]:
         return
@@ -50,7 +52,12 @@ def _gldm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, alpha
     overflow[v] = 0
     for k in range(_MAX_DEP):
         dependences[k] = k + 1.0  # j = dependent neighbours + 1
-    _voxel_features(box, sz, sy, sx, n, g, angles, alpha, counts, dependences, pg, pd, sums, out[v])
+    z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
+    n_dep = angles.shape[0] + 1
+    _voxel_features(
+        box, sz, sy, sx, n, g, n_dep, bits, z0 - rz, y0 - ry, x0 - rx, inbox, counts, dependences, pg, pd, sums,
+        out[v],
+    )  # fmt: skip
 
 
 def gpu_gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, out):
@@ -62,7 +69,7 @@ def gpu_gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, ou
         return out
     return launch_maps(
         _gldm_maps_kernel, voxel_gldm.gldm_maps, levels, coords, radius, axis2d, angles, grey_levels,
-        (float(alpha),), out,
+        (float(alpha),), out, alpha,
     )  # fmt: skip
 
 

@@ -12,22 +12,26 @@ levels; a voxel whose kernel holds more is computed by the CPU kernel afterwards
 import numpy as np
 from numba import cuda
 
-from . import level_size, voxel_glszm
+from . import level_size, voxel_glszm, voxel_neighbour_bits
 from .glszm import FEATURE_NAMES
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
-from .gpu_voxel_launch import MAX_LEVELS, launch_maps
+from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps
 from .voxel_common import retarget
 from .voxel_glszm import max_zone_sizes
 
 _MAX_SIZES = max_zone_sizes(KMAX)
 
 _voxel_features = retarget(
-    cuda.jit(device=True), level_size.BODIES + voxel_glszm.BODIES, {**vars(level_size), **vars(voxel_glszm)}
+    cuda.jit(device=True),
+    voxel_neighbour_bits.BODIES + level_size.BODIES + voxel_glszm.BODIES,
+    {**vars(voxel_neighbour_bits), **vars(level_size), **vars(voxel_glszm)},
 )["voxel_features"]
 
 
 @cuda.jit
-def _glszm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, overflow, out):
+def _glszm_maps_kernel(
+    levels, coords, radius, axis2d, angles, grey_levels, bits, rz, ry, rx, inbox, overflow, out
+):
     v = cuda.grid(1)
     if v >= coords.shape[0]:
         return
@@ -48,25 +52,11 @@ def _glszm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, over
         overflow[v] = 1
         return
     overflow[v] = 0
+    z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
     _voxel_features(
-        box,
-        sz,
-        sy,
-        sx,
-        n,
-        g,
-        angles,
-        seen,
-        stack,
-        zone_level,
-        zone_size,
-        column,
-        sizes,
-        counts,
-        pg,
-        ps,
-        out[v],
-    )
+        box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, seen, stack, zone_level,
+        zone_size, column, sizes, counts, pg, ps, out[v],
+    )  # fmt: skip
 
 
 def gpu_glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
@@ -82,6 +72,7 @@ def gpu_glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
         grey_levels,
         (),
         out,
+        alpha=0.0,  # same-level neighbours connect zones
     )
 
 

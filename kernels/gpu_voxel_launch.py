@@ -11,19 +11,61 @@ import math
 import numpy as np
 from numba import cuda
 
-from . import _config, voxel_common
+from . import _config, voxel_common, voxel_neighbour_bits
 from ._cuda import require_cuda
 from .gpu_voxel_common import MAX_RADIUS
+from .voxel_common import retarget
+from .voxel_neighbour_bits import batch_region, inbox_table
 
 #: Most grey levels in one kernel the GLRLM, GLSZM and GLDM twins hold in thread-local matrices.
 MAX_LEVELS = 64
 
+_DEVICE = retarget(
+    cuda.jit(device=True),
+    (("box_bounds", voxel_common.box_bounds.py_func),) + voxel_neighbour_bits.BODIES,
+    {**vars(voxel_common), **vars(voxel_neighbour_bits)},
+)
+_neighbour_bits = _DEVICE["neighbour_bits"]
+#: Device functions the per-voxel kernels call: the kernel box's corner, a box voxel's in-box bits.
+box_bounds = _DEVICE["box_bounds"]
 
-def launch_maps(kernel, cpu_maps, levels, coords, radius, axis2d, angles, grey_levels, extra, out):
+
+@cuda.jit
+def _region_bits_kernel(levels, z0, y0, x0, angles, grey_levels, alpha, bits):
+    t = cuda.grid(1)
+    n_z, n_y, n_x = bits.shape[0], bits.shape[1], bits.shape[2]
+    if t >= n_z * n_y * n_x:
+        return
+    dz = t // (n_y * n_x)
+    dy = (t // n_x) % n_y
+    dx = t % n_x
+    _neighbour_bits(levels, z0 + dz, y0 + dy, x0 + dx, angles, grey_levels, alpha, bits[dz, dy, dx])
+
+
+def _device_neighbour_bits(levels, coords, radius, axis2d, angles, grey_levels, alpha):
+    """(bits, z0, y0, x0, inbox) on the device: the kernel's neighbour-bit arguments.
+
+    See :mod:`spinerad.kernels.voxel_neighbour_bits`; the bits are computed by one thread per region voxel.
+    """
+    region = [int(r) for r in batch_region(levels.shape, coords, radius, axis2d)]
+    words = voxel_neighbour_bits.n_words(angles.shape[0])
+    bits = cuda.device_array((region[3], region[4], region[5], words), dtype=np.int64)
+    threads = _config.THREADS_PER_BLOCK
+    _region_bits_kernel[math.ceil(region[3] * region[4] * region[5] / threads), threads](
+        cuda.to_device(levels), *region[:3], cuda.to_device(angles), cuda.to_device(grey_levels), alpha, bits
+    )
+    return bits, *region[:3], cuda.to_device(inbox_table(angles, radius))
+
+
+def launch_maps(
+    kernel, cpu_maps, levels, coords, radius, axis2d, angles, grey_levels, extra, out, alpha=None
+):
     """Run ``kernel`` over every voxel of ``coords``, then ``cpu_maps`` on the voxels it flagged.
 
-    ``kernel(levels, coords, radius, axis2d, angles, grey_levels, *extra, overflow, out)`` is launched
-    one thread per voxel and sets ``overflow[v]`` (int8) to 1 for a voxel it leaves to the CPU;
+    ``kernel(levels, coords, radius, axis2d, angles, grey_levels, *extra, [bits, z0, y0, x0, inbox,]
+    overflow, out)`` is launched one thread per voxel (the neighbour bits within ``alpha``, see
+    :mod:`spinerad.kernels.voxel_neighbour_bits`, when ``alpha`` is not None) and sets ``overflow[v]``
+    (int8) to 1 for a voxel it leaves to the CPU;
     ``cpu_maps(levels, coords, radius, axis2d, angles, grey_levels, *extra, blocks, out)`` is the CPU
     kernel with the same arguments. ``out``: (n_voxels, n_features), filled and returned.
     """
@@ -40,6 +82,9 @@ def launch_maps(kernel, cpu_maps, levels, coords, radius, axis2d, angles, grey_l
     threads = _config.THREADS_PER_BLOCK
     device_out = cuda.device_array(out.shape, dtype=np.float64)
     overflow = cuda.device_array(n_vox, dtype=np.int8)
+    neighbours = ()
+    if alpha is not None:
+        neighbours = _device_neighbour_bits(levels, coords, radius, axis2d, angles, grey_levels, float(alpha))
     kernel[math.ceil(n_vox / threads), threads](
         cuda.to_device(levels),
         cuda.to_device(coords),
@@ -48,6 +93,7 @@ def launch_maps(kernel, cpu_maps, levels, coords, radius, axis2d, angles, grey_l
         cuda.to_device(angles),
         cuda.to_device(grey_levels),
         *extra,
+        *neighbours,
         overflow,
         device_out,
     )

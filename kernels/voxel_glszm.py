@@ -1,7 +1,8 @@
 """GLSZM feature maps: the size-zone features of every voxel's kernel, PyRadiomics-exact.
 
 Per voxel: the zones (connected by the neighbour offsets, 26- or 8-connected) of equal level among the
-kernel box's valid voxels, connected only inside the box (labelled with a small stack), then the per-ROI
+kernel box's valid voxels, connected only inside the box (labelled with a small stack over the same-level
+neighbour bits of :mod:`spinerad.kernels.voxel_neighbour_bits`, found once per batch), then the per-ROI
 formulas of :mod:`spinerad.kernels.glszm` (the sums of :mod:`spinerad.kernels.level_size`) over the levels
 present in the kernel and the zone sizes that occur, in increasing order (PyRadiomics drops the empty size
 columns). The per-voxel body (:func:`voxel_features_body`) allocates nothing: the CPU kernel gives it one
@@ -14,53 +15,65 @@ from numba import njit, prange
 from ._config import JIT, JIT_PARALLEL
 from .glszm import FEATURE_NAMES
 from .level_size import level_size_sums
-from .voxel_common import block_scratch, block_voxels, load_window
+from .voxel_common import block_scratch, block_voxels, box_bounds, load_window
+from .voxel_neighbour_bits import WORD, batch_region, box_neighbours, inbox_table, lowest_bit, region_bits
 
 
 def voxel_features_body(
-    box, sz, sy, sx, n, g, angles, seen, stack, zone_level, zone_size, column, sizes, counts, pg, ps, row
-):
+    box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, seen, stack, zone_level, zone_size, column, sizes,
+    counts, pg, ps, row,
+):  # fmt: skip
     """The GLSZM features of one kernel box into ``row`` (16), CPU and GPU per-voxel body.
 
     ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles`` int64 (Na, 3)
-    both directions. Scratch, ``K`` = the box volume: ``seen`` bool (>= K); ``stack``, ``zone_level``,
-    ``zone_size`` int (>= K); ``column`` int (>= K + 1); ``sizes`` float (>= the number of distinct zone
-    sizes: at most m with m (m + 1) / 2 <= K); ``counts`` (>= n, >= len(sizes)); ``pg`` (>= n), ``ps``
-    (>= len(sizes)).
+    both directions; ``bits`` the same-level neighbour bits of the batch region, the box at (oz, oy, ox) in
+    it; ``inbox`` from :func:`spinerad.kernels.voxel_neighbour_bits.inbox_table`. Scratch, ``K`` = the box
+    volume: ``seen`` uint8 or int8 (>= K); ``stack`` (box coordinates packed ``z << 16 | y << 8 | x``: box
+    sides up to 255), ``zone_level``, ``zone_size`` int (>= K); ``column`` int (>= K + 1); ``sizes`` float
+    (>= the number of distinct zone sizes: at most m with m (m + 1) / 2 <= K); ``counts`` (>= n,
+    >= len(sizes)); ``pg`` (>= n), ``ps`` (>= len(sizes)).
     """
-    n_angles = angles.shape[0]
     n_box = sz * sy * sx
     for b in range(n_box):
-        seen[b] = False
+        seen[b] = 0
     n_zones = 0
     largest = 0
-    for b in range(n_box):
-        level = box[b]
-        if level < 0 or seen[b]:
-            continue
-        seen[b] = True
-        stack[0] = b
-        top = 1
-        size = 0
-        while top > 0:
-            top -= 1
-            c = stack[top]
-            size += 1
-            cz = c // (sy * sx)
-            cy = (c // sx) % sy
-            cx = c % sx
-            for a in range(n_angles):
-                nz, ny, nx = cz + angles[a, 0], cy + angles[a, 1], cx + angles[a, 2]
-                if 0 <= nz < sz and 0 <= ny < sy and 0 <= nx < sx:
-                    nb = (nz * sy + ny) * sx + nx
-                    if not seen[nb] and box[nb] == level:
-                        seen[nb] = True
-                        stack[top] = nb
-                        top += 1
-        zone_level[n_zones] = level
-        zone_size[n_zones] = size
-        n_zones += 1
-        largest = max(largest, size)
+    b = -1
+    for bz in range(sz):
+        for by in range(sy):
+            for bx in range(sx):
+                b += 1
+                level = box[b]
+                if level < 0 or seen[b] != 0:
+                    continue
+                seen[b] = 1
+                # the stack holds box coordinates packed as z << 16 | y << 8 | x (no integer division)
+                stack[0] = (bz << 16) | (by << 8) | bx
+                top = 1
+                size = 0
+                while top > 0:
+                    top -= 1
+                    c = stack[top]
+                    size += 1
+                    cz = c >> 16
+                    cy = (c >> 8) & 255
+                    cx = c & 255
+                    for w in range(bits.shape[3]):
+                        # the same-level neighbours inside the box
+                        m = box_neighbours(bits, oz, oy, ox, inbox, sz, sy, sx, cz, cy, cx, w)
+                        while m != 0:
+                            k, m = lowest_bit(m)
+                            a = w * WORD + k
+                            nz, ny, nx = cz + angles[a, 0], cy + angles[a, 1], cx + angles[a, 2]
+                            nb = (nz * sy + ny) * sx + nx
+                            if seen[nb] == 0:
+                                seen[nb] = 1
+                                stack[top] = (nz << 16) | (ny << 8) | nx
+                                top += 1
+                zone_level[n_zones] = level
+                zone_size[n_zones] = size
+                n_zones += 1
+                largest = max(largest, size)
     # the zone sizes that occur, in increasing order, and the column of each
     for size in range(largest + 1):
         column[size] = -1
@@ -105,12 +118,17 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     ``angles``: int64 (Na, 3) from ``generate_angles(grid shape, (1,), force2D, axis, bidirectional=True)``.
     """
     n_vox = coords.shape[0]
+    if n_vox == 0:
+        return
+    region = batch_region(levels.shape, coords, radius, axis2d)
+    bits = region_bits(levels, region, angles, grey_levels, 0.0)
+    inbox = inbox_table(angles, radius)
     span = 2 * radius + 1
     kmax = span * span * span
     n_sizes = max_zone_sizes_jit(kmax)
     for blk in prange(blocks):
         box, marker, local, g = block_scratch(radius, grey_levels.shape[0])
-        seen = np.empty(kmax, dtype=np.bool_)
+        seen = np.empty(kmax, dtype=np.uint8)
         stack = np.empty(kmax, dtype=np.int64)
         zone_level = np.empty(kmax, dtype=np.int64)
         zone_size = np.empty(kmax, dtype=np.int64)
@@ -122,9 +140,13 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
             sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
+            z0, y0, x0, _, _, _ = box_bounds(
+                levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
+            )
+            oz, oy, ox = z0 - region[0], y0 - region[1], x0 - region[2]
             voxel_features(
-                box, sz, sy, sx, n, g, angles, seen, stack, zone_level, zone_size, column, sizes, counts,
-                pg, ps, out[v],
+                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, seen, stack, zone_level, zone_size,
+                column, sizes, counts, pg, ps, out[v],
             )  # fmt: skip
 
 
