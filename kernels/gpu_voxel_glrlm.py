@@ -11,32 +11,39 @@ is computed by the CPU kernel afterwards (:func:`spinerad.kernels.gpu_voxel_laun
 import numpy as np
 from numba import cuda
 
-from . import level_size, voxel_common, voxel_glrlm
+from . import level_size, voxel_common, voxel_glrlm, voxel_neighbour_bits
 from .glrlm import FEATURE_NAMES
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
-from .gpu_voxel_launch import MAX_LEVELS, launch_maps
+from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps
 from .voxel_common import retarget
 
-#: Most run angles (distance 1: 13 in 3-D, 4 in 2-D).
+#: Most run angles (distance 1: 13 in 3-D, 4 in 2-D; the run bits of both directions fill one word).
 MAX_ANGLES = 13
 _SPAN = 2 * MAX_RADIUS + 1
 _N_FEATURES = len(FEATURE_NAMES)
 
 _voxel_features = retarget(
     cuda.jit(device=True),
-    (("nanmean_row", voxel_common.nanmean_row_body),) + level_size.BODIES + voxel_glrlm.BODIES,
-    {**vars(level_size), **vars(voxel_common), **vars(voxel_glrlm)},
+    (("nanmean_row", voxel_common.nanmean_row_body),)
+    + voxel_neighbour_bits.BODIES
+    + level_size.BODIES
+    + voxel_glrlm.BODIES,
+    {**vars(voxel_neighbour_bits), **vars(level_size), **vars(voxel_common), **vars(voxel_glrlm)},
 )["voxel_features"]
 
 
 @cuda.jit
-def _glrlm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, overflow, out):
+def _glrlm_maps_kernel(
+    levels, coords, radius, axis2d, angles, grey_levels, bits, rz, ry, rx, inbox, overflow, out
+):
     v = cuda.grid(1)
     if v >= coords.shape[0]:
         return
     box = cuda.local.array(KMAX, dtype=np.int32)
     local = cuda.local.array(KMAX, dtype=np.int32)
     g = cuda.local.array(KMAX, dtype=np.float64)
+    same = cuda.local.array(KMAX, dtype=np.int64)
+    ahead = cuda.local.array(KMAX, dtype=np.int64)
     counts = cuda.local.array((MAX_LEVELS, _SPAN), dtype=np.float64)
     lengths = cuda.local.array(_SPAN, dtype=np.float64)
     pg = cuda.local.array(MAX_LEVELS, dtype=np.float64)
@@ -50,7 +57,11 @@ def _glrlm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, over
     overflow[v] = 0
     for k in range(_SPAN):
         lengths[k] = k + 1.0
-    _voxel_features(box, sz, sy, sx, n, g, angles, counts, lengths, pg, pr, sums, feats, out[v])
+    z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
+    _voxel_features(
+        box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, same, ahead, counts, lengths,
+        pg, pr, sums, feats, out[v],
+    )  # fmt: skip
 
 
 def gpu_glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
@@ -68,6 +79,8 @@ def gpu_glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
         grey_levels,
         (),
         out,
+        alpha=0.0,  # the same-level neighbours along each angle and its opposite
+        bit_angles=voxel_glrlm.both_directions(np.ascontiguousarray(angles, dtype=np.int64)),
     )
 
 

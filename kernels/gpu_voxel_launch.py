@@ -58,13 +58,25 @@ def _device_neighbour_bits(levels, coords, radius, axis2d, angles, grey_levels, 
 
 
 def launch_maps(
-    kernel, cpu_maps, levels, coords, radius, axis2d, angles, grey_levels, extra, out, alpha=None
+    kernel,
+    cpu_maps,
+    levels,
+    coords,
+    radius,
+    axis2d,
+    angles,
+    grey_levels,
+    extra,
+    out,
+    alpha=None,
+    bit_angles=None,
 ):
     """Run ``kernel`` over every voxel of ``coords``, then ``cpu_maps`` on the voxels it flagged.
 
     ``kernel(levels, coords, radius, axis2d, angles, grey_levels, *extra, [bits, z0, y0, x0, inbox,]
     overflow, out)`` is launched one thread per voxel (the neighbour bits within ``alpha``, see
-    :mod:`spinerad.kernels.voxel_neighbour_bits`, when ``alpha`` is not None) and sets ``overflow[v]``
+    :mod:`spinerad.kernels.voxel_neighbour_bits`, over ``bit_angles`` or else ``angles``, when ``alpha`` is
+    not None) and sets ``overflow[v]``
     (int8) to 1 for a voxel it leaves to the CPU;
     ``cpu_maps(levels, coords, radius, axis2d, angles, grey_levels, *extra, blocks, out)`` is the CPU
     kernel with the same arguments. ``out``: (n_voxels, n_features), filled and returned.
@@ -84,7 +96,10 @@ def launch_maps(
     overflow = cuda.device_array(n_vox, dtype=np.int8)
     neighbours = ()
     if alpha is not None:
-        neighbours = _device_neighbour_bits(levels, coords, radius, axis2d, angles, grey_levels, float(alpha))
+        bit_angles = angles if bit_angles is None else np.ascontiguousarray(bit_angles, dtype=np.int64)
+        neighbours = _device_neighbour_bits(
+            levels, coords, radius, axis2d, bit_angles, grey_levels, float(alpha)
+        )
     kernel[math.ceil(n_vox / threads), threads](
         cuda.to_device(levels),
         cuda.to_device(coords),

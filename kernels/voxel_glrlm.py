@@ -17,7 +17,8 @@ from numba import njit, prange
 from ._config import JIT, JIT_PARALLEL
 from .glrlm import FEATURE_NAMES
 from .level_size import level_size_sums
-from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row
+from .voxel_common import block_scratch, block_voxels, box_bounds, load_window, nanmean_row
+from .voxel_neighbour_bits import WORD, batch_region, box_neighbours, inbox_table, region_bits
 
 _RUN_VARIANCE = FEATURE_NAMES.index("RunVariance")
 _RUN_ENTROPY = FEATURE_NAMES.index("RunEntropy")
@@ -80,19 +81,82 @@ def angle_runs_body(box, sz, sy, sx, n, n_len, az, ay, ax, counts):
     return total
 
 
-def voxel_features_body(box, sz, sy, sx, n, g, angles, counts, lengths, pg, pr, sums, feats, row):
+def voxel_features_body(
+    box,
+    sz,
+    sy,
+    sx,
+    n,
+    g,
+    angles,
+    bits,
+    oz,
+    oy,
+    ox,
+    inbox,
+    same,
+    ahead,
+    counts,
+    lengths,
+    pg,
+    pr,
+    sums,
+    feats,
+    row,
+):
     """The GLRLM features of one kernel box into ``row`` (16), CPU and GPU per-voxel body.
 
-    ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles`` int64 (Na, 3).
-    Scratch, ``L`` = the longest box side: ``counts`` (>= n, >= L); ``lengths`` (>= L) holding 1, 2, ...;
-    ``pg`` (>= n), ``pr`` (>= L), ``sums`` (16), ``feats`` (16, >= Na).
+    ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles`` int64 (Na, 3),
+    Na <= 16; ``bits`` the same-level neighbour bits of the batch region over ``angles`` then ``-angles``
+    (one word), the box at (oz, oy, ox) in it; ``inbox`` from
+    :func:`spinerad.kernels.voxel_neighbour_bits.inbox_table` over the same 2 Na offsets. Scratch, ``K``
+    = the box volume and ``L`` its longest side: ``same``, ``ahead`` int (>= K); ``counts`` (>= n, >= L);
+    ``lengths`` (>= L) holding 1, 2, ...; ``pg`` (>= n), ``pr`` (>= L), ``sums`` (16), ``feats``
+    (16, >= Na).
+
+    A run starts at a valid voxel whose predecessor along the angle is not an in-box voxel of its level
+    and continues while the successor is one (``same``: those in-box same-level bits per box voxel).
     """
     n_angles = angles.shape[0]
     n_len = max(sz, max(sy, sx))
+    b = 0
+    for bz in range(sz):
+        for by in range(sy):
+            for bx in range(sx):
+                same[b] = box_neighbours(bits, oz, oy, ox, inbox, sz, sy, sx, bz, by, bx, 0)
+                # the offsets whose neighbour is inside the box, for PyRadiomics' two-voxel-line rule
+                ahead[b] = inbox[0, sz - 1, bz, 0] & inbox[1, sy - 1, by, 0] & inbox[2, sx - 1, bx, 0]
+                b += 1
     kept = 0
     any_run = False
     for a in range(n_angles):
-        total = angle_runs(box, sz, sy, sx, n, n_len, angles[a, 0], angles[a, 1], angles[a, 2], counts)
+        step = (angles[a, 0] * sy + angles[a, 1]) * sx + angles[a, 2]
+        for i in range(n):
+            for r in range(n_len):
+                counts[i, r] = 0.0
+        total = 0.0
+        longest = 1
+        paired = False
+        for b in range(sz * sy * sx):
+            i = box[b]
+            if i < 0:
+                continue
+            if not paired and (ahead[b] >> a) & 1 and box[b + step] >= 0:
+                paired = True
+            if (same[b] >> (a + n_angles)) & 1:
+                continue  # the run started before this voxel
+            length = 1
+            c = b
+            while (same[c] >> a) & 1:
+                c += step
+                length += 1
+            counts[i, length - 1] += 1.0
+            total += 1.0
+            longest = max(longest, length)
+        if longest == 1 and not paired:
+            # no two adjacent valid voxels: walk the lines for PyRadiomics' rule (an angle whose lines never
+            # hold two valid voxels is zeroed)
+            total = angle_runs(box, sz, sy, sx, n, n_len, angles[a, 0], angles[a, 1], angles[a, 2], counts)
         # PyRadiomics drops an angle without any run (the voxel computed alone), unless it is the only one
         if not (total > 0 or n_angles == 1):
             continue
@@ -113,20 +177,43 @@ def voxel_features_body(box, sz, sy, sx, n, g, angles, counts, lengths, pg, pr, 
 angle_runs = njit(**JIT)(angle_runs_body)
 voxel_features = njit(**JIT)(voxel_features_body)
 
-#: The per-voxel bodies by name, callees first (the others are voxel_common's and level_size's).
+#: The per-voxel bodies by name, callees first (the others are voxel_common's, voxel_neighbour_bits' and
+#: level_size's).
 BODIES = (("angle_runs", angle_runs_body), ("voxel_features", voxel_features_body))
+
+
+@njit(**JIT)
+def both_directions(angles):
+    """``angles`` then ``-angles``: the offsets of the run bits (successor, then predecessor)."""
+    n_angles = angles.shape[0]
+    both = np.empty((2 * n_angles, 3), dtype=np.int64)
+    for a in range(n_angles):
+        for d in range(3):
+            both[a, d] = angles[a, d]
+            both[n_angles + a, d] = -angles[a, d]
+    return both
 
 
 @njit(**JIT_PARALLEL)
 def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out):
     """GLRLM features of each voxel's kernel; ``out`` (n_voxels, 16).
 
-    ``angles``: int64 (Na, 3) from ``generate_angles(grid shape, (1,), force2D, axis)``.
+    ``angles``: int64 (Na, 3) from ``generate_angles(grid shape, (1,), force2D, axis)`` (Na <= 16).
     """
     n_vox = coords.shape[0]
+    if n_vox == 0:
+        return
+    if angles.shape[0] > WORD // 2:
+        raise ValueError("the GLRLM maps take at most 16 angles (distance 1)")
+    both = both_directions(angles)
+    region = batch_region(levels.shape, coords, radius, axis2d)
+    bits = region_bits(levels, region, both, grey_levels, 0.0)
+    inbox = inbox_table(both, radius)
     span = 2 * radius + 1
     for blk in prange(blocks):
         box, marker, local, g = block_scratch(radius, grey_levels.shape[0])
+        same = np.empty(box.shape[0], dtype=np.int64)
+        ahead = np.empty(box.shape[0], dtype=np.int64)
         counts = np.empty((g.shape[0], span))
         lengths = np.arange(1.0, span + 1.0)
         pg = np.empty(g.shape[0])
@@ -136,7 +223,14 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         start, stop = block_voxels(blk, blocks, n_vox)
         for v in range(start, stop):
             sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
-            voxel_features(box, sz, sy, sx, n, g, angles, counts, lengths, pg, pr, sums, feats, out[v])
+            z0, y0, x0, _, _, _ = box_bounds(
+                levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d
+            )
+            oz, oy, ox = z0 - region[0], y0 - region[1], x0 - region[2]
+            voxel_features(
+                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, ahead, counts, lengths, pg, pr,
+                sums, feats, out[v],
+            )  # fmt: skip
 
 
-__all__ = ["BODIES", "FEATURE_NAMES", "glrlm_maps"]
+__all__ = ["BODIES", "FEATURE_NAMES", "both_directions", "glrlm_maps"]
