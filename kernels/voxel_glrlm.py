@@ -82,40 +82,21 @@ def angle_runs_body(box, sz, sy, sx, n, n_len, az, ay, ax, counts):
 
 
 def voxel_features_body(
-    box,
-    sz,
-    sy,
-    sx,
-    n,
-    g,
-    angles,
-    bits,
-    oz,
-    oy,
-    ox,
-    inbox,
-    same,
-    ahead,
-    counts,
-    lengths,
-    pg,
-    pr,
-    sums,
-    feats,
-    row,
-):
+    box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, ahead, run, counts, lengths, pg, pr, sums,
+    feats, row,
+):  # fmt: skip
     """The GLRLM features of one kernel box into ``row`` (16), CPU and GPU per-voxel body.
 
     ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles`` int64 (Na, 3),
     Na <= 16; ``bits`` the same-level neighbour bits of the batch region over ``angles`` then ``-angles``
     (one word), the box at (oz, oy, ox) in it; ``inbox`` from
     :func:`spinerad.kernels.voxel_neighbour_bits.inbox_table` over the same 2 Na offsets. Scratch, ``K``
-    = the box volume and ``L`` its longest side: ``same``, ``ahead`` int (>= K); ``counts`` (>= n, >= L);
+    = the box volume and ``L`` its longest side: ``same``, ``ahead``, ``run`` int (>= K); ``counts`` (>= n, >= L);
     ``lengths`` (>= L) holding 1, 2, ...; ``pg`` (>= n), ``pr`` (>= L), ``sums`` (16), ``feats``
     (16, >= Na).
 
-    A run starts at a valid voxel whose predecessor along the angle is not an in-box voxel of its level
-    and continues while the successor is one (``same``: those in-box same-level bits per box voxel).
+    A run ends at a valid voxel whose successor along the angle is not an in-box voxel of its level
+    (``same``: those in-box same-level bits per box voxel); its length is counted up from its first voxel.
     """
     n_angles = angles.shape[0]
     n_len = max(sz, max(sy, sx))
@@ -134,25 +115,28 @@ def voxel_features_body(
         for i in range(n):
             for r in range(n_len):
                 counts[i, r] = 0.0
+        # follow the runs in increasing flat index: along the angle or its opposite, whichever steps forward
+        forward = a if step > 0 else a + n_angles
+        backward = a + n_angles if step > 0 else a
+        stride = abs(step)
         total = 0.0
         longest = 1
         paired = False
         for b in range(sz * sy * sx):
+            m = same[b]
+            # run length so far: one more than the predecessor's when it is an in-box voxel of this level
+            back = (m >> backward) & 1
+            length = 1 + back * run[b - back * stride]
+            run[b] = length
             i = box[b]
             if i < 0:
                 continue
             if not paired and (ahead[b] >> a) & 1 and box[b + step] >= 0:
                 paired = True
-            if (same[b] >> (a + n_angles)) & 1:
-                continue  # the run started before this voxel
-            length = 1
-            c = b
-            while (same[c] >> a) & 1:
-                c += step
-                length += 1
-            counts[i, length - 1] += 1.0
-            total += 1.0
-            longest = max(longest, length)
+            if (m >> forward) & 1 == 0:  # the run ends here
+                counts[i, length - 1] += 1.0
+                total += 1.0
+                longest = max(longest, length)
         if longest == 1 and not paired:
             # no two adjacent valid voxels: walk the lines for PyRadiomics' rule (an angle whose lines never
             # hold two valid voxels is zeroed)
@@ -214,6 +198,7 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
         box, marker, local, g = block_scratch(radius, grey_levels.shape[0])
         same = np.empty(box.shape[0], dtype=np.int64)
         ahead = np.empty(box.shape[0], dtype=np.int64)
+        run = np.empty(box.shape[0], dtype=np.int64)
         counts = np.empty((g.shape[0], span))
         lengths = np.arange(1.0, span + 1.0)
         pg = np.empty(g.shape[0])
@@ -228,8 +213,8 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
             )
             oz, oy, ox = z0 - region[0], y0 - region[1], x0 - region[2]
             voxel_features(
-                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, ahead, counts, lengths, pg, pr,
-                sums, feats, out[v],
+                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, ahead, run, counts, lengths, pg,
+                pr, sums, feats, out[v],
             )  # fmt: skip
 
 
