@@ -20,6 +20,7 @@ from .voxel_common import retarget
 from .voxel_glszm import max_zone_sizes
 
 _MAX_SIZES = max_zone_sizes(KMAX)
+_MAX_OFFSETS = 26  # distance 1, both directions
 
 _voxel_features = retarget(
     cuda.jit(device=True),
@@ -38,6 +39,8 @@ def _glszm_maps_kernel(
     box = cuda.local.array(KMAX, dtype=np.int32)
     local = cuda.local.array(KMAX, dtype=np.int32)
     g = cuda.local.array(KMAX, dtype=np.float64)
+    same = cuda.local.array(KMAX, dtype=np.int64)
+    step = cuda.local.array(_MAX_OFFSETS, dtype=np.int64)
     seen = cuda.local.array(KMAX, dtype=np.int8)
     stack = cuda.local.array(KMAX, dtype=np.int32)
     zone_level = cuda.local.array(KMAX, dtype=np.int32)
@@ -54,13 +57,15 @@ def _glszm_maps_kernel(
     overflow[v] = 0
     z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
     _voxel_features(
-        box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, seen, stack, zone_level,
-        zone_size, column, sizes, counts, pg, ps, out[v],
+        box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, same, step, seen, stack,
+        zone_level, zone_size, column, sizes, counts, pg, ps, out[v],
     )  # fmt: skip
 
 
 def gpu_glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
     """GLSZM features of each voxel's kernel on the GPU; ``out`` (n_voxels, 16), as the CPU kernel."""
+    if len(angles) > _MAX_OFFSETS:
+        raise ValueError(f"the CUDA GLSZM maps take at most {_MAX_OFFSETS} offsets, got {len(angles)}")
     return launch_maps(
         _glszm_maps_kernel,
         voxel_glszm.glszm_maps,

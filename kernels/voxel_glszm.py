@@ -20,60 +20,57 @@ from .voxel_neighbour_bits import WORD, batch_region, box_neighbours, inbox_tabl
 
 
 def voxel_features_body(
-    box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, seen, stack, zone_level, zone_size, column, sizes,
-    counts, pg, ps, row,
+    box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, step, seen, stack, zone_level, zone_size,
+    column, sizes, counts, pg, ps, row,
 ):  # fmt: skip
     """The GLSZM features of one kernel box into ``row`` (16), CPU and GPU per-voxel body.
 
     ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles`` int64 (Na, 3)
-    both directions; ``bits`` the same-level neighbour bits of the batch region, the box at (oz, oy, ox) in
+    both directions (Na <= 32); ``bits`` the same-level neighbour bits of the batch region, the box at (oz, oy, ox) in
     it; ``inbox`` from :func:`spinerad.kernels.voxel_neighbour_bits.inbox_table`. Scratch, ``K`` = the box
-    volume: ``seen`` uint8 or int8 (>= K); ``stack`` (box coordinates packed ``z << 16 | y << 8 | x``: box
-    sides up to 255), ``zone_level``, ``zone_size`` int (>= K); ``column`` int (>= K + 1); ``sizes`` float
+    volume: ``same`` int64 (>= K); ``step`` int (>= Na); ``seen`` uint8 or int8 (>= K); ``stack``,
+    ``zone_level``, ``zone_size`` int (>= K); ``column`` int (>= K + 1); ``sizes`` float
     (>= the number of distinct zone sizes: at most m with m (m + 1) / 2 <= K); ``counts`` (>= n,
     >= len(sizes)); ``pg`` (>= n), ``ps`` (>= len(sizes)).
     """
     n_box = sz * sy * sx
-    for b in range(n_box):
-        seen[b] = 0
-    n_zones = 0
-    largest = 0
-    b = -1
+    # each box voxel's same-level neighbours inside the box (one word: at most 26 offsets), and the flat
+    # step of each offset
+    b = 0
     for bz in range(sz):
         for by in range(sy):
             for bx in range(sx):
+                same[b] = box_neighbours(bits, oz, oy, ox, inbox, sz, sy, sx, bz, by, bx, 0)
+                seen[b] = 0
                 b += 1
-                level = box[b]
-                if level < 0 or seen[b] != 0:
-                    continue
-                seen[b] = 1
-                # the stack holds box coordinates packed as z << 16 | y << 8 | x (no integer division)
-                stack[0] = (bz << 16) | (by << 8) | bx
-                top = 1
-                size = 0
-                while top > 0:
-                    top -= 1
-                    c = stack[top]
-                    size += 1
-                    cz = c >> 16
-                    cy = (c >> 8) & 255
-                    cx = c & 255
-                    for w in range(bits.shape[3]):
-                        # the same-level neighbours inside the box
-                        m = box_neighbours(bits, oz, oy, ox, inbox, sz, sy, sx, cz, cy, cx, w)
-                        while m != 0:
-                            k, m = lowest_bit(m)
-                            a = w * WORD + k
-                            nz, ny, nx = cz + angles[a, 0], cy + angles[a, 1], cx + angles[a, 2]
-                            nb = (nz * sy + ny) * sx + nx
-                            if seen[nb] == 0:
-                                seen[nb] = 1
-                                stack[top] = (nz << 16) | (ny << 8) | nx
-                                top += 1
-                zone_level[n_zones] = level
-                zone_size[n_zones] = size
-                n_zones += 1
-                largest = max(largest, size)
+    for a in range(angles.shape[0]):
+        step[a] = (angles[a, 0] * sy + angles[a, 1]) * sx + angles[a, 2]
+    n_zones = 0
+    largest = 0
+    for b in range(n_box):
+        level = box[b]
+        if level < 0 or seen[b] != 0:
+            continue
+        seen[b] = 1
+        stack[0] = b
+        top = 1
+        size = 0
+        while top > 0:
+            top -= 1
+            c = stack[top]
+            size += 1
+            m = same[c]
+            while m != 0:
+                k, m = lowest_bit(m)
+                nb = c + step[k]
+                if seen[nb] == 0:
+                    seen[nb] = 1
+                    stack[top] = nb
+                    top += 1
+        zone_level[n_zones] = level
+        zone_size[n_zones] = size
+        n_zones += 1
+        largest = max(largest, size)
     # the zone sizes that occur, in increasing order, and the column of each
     for size in range(largest + 1):
         column[size] = -1
@@ -120,6 +117,8 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     n_vox = coords.shape[0]
     if n_vox == 0:
         return
+    if angles.shape[0] > WORD:
+        raise ValueError("the GLSZM maps take at most 32 offsets (distance 1)")
     region = batch_region(levels.shape, coords, radius, axis2d)
     bits = region_bits(levels, region, angles, grey_levels, 0.0)
     inbox = inbox_table(angles, radius)
@@ -128,6 +127,8 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     n_sizes = max_zone_sizes_jit(kmax)
     for blk in prange(blocks):
         box, marker, local, g = block_scratch(radius, grey_levels.shape[0])
+        same = np.empty(kmax, dtype=np.int64)
+        step = np.empty(max(angles.shape[0], 1), dtype=np.int64)
         seen = np.empty(kmax, dtype=np.uint8)
         stack = np.empty(kmax, dtype=np.int64)
         zone_level = np.empty(kmax, dtype=np.int64)
@@ -145,8 +146,8 @@ def glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
             )
             oz, oy, ox = z0 - region[0], y0 - region[1], x0 - region[2]
             voxel_features(
-                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, seen, stack, zone_level, zone_size,
-                column, sizes, counts, pg, ps, out[v],
+                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, step, seen, stack, zone_level,
+                zone_size, column, sizes, counts, pg, ps, out[v],
             )  # fmt: skip
 
 
