@@ -43,7 +43,6 @@ def _glrlm_maps_kernel(
     local = cuda.local.array(KMAX, dtype=np.int32)
     g = cuda.local.array(KMAX, dtype=np.float64)
     same = cuda.local.array(KMAX, dtype=np.int64)
-    ahead = cuda.local.array(KMAX, dtype=np.int64)
     run = cuda.local.array(KMAX, dtype=np.int64)
     counts = cuda.local.array((MAX_LEVELS, _SPAN), dtype=np.float64)
     lengths = cuda.local.array(_SPAN, dtype=np.float64)
@@ -60,7 +59,7 @@ def _glrlm_maps_kernel(
         lengths[k] = k + 1.0
     z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
     _voxel_features(
-        box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, same, ahead, run, counts, lengths,
+        box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, same, run, counts, lengths,
         pg, pr, sums, feats, out[v],
     )  # fmt: skip
 

@@ -81,8 +81,21 @@ def angle_runs_body(box, sz, sy, sx, n, n_len, az, ay, ax, counts):
     return total
 
 
+def adjacent_pair_body(box, sz, sy, sx, inbox, a, step):
+    """Whether two valid box voxels are neighbours along offset ``a`` (flat ``step``) inside the box."""
+    b = 0
+    for bz in range(sz):
+        for by in range(sy):
+            for bx in range(sx):
+                inside = inbox[0, sz - 1, bz, 0] & inbox[1, sy - 1, by, 0] & inbox[2, sx - 1, bx, 0]
+                if box[b] >= 0 and (inside >> a) & 1 and box[b + step] >= 0:
+                    return True
+                b += 1
+    return False
+
+
 def voxel_features_body(
-    box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, ahead, run, counts, lengths, pg, pr, sums,
+    box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, run, counts, lengths, pg, pr, sums,
     feats, row,
 ):  # fmt: skip
     """The GLRLM features of one kernel box into ``row`` (16), CPU and GPU per-voxel body.
@@ -91,7 +104,7 @@ def voxel_features_body(
     Na <= 16; ``bits`` the same-level neighbour bits of the batch region over ``angles`` then ``-angles``
     (one word), the box at (oz, oy, ox) in it; ``inbox`` from
     :func:`spinerad.kernels.voxel_neighbour_bits.inbox_table` over the same 2 Na offsets. Scratch, ``K``
-    = the box volume and ``L`` its longest side: ``same``, ``ahead``, ``run`` int (>= K); ``counts`` (>= n, >= L);
+    = the box volume and ``L`` its longest side: ``same``, ``run`` int (>= K); ``counts`` (>= n, >= L);
     ``lengths`` (>= L) holding 1, 2, ...; ``pg`` (>= n), ``pr`` (>= L), ``sums`` (16), ``feats``
     (16, >= Na).
 
@@ -105,8 +118,6 @@ def voxel_features_body(
         for by in range(sy):
             for bx in range(sx):
                 same[b] = box_neighbours(bits, oz, oy, ox, inbox, sz, sy, sx, bz, by, bx, 0)
-                # the offsets whose neighbour is inside the box, for PyRadiomics' two-voxel-line rule
-                ahead[b] = inbox[0, sz - 1, bz, 0] & inbox[1, sy - 1, by, 0] & inbox[2, sx - 1, bx, 0]
                 b += 1
     kept = 0
     any_run = False
@@ -121,7 +132,6 @@ def voxel_features_body(
         stride = abs(step)
         total = 0.0
         longest = 1
-        paired = False
         for b in range(sz * sy * sx):
             m = same[b]
             # run length so far: one more than the predecessor's when it is an in-box voxel of this level
@@ -131,12 +141,14 @@ def voxel_features_body(
             i = box[b]
             if i < 0:
                 continue
-            if not paired and (ahead[b] >> a) & 1 and box[b + step] >= 0:
-                paired = True
             if (m >> forward) & 1 == 0:  # the run ends here
                 counts[i, length - 1] += 1.0
                 total += 1.0
                 longest = max(longest, length)
+        paired = False
+        if longest == 1:
+            # every run has length 1: are two valid voxels adjacent along the angle?
+            paired = adjacent_pair(box, sz, sy, sx, inbox, a, step)
         if longest == 1 and not paired:
             # no two adjacent valid voxels: walk the lines for PyRadiomics' rule (an angle whose lines never
             # hold two valid voxels is zeroed)
@@ -159,11 +171,16 @@ def voxel_features_body(
 
 
 angle_runs = njit(**JIT)(angle_runs_body)
+adjacent_pair = njit(**JIT)(adjacent_pair_body)
 voxel_features = njit(**JIT)(voxel_features_body)
 
 #: The per-voxel bodies by name, callees first (the others are voxel_common's, voxel_neighbour_bits' and
 #: level_size's).
-BODIES = (("angle_runs", angle_runs_body), ("voxel_features", voxel_features_body))
+BODIES = (
+    ("angle_runs", angle_runs_body),
+    ("adjacent_pair", adjacent_pair_body),
+    ("voxel_features", voxel_features_body),
+)
 
 
 @njit(**JIT)
@@ -197,7 +214,6 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
     for blk in prange(blocks):
         box, marker, local, g = block_scratch(radius, grey_levels.shape[0])
         same = np.empty(box.shape[0], dtype=np.int64)
-        ahead = np.empty(box.shape[0], dtype=np.int64)
         run = np.empty(box.shape[0], dtype=np.int64)
         counts = np.empty((g.shape[0], span))
         lengths = np.arange(1.0, span + 1.0)
@@ -213,7 +229,7 @@ def glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, blocks, out)
             )
             oz, oy, ox = z0 - region[0], y0 - region[1], x0 - region[2]
             voxel_features(
-                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, ahead, run, counts, lengths, pg,
+                box, sz, sy, sx, n, g, angles, bits, oz, oy, ox, inbox, same, run, counts, lengths, pg,
                 pr, sums, feats, out[v],
             )  # fmt: skip
 
