@@ -14,9 +14,10 @@ import numpy as np
 from numba import cuda
 
 from . import level_size, voxel_common, voxel_gldm, voxel_neighbour_bits
+from ._cuda import require_cuda
 from .gldm import FEATURE_NAMES
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
-from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps
+from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps, left_to_cpu
 from .voxel_common import retarget
 
 #: Most neighbour offsets on the GPU (both directions of distance 1 in 3-D).
@@ -46,10 +47,8 @@ def _gldm_maps_kernel(
     pd = cuda.local.array(_MAX_DEP, dtype=np.float64)
     sums = cuda.local.array(16, dtype=np.float64)
     sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
-    if n > MAX_LEVELS:
-        overflow[v] = 1
+    if left_to_cpu(n, MAX_LEVELS, overflow, v):
         return
-    overflow[v] = 0
     for k in range(_MAX_DEP):
         dependences[k] = k + 1.0  # j = dependent neighbours + 1
     z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
@@ -63,6 +62,7 @@ def _gldm_maps_kernel(
 def gpu_gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, alpha, out):
     """GLDM features of each voxel's kernel on the GPU; ``out`` (n_voxels, 14), as the CPU kernel."""
     if len(angles) > MAX_ANGLES:
+        require_cuda()  # the same answer as every CUDA map where none can run
         # the thread-local count matrices have MAX_ANGLES + 1 columns: the CPU kernel takes such a setting
         blocks = voxel_common.n_blocks(len(coords))
         voxel_gldm.gldm_maps(levels, coords, radius, axis2d, angles, grey_levels, float(alpha), blocks, out)

@@ -14,7 +14,7 @@ from numba import cuda
 from . import level_size, voxel_common, voxel_glrlm, voxel_neighbour_bits
 from .glrlm import FEATURE_NAMES
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
-from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps
+from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps, left_to_cpu
 from .voxel_common import retarget
 
 #: Most run angles (distance 1: 13 in 3-D, 4 in 2-D; the run bits of both directions fill one word).
@@ -51,10 +51,8 @@ def _glrlm_maps_kernel(
     sums = cuda.local.array(_N_FEATURES, dtype=np.float64)
     feats = cuda.local.array((_N_FEATURES, MAX_ANGLES), dtype=np.float64)
     sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
-    if n > MAX_LEVELS:
-        overflow[v] = 1
+    if left_to_cpu(n, MAX_LEVELS, overflow, v):
         return
-    overflow[v] = 0
     for k in range(_SPAN):
         lengths[k] = k + 1.0
     z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
@@ -68,19 +66,11 @@ def gpu_glrlm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
     """GLRLM features of each voxel's kernel on the GPU; ``out`` (n_voxels, 16), as the CPU kernel."""
     if len(angles) > MAX_ANGLES:
         raise ValueError(f"the CUDA GLRLM maps take at most {MAX_ANGLES} angles, got {len(angles)}")
+    # the run bits: same-level neighbours along each angle and its opposite
+    both = voxel_glrlm.both_directions(np.ascontiguousarray(angles, dtype=np.int64))
+    cpu = voxel_glrlm.glrlm_maps
     return launch_maps(
-        _glrlm_maps_kernel,
-        voxel_glrlm.glrlm_maps,
-        levels,
-        coords,
-        radius,
-        axis2d,
-        angles,
-        grey_levels,
-        (),
-        out,
-        alpha=0.0,  # the same-level neighbours along each angle and its opposite
-        bit_angles=voxel_glrlm.both_directions(np.ascontiguousarray(angles, dtype=np.int64)),
+        _glrlm_maps_kernel, cpu, levels, coords, radius, axis2d, angles, grey_levels, (), out, 0.0, both
     )
 
 

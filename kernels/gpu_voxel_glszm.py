@@ -15,7 +15,7 @@ from numba import cuda
 from . import level_size, voxel_glszm, voxel_neighbour_bits
 from .glszm import FEATURE_NAMES
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
-from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps
+from .gpu_voxel_launch import MAX_LEVELS, box_bounds, launch_maps, left_to_cpu
 from .voxel_common import retarget
 from .voxel_glszm import max_zone_sizes
 
@@ -51,10 +51,8 @@ def _glszm_maps_kernel(
     pg = cuda.local.array(MAX_LEVELS, dtype=np.float64)
     ps = cuda.local.array(_MAX_SIZES, dtype=np.float64)
     sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
-    if n > MAX_LEVELS:
-        overflow[v] = 1
+    if left_to_cpu(n, MAX_LEVELS, overflow, v):
         return
-    overflow[v] = 0
     z0, y0, x0, _, _, _ = box_bounds(levels.shape, coords[v, 0], coords[v, 1], coords[v, 2], radius, axis2d)
     _voxel_features(
         box, sz, sy, sx, n, g, angles, bits, z0 - rz, y0 - ry, x0 - rx, inbox, same, step, seen, stack,
@@ -66,18 +64,10 @@ def gpu_glszm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
     """GLSZM features of each voxel's kernel on the GPU; ``out`` (n_voxels, 16), as the CPU kernel."""
     if len(angles) > _MAX_OFFSETS:
         raise ValueError(f"the CUDA GLSZM maps take at most {_MAX_OFFSETS} offsets, got {len(angles)}")
+    cpu = voxel_glszm.glszm_maps
+    # alpha 0: the same-level neighbours, which connect zones
     return launch_maps(
-        _glszm_maps_kernel,
-        voxel_glszm.glszm_maps,
-        levels,
-        coords,
-        radius,
-        axis2d,
-        angles,
-        grey_levels,
-        (),
-        out,
-        alpha=0.0,  # same-level neighbours connect zones
+        _glszm_maps_kernel, cpu, levels, coords, radius, axis2d, angles, grey_levels, (), out, 0.0
     )
 
 

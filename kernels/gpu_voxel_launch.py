@@ -30,6 +30,13 @@ _neighbour_bits = _DEVICE["neighbour_bits"]
 box_bounds = _DEVICE["box_bounds"]
 
 
+@cuda.jit(device=True)
+def left_to_cpu(n, max_levels, overflow, v):
+    """Flag voxel ``v`` for the CPU when its kernel's ``n`` levels exceed ``max_levels``; True if so."""
+    overflow[v] = 1 if n > max_levels else 0
+    return n > max_levels
+
+
 @cuda.jit
 def _region_bits_kernel(levels, z0, y0, x0, angles, grey_levels, alpha, bits):
     t = cuda.grid(1)
