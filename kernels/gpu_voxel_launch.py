@@ -49,17 +49,18 @@ def _region_bits_kernel(levels, z0, y0, x0, angles, grey_levels, alpha, bits):
     _neighbour_bits(levels, z0 + dz, y0 + dy, x0 + dx, angles, grey_levels, alpha, bits[dz, dy, dx])
 
 
-def _device_neighbour_bits(levels, coords, radius, axis2d, angles, grey_levels, alpha):
+def _device_neighbour_bits(levels, device_levels, coords, radius, axis2d, angles, device_grey, alpha):
     """(bits, z0, y0, x0, inbox) on the device: the kernel's neighbour-bit arguments.
 
-    See :mod:`spinerad.kernels.voxel_neighbour_bits`; the bits are computed by one thread per region voxel.
+    See :mod:`spinerad.kernels.voxel_neighbour_bits`; the bits are computed by one thread per region voxel
+    (``device_levels``, ``device_grey``: ``levels`` and the real grey levels, already on the device).
     """
     region = [int(r) for r in batch_region(levels.shape, coords, radius, axis2d)]
     words = voxel_neighbour_bits.n_words(angles.shape[0])
     bits = cuda.device_array((region[3], region[4], region[5], words), dtype=np.int64)
     threads = _config.THREADS_PER_BLOCK
     _region_bits_kernel[math.ceil(region[3] * region[4] * region[5] / threads), threads](
-        cuda.to_device(levels), *region[:3], cuda.to_device(angles), cuda.to_device(grey_levels), alpha, bits
+        device_levels, *region[:3], cuda.to_device(angles), device_grey, alpha, bits
     )
     return bits, *region[:3], cuda.to_device(inbox_table(angles, radius))
 
@@ -83,8 +84,7 @@ def launch_maps(
     ``kernel(levels, coords, radius, axis2d, angles, grey_levels, *extra, [bits, z0, y0, x0, inbox,]
     overflow, out)`` is launched one thread per voxel (the neighbour bits within ``alpha``, see
     :mod:`spinerad.kernels.voxel_neighbour_bits`, over ``bit_angles`` or else ``angles``, when ``alpha`` is
-    not None) and sets ``overflow[v]``
-    (int8) to 1 for a voxel it leaves to the CPU;
+    not None) and sets ``overflow[v]`` (int8) to 1 for a voxel it leaves to the CPU;
     ``cpu_maps(levels, coords, radius, axis2d, angles, grey_levels, *extra, blocks, out)`` is the CPU
     kernel with the same arguments. ``out``: (n_voxels, n_features), filled and returned.
     """
@@ -101,19 +101,21 @@ def launch_maps(
     threads = _config.THREADS_PER_BLOCK
     device_out = cuda.device_array(out.shape, dtype=np.float64)
     overflow = cuda.device_array(n_vox, dtype=np.int8)
+    device_levels = cuda.to_device(levels)
+    device_grey = cuda.to_device(grey_levels)
     neighbours = ()
     if alpha is not None:
         bit_angles = angles if bit_angles is None else np.ascontiguousarray(bit_angles, dtype=np.int64)
         neighbours = _device_neighbour_bits(
-            levels, coords, radius, axis2d, bit_angles, grey_levels, float(alpha)
+            levels, device_levels, coords, radius, axis2d, bit_angles, device_grey, float(alpha)
         )
     kernel[math.ceil(n_vox / threads), threads](
-        cuda.to_device(levels),
+        device_levels,
         cuda.to_device(coords),
         int(radius),
         int(axis2d),
         cuda.to_device(angles),
-        cuda.to_device(grey_levels),
+        device_grey,
         *extra,
         *neighbours,
         overflow,
