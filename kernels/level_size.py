@@ -9,6 +9,8 @@ total (runs, zones, voxels), :math:`N_p=\sum_j p_s(j)\,j`, :math:`p_g(i)=\sum_j 
 :math:`\mu_j=\sum_j p_s(j)\,j/N`; each class's module lists its names, IBSI tags and formulas.
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -37,18 +39,25 @@ SUMS = (
 )
 
 
-@njit(**JIT)
-def level_size_features(p, g, sizes, n_total, pg, ps, out):
-    r"""Write the sixteen sums of one count matrix ``p`` (Ng, Ns) into ``out`` (16), in :data:`SUMS` order.
+def level_size_sums_body(p, n_levels, n_sizes, g, sizes, n_total, pg, ps, out):
+    r"""Write the sixteen sums of ``p[:n_levels, :n_sizes]`` into ``out`` (16), in :data:`SUMS` order.
 
     ``g``: real grey level of each row; ``sizes``: the size :math:`j` of each column; ``n_total``:
-    :math:`N` (NaN propagates, as for an empty GLRLM angle); ``pg`` (Ng) and ``ps`` (Ns): scratch.
-    E.g. SmallEmphasis :math:`=\frac{1}{N}\sum_j p_s(j)/j^2`, Percentage :math:`=N/N_p` (a zero
+    :math:`N` (NaN propagates, as for an empty GLRLM angle); ``pg`` (>= n_levels) and ``ps`` (>= n_sizes):
+    scratch. E.g. SmallEmphasis :math:`=\frac{1}{N}\sum_j p_s(j)/j^2`, Percentage :math:`=N/N_p` (a zero
     :math:`N_p` counts as 1, PyRadiomics' GLSZM rule; GLRLM and GLDM never have one).
+
+    Plain Python over arrays (no allocation), so the one source compiles for the CPU
+    (:func:`level_size_sums`: per ROI and per voxel) and as a CUDA device function (the GPU feature maps,
+    through :data:`BODIES`). A zero count is skipped where every one of its terms is exactly 0 (a finite,
+    non-zero :math:`N` and a finite, non-zero level): the sums are bit-identical, without a logarithm
+    per empty cell.
     """
-    n_levels, n_sizes = p.shape
-    pg[:] = 0.0
-    ps[:] = 0.0
+    for i in range(n_levels):
+        pg[i] = 0.0
+    for s in range(n_sizes):
+        ps[s] = 0.0
+    sparse = n_total != 0 and not math.isnan(n_total) and not math.isinf(n_total)
     entropy = 0.0
     small_low = 0.0
     small_high = 0.0
@@ -56,13 +65,16 @@ def level_size_features(p, g, sizes, n_total, pg, ps, out):
     large_high = 0.0
     for i in range(n_levels):
         g2 = g[i] ** 2
+        skip_zero = sparse and g2 > 0 and not math.isinf(g2)
         for s in range(n_sizes):
             v = p[i, s]
+            if v == 0 and skip_zero:
+                continue
             j2 = sizes[s] ** 2
             ps[s] += v
             pg[i] += v
             pn = v / n_total
-            entropy -= pn * np.log2(pn + EPS)
+            entropy -= pn * math.log2(pn + EPS)
             small_low += v / (g2 * j2)
             small_high += v * g2 / j2
             large_low += v * j2 / g2
@@ -112,3 +124,15 @@ def level_size_features(p, g, sizes, n_total, pg, ps, out):
     out[13] = small_high / n_total
     out[14] = large_low / n_total
     out[15] = large_high / n_total
+
+
+level_size_sums = njit(**JIT)(level_size_sums_body)
+
+#: The bodies shared with the CUDA twins (:func:`spinerad.kernels.voxel_common.retarget`), callees first.
+BODIES = (("level_size_sums", level_size_sums_body),)
+
+
+@njit(**JIT)
+def level_size_features(p, g, sizes, n_total, pg, ps, out):
+    """:func:`level_size_sums` of the whole matrix ``p`` (Ng, Ns); ``pg`` (Ng) and ``ps`` (Ns) scratch."""
+    level_size_sums(p, p.shape[0], p.shape[1], g, sizes, n_total, pg, ps, out)

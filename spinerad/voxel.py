@@ -171,24 +171,40 @@ def _class_runner(class_name, names, grid, levels, values, grey_levels, settings
         run_angles = angles((1,))
 
         def run(coords, out):
-            voxel_glrlm.glrlm_maps(
-                levels, coords, radius, axis2d, run_angles, grey_levels, n_blocks(len(coords)), out
-            )
+            if device == "cuda":
+                from .kernels.gpu_voxel_glrlm import gpu_glrlm_maps
+
+                gpu_glrlm_maps(levels, coords, radius, axis2d, run_angles, grey_levels, out)
+            else:
+                voxel_glrlm.glrlm_maps(
+                    levels, coords, radius, axis2d, run_angles, grey_levels, n_blocks(len(coords)), out
+                )
 
         return voxel_glrlm.FEATURE_NAMES, run
     if class_name == "glszm":
         zone_angles = angles((1,), bidirectional=True)
 
         def run(coords, out):
-            voxel_glszm.glszm_maps(
-                levels, coords, radius, axis2d, zone_angles, grey_levels, n_blocks(len(coords)), out
-            )
+            if device == "cuda":
+                from .kernels.gpu_voxel_glszm import gpu_glszm_maps
+
+                gpu_glszm_maps(levels, coords, radius, axis2d, zone_angles, grey_levels, out)
+            else:
+                voxel_glszm.glszm_maps(
+                    levels, coords, radius, axis2d, zone_angles, grey_levels, n_blocks(len(coords)), out
+                )
 
         return voxel_glszm.FEATURE_NAMES, run
     if class_name == "gldm":
         dep_angles = angles(settings.distances, bidirectional=True)
 
         def run(coords, out):
+            if device == "cuda":
+                from .kernels.gpu_voxel_gldm import gpu_gldm_maps
+
+                alpha = float(settings.gldm_a)
+                gpu_gldm_maps(levels, coords, radius, axis2d, dep_angles, grey_levels, alpha, out)
+                return
             voxel_gldm.gldm_maps(
                 levels,
                 coords,
@@ -250,8 +266,7 @@ def iter_feature_maps(
         Voxels per kernel call (default ``voxelBatch`` when set, else :data:`CHUNK`); results do not
         depend on it.
     device : {"cpu", "cuda"}
-        ``cuda`` runs the classes with a CUDA twin (firstorder, GLCM and NGTDM in this version) on the GPU,
-        the others on the CPU.
+        ``cuda`` runs every class on its CUDA twin (``kernels/gpu_voxel_*.py``) on the GPU.
 
     Yields
     ------
