@@ -86,16 +86,18 @@ OUTSIDE_BOX = -3
 
 
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(flat, steps, first, last, zero_flat, out):
-    """Count runs per angle in one raster pass over the box; one angle per thread.
+def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out):
+    """Count runs per angle in one raster pass over the ROI's voxels; one angle per thread.
 
-    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``steps`` the angles
-    as positive flat offsets (a run along -d is the same run as along +d) and ``first``/``last`` the flat
-    range of the box. In raster order the voxel one step back has been seen already, so the length of the
-    run ending at ``v`` is that voxel's length + 1 when it has the same level, else 1; a run is counted at its
-    last voxel (the next one differs), by adding that test's 0 or 1. Only the last ``step`` lengths are ever
-    looked back at: they live in
-    a ring buffer a power of two long, which stays in cache.
+    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``roi`` the flat
+    indices of its ROI voxels in raster order (:func:`roi_positions`: the pass skips the box's other voxels),
+    ``steps`` the angles as positive flat offsets (a run along -d is the same run as along +d) and
+    ``first``/``last`` the flat range of the box. In raster order the voxel one step back has been seen
+    already, so the length of the run ending at ``v`` is that voxel's length + 1 when it has the same level,
+    else 1; a run is counted at its last voxel (the next one differs), by adding that test's 0 or 1. Only the
+    last ``step`` lengths are ever looked back at: they live in a ring buffer a power of two long, which stays
+    in cache (a skipped voxel's stale slot is never read: its level is not the current one, and the factor 0
+    drops it).
     """
     for a in prange(steps.shape[0]):
         step = steps[a]
@@ -103,15 +105,14 @@ def _glrlm_kernel(flat, steps, first, last, zero_flat, out):
         while size <= step:
             size *= 2
         ring = size - 1
-        length_at = np.empty(size, dtype=np.int64)
+        length_at = np.zeros(size, dtype=np.int64)
         counts = out[a]
         n_runs = counts.shape[1]
         flat_counts = counts.reshape(-1)
         adjacent = False
-        for v in range(first, last):
+        for k in range(roi.shape[0]):
+            v = roi[k]
             i = flat[v]
-            if i < 0:
-                continue
             before = flat[v - step]
             adjacent |= before >= 0
             # Branch-free: at ~1-2 voxels a run (noisy CT) both tests below mispredict half the time.
@@ -120,6 +121,17 @@ def _glrlm_kernel(flat, steps, first, last, zero_flat, out):
             flat_counts[np.uint64(i * n_runs + length - 1)] += flat[v + step] != i
         if zero_flat and not adjacent and not _line_holds_several(flat, step, first, last, length_at, ring):
             counts[:, :] = 0.0
+
+
+@njit(**JIT)
+def roi_positions(flat, first, last):
+    """Flat indices ``v`` in ``[first, last)`` with ``flat[v] >= 0`` (the ROI's voxels), in raster order."""
+    out = np.empty(last - first, dtype=np.int64)
+    n = 0
+    for v in range(first, last):
+        out[n] = v
+        n += flat[v] >= 0  # branch-free: ROI borders would mispredict
+    return out[:n]
 
 
 @njit(**JIT)
@@ -171,7 +183,8 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     flat, strides = padded_flat(levels, pad, OUTSIDE_BOX)
     first = pad * int(strides.sum())
     last = first + int(np.dot(np.array(levels.shape) - 1, strides)) + 1
-    _glrlm_kernel(flat, np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
+    roi = roi_positions(flat, first, last)
+    _glrlm_kernel(flat, roi, np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
     return out
 
 

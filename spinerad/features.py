@@ -115,7 +115,9 @@ def compute_glcm(ctx, names):
     if wanted:
         # PyRadiomics' matrix memory layout (it decides rounding in Imc2's corner case, see glcm.py)
         swapped = len(ctx.grey_levels) == ctx.ng_max and weights is None and p.shape[1] == len(angles)
-        values = _glcm.aggregate(_glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max, swapped))[0]
+        symmetric = s.symmetrical_glcm and weights is None  # p + p.T, each cell pair divided alike
+        per_angle = _glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max, swapped, symmetric)
+        values = _glcm.aggregate(per_angle)[0]
         for name in wanted:
             result[name] = float(values[_glcm.FEATURE_NAMES.index(name)])
     if _glcm.MCC_NAME in names:
