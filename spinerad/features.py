@@ -6,7 +6,9 @@ turns any exception into NaN; here the table is explicit and errors propagate.
 """
 
 import logging
-from dataclasses import dataclass
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from .kernels import gldm as _gldm
 from .kernels import glrlm as _glrlm
 from .kernels import glszm as _glszm
 from .kernels import ngtdm as _ngtdm
+from .kernels.neighbours import neighbour_scan
 from .kernels import shape as _shape
 from .kernels import shape2d as _shape2d
 
@@ -49,6 +52,9 @@ class RoiContext:
     settings : spinerad.settings.Settings
     device : str
         "cpu" or "cuda" for the matrix kernels.
+    shared_neighbours : bool
+        GLDM and NGTDM are both computed from this context: the first of them to run scans the neighbourhoods
+        for both (:func:`spinerad.kernels.neighbours.neighbour_scan` keeps each histogram's own values).
     """
 
     values: np.ndarray
@@ -59,6 +65,24 @@ class RoiContext:
     shape_mask: np.ndarray
     settings: object
     device: str = "cpu"
+    shared_neighbours: bool = False
+    #: results several classes share, computed once (classes of one context run in several threads)
+    _shared: dict = field(default_factory=dict, repr=False, compare=False)
+    _shared_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def shared(self, key, compute):
+        """``compute()``, run once per key for this context; other threads asking meanwhile wait for it."""
+        with self._shared_lock:
+            future = self._shared.get(key)
+            owner = future is None
+            if owner:
+                future = self._shared[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # re-raised in every class that asked
+                future.set_exception(exc)
+        return future.result()
 
     @property
     def ng_max(self):
@@ -206,15 +230,34 @@ def compute_gldm(ctx, names):
     """GLDM features with the ``distances`` neighbourhood and ``gldm_a`` dependence threshold."""
     s = ctx.settings
     angles = _neighbour_offsets(ctx, s.distances)
-    counts = kernels.gldm_matrix(ctx.levels, angles, ctx.grey_levels, s.gldm_a, device=ctx.device)
+    if ctx.shared_neighbours:
+        counts = _neighbour_histograms(ctx, angles)[0]
+    else:
+        counts = kernels.gldm_matrix(ctx.levels, angles, ctx.grey_levels, s.gldm_a, device=ctx.device)
     values = _gldm.gldm_features(counts[None], ctx.grey_levels)[0]
     return _by_name(values, _gldm.FEATURE_NAMES, names)
+
+
+def _neighbour_histograms(ctx, angles):
+    """GLDM's dependence counts and NGTDM's table from one neighbour scan, shared by the two classes.
+
+    Both use the ``distances`` neighbourhood (``angles``), and each histogram of the scan is the one its
+    class alone would get (the CPU kernels; the CUDA device runs the same ones for these classes).
+    """
+
+    def scan():
+        return neighbour_scan(ctx.levels, angles, ctx.grey_levels, ctx.settings.gldm_a, True, True)
+
+    return ctx.shared(("neighbours", tuple(ctx.settings.distances)), scan)
 
 
 def compute_ngtdm(ctx, names):
     """NGTDM features with the ``distances`` neighbourhood."""
     angles = _neighbour_offsets(ctx, ctx.settings.distances)
-    matrix = kernels.ngtdm_matrix(ctx.levels, angles, ctx.grey_levels, device=ctx.device)
+    if ctx.shared_neighbours:
+        matrix = _neighbour_histograms(ctx, angles)[1]
+    else:
+        matrix = kernels.ngtdm_matrix(ctx.levels, angles, ctx.grey_levels, device=ctx.device)
     values = _ngtdm.ngtdm_features(matrix[None], ctx.grey_levels)[0]
     return _by_name(values, _ngtdm.FEATURE_NAMES, names)
 

@@ -304,6 +304,8 @@ def extract(
     results = []
     derived_count = 0
     shape_done = False
+    # GLDM and NGTDM of one image share their neighbour scan (spinerad.features.RoiContext.shared_neighbours)
+    shared_neighbours = {"gldm", "ngtdm"} <= {name for name, _ in params.feature_classes}
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
         if image_type in NEEDS_ROI:  # LBP3D samples around the ROI's own voxels
@@ -343,6 +345,7 @@ def extract(
                 type_settings,
                 device,
                 timer,
+                shared_neighbours,
             )
             for feature_class, requested in _by_cost(classes, per_image_type=True):
                 names = feature_class.resolve(requested)
@@ -394,7 +397,7 @@ def _done(value):
     return future
 
 
-def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device, timer):
+def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device, timer, shared_neighbours=False):
     """The :class:`RoiContext` of one derived image (``filtered``: ``values`` is its whole ROI box)."""
     with timer.stage("discretise"):
         if filtered:
@@ -413,6 +416,7 @@ def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device,
             shape_mask=shape_mask,
             settings=settings,
             device=device,
+            shared_neighbours=shared_neighbours,
         )
 
 
