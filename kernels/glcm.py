@@ -204,7 +204,9 @@ def _glcm_feature_kernel(p_all, grey_levels, ng_max, symmetric, out, entropy_div
         py = np.empty(n_levels)
         p_sum = np.zeros(2 * ng_max - 1)
         p_diff = np.zeros(ng_max)
-        matrix_features(p_all[b, a], n_levels, grey_levels, ng_max, symmetric, px, py, p_sum, p_diff, out[b, a])
+        matrix_features(
+            p_all[b, a], n_levels, grey_levels, ng_max, symmetric, px, py, p_sum, p_diff, out[b, a]
+        )
         hx = 0.0
         hy = 0.0
         for i in range(n_levels):  # the marginals matrix_features left in its scratch

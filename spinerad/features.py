@@ -20,9 +20,9 @@ from .kernels import gldm as _gldm
 from .kernels import glrlm as _glrlm
 from .kernels import glszm as _glszm
 from .kernels import ngtdm as _ngtdm
-from .kernels.neighbours import neighbour_scan
 from .kernels import shape as _shape
 from .kernels import shape2d as _shape2d
+from .kernels.neighbours import neighbour_scan
 
 log = logging.getLogger(__name__)
 

@@ -398,7 +398,9 @@ def _done(value):
     return future
 
 
-def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device, timer, shared_neighbours=False):
+def _discretise(
+    values, filtered, in_roi, shape_mask, spacing, settings, device, timer, shared_neighbours=False
+):
     """The :class:`RoiContext` of one derived image (``filtered``: ``values`` is its whole ROI box)."""
     with timer.stage("discretise"):
         if filtered:
