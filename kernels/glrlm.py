@@ -86,7 +86,7 @@ OUTSIDE_BOX = -3
 
 
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out):
+def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out, pair_forward, pairs):
     """Count runs per angle in one raster pass over the ROI's voxels; one angle per thread.
 
     ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``roi`` the flat
@@ -98,7 +98,13 @@ def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out):
     last ``step`` lengths are ever looked back at: they live in a ring buffer a power of two long, which stays
     in cache (a skipped voxel's stale slot is never read: its level is not the current one, and the factor 0
     drops it).
+
+    ``pairs`` (n_angles, Ng, Ng), unless it has no levels: the same pass also counts the co-occurrences of
+    each voxel with its neighbour one step on (``pair_forward``) or back, i.e. the GLCM of the same angles
+    (:func:`spinerad.kernels.glcm.glcm_matrix`'s counts), from the two neighbours the run test loads anyway.
     """
+    want_pairs = pairs.shape[1] > 0
+    n_levels = pairs.shape[1]
     for a in prange(steps.shape[0]):
         step = steps[a]
         size = 1
@@ -109,16 +115,23 @@ def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out):
         counts = out[a]
         n_runs = counts.shape[1]
         flat_counts = counts.reshape(-1)
+        pair_counts = pairs[a].reshape(-1)
+        forward = pair_forward[a]
         adjacent = False
         for k in range(roi.shape[0]):
             v = roi[k]
             i = flat[v]
             before = flat[v - step]
+            after = flat[v + step]
             adjacent |= before >= 0
             # Branch-free: at ~1-2 voxels a run (noisy CT) both tests below mispredict half the time.
             length = (before == i) * length_at[(v - step) & ring] + 1
             length_at[v & ring] = length
-            flat_counts[np.uint64(i * n_runs + length - 1)] += flat[v + step] != i
+            flat_counts[np.uint64(i * n_runs + length - 1)] += after != i
+            if want_pairs:
+                j = after if forward else before
+                if j >= 0:
+                    pair_counts[np.uint64(i * n_levels + j)] += 1.0
         if zero_flat and not adjacent and not _line_holds_several(flat, step, first, last, length_at, ring):
             counts[:, :] = 0.0
 
@@ -173,19 +186,36 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     numpy.ndarray
         float64 (n_angles, n_levels, max(levels.shape)); column r counts runs of length r + 1.
     """
+    return _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs=False)[0]
+
+
+def glrlm_glcm_matrices(levels, angles, n_levels, zero_flat_angles=True):
+    """:func:`glrlm_matrix` and :func:`spinerad.kernels.glcm.glcm_matrix` of the same angles, in one pass.
+
+    The run pass loads each ROI voxel's neighbours one step back and on along every angle; counting the
+    co-occurrence with the neighbour at ``+angle`` there costs one more increment instead of a second pass.
+    Returns ``(runs, pairs)``: exactly what the two functions return.
+    """
+    return _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs=True)
+
+
+def _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs):
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_runs = max(levels.shape)
     out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
+    n_pair_levels = n_levels if with_pairs else 0
+    pairs = np.zeros((angles.shape[0], n_pair_levels, n_pair_levels), dtype=np.float64)
     if levels.size == 0 or angles.shape[0] == 0:
-        return out
+        return out, pairs
     # A border as wide as the longest step: every step from a box voxel lands in the box or the border.
     pad = max(1, int(np.abs(angles).max()))
     flat, strides = padded_flat(levels, pad, OUTSIDE_BOX)
     first = pad * int(strides.sum())
     last = first + int(np.dot(np.array(levels.shape) - 1, strides)) + 1
     roi = roi_positions(flat, first, last)
-    _glrlm_kernel(flat, roi, np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
-    return out
+    signed = angles @ strides
+    _glrlm_kernel(flat, roi, np.abs(signed), first, last, bool(zero_flat_angles), out, signed > 0, pairs)
+    return out, pairs
 
 
 def prepare_glrlm(counts, angle_weights=None):

@@ -1,7 +1,8 @@
 """Work the classes of one extraction share (spinerad.features.RoiContext.shared) changes no value.
 
-GLDM and NGTDM of one image take their histograms from one neighbour scan when both are requested: the
-values must be those of each class extracted alone, bit for bit, and PyRadiomics' (live oracle, 1e-10).
+GLDM and NGTDM of one image take their histograms from one neighbour scan when both are requested, GLCM
+and GLRLM their counts from one run pass: the values must be those of each class extracted alone, bit for
+bit, and PyRadiomics' (live oracle, 1e-10).
 """
 
 import numpy as np
@@ -43,14 +44,15 @@ def _params(classes, distances, bin_width):
     }
 
 
+@pytest.mark.parametrize("pair", [("gldm", "ngtdm"), ("glcm", "glrlm")])
 @pytest.mark.parametrize("seed", range(6))
-def test_shared_neighbour_scan_equals_each_class_alone(seed):
+def test_shared_pass_equals_each_class_alone(seed, pair):
     image, mask, rng = _random_study(seed)
-    distances = [1] if seed % 2 else [1, 2]
+    distances = [1] if seed % 2 else [1, 2]  # GLCM shares the run pass at distance 1 only
     bin_width = float(rng.choice([5, 10, 25]))
-    both = spinerad.extract(image, mask, params=_params(["gldm", "ngtdm"], distances, bin_width))
+    both = spinerad.extract(image, mask, params=_params(list(pair), distances, bin_width))
     alone = {}
-    for name in ("gldm", "ngtdm"):
+    for name in pair:
         alone.update(spinerad.extract(image, mask, params=_params([name], distances, bin_width)))
     assert both.keys() == alone.keys() and len(both) > 10
     for name, value in alone.items():
@@ -58,11 +60,12 @@ def test_shared_neighbour_scan_equals_each_class_alone(seed):
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize("seed", range(3))
-def test_shared_neighbour_scan_equals_pyradiomics(seed):
+@pytest.mark.parametrize("seed", range(4))
+def test_shared_passes_equal_pyradiomics(seed):
     featureextractor = require_oracle()
     image, mask, _ = _random_study(seed)
-    params = _params(["gldm", "ngtdm", "glszm", "firstorder"], [1, 2], 10)
+    classes = ["gldm", "ngtdm", "glszm", "firstorder", "glcm", "glrlm"]
+    params = _params(classes, [1] if seed % 2 else [1, 2], 10)
     assert_features_match(
         spinerad.extract(image, mask, params=params), oracle_features(featureextractor, image, mask, params)
     )
