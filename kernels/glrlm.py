@@ -86,40 +86,65 @@ OUTSIDE_BOX = -3
 
 
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(flat, steps, first, last, zero_flat, out):
-    """Count runs per angle in one raster pass over the box; one angle per thread.
+def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out, pair_forward, pairs):
+    """Count runs per angle in one raster pass over the ROI's voxels; one angle per thread.
 
-    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``steps`` the angles
-    as positive flat offsets (a run along -d is the same run as along +d) and ``first``/``last`` the flat
-    range of the box. In raster order the voxel one step back has been seen already, so the length of the
-    run ending at ``v`` is that voxel's length + 1 when it has the same level, else 1; a run is counted at its
-    last voxel (the next one differs), by adding that test's 0 or 1. Only the last ``step`` lengths are ever
-    looked back at: they live in
-    a ring buffer a power of two long, which stays in cache.
+    ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``roi`` the flat
+    indices of its ROI voxels in raster order (:func:`roi_positions`: the pass skips the box's other voxels),
+    ``steps`` the angles as positive flat offsets (a run along -d is the same run as along +d) and
+    ``first``/``last`` the flat range of the box. In raster order the voxel one step back has been seen
+    already, so the length of the run ending at ``v`` is that voxel's length + 1 when it has the same level,
+    else 1; a run is counted at its last voxel (the next one differs), by adding that test's 0 or 1. Only the
+    last ``step`` lengths are ever looked back at: they live in a ring buffer a power of two long, which stays
+    in cache (a skipped voxel's stale slot is never read: its level is not the current one, and the factor 0
+    drops it).
+
+    ``pairs`` (n_angles, Ng, Ng), unless it has no levels: the same pass also counts the co-occurrences of
+    each voxel with its neighbour one step on (``pair_forward``) or back, i.e. the GLCM of the same angles
+    (:func:`spinerad.kernels.glcm.glcm_matrix`'s counts), from the two neighbours the run test loads anyway.
     """
+    want_pairs = pairs.shape[1] > 0
+    n_levels = pairs.shape[1]
     for a in prange(steps.shape[0]):
         step = steps[a]
         size = 1
         while size <= step:
             size *= 2
         ring = size - 1
-        length_at = np.empty(size, dtype=np.int64)
+        length_at = np.zeros(size, dtype=np.int64)
         counts = out[a]
         n_runs = counts.shape[1]
         flat_counts = counts.reshape(-1)
+        pair_counts = pairs[a].reshape(-1)
+        forward = pair_forward[a]
         adjacent = False
-        for v in range(first, last):
+        for k in range(roi.shape[0]):
+            v = roi[k]
             i = flat[v]
-            if i < 0:
-                continue
             before = flat[v - step]
+            after = flat[v + step]
             adjacent |= before >= 0
             # Branch-free: at ~1-2 voxels a run (noisy CT) both tests below mispredict half the time.
             length = (before == i) * length_at[(v - step) & ring] + 1
             length_at[v & ring] = length
-            flat_counts[np.uint64(i * n_runs + length - 1)] += flat[v + step] != i
+            flat_counts[np.uint64(i * n_runs + length - 1)] += after != i
+            if want_pairs:
+                j = after if forward else before
+                if j >= 0:
+                    pair_counts[np.uint64(i * n_levels + j)] += 1.0
         if zero_flat and not adjacent and not _line_holds_several(flat, step, first, last, length_at, ring):
             counts[:, :] = 0.0
+
+
+@njit(**JIT)
+def roi_positions(flat, first, last):
+    """Flat indices ``v`` in ``[first, last)`` with ``flat[v] >= 0`` (the ROI's voxels), in raster order."""
+    out = np.empty(last - first, dtype=np.int64)
+    n = 0
+    for v in range(first, last):
+        out[n] = v
+        n += flat[v] >= 0  # branch-free: ROI borders would mispredict
+    return out[:n]
 
 
 @njit(**JIT)
@@ -161,18 +186,36 @@ def glrlm_matrix(levels, angles, n_levels, zero_flat_angles=True):
     numpy.ndarray
         float64 (n_angles, n_levels, max(levels.shape)); column r counts runs of length r + 1.
     """
+    return _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs=False)[0]
+
+
+def glrlm_glcm_matrices(levels, angles, n_levels, zero_flat_angles=True):
+    """:func:`glrlm_matrix` and :func:`spinerad.kernels.glcm.glcm_matrix` of the same angles, in one pass.
+
+    The run pass loads each ROI voxel's neighbours one step back and on along every angle; counting the
+    co-occurrence with the neighbour at ``+angle`` there costs one more increment instead of a second pass.
+    Returns ``(runs, pairs)``: exactly what the two functions return.
+    """
+    return _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs=True)
+
+
+def _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs):
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_runs = max(levels.shape)
     out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
+    n_pair_levels = n_levels if with_pairs else 0
+    pairs = np.zeros((angles.shape[0], n_pair_levels, n_pair_levels), dtype=np.float64)
     if levels.size == 0 or angles.shape[0] == 0:
-        return out
+        return out, pairs
     # A border as wide as the longest step: every step from a box voxel lands in the box or the border.
     pad = max(1, int(np.abs(angles).max()))
     flat, strides = padded_flat(levels, pad, OUTSIDE_BOX)
     first = pad * int(strides.sum())
     last = first + int(np.dot(np.array(levels.shape) - 1, strides)) + 1
-    _glrlm_kernel(flat, np.abs(angles @ strides), first, last, bool(zero_flat_angles), out)
-    return out
+    roi = roi_positions(flat, first, last)
+    signed = angles @ strides
+    _glrlm_kernel(flat, roi, np.abs(signed), first, last, bool(zero_flat_angles), out, signed > 0, pairs)
+    return out, pairs
 
 
 def prepare_glrlm(counts, angle_weights=None):

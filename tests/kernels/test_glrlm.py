@@ -96,3 +96,20 @@ def test_thread_count_does_not_change_the_counts():
         numba.set_num_threads(previous)
     np.testing.assert_array_equal(one, many)
     np.testing.assert_array_equal(one, naive_glrlm(levels, angles, 40))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_one_pass_for_runs_and_pairs_equals_each_kernel(seed):
+    """glrlm_glcm_matrices gives glrlm_matrix's and glcm_matrix's counts exactly (3D, force2D, thin boxes)."""
+    from spinerad.kernels import glcm_matrix
+    from spinerad.kernels.glrlm import glrlm_glcm_matrices
+
+    rng = np.random.default_rng(300 + seed)
+    for _ in range(40):
+        shape = tuple(int(s) for s in rng.integers(1, 9, size=3))
+        n_levels = int(rng.integers(1, 8))
+        levels = random_levels(rng, shape, n_levels, rng.uniform(0.2, 1.0))
+        angles = generate_angles(shape, (1,), bool(rng.random() < 0.3), int(rng.integers(0, 3)))
+        runs, pairs = glrlm_glcm_matrices(levels, angles, n_levels)
+        np.testing.assert_array_equal(runs, glrlm_matrix(levels, angles, n_levels))
+        np.testing.assert_array_equal(pairs, glcm_matrix(levels, angles, n_levels))
