@@ -16,6 +16,7 @@ from ._config import JIT, JIT_PARALLEL
 from .firstorder import FEATURE_NAMES
 
 EPS = np.spacing(1)
+LOG2_EPS = math.log2(EPS)
 
 
 def pairwise_block_body(a, lo, n):
@@ -109,7 +110,8 @@ def histogram_features_body(counts, n_counts, n, terms, stack, left):
     """
     for g in range(n_counts):
         p = counts[g] / n
-        terms[g] = p * math.log2(p + EPS)
+        # most of the ROI's levels are absent from one kernel: their term is 0 * log2(eps), no logarithm
+        terms[g] = p * math.log2(p + EPS) if p != 0.0 else p * LOG2_EPS
     entropy = -1.0 * pairwise_sum(terms, 0, n_counts, stack, left)
     for g in range(n_counts):
         p = counts[g] / n
@@ -261,7 +263,8 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
             entropy, uniformity = histogram_features(counts, n_levels, n, terms, stack, left)
             for g in range(n_levels):
                 counts[g] = 0.0
-            s = np.sort(srt[:n])
+            s = srt[:n]
+            s.sort()  # in place: no allocation per voxel
             intensity_features(
                 x,
                 valid,
