@@ -257,12 +257,19 @@ class FeatureMaps(Mapping):
 
     def array(self, name):
         """The map as a float64 (z, y, x) array on the map grid: ``initValue`` outside the ROI."""
-        out = np.full(self.grid.shape, self.init_value, dtype=np.float64)
-        out[self.grid.roi] = self.voxel_values(name)  # boolean indexing walks C order, as coords do
-        return out
+        return self._on_grid(self.voxel_values(name))
 
     def __getitem__(self, name):
-        result = sitk.GetImageFromArray(self.array(name))
+        return self.image_of(self.voxel_values(name))
+
+    def _on_grid(self, voxel_values):
+        out = np.full(self.grid.shape, self.init_value, dtype=np.float64)
+        out[self.grid.roi] = voxel_values  # boolean indexing walks C order, as coords do
+        return out
+
+    def image_of(self, voxel_values):
+        """A SimpleITK map on the grid holding ``voxel_values`` (ROI voxels in ``grid.coords`` order)."""
+        result = sitk.GetImageFromArray(self._on_grid(voxel_values))
         result.CopyInformation(self._reference)
         return result
 
@@ -362,8 +369,7 @@ def iter_feature_maps(
     """
     for maps, selected, values in _compute_classes(image, mask, params, label, progress, timer, batch, device):
         for name, column in selected:
-            maps.add(name, values, column)
-            yield name, maps[name]
+            yield name, maps.image_of(values[:, column])  # not kept in maps: one class at a time in memory
 
 
 def feature_maps(image, mask, params=None, label=None, progress=None, timer=None, device="cpu"):
