@@ -367,7 +367,8 @@ def iter_feature_maps(
         The ROI's per-voxel values; other voxels hold ``initValue``. Only one class's values are held at a
         time (the maps are yielded as each class is computed).
     """
-    for maps, selected, values in _compute_classes(image, mask, params, label, progress, timer, batch, device):
+    steps = _compute_classes(image, mask, params, label, progress, timer, batch, device)
+    for maps, selected, values in steps:
         for name, column in selected:
             yield name, maps.image_of(values[:, column])  # not kept in maps: one class at a time in memory
 
@@ -390,4 +391,12 @@ def map_file_name(feature_name, case_index=1):
     return f"Case-{case_index}_{feature_name}.nrrd"
 
 
-__all__ = ["VOXEL_CLASSES", "FeatureMaps", "MapGrid", "feature_maps", "iter_feature_maps", "map_file_name", "map_grid"]
+__all__ = [
+    "VOXEL_CLASSES",
+    "FeatureMaps",
+    "MapGrid",
+    "feature_maps",
+    "iter_feature_maps",
+    "map_file_name",
+    "map_grid",
+]
