@@ -241,17 +241,18 @@ class FeatureMaps(Mapping):
     """
 
     def __init__(self, grid, init_value):
-        self.grid = grid
+        # the grid's ROI and geometry only: not grid.image, which may be the whole input volume
+        self.roi = grid.roi  #: bool (z, y, x) on the map grid: the voxels the maps define
         self.init_value = init_value
         self._reference = grid.reference()
         self._columns = {}  # name -> (per-voxel values of the class, column)
 
     def add(self, name, values, column):
-        """Register ``values[:, column]`` (the ROI voxels in ``grid.coords`` order) as the map ``name``."""
+        """Register ``values[:, column]`` (the ROI voxels in the grid's ``coords`` order) as the map ``name``."""
         self._columns[name] = (values, column)
 
     def voxel_values(self, name):
-        """The map's values at the ROI voxels, in ``grid.coords`` order (a view)."""
+        """The map's values at the ROI voxels, in the grid's ``coords`` order (a view)."""
         values, column = self._columns[name]
         return values[:, column]
 
@@ -263,12 +264,12 @@ class FeatureMaps(Mapping):
         return self.image_of(self.voxel_values(name))
 
     def _on_grid(self, voxel_values):
-        out = np.full(self.grid.shape, self.init_value, dtype=np.float64)
-        out[self.grid.roi] = voxel_values  # boolean indexing walks C order, as coords do
+        out = np.full(self.roi.shape, self.init_value, dtype=np.float64)
+        out[self.roi] = voxel_values  # boolean indexing walks C order, as coords do
         return out
 
     def image_of(self, voxel_values):
-        """A SimpleITK map on the grid holding ``voxel_values`` (ROI voxels in ``grid.coords`` order)."""
+        """A SimpleITK map on the grid holding ``voxel_values`` (ROI voxels in the grid's ``coords`` order)."""
         result = sitk.GetImageFromArray(self._on_grid(voxel_values))
         result.CopyInformation(self._reference)
         return result
