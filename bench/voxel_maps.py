@@ -1,6 +1,7 @@
 """Feature-map speed: voxels per second of spinerad's voxel-wise maps vs PyRadiomics 3.0.1's voxel mode.
 
-``python bench/voxel_maps.py [--sizes 500 5000 50000] [--radii 1 2] [--pyradiomics-max 500]``
+``python bench/voxel_maps.py [--sizes 500 5000 50000] [--radii 1 2] [--pyradiomics-max 500] [--per-class]
+[--materialise]``
 
 The full texture set (firstorder + glcm + glrlm + glszm + gldm + ngtdm, every non-deprecated feature,
 binWidth 25, Original image, maskedKernel) on lung2 (CT, 512 x 512 x 61) with ball-shaped ROIs of about
@@ -12,9 +13,12 @@ discretisation, kernels, map assembly). Medians of ``--repeat`` runs for spinera
 Wall time and process CPU time (all threads) are both reported: on a shared machine the wall-time ratio
 depends on how many cores each side actually got; the load average is printed with every row.
 ``spinerad_kernels_voxels_per_s`` counts the six classes' kernel calls alone: on small ROIs the end-to-end
-time is dominated by work that does not depend on the ROI (the scan of the whole 16-million-voxel mask,
-~10 ms, and building ~90 SimpleITK map images). Larger ROIs are compared with PyRadiomics' rate on the
-smallest (``speedup_vs_pyradiomics_smallest``).
+time also holds work that does not depend on the ROI (the scan of the whole 16-million-voxel mask, ~1.5 ms).
+``feature_maps`` returns the maps as a mapping whose SimpleITK images are built when read (PyRadiomics'
+``execute`` builds all of them); ``--materialise`` also reads every map's image inside the timed region
+(``spinerad_with_images_*`` columns), the cost a caller pays who wants them all. ``--per-class`` adds each
+class's median kernel milliseconds (``ms_<class>``) and the stages outside the kernels. Larger ROIs are
+compared with PyRadiomics' rate on the smallest (``speedup_vs_pyradiomics_smallest``).
 """
 
 import argparse
@@ -60,19 +64,26 @@ def params(radius):
     }
 
 
-def time_spinerad(image, mask, p, repeat):
+def time_spinerad(image, mask, p, repeat, materialise=False):
+    """Medians of (wall s, CPU s, kernel s, {stage: ms}) and the number of maps."""
     times = []
     cpu = []
     kernels = []
+    stages = []
     for _ in range(repeat):
         timer = StageTimer()
         start = time.perf_counter()
         start_cpu = time.process_time()
         maps = voxel_maps.feature_maps(image, mask, p, timer=timer)
+        if materialise:
+            for name in maps:
+                maps[name]
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
         kernels.append(sum(timer.ms.get(c, 0.0) for c in CLASSES) / 1e3)
-    return statistics.median(times), statistics.median(cpu), statistics.median(kernels), len(maps)
+        stages.append(timer.ms)
+    stage_ms = {k: round(statistics.median(s.get(k, 0.0) for s in stages), 3) for k in stages[0]}
+    return statistics.median(times), statistics.median(cpu), statistics.median(kernels), stage_ms, len(maps)
 
 
 def time_pyradiomics(image, mask, p):
@@ -95,6 +106,8 @@ def main():
     parser.add_argument("--radii", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--pyradiomics-max", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--per-class", action="store_true", help="median ms of each class's kernels")
+    parser.add_argument("--materialise", action="store_true", help="also time building every map's image")
     args = parser.parse_args()
     folder = SHARED / "data" / "peers" / "pyradiomics" / "images"
     image = sitk.ReadImage(str(folder / "lung2_image.nrrd"))
@@ -109,7 +122,7 @@ def main():
         n = int(np.sum(sitk.GetArrayFromImage(roi)))
         for radius in args.radii:
             p = params(radius)
-            seconds, cpu, kernel_seconds, n_maps = time_spinerad(image, roi, p, args.repeat)
+            seconds, cpu, kernel_seconds, stage_ms, n_maps = time_spinerad(image, roi, p, args.repeat)
             row = {
                 "roi_voxels": n,
                 "kernel_radius": radius,
@@ -120,6 +133,12 @@ def main():
                 # the six classes' kernel calls alone (no intake of the whole volume, no map assembly)
                 "spinerad_kernels_voxels_per_s": round(n / kernel_seconds, 1),
             }
+            if args.per_class:
+                row.update({f"ms_{stage}": ms for stage, ms in stage_ms.items()})
+            if args.materialise:
+                with_images, _, _, _, _ = time_spinerad(image, roi, p, args.repeat, materialise=True)
+                row["spinerad_with_images_s"] = round(with_images, 3)
+                row["spinerad_with_images_voxels_per_s"] = round(n / with_images, 1)
             if size <= args.pyradiomics_max:
                 ref_seconds, ref_cpu, ref_maps = time_pyradiomics(image, roi, p)
                 assert ref_maps == n_maps, (ref_maps, n_maps)

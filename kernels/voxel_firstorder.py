@@ -3,8 +3,11 @@
 PyRadiomics' voxel mode gathers each kernel into a row of ``Nk`` values (NaN where the neighbour is off the
 grid or not valid) in the order of its kernel offsets and reduces the rows with ``numpy.nan*``. The means
 here are NumPy's pairwise sums over the same row layout (NaN counted as 0), so a flat kernel gives exactly
-zero central moments as it does in PyRadiomics; percentiles use NumPy's linear interpolation. The histogram
-features (Entropy, Uniformity) run over the grey levels present in the whole ROI, as PyRadiomics' do.
+zero central moments as it does in PyRadiomics; percentiles use NumPy's linear interpolation. The third
+and fourth powers of the deviations are products (NumPy's ``power`` calls ``pow``, which cost a third of
+the kernel): at most 2 ulp a term, Skewness and Kurtosis within 2e-12 relative of the ``pow`` values on
+lung2. The histogram features (Entropy, Uniformity) run over the grey levels present in the whole ROI, as
+PyRadiomics' do.
 """
 
 import math
@@ -16,6 +19,7 @@ from ._config import JIT, JIT_PARALLEL
 from .firstorder import FEATURE_NAMES
 
 EPS = np.spacing(1)
+LOG2_EPS = math.log2(EPS)
 
 
 def pairwise_block_body(a, lo, n):
@@ -109,7 +113,8 @@ def histogram_features_body(counts, n_counts, n, terms, stack, left):
     """
     for g in range(n_counts):
         p = counts[g] / n
-        terms[g] = p * math.log2(p + EPS)
+        # most of the ROI's levels are absent from one kernel: their term is 0 * log2(eps), no logarithm
+        terms[g] = p * math.log2(p + EPS) if p != 0.0 else p * LOG2_EPS
     entropy = -1.0 * pairwise_sum(terms, 0, n_counts, stack, left)
     for g in range(n_counts):
         p = counts[g] / n
@@ -137,10 +142,13 @@ def intensity_features_body(
         work[k] = d * d if valid[k] else 0.0
     m2 = pairwise_sum(work, 0, nk, stack, left) / n
     for k in range(nk):
-        work[k] = (x[k] - mean) ** 3.0 if valid[k] else 0.0
+        d = x[k] - mean
+        work[k] = d * d * d if valid[k] else 0.0
     m3 = pairwise_sum(work, 0, nk, stack, left) / n
     for k in range(nk):
-        work[k] = (x[k] - mean) ** 4.0 if valid[k] else 0.0
+        d = x[k] - mean
+        d2 = d * d
+        work[k] = d2 * d2 if valid[k] else 0.0
     m4 = pairwise_sum(work, 0, nk, stack, left) / n
     p10 = percentile(s, n, 0.1)
     p25 = percentile(s, n, 0.25)
@@ -261,7 +269,8 @@ def firstorder_maps(values, levels, coords, offsets, n_levels, shift, voxel_volu
             entropy, uniformity = histogram_features(counts, n_levels, n, terms, stack, left)
             for g in range(n_levels):
                 counts[g] = 0.0
-            s = np.sort(srt[:n])
+            s = srt[:n]
+            s.sort()  # in place: no allocation per voxel
             intensity_features(
                 x,
                 valid,

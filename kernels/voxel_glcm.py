@@ -66,11 +66,15 @@ def voxel_features_body(
     p_sum = scratch[7]
     p_diff = scratch[8]
     active = order[1]
+    used = w  # during the counting of one angle: 1 for the levels in a pair (MCC reuses the row later)
+    # counts is zeroed once per kernel; after each angle only the cells it used are zeroed again
+    for i in range(n):
+        for j in range(n):
+            counts[i, j] = 0.0
     kept = 0
     for a in range(n_angles):
         for i in range(n):
-            for j in range(n):
-                counts[i, j] = 0.0
+            used[i] = 0.0
         az, ay, ax = angles[a, 0], angles[a, 1], angles[a, 2]
         total = 0.0
         for bz in range(max(0, -az), min(sz, sz - az)):
@@ -82,6 +86,8 @@ def voxel_features_body(
                         if j >= 0:
                             counts[i, j] += 1.0
                             total += 1.0
+                            used[i] = 1.0
+                            used[j] = 1.0
         # PyRadiomics drops an angle without any pair (the voxel computed alone)
         if not (total > 0 or n_angles == 1):
             continue
@@ -92,12 +98,7 @@ def voxel_features_body(
         # 0 to every feature sum and only zero eigenvalues to Q
         na = 0
         for i in range(n):
-            used = False
-            for j in range(n):
-                if counts[i, j] != 0.0 or counts[j, i] != 0.0:
-                    used = True
-                    break
-            if used or total == 0:
+            if used[i] != 0.0 or total == 0:
                 active[na] = i
                 ga[na] = g[i]
                 na += 1
@@ -107,6 +108,10 @@ def voxel_features_body(
                 j = active[jj]
                 c = counts[i, j] + counts[j, i] if symmetrical else counts[i, j]
                 p[ii, jj] = c / norm
+        for ii in range(na):
+            i = active[ii]
+            for jj in range(na):
+                counts[i, active[jj]] = 0.0
         matrix_features(p, na, ga, ng_max, symmetrical, px, py, p_sum, p_diff, row)
         for f in range(_N_FORMULAS):
             feats[f, kept] = row[f]

@@ -21,6 +21,7 @@ batch, so Joint Average can be NaN or not; a voxel whose MCC raises leaves the w
 """
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -246,33 +247,61 @@ def _check_supported(params):
                 raise NotSupported("the MCC map needs symmetricalGLCM: true in this version of spinerad")
 
 
-def iter_feature_maps(
-    image, mask, params=None, label=None, progress=None, timer=None, batch=None, device="cpu"
-):
-    """Yield ``(feature name, SimpleITK.Image)`` for every enabled voxel-wise feature, one map at a time.
+class FeatureMaps(Mapping):
+    """The feature maps of one ROI: ``{feature name: SimpleITK.Image}``, each image built when it is read.
 
-    Parameters
-    ----------
-    image, mask : str, pathlib.Path or SimpleITK.Image
-    params : parameter file, mapping or :class:`~spinerad.settings.ExtractionParams`; its ``voxelSetting``
-        section sets the kernel (``kernelRadius``, ``maskedKernel``, ``initValue``, ``voxelBatch``).
-    label : int or None
-        ROI label (overrides the ``label`` setting).
-    progress : callable or None
-        ``progress(description, total)`` returning an object with ``update(n)`` and ``close()`` (a tqdm
-        factory), called once per class and image type.
-    timer : StageTimer or None
-    batch : int or None
-        Voxels per kernel call (default ``voxelBatch`` when set, else :data:`CHUNK`); results do not
-        depend on it.
-    device : {"cpu", "cuda"}
-        ``cuda`` runs every class on its CUDA twin (``kernels/gpu_voxel_*.py``) on the GPU.
+    The maps are held as the values of the ROI voxels (one column per feature, ``n_voxels x 8`` bytes a map,
+    not a whole grid each): a map's grid array and SimpleITK image are made only for the maps a caller reads
+    (:meth:`array`, ``maps[name]``), and anew at each read. Building ~90 grid images that nobody reads was the
+    largest fixed cost of a small ROI.
+    """
 
-    Yields
-    ------
-    (str, SimpleITK.Image)
-        PyRadiomics' feature name (``original_glcm_Contrast``) and its float64 map on the map grid.
-        The ROI's per-voxel values; other voxels hold ``initValue``.
+    def __init__(self, grid, init_value):
+        # the grid's ROI and geometry only: not grid.image, which may be the whole input volume
+        self.roi = grid.roi  #: bool (z, y, x) on the map grid: the voxels the maps define
+        self.init_value = init_value
+        self._reference = grid.reference()
+        self._columns = {}  # name -> (per-voxel values of the class, column)
+
+    def add(self, name, values, column):
+        """Register ``values[:, column]`` (the ROI voxels in the grid's ``coords`` order) as the map ``name``."""
+        self._columns[name] = (values, column)
+
+    def voxel_values(self, name):
+        """The map's values at the ROI voxels, in the grid's ``coords`` order (a view)."""
+        values, column = self._columns[name]
+        return values[:, column]
+
+    def array(self, name):
+        """The map as a float64 (z, y, x) array on the map grid: ``initValue`` outside the ROI."""
+        return self._on_grid(self.voxel_values(name))
+
+    def __getitem__(self, name):
+        return self.image_of(self.voxel_values(name))
+
+    def _on_grid(self, voxel_values):
+        out = np.full(self.roi.shape, self.init_value, dtype=np.float64)
+        out[self.roi] = voxel_values  # boolean indexing walks C order, as coords do
+        return out
+
+    def image_of(self, voxel_values):
+        """A SimpleITK map on the grid holding ``voxel_values`` (ROI voxels in the grid's ``coords`` order)."""
+        result = sitk.GetImageFromArray(self._on_grid(voxel_values))
+        result.CopyInformation(self._reference)
+        return result
+
+    def __iter__(self):
+        return iter(self._columns)
+
+    def __len__(self):
+        return len(self._columns)
+
+
+def _compute_classes(image, mask, params, label, progress, timer, batch, device):
+    """Yield ``(maps, [(feature name, column)], values)`` per class and image type (the kernels' work).
+
+    ``maps`` is the one :class:`FeatureMaps` of the ROI (the same object at every step), ``values`` the class's
+    (n_voxels, n_columns) kernel output; the first step, before any kernel, selects nothing.
     """
     params = _resolve_params(params)
     _check_device(device)
@@ -284,7 +313,8 @@ def iter_feature_maps(
     mask = intake.read_image(mask, "mask")
     roi = _prepare(image, mask, settings, timer)
     grid = map_grid(roi, voxel.kernel_radius)
-    reference = grid.reference()
+    maps = FeatureMaps(grid, voxel.init_value)
+    yield maps, (), None  # the (still empty) maps, also when no voxel-wise class is enabled
     coords = grid.coords
     chunk = batch or (voxel.voxel_batch if voxel.voxel_batch > 0 else CHUNK)
     valid = grid.roi if voxel.masked_kernel else np.ones(grid.shape, dtype=bool)
@@ -320,19 +350,56 @@ def iter_feature_maps(
                 finally:
                     if bar is not None:
                         bar.close()
-                for name in names:
-                    if name not in columns:
-                        continue
-                    values_map = np.full(grid.shape, voxel.init_value, dtype=np.float64)
-                    values_map[tuple(coords.T)] = out[:, columns.index(name)]
-                    result = sitk.GetImageFromArray(values_map)
-                    result.CopyInformation(reference)
-                    yield f"{prefix}_{class_name}_{name}", result
+                selected = [(f"{prefix}_{class_name}_{n}", columns.index(n)) for n in names if n in columns]
+                yield maps, selected, out
+
+
+def iter_feature_maps(
+    image, mask, params=None, label=None, progress=None, timer=None, batch=None, device="cpu"
+):
+    """Yield ``(feature name, SimpleITK.Image)`` for every enabled voxel-wise feature, one map at a time.
+
+    Parameters
+    ----------
+    image, mask : str, pathlib.Path or SimpleITK.Image
+    params : parameter file, mapping or :class:`~spinerad.settings.ExtractionParams`; its ``voxelSetting``
+        section sets the kernel (``kernelRadius``, ``maskedKernel``, ``initValue``, ``voxelBatch``).
+    label : int or None
+        ROI label (overrides the ``label`` setting).
+    progress : callable or None
+        ``progress(description, total)`` returning an object with ``update(n)`` and ``close()`` (a tqdm
+        factory), called once per class and image type.
+    timer : StageTimer or None
+    batch : int or None
+        Voxels per kernel call (default ``voxelBatch`` when set, else :data:`CHUNK`); results do not
+        depend on it.
+    device : {"cpu", "cuda"}
+        ``cuda`` runs every class on its CUDA twin (``kernels/gpu_voxel_*.py``) on the GPU.
+
+    Yields
+    ------
+    (str, SimpleITK.Image)
+        PyRadiomics' feature name (``original_glcm_Contrast``) and its float64 map on the map grid.
+        The ROI's per-voxel values; other voxels hold ``initValue``. Only one class's values are held at a
+        time (the maps are yielded as each class is computed).
+    """
+    steps = _compute_classes(image, mask, params, label, progress, timer, batch, device)
+    for maps, selected, values in steps:
+        for name, column in selected:
+            yield name, maps.image_of(values[:, column])  # not kept in maps: one class at a time in memory
 
 
 def feature_maps(image, mask, params=None, label=None, progress=None, timer=None, device="cpu"):
-    """All enabled feature maps as ``{name: SimpleITK.Image}`` (see :func:`iter_feature_maps`)."""
-    return dict(iter_feature_maps(image, mask, params, label, progress, timer, device=device))
+    """All enabled feature maps as a :class:`FeatureMaps` mapping ``{name: SimpleITK.Image}``.
+
+    Arguments as :func:`iter_feature_maps`. The values of every map are computed here; each map's image is
+    built when it is read (see :class:`FeatureMaps`).
+    """
+    maps = None
+    for maps, selected, values in _compute_classes(image, mask, params, label, progress, timer, None, device):
+        for name, column in selected:
+            maps.add(name, values, column)
+    return maps
 
 
 def map_file_name(feature_name, case_index=1):
@@ -340,4 +407,12 @@ def map_file_name(feature_name, case_index=1):
     return f"Case-{case_index}_{feature_name}.nrrd"
 
 
-__all__ = ["VOXEL_CLASSES", "MapGrid", "feature_maps", "iter_feature_maps", "map_file_name", "map_grid"]
+__all__ = [
+    "VOXEL_CLASSES",
+    "FeatureMaps",
+    "MapGrid",
+    "feature_maps",
+    "iter_feature_maps",
+    "map_file_name",
+    "map_grid",
+]

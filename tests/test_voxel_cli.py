@@ -150,3 +150,28 @@ def test_interrupt_between_kernel_calls_stops_cleanly(capsys, study, monkeypatch
     assert code == 130
     assert err.strip() == "spinerad: interrupted"
     assert calls[-1] == "closed"
+
+
+def test_feature_maps_mapping_equals_the_streamed_maps(study):
+    """``feature_maps`` (images built when read) holds what ``iter_feature_maps`` yields, map by map."""
+    folder, params = study
+    image, mask = str(folder / "image.nrrd"), str(folder / "mask.nrrd")
+    streamed = dict(voxel_maps.iter_feature_maps(image, mask, params))
+    maps = voxel_maps.feature_maps(image, mask, params)
+    assert list(maps) == list(streamed) and len(maps) == 3
+    roi = sitk.GetArrayFromImage(sitk.ReadImage(mask))[1:5, 2:7, 3:10] == 1  # the map grid: box + radius
+    for name, expected in streamed.items():
+        grid = maps.array(name)
+        np.testing.assert_array_equal(grid, sitk.GetArrayFromImage(expected))
+        np.testing.assert_array_equal(grid, sitk.GetArrayFromImage(maps[name]))
+        assert maps[name].GetOrigin() == expected.GetOrigin()
+        assert np.all(grid[~roi] == -1.0) and np.all(grid[roi] != -1.0)
+        np.testing.assert_array_equal(maps.voxel_values(name), grid[roi])
+
+
+def test_feature_maps_without_a_voxel_class_are_empty(study):
+    folder, params = study
+    maps = voxel_maps.feature_maps(
+        str(folder / "image.nrrd"), str(folder / "mask.nrrd"), {**params, "featureClass": {"shape": []}}
+    )
+    assert len(maps) == 0 and list(maps) == []

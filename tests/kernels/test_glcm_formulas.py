@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spinerad.kernels.glcm import FEATURE_NAMES, _glcm_feature_kernel
-from spinerad.kernels.glcm_formulas import matrix_features, symmetric_mcc
+from spinerad.kernels.glcm_formulas import matrix_features, symmetric_mcc, tridiagonal_eigenvalues
 
 
 def _random_matrix(rng, n, symmetric, zero_fraction=0.4):
@@ -82,3 +82,35 @@ def test_symmetric_mcc_of_a_rank_one_matrix_is_zero():
     """Rank one (independent levels): true value 0; PyRadiomics reports sqrt of rounding noise (~1e-8)."""
     r = np.array([0.2, 0.5, 0.3])
     assert abs(_mcc(np.outer(r, r))) < 1e-7
+
+
+def _symmetric_case(rng, n, kind):
+    """A random symmetric matrix of one kind that strains an eigenvalue solver."""
+    a = rng.standard_normal((n, n))
+    a = (a + a.T) / 2
+    if kind == "repeated":  # few distinct eigenvalues, each many times
+        q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+        a = (q * rng.choice([-0.5, 0.3, 0.9], size=n)) @ q.T
+    elif kind == "sparse-zero-diagonal":  # splits into blocks, zero diagonal entries
+        a = np.triu(a * (rng.random((n, n)) < 0.2), 1)
+        a = a + a.T
+    elif kind == "tridiagonal-split":  # already tridiagonal, some off-diagonals exactly 0
+        off = rng.standard_normal(n - 1) * (rng.random(n - 1) < 0.5)
+        a = np.diag(np.diag(a)) + np.diag(off, 1) + np.diag(off, -1)
+    elif kind == "tiny":
+        a = a * 1e-6
+    return a
+
+
+@pytest.mark.parametrize("kind", ["dense", "repeated", "sparse-zero-diagonal", "tridiagonal-split", "tiny"])
+def test_tridiagonal_eigenvalues_equal_lapack(kind):
+    """Householder + root-free QL: every eigenvalue within a few ulps of the norm of LAPACK's (eigvalsh)."""
+    rng = np.random.default_rng(len(kind))
+    for _ in range(200):
+        n = int(rng.integers(2, 30))
+        a = _symmetric_case(rng, n, kind)
+        expected = np.linalg.eigvalsh(a)
+        d, e = np.empty(n), np.empty(n)
+        assert tridiagonal_eigenvalues(a.copy(), n, d, e)
+        scale = max(np.max(np.abs(expected)), 1e-300)
+        np.testing.assert_allclose(np.sort(d), expected, rtol=0, atol=2e-14 * scale)
