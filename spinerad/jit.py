@@ -57,11 +57,18 @@ def _read_only(array):
 
 
 def _warm_statistics_types():
-    """The whole-image statistics kernel for every pixel type it takes, read-only as the image views are."""
-    from .kernels.imagestats import TYPES, integer_statistics
+    """The whole-image statistics kernel for every pixel type it takes, read-only as the image views are.
+
+    And the normalisation kernel, for crops of float64 images (read-only views) and of the others (a float64
+    copy): the warm-up study's ROI is below its size threshold, and B-spline resampling normalises inside
+    its own first pass.
+    """
+    from .kernels.imagestats import TYPES, integer_statistics, normalise
 
     for dtype in TYPES:
         integer_statistics(_read_only(np.zeros((2, 2, 2), dtype=dtype)))
+    for volume in (np.zeros((2, 2, 2)), _read_only(np.zeros((2, 2, 2)))):
+        normalise(volume, 0.0, 1.0, None, 1.0)
 
 
 def _warm_log_read_only():

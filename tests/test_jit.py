@@ -140,6 +140,10 @@ preprocessed = _resolve_params({"setting": {"normalize": True, "resampledPixelSp
                                 "imageType": {"Original": {}, "LoG": {"sigma": [2.0]}},
                                 "featureClass": {"firstorder": None}})
 jit.ensure_compiled(preprocessed, "cpu", mask)
+# normalisation without resampling: the filters' crops are normalised apart from any B-spline pass
+normalised = _resolve_params({"setting": {"normalize": True}, "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}},
+                              "featureClass": {"firstorder": None}})
+jit.ensure_compiled(normalised, "cpu", mask)
 event.register("numba:compile", Record())
 timer = spinerad.StageTimer()
 for pixel_type in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkFloat64):
@@ -147,6 +151,8 @@ for pixel_type in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkF
 spinerad.extract(image, mask, ibsi=True)
 for pixel_type in (sitk.sitkInt16, sitk.sitkFloat32):
     spinerad.extract(sitk.Cast(image, pixel_type), mask, params=preprocessed, timer=timer)
+for pixel_type in (sitk.sitkInt16, sitk.sitkFloat64):
+    spinerad.extract(sitk.Cast(image, pixel_type), mask, params=normalised, timer=timer)
 writable = sitk.GetImageFromArray(sitk.GetArrayFromImage(mask).astype(np.int8))  # signed, same item size
 writable.CopyInformation(mask)
 spinerad.extract(image, writable, params=params, timer=timer)
