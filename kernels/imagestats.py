@@ -26,7 +26,8 @@ def _integer_sums_kernel(volume, per_slice, floating):
     """Per z-slice: [sum, sum of squares, minimum, maximum, whole] (int64 arithmetic).
 
     ``floating``: check each voxel; ``whole`` is then 0 when one is not a whole number below ``VALUE_LIMIT``
-    in magnitude (or not finite). Integer volumes skip the check (the compiler takes it out of the loop).
+    in magnitude (or not finite). Integer volumes skip the check. Each row is one branch-free loop (a voxel
+    that fails the check counts as 0), which the compiler vectorises.
     """
     n_z, n_y, n_x = volume.shape
     for z in prange(n_z):
@@ -34,23 +35,25 @@ def _integer_sums_kernel(volume, per_slice, floating):
         squares = np.int64(0)
         low = np.int64(VALUE_LIMIT)
         high = -low
-        whole = 1
+        whole = True
         for y in range(n_y):
-            for x in range(n_x):
-                value = volume[z, y, x]
-                if floating:
-                    if not abs(np.float64(value)) < VALUE_LIMIT:
-                        whole = 0
-                        continue
-                v = np.int64(value)
-                if floating and v != value:
-                    whole = 0
-                total += v
-                squares += v * v
-                if v < low:
-                    low = v
-                if v > high:
-                    high = v
+            if floating:
+                for x in range(n_x):
+                    value = np.float64(volume[z, y, x])
+                    inside = abs(value) < VALUE_LIMIT  # False for NaN and infinities too
+                    v = np.int64(value if inside else 0.0)
+                    whole &= inside & (np.float64(v) == value)
+                    total += v
+                    squares += v * v
+                    low = min(low, v)
+                    high = max(high, v)
+            else:
+                for x in range(n_x):
+                    v = np.int64(volume[z, y, x])
+                    total += v
+                    squares += v * v
+                    low = min(low, v)
+                    high = max(high, v)
         per_slice[z, 0] = total
         per_slice[z, 1] = squares
         per_slice[z, 2] = low

@@ -12,10 +12,11 @@ random volumes, every pixel type PyRadiomics feeds it, and the reference cases a
 - the accumulation ``float32(acc + term * (1 / spacing_d^2))`` over d = x, y, z in float64.
 
 Why hand-written: ITK runs nine whole-volume passes plus image copies through its pipeline for every sigma
-(~250 ns per voxel and sigma here). The same recursions here run over many lines at once (contiguous, so the
-compiler vectorises across lines; each line's own arithmetic is unchanged), in parallel over line blocks, and
-only the lines that reach the requested box are filtered after the first pass: a line along axis a is
-independent of the others, so every later pass is restricted to the box along the axes already filtered.
+(~250 ns per voxel and sigma here). The same recursions here run over many lines at once (neighbouring lines
+side by side, so the compiler vectorises across lines; each line's own arithmetic is unchanged), read where
+they lie in the volume (no transposed copy per pass), in parallel over line blocks; each pass stores only
+the box's part of its lines, and a line along axis a is independent of the others, so every later pass
+filters only the lines inside the box along the axes already filtered.
 
 Arrays are (z, y, x); ``spacing_zyx`` in mm, ``sigma`` in mm.
 """
@@ -35,6 +36,8 @@ _B2 = (0.0902, 0.6100, -2.2355)
 _W1, _L1, _W2, _L2 = 0.6681, -1.3932, 2.0787, -1.3732
 #: Lines filtered together by one task: wide enough to vectorise, small enough for the cache.
 BLOCK = 256
+#: The same for lines along x, which are gathered across rows.
+X_BLOCK = 32
 
 
 def _n_coefficients(sigmad, order, cos1, cos2, exp1, exp2):
@@ -101,24 +104,46 @@ def recursive_coefficients(sigma, spacing, second_order):
 
 
 @njit(**JIT_PARALLEL)
-def _deriche_kernel(src, dst, c, block):
-    """Filter every column of ``src`` (length, lines) into ``dst`` (float32): ITK's ``FilterDataArray``."""
+def _deriche_kernel(src, axis, keep_lo, dst, c, block):
+    """Filter every line of ``src`` (z, y, x) along ``axis`` into ``dst`` (float32): ITK's ``FilterDataArray``.
+
+    The lines are read where they lie (no transposed copy): ``block`` of them side by side, neighbours along x
+    (along y for x lines). ``dst`` has ``src``'s shape except along ``axis``, where it keeps the samples
+    ``keep_lo .. keep_lo + dst.shape[axis]`` of each filtered line.
+    """
     n0, n1, n2, n3 = c[0], c[1], c[2], c[3]
     d1, d2, d3, d4 = c[4], c[5], c[6], c[7]
     m1, m2, m3, m4 = c[8], c[9], c[10], c[11]
     bn1, bn2, bn3, bn4 = c[12], c[13], c[14], c[15]
     bm1, bm2, bm3, bm4 = c[16], c[17], c[18], c[19]
-    ln, n_lines = src.shape
+    n_z, n_y, n_x = src.shape
+    if axis == 0:
+        ln, n_outer, n_lines = n_z, n_y, n_x
+    elif axis == 1:
+        ln, n_outer, n_lines = n_y, n_z, n_x
+    else:
+        ln, n_outer, n_lines = n_x, n_z, n_y
+    kept = dst.shape[axis]
     n_blocks = (n_lines + block - 1) // block
-    for b in prange(n_blocks):
-        lo = b * block
+    for task in prange(n_outer * n_blocks):
+        o = task // n_blocks
+        lo = (task % n_blocks) * block
         w = min(block, n_lines - lo)
         x = np.empty((ln, w))
         s1 = np.empty((ln, w))
         s2 = np.empty((ln, w))
-        for i in range(ln):
+        if axis == 0:
+            for i in range(ln):
+                for j in range(w):
+                    x[i, j] = src[i, o, lo + j]
+        elif axis == 1:
+            for i in range(ln):
+                for j in range(w):
+                    x[i, j] = src[o, i, lo + j]
+        else:
             for j in range(w):
-                x[i, j] = src[i, lo + j]
+                for i in range(ln):
+                    x[i, j] = src[o, lo + j, i]
         e = ln - 1
         for j in range(w):
             v = x[0, j]
@@ -147,25 +172,29 @@ def _deriche_kernel(src, dst, c, block):
             for j in range(w):
                 t = x[i, j] * m1 + x[i + 1, j] * m2 + x[i + 2, j] * m3 + x[i + 3, j] * m4
                 s2[i - 1, j] = t - (s2[i, j] * d1 + s2[i + 1, j] * d2 + s2[i + 2, j] * d3 + s2[i + 3, j] * d4)
-        for i in range(ln):
+        if axis == 0:
+            for i in range(kept):
+                for j in range(w):
+                    dst[i, o, lo + j] = np.float32(s1[keep_lo + i, j] + s2[keep_lo + i, j])
+        elif axis == 1:
+            for i in range(kept):
+                for j in range(w):
+                    dst[o, i, lo + j] = np.float32(s1[keep_lo + i, j] + s2[keep_lo + i, j])
+        else:
             for j in range(w):
-                dst[i, lo + j] = np.float32(s1[i, j] + s2[i, j])
+                for i in range(kept):
+                    dst[o, lo + j, i] = np.float32(s1[keep_lo + i, j] + s2[keep_lo + i, j])
 
 
-def _filter_axis(volume, axis, coefficients):
-    """One recursive pass along ``axis`` of a 3-D array: float32 result of the same shape."""
-    lines = np.ascontiguousarray(np.moveaxis(volume, axis, 0))
-    shape = lines.shape
-    flat = lines.reshape(shape[0], -1)
-    out = np.empty(flat.shape, dtype=np.float32)
-    _deriche_kernel(flat, out, coefficients, BLOCK)
-    return np.moveaxis(out.reshape(shape), 0, axis)
-
-
-def _keep(volume, axis, box):
-    index = [slice(None)] * 3
-    index[axis] = box[axis]
-    return volume[tuple(index)]
+def _filter_axis(volume, axis, coefficients, keep):
+    """One recursive pass along ``axis`` of a C-ordered 3-D array; float32, cut to ``keep`` along ``axis``."""
+    shape = list(volume.shape)
+    shape[axis] = keep.stop - keep.start
+    out = np.empty(shape, dtype=np.float32)
+    # x lines are gathered across rows (strided): fewer side by side keeps that gather within the cache
+    block = BLOCK if axis != 2 else X_BLOCK
+    _deriche_kernel(volume, axis, keep.start, out, coefficients, block)
+    return out
 
 
 def laplacian_of_gaussian(volume, spacing_zyx, sigma, box=None):
@@ -174,19 +203,20 @@ def laplacian_of_gaussian(volume, spacing_zyx, sigma, box=None):
     Every axis must be at least 4 voxels long (ITK's own requirement); ``volume`` is read in float64, as
     ITK casts any pixel type to its real type before filtering.
     """
-    volume = np.asarray(volume, dtype=np.float64)
+    volume = np.ascontiguousarray(volume, dtype=np.float64)
     if box is None:
         box = tuple(slice(0, n) for n in volume.shape)
+    box = tuple(slice(*b.indices(n)[:2]) for b, n in zip(box, volume.shape, strict=True))  # as NumPy clips
     total = None
     for direction in range(3):  # ITK's x, y, z
         axis = 2 - direction
-        term = _filter_axis(volume, axis, recursive_coefficients(sigma, spacing_zyx[axis], True))
-        term = _keep(term, axis, box)
+        coefficients = recursive_coefficients(sigma, spacing_zyx[axis], True)
+        term = _filter_axis(volume, axis, coefficients, box[axis])
         for other in range(3):
             if other != direction:
                 smooth_axis = 2 - other
                 coefficients = recursive_coefficients(sigma, spacing_zyx[smooth_axis], False)
-                term = _keep(_filter_axis(term, smooth_axis, coefficients), smooth_axis, box)
+                term = _filter_axis(term, smooth_axis, coefficients, box[smooth_axis])
         scaled = term.astype(np.float64) * (1.0 / (spacing_zyx[axis] * spacing_zyx[axis]))
         total = (
             scaled.astype(np.float32)

@@ -119,7 +119,7 @@ def _split_axis(data, axis, low, high):
     return out_low.reshape(shape), out_high.reshape(shape)
 
 
-def swtn_level(data, dec_lo, dec_hi, axes):
+def swtn_level(data, dec_lo, dec_hi, axes, box=None, keep_approximation=True):
     """``pywt.swtn(data, wavelet, level=1, start_level=0, axes=axes)[0]``: ``{band name: array}``.
 
     ``data`` of an integer type is filtered in float64, float32 stays float32 (PyWavelets' dtype rules);
@@ -127,17 +127,45 @@ def swtn_level(data, dec_lo, dec_hi, axes):
     taps of some families are computed in float32, not rounded from the float64 ones: see
     :func:`spinerad.imagetypes` for how they are read). Every axis in ``axes`` must have an even length, as
     PyWavelets requires for one level.
+
+    ``box``: (z, y, x) slices; the detail bands (and the approximation too unless ``keep_approximation``)
+    are then returned as their ``[box]`` part only. A line along one axis is independent of the others, so
+    once a band that ends there has been split along an axis, only its lines inside the box along that axis
+    are split further; the values in the box are the same bits.
     """
     data = np.asarray(data)
     dtype = np.float32 if data.dtype == np.float32 else np.float64
     data = np.ascontiguousarray(data, dtype=dtype)
     low = np.asarray(dec_lo, dtype=dtype)
     high = np.asarray(dec_hi, dtype=dtype)
-    bands = [("", data)]
+    # (name, array, axes along which the array is already cut to the box)
+    bands = [("", data, ())]
+    done = []
     for axis in axes:
+        done.append(axis)
         split = []
-        for name, band in bands:
+        for name, band, cut in bands:
             approximation, detail = _split_axis(band, axis, low, high)
-            split += [(name + "a", approximation), (name + "d", detail)]
+            for part_name, part in ((name + "a", approximation), (name + "d", detail)):
+                part_cut = cut
+                if box is not None and ("d" in part_name or not keep_approximation):
+                    part, part_cut = _cut(part, box, done, cut)
+                split.append((part_name, part, part_cut))
         bands = split
-    return dict(bands)
+    if box is None:
+        return {name: band for name, band, _ in bands}
+    out = {}
+    for name, band, cut in bands:
+        if "d" in name or not keep_approximation:
+            band, _ = _cut(band, box, range(data.ndim), cut)
+        out[name] = band
+    return out
+
+
+def _cut(band, box, axes, cut):
+    """``band`` cut to ``box`` along ``axes`` (those in ``cut`` already are), C-ordered; and the new ``cut``."""
+    todo = [axis for axis in axes if axis not in cut]
+    if not todo:
+        return band, cut
+    index = tuple(box[axis] if axis in todo else slice(None) for axis in range(band.ndim))
+    return np.ascontiguousarray(band[index]), tuple(cut) + tuple(todo)

@@ -27,7 +27,6 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
 from .errors import DeviceUnavailable, NotSupported, SpineradError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_DEVICE = 0, 1, 2, 3
@@ -45,6 +44,19 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if "default" in text or _no_default(action.default) or action.default == argparse.SUPPRESS:
             return text
         return super()._get_help_string(action)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the version is read from the package metadata only when asked for (~15 ms of startup)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ._version import __version__
+
+        parser._print_message(f"spinerad {__version__}\n", sys.stdout)
+        parser.exit()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +90,7 @@ def _positive_int(text):
 def build_parser():
     """The argument parser (exposed for documentation and tests)."""
     parser = _Parser(prog="spinerad", description="PyRadiomics-exact radiomics features, fast.")
-    parser.add_argument("--version", action="version", version=f"spinerad {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     extract = commands.add_parser("extract", help="features of one image + mask, as JSON")
@@ -477,6 +489,12 @@ def main(argv=None):
         # skips the ~10^6 objects Numba and SimpleITK leave behind (0.3 s of a 1 s `spinerad extract`).
         # Finalisers and every other atexit handler still run.
         atexit.register(gc.freeze)
+        # Set before NumPy is imported (the parser's DICOM options import it). The numeric work runs in Numba
+        # kernels on Numba's own threads; NumPy's BLAS only sees small matrices here (shape's 3 x 3
+        # covariance, MCC's Ng x Ng), where OpenBLAS's extra threads cost ~40 ms of CPU when NumPy loads them
+        # and compete with Numba's for the cores. Dask's workers make the same choice. A value the user set
+        # wins.
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     logging.basicConfig(level=logging.WARNING, format="spinerad: warning: %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     _normalise_lists(args)

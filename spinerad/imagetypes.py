@@ -81,37 +81,47 @@ def _wavelet_taps(name, dtype):
     return approximation[where], detail[where]
 
 
-def _swtn(data, axes, settings):
-    """One undilated ``pywt.swtn`` level (PyRadiomics' call), by :mod:`spinerad.kernels.swt` where it applies."""
+def _swtn(data, axes, settings, box=None, keep_approximation=True):
+    """One undilated ``pywt.swtn`` level (PyRadiomics' call), by :mod:`spinerad.kernels.swt` where it applies.
+
+    ``box``: the detail bands (and the approximation unless ``keep_approximation``) are only needed there.
+    """
     if data.dtype in (np.float32, np.float64) or data.dtype.kind in "iub":
         from .kernels.swt import swtn_level
 
         dtype = np.float32 if data.dtype == np.float32 else np.float64
-        return swtn_level(data, *_wavelet_taps(settings.wavelet, dtype), axes)
+        return swtn_level(data, *_wavelet_taps(settings.wavelet, dtype), axes, box, keep_approximation)
     import pywt
 
-    return pywt.swtn(data, pywt.Wavelet(settings.wavelet), level=1, start_level=0, axes=axes)[0]
+    bands = pywt.swtn(data, pywt.Wavelet(settings.wavelet), level=1, start_level=0, axes=axes)[0]
+    if box is not None:
+        bands = {k: v if k == "a" * len(axes) and keep_approximation else v[box] for k, v in bands.items()}
+    return bands
 
 
-def _swt(array, axes, settings):
-    original_shape = array.shape
-    padding = tuple((0, 1 if n % 2 != 0 else 0) for n in original_shape)
-    data = np.pad(np.asarray(array).copy(), padding, "wrap")
-    unpad = tuple(slice(None, -1 if n % 2 != 0 else None) for n in original_shape)
+def _swt(array, axes, settings, box):
+    """PyRadiomics' ``_swt3``: every level's detail bands and the last approximation, on ``box`` only.
+
+    ``box`` lies inside ``array``; odd axes are padded at their end (wrap), as PyRadiomics does, so its
+    indices hold in the padded data too.
+    """
+    padding = tuple((0, 1 if n % 2 != 0 else 0) for n in array.shape)
+    data = np.pad(np.asarray(array), padding, "wrap")
     approx_key = "a" * len(axes)
     for _ in range(settings.start_level):
-        data = _swtn(data, axes, settings)[approx_key].copy()
+        data = _swtn(data, axes, settings)[approx_key]
     levels = []
-    for _ in range(settings.start_level, settings.start_level + settings.level):
-        decomposition = _swtn(data, axes, settings)
-        data = decomposition[approx_key].copy()
+    last = settings.start_level + settings.level - 1
+    for level in range(settings.start_level, settings.start_level + settings.level):
+        decomposition = _swtn(data, axes, settings, box, keep_approximation=level != last)
+        data = decomposition[approx_key]
         details = {}
         for key, band in decomposition.items():
             if key == approx_key:
                 continue
-            details[key.replace("a", "L").replace("d", "H")] = band.copy()[unpad]
+            details[key.replace("a", "L").replace("d", "H")] = band
         levels.append(details)
-    return data[unpad], levels
+    return data, levels
 
 
 def wavelet(source, settings):
@@ -127,14 +137,14 @@ def wavelet(source, settings):
         axes.remove(settings.force2d_dimension)
     margin = wavelet_margin(settings.wavelet, settings.start_level, settings.level)
     image, box = source.region((margin,) * 3, wrap=True)
-    approximation, levels = _swt(_array(image), tuple(axes), settings)
+    approximation, levels = _swt(_array(image), tuple(axes), settings, box)
     for index, bands in enumerate(levels, start=1):
         for band, values in bands.items():
-            yield ("wavelet-%s" % band if index == 1 else "wavelet%s-%s" % (index, band)), values[box]
+            yield ("wavelet-%s" % band if index == 1 else "wavelet%s-%s" % (index, band)), values
     low = "L" * len(axes)
     yield (
         ("wavelet-%s" % low if len(levels) == 1 else "wavelet%s-%s" % (len(levels), low)),
-        approximation[box],
+        approximation,
     )
 
 

@@ -12,6 +12,7 @@ shows compiling/loading as the ``compile`` stage and every other stage as pure c
 is built, so that the first study on the machine does not pay for it.
 """
 
+import os
 import sys
 import threading
 import time
@@ -56,11 +57,18 @@ def _read_only(array):
 
 
 def _warm_statistics_types():
-    """The whole-image statistics kernel for every pixel type it takes, read-only as the image views are."""
-    from .kernels.imagestats import TYPES, integer_statistics
+    """The whole-image statistics kernel for every pixel type it takes, read-only as the image views are.
+
+    And the normalisation kernel, for crops of float64 images (read-only views) and of the others (a float64
+    copy): the warm-up study's ROI is below its size threshold, and B-spline resampling normalises inside
+    its own first pass.
+    """
+    from .kernels.imagestats import TYPES, integer_statistics, normalise
 
     for dtype in TYPES:
         integer_statistics(_read_only(np.zeros((2, 2, 2), dtype=dtype)))
+    for volume in (np.zeros((2, 2, 2)), _read_only(np.zeros((2, 2, 2)))):
+        normalise(volume, 0.0, 1.0, None, 1.0)
 
 
 def _warm_log_read_only():
@@ -102,6 +110,55 @@ PREPROCESSING_KERNELS = {
 }
 
 
+#: SciPy's BLAS module, the one Numba imports to answer "is BLAS available?"
+_BLAS_PROBE = "scipy.linalg.cython_blas"
+
+
+def _blas_module_installed():
+    """Whether SciPy's ``linalg/cython_blas`` extension is installed, found without importing ``scipy.linalg``."""
+    import importlib.machinery
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("scipy")  # a top-level name: found, not imported
+    except (ImportError, ValueError):
+        return False
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    loader = (importlib.machinery.ExtensionFileLoader, importlib.machinery.EXTENSION_SUFFIXES)
+    for folder in spec.submodule_search_locations:
+        finder = importlib.machinery.FileFinder(os.path.join(folder, "linalg"), loader)
+        if finder.find_spec(_BLAS_PROBE) is not None:
+            return True
+    return False
+
+
+def initialise_numba_target():
+    """Initialise Numba's CPU target without importing ``scipy.linalg`` for its BLAS probe (startup cost).
+
+    Numba's first kernel call (compiled or loaded from the cache) imports ``numba.np.arraymath``, which asks
+    whether BLAS is available by importing ``scipy.linalg.cython_blas``: that imports all of ``scipy.linalg``
+    and loads SciPy's own OpenBLAS, 0.1-0.16 s of a 1 s ``spinerad extract``, for kernels that never call
+    BLAS (spinerad's only LAPACK user, IBSI morphology's ellipsoid, links it when it runs, as Numba always
+    does). When the extension module is installed (so the probe's answer is yes either way), a placeholder
+    stands in for it while that one import runs and is removed right after, so a later
+    ``import scipy.linalg.cython_blas`` loads the real module. Numba's other check, that SciPy's BLAS integer
+    width matches Numba's build (``scipy.__config__``), still runs.
+    """
+    if "numba.np.arraymath" in sys.modules:
+        return
+    import types
+
+    stand_in = _BLAS_PROBE not in sys.modules and _blas_module_installed()
+    if stand_in:
+        sys.modules[_BLAS_PROBE] = types.ModuleType(_BLAS_PROBE)
+    try:
+        import numba.np.arraymath  # noqa: F401  (what the first kernel call would import)
+    finally:
+        if stand_in:
+            del sys.modules[_BLAS_PROBE]
+
+
 def _needed(params, device, mask_itemsize, ibsi):
     families = ("ibsi",) if ibsi else tuple(name for name, _ in params.feature_classes)
     keys = {(family, device) for family in families}
@@ -128,31 +185,38 @@ def ensure_compiled(params, device="cpu", mask=None, ibsi=False):
     """
     if getattr(_local, "warming", False):  # the warm-up extraction itself
         return
-    keys = _needed(params, device, None if mask is None else _mask_itemsize(mask), ibsi)
+    itemsize = None if mask is None else _mask_itemsize(mask)
+    keys = _needed(params, device, itemsize, ibsi)
     if keys <= _ready:
         return
     with _lock:  # a threaded server: one thread compiles, the others wait for it
         missing = keys - _ready
         if missing:
-            _warm(missing)
+            initialise_numba_target()
+            _warm(missing, itemsize or 1)
             _ready.update(missing)
 
 
-def _warm_study():
-    """A small noisy image with an ellipsoid ROI: every kernel code path runs on it, in ~10 ms once loaded."""
+def _warm_study(mask_itemsize=1):
+    """A small noisy image with an ellipsoid ROI: every kernel code path runs on it, in ~10 ms once loaded.
+
+    The mask has the study's integer item size, so the warm-up loads no ROI-location specialisation (a few ms
+    each) that the study itself does not use.
+    """
     import SimpleITK as sitk
 
     rng = np.random.default_rng(0)
     z, y, x = np.mgrid[:10, :24, :24]
     roi = ((z - 4.5) / 4) ** 2 + ((y - 11.5) / 9) ** 2 + ((x - 11.5) / 7) ** 2 <= 1
     image = sitk.GetImageFromArray((400 + 150 * rng.standard_normal(roi.shape)).astype(np.int16))
-    mask = sitk.GetImageFromArray(roi.astype(np.uint8))
+    mask = sitk.GetImageFromArray(roi.astype(f"u{mask_itemsize}"))
     for item in (image, mask):
         item.SetSpacing((0.8, 0.8, 3.0))
     return image, mask
 
 
-def _warm(keys):
+def _warm(keys, mask_itemsize=1):
+    """Run every kernel ``keys`` name once; the warm-up study's mask has ``mask_itemsize`` bytes per voxel."""
     from .kernels import label_bounding_box
     from .pipeline import extract
     from .settings import load_params
@@ -161,7 +225,7 @@ def _warm(keys):
     try:
         for _, itemsize in sorted(k for k in keys if k[0] == "mask"):
             label_bounding_box(np.zeros((1, 1, 2), dtype=f"u{itemsize}"), 1)
-        image, mask = _warm_study()
+        image, mask = _warm_study(mask_itemsize)
         if ("extras", "cpu") in keys:
             _warm_extras(image, mask)
         preprocessing = sorted(key for key, _ in keys if key in PREPROCESSING_KERNELS)
@@ -287,6 +351,7 @@ def warm_all(devices=("cpu",)):
                 keys |= {(key, "cpu") for key in PREPROCESSING_KERNELS}
             missing = keys - _ready
             if missing:
+                initialise_numba_target()
                 _warm(missing)
                 _ready.update(missing)
     finally:

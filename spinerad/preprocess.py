@@ -234,11 +234,10 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
         pixel_id = sitk.sitkFloat64 if normaliser is not None else image.GetPixelID()
         crop_zyx = tuple(slice(lo, lo + n) for lo, n in zip(region[0], region[1], strict=True))[::-1]
         voxels = sitk.GetArrayViewFromImage(image)[crop_zyx]  # a view: the spline copies it to float64
-        if normaliser is not None:
-            voxels = normaliser.array(voxels)
         reads = spline_reads(image, new_size, new_origin, target, direction, region)
-        # (a normalised crop is ours to filter in place; it is float64, so the integer check below never reads it)
-        coefficients = bspline_coefficients(voxels, reads, copy=normaliser is None)
+        # the normalisation is applied in the spline's first pass (the same float64 operations)
+        arithmetic = normaliser.arithmetic() if normaliser is not None else None
+        coefficients = bspline_coefficients(voxels, reads, normaliser=arithmetic)
         values = bspline_resample(
             coefficients,
             region[0],

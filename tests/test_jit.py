@@ -140,6 +140,10 @@ preprocessed = _resolve_params({"setting": {"normalize": True, "resampledPixelSp
                                 "imageType": {"Original": {}, "LoG": {"sigma": [2.0]}},
                                 "featureClass": {"firstorder": None}})
 jit.ensure_compiled(preprocessed, "cpu", mask)
+# normalisation without resampling: the filters' crops are normalised apart from any B-spline pass
+normalised = _resolve_params({"setting": {"normalize": True}, "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}},
+                              "featureClass": {"firstorder": None}})
+jit.ensure_compiled(normalised, "cpu", mask)
 event.register("numba:compile", Record())
 timer = spinerad.StageTimer()
 for pixel_type in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkFloat64):
@@ -147,6 +151,8 @@ for pixel_type in (sitk.sitkInt16, sitk.sitkUInt16, sitk.sitkFloat32, sitk.sitkF
 spinerad.extract(image, mask, ibsi=True)
 for pixel_type in (sitk.sitkInt16, sitk.sitkFloat32):
     spinerad.extract(sitk.Cast(image, pixel_type), mask, params=preprocessed, timer=timer)
+for pixel_type in (sitk.sitkInt16, sitk.sitkFloat64):
+    spinerad.extract(sitk.Cast(image, pixel_type), mask, params=normalised, timer=timer)
 writable = sitk.GetImageFromArray(sitk.GetArrayFromImage(mask).astype(np.int8))  # signed, same item size
 writable.CopyInformation(mask)
 spinerad.extract(image, writable, params=params, timer=timer)
@@ -236,3 +242,39 @@ def test_choosing_the_cache_folder_keeps_the_threading_layer(tmp_path):
     assert result.returncode == 0, result.stderr
     chosen, after, cache = result.stdout.split()
     assert after == chosen and cache == str(tmp_path / "spinerad" / "numba")
+
+
+# A fresh process: loading the kernels must not import scipy.linalg (Numba's BLAS probe), must leave Numba's
+# answer to "is BLAS available?" as it would be, and must leave the real module importable afterwards.
+BLAS_PROBE = """
+import json, sys
+import numpy as np
+import numba
+import spinerad
+from spinerad.sample import make_sample_study
+
+image, mask = make_sample_study(seed=3)
+spinerad.extract(image, mask)
+loaded_linalg = "scipy.linalg" in sys.modules
+import numba.np.arraymath
+import scipy.linalg.cython_blas
+from scipy.linalg import cython_blas
+
+@numba.njit
+def solve(a, b):
+    return np.linalg.solve(a, b)
+
+x = solve(np.array([[2.0, 1.0], [1.0, 3.0]]), np.array([3.0, 5.0]))
+print(json.dumps({"loaded_linalg": loaded_linalg, "have_blas": numba.np.arraymath._HAVE_BLAS,
+                  "real_module": hasattr(cython_blas, "__pyx_capi__"), "x": x.tolist()}))
+"""
+
+
+def test_kernel_loading_skips_scipy_linalg_but_not_blas():
+    result = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["loaded_linalg"] is False
+    assert outcome["have_blas"] is True
+    assert outcome["real_module"] is True
+    assert np.allclose(outcome["x"], [0.8, 1.4])
