@@ -296,6 +296,18 @@ def spherical_mean_kernel(spacing, radius=PEAK_RADIUS):
     return (np.sqrt(sum(g * g for g in grids)) <= radius).astype(np.float64)
 
 
+#: Largest integer every float64 holds exactly.
+_EXACT_LIMIT = 2.0**53
+
+
+def _sphere_runs(kernel):
+    """``(dz, dy, h)`` rows of a centred 0/1 kernel symmetric in x: the runs ``dx = -h..h`` it holds."""
+    reach = np.array(kernel.shape) // 2
+    dz, dy = np.nonzero(kernel.any(axis=2))
+    half = kernel[dz, dy].sum(axis=1) // 2  # a ball's rows are centred intervals
+    return np.ascontiguousarray(np.stack([dz - reach[0], dy - reach[1], half], axis=1), dtype=np.int64)
+
+
 def local_intensity_features(image, int_mask, offset, spacing):
     """``loc_peak_loc`` and ``loc_peak_glob`` (IBSI 3.2).
 
@@ -309,12 +321,18 @@ def local_intensity_features(image, int_mask, offset, spacing):
     # the crop holds every image voxel within reach of the ROI: "outside the crop" is "outside the image"
     window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     crop = np.ascontiguousarray(np.asarray(image)[window], dtype=np.float64)
-    offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
     start = np.array(offset) - lo
     coordinates = zip(np.nonzero(int_mask), start, strict=True)
     z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in coordinates)
     sums = np.zeros((len(z), 2))
-    _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
+    if np.array_equal(crop, np.rint(crop)) and np.abs(crop).sum() < _EXACT_LIMIT:
+        # whole numbers (rounded or integer images): the sphere's x-runs from row prefix sums, the same sums
+        prefix = np.empty((*crop.shape[:2], crop.shape[2] + 1))
+        _kernels.row_prefix_sums_kernel(crop, prefix)
+        _kernels.local_run_sums_kernel(prefix, z, y, x, _sphere_runs(kernel), sums)
+    else:
+        offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
+        _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
     means = sums[:, 0] / sums[:, 1]
     values = crop[z, y, x]
     return {
