@@ -287,6 +287,43 @@ def _same_grid(image, mask):
 _TIE_MARGIN = 1e-9
 
 
+def _index_to_point(origin, matrix, index):
+    """ITK's ``TransformIndexToPhysicalPoint`` in its float64 order: ``origin[i] + sum_j matrix[i, j] index[j]``.
+
+    ``index``: (..., 3) indices (x, y, z); ``matrix``: direction times spacing, ``matrix[i, j] = D[i, j] s_j``.
+    """
+    index = np.asarray(index, dtype=np.float64)
+    point = np.broadcast_to(np.asarray(origin, dtype=np.float64), index.shape).copy()
+    for j in range(3):
+        point += matrix[:, j] * index[..., j : j + 1]
+    return point
+
+
+def _whole_grid_rows(crop_from_zero, grid, start, stop, run):
+    """Whole x-lines of the new grid, rows ``start..stop`` in y and z, equal to the whole grid's bit for bit.
+
+    ITK's linear resampler maps each output scan line's first voxel and the voxel one past its last through
+    ``TransformIndexToPhysicalPoint`` and interpolates the continuous index between them, so a grid of whole
+    x-lines whose origin lands every line's two end points on the same float64 values reproduces the whole
+    grid's lines exactly (``crop_from_zero``: an input crop starting at index 0, the same origin as the
+    input). That holds when ``origin + matrix @ start`` is exact, the usual case for an axis-aligned grid;
+    it is checked for every line (in ITK's order of operations); otherwise None.
+    """
+    new_size, new_origin, spacing, direction = grid
+    matrix = direction * spacing[None, :]
+    first = np.array([0, start[1], start[2]])
+    origin = _index_to_point(new_origin, matrix, first)
+    y, z = np.meshgrid(np.arange(start[1], stop[1]), np.arange(start[2], stop[2]), indexing="ij")
+    for x in (0, new_size[0]):
+        rows = np.stack([np.full(y.shape, x), y, z], axis=-1)
+        whole = _index_to_point(new_origin, matrix, rows)
+        own = _index_to_point(origin, matrix, rows - first)
+        if not np.array_equal(whole, own):
+            return None
+    size = np.array([new_size[0], stop[1] - start[1], stop[2] - start[2]])
+    return sitk.GetArrayFromImage(run(crop_from_zero, sitk.sitkLinear, size=size, origin=origin))
+
+
 def _interpolated_roi(mask, label, box, threshold, grid, run):
     """The thresholded linear interpolation of ``mask == label``, resampled around the ROI only.
 
@@ -294,9 +331,11 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     input is cropped to the ROI box plus two zero voxels and the output computed on the sub-grid that covers
     it. The sub-grid's origin differs from the whole grid's in the last bits, and so may the fractions
     (~1e-16): where one lies within :data:`_TIE_MARGIN` of the threshold (e.g. the exact 0.5 of a grid
-    that halves the spacing) this returns None and the caller resamples the whole grid, so the result is
-    always the whole grid's. ``grid``: (size, origin, spacing, direction matrix) of the new grid; ``run``
-    resamples onto it. Returns a 0/1 uint8 image on the new grid.
+    that halves the spacing) the sub-grid's rows are re-done as whole x-lines the way the whole grid
+    computes them (:func:`_whole_grid_rows`), or, when that cannot be shown exact, this returns None and the
+    caller resamples the whole grid, so the result is always the whole grid's. ``grid``: (size, origin,
+    spacing, direction matrix) of the new grid; ``run`` resamples onto it. Returns a 0/1 uint8 image on the
+    new grid.
     """
     if box is None:
         return None
@@ -314,7 +353,11 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     if np.all(stop > start):
         part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
         if np.any(np.abs(part - threshold) < _TIE_MARGIN):
-            return None
+            from_zero = sitk.RegionOfInterest(mask, hi.tolist(), [0, 0, 0]) == label
+            part = _whole_grid_rows(from_zero, grid, start, stop, run)
+            if part is None:
+                return None
+            start[0], stop[0] = 0, new_size[0]
         inside[tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))] = part >= threshold
     out = sitk.GetImageFromArray(inside)
     out.SetSpacing(spacing.tolist())
@@ -350,13 +393,15 @@ def resample_ibsi(image, mask, label, spacing, interpolator, options, box=None):
     new_origin = np.array(image.GetOrigin()) + direction @ shift
     method = getattr(sitk, interpolator)
 
-    def run(source, method=method, start=None, size=None):
-        """Resample ``source`` onto the new grid, or onto its sub-grid from index ``start`` (x, y, z)."""
+    def run(source, method=method, start=None, size=None, origin=None):
+        """Resample ``source`` onto the new grid, or a sub-grid from index ``start`` (x, y, z) or ``origin``."""
         rif = sitk.ResampleImageFilter()
         rif.SetOutputSpacing(new_spacing.tolist())
         rif.SetSize((new_size if size is None else size).tolist())
-        shift = 0.0 if start is None else direction @ (np.asarray(start) * new_spacing)
-        rif.SetOutputOrigin((new_origin + shift).tolist())
+        if origin is None:
+            shift = 0.0 if start is None else direction @ (np.asarray(start) * new_spacing)
+            origin = new_origin + shift
+        rif.SetOutputOrigin(np.asarray(origin).tolist())
         rif.SetOutputDirection(image.GetDirection())
         rif.SetOutputPixelType(sitk.sitkFloat64)
         rif.SetInterpolator(method)
