@@ -119,3 +119,57 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
         volume, float(shift), float(inverse_sigma), float(outliers) if clip else 0.0, clip, float(scale), out
     )
     return out
+
+
+@njit(**JIT_PARALLEL)
+def _rounded_sums_kernel(volume, per_slice):
+    """Per z-slice of ``np.rint(volume)``: [sum, minimum, maximum, ok] (int64).
+
+    ``ok`` is 0 when a rounded value is not finite or not below ``VALUE_LIMIT`` in magnitude.
+    """
+    n_z, n_y, n_x = volume.shape
+    for z in prange(n_z):
+        total = np.int64(0)
+        low = np.int64(VALUE_LIMIT)
+        high = -low
+        ok = 1
+        for y in range(n_y):
+            for x in range(n_x):
+                rounded = np.rint(volume[z, y, x])
+                if not abs(rounded) < VALUE_LIMIT:
+                    ok = 0
+                    continue
+                v = np.int64(rounded)
+                total += v
+                if v < low:
+                    low = v
+                if v > high:
+                    high = v
+        per_slice[z, 0] = total
+        per_slice[z, 1] = low
+        per_slice[z, 2] = high
+        per_slice[z, 3] = ok
+
+
+def rounded_statistics(volume):
+    """Mean, minimum and maximum of ``np.round(volume)`` as NumPy computes them on it, or None.
+
+    Without writing the rounded array: the rounded values are whole numbers, so while their absolute sum
+    stays below 2**53 every partial sum, NumPy's pairwise ones included, is an exact integer and the mean
+    is the same float64. None when a value is not finite or that bound could be passed.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        3-D float64 array.
+    """
+    if volume.dtype != np.float64 or volume.ndim != 3 or volume.size == 0:
+        return None
+    per_slice = np.empty((volume.shape[0], 4), dtype=np.int64)
+    _rounded_sums_kernel(np.ascontiguousarray(volume), per_slice)
+    if not per_slice[:, 3].all():
+        return None
+    low, high = int(per_slice[:, 1].min()), int(per_slice[:, 2].max())
+    if volume.size * max(abs(low), abs(high)) >= EXACT_LIMIT:
+        return None
+    return float(per_slice[:, 0].sum()) / float(volume.size), float(low), float(high)

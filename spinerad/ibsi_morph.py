@@ -32,6 +32,7 @@ from scipy import fft as sp_fft
 from scipy.spatial import ConvexHull
 
 from .kernels import morphology as _kernels
+from .kernels.imagestats import integer_statistics, rounded_statistics
 
 #: radius (mm) of a sphere of 1 cm^3
 PEAK_RADIUS = (3.0 / (4.0 * np.pi)) ** (1.0 / 3.0) * 10.0
@@ -345,8 +346,12 @@ def local_intensity_features(image, int_mask, offset, spacing):
 # Diagnostics
 
 
-def image_diagnostics(stage, image):
-    """``img_dim_*``, ``vox_dim_*``, ``mean/min/max_int_*`` of a whole image (``stage``: init or interp)."""
+def image_diagnostics(stage, image, rounded=False):
+    """``img_dim_*``, ``vox_dim_*``, ``mean/min/max_int_*`` of a whole image (``stage``: init or interp).
+
+    ``rounded``: describe the image's intensities rounded to whole numbers (IBSI's rounding after
+    interpolation), without making the rounded image.
+    """
     import SimpleITK as sitk
 
     values = sitk.GetArrayViewFromImage(image)
@@ -354,9 +359,23 @@ def image_diagnostics(stage, image):
     for axis, size, step in zip("xyz", image.GetSize(), image.GetSpacing(), strict=True):
         out[f"img_dim_{axis}_{stage}_img"] = float(size)
         out[f"vox_dim_{axis}_{stage}_img"] = float(step)
-    out[f"mean_int_{stage}_img"] = float(np.mean(values, dtype=np.float64))
-    out[f"min_int_{stage}_img"] = float(np.min(values))
-    out[f"max_int_{stage}_img"] = float(np.max(values))
+    # Whole numbers (CT, rounded intensities): one parallel pass with exact integer sums, so the mean is
+    # NumPy's float64 mean bit for bit (every partial sum of either is an exact integer); else NumPy.
+    exact = None
+    if rounded:
+        exact = rounded_statistics(values)
+        if exact is None:
+            values = np.round(values)
+    if exact is None and values.ndim == 3:
+        exact = integer_statistics(values)
+        exact = exact if exact is None else (exact[0], exact[2], exact[3])
+    if exact is not None:
+        mean, low, high = exact
+    else:
+        mean, low, high = np.mean(values, dtype=np.float64), np.min(values), np.max(values)
+    out[f"mean_int_{stage}_img"] = float(mean)
+    out[f"min_int_{stage}_img"] = float(low)
+    out[f"max_int_{stage}_img"] = float(high)
     return out
 
 

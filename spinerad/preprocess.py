@@ -334,8 +334,9 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     that halves the spacing) the sub-grid's rows are re-done as whole x-lines the way the whole grid
     computes them (:func:`_whole_grid_rows`), or, when that cannot be shown exact, this returns None and the
     caller resamples the whole grid, so the result is always the whole grid's. ``grid``: (size, origin,
-    spacing, direction matrix) of the new grid; ``run`` resamples onto it. Returns a 0/1 uint8 image on the
-    new grid.
+    spacing, direction matrix) of the new grid; ``run`` resamples onto it. Returns ``(region, labels)``:
+    (z, y, x) slices of the new grid holding every ROI voxel and the new mask on them (uint32, ``label``
+    inside, 0 outside).
     """
     if box is None:
         return None
@@ -349,40 +350,24 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     index = (corners - new_origin) @ direction / spacing  # continuous indices (x, y, z) on the new grid
     start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, new_size)
     stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, new_size)
-    inside = np.zeros(new_size[::-1], dtype=np.uint8)
-    if np.all(stop > start):
-        part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
-        if np.any(np.abs(part - threshold) < _TIE_MARGIN):
-            from_zero = sitk.RegionOfInterest(mask, hi.tolist(), [0, 0, 0]) == label
-            part = _whole_grid_rows(from_zero, grid, start, stop, run)
-            if part is None:
-                return None
-            start[0], stop[0] = 0, new_size[0]
-        inside[tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))] = part >= threshold
-    out = sitk.GetImageFromArray(inside)
-    out.SetSpacing(spacing.tolist())
-    out.SetOrigin(new_origin.tolist())
-    out.SetDirection(mask.GetDirection())
-    return out
+    if not np.all(stop > start):
+        return tuple(slice(0, 0) for _ in range(3)), np.zeros((0, 0, 0), dtype=np.uint32)
+    part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
+    if np.any(np.abs(part - threshold) < _TIE_MARGIN):
+        from_zero = sitk.RegionOfInterest(mask, hi.tolist(), [0, 0, 0]) == label
+        part = _whole_grid_rows(from_zero, grid, start, stop, run)
+        if part is None:
+            return None
+        start[0], stop[0] = 0, new_size[0]
+    region = tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))
+    return region, (part >= threshold) * np.uint32(label)
 
 
-def resample_ibsi(image, mask, label, spacing, interpolator, options, box=None):
-    """IBSI 1 interpolation: centre-aligned grid, mask interpolated linearly and thresholded.
+def _ibsi_grid(image, spacing, interpolator):
+    """IBSI 1's centre-aligned grid of ``spacing`` and a function resampling onto it: ``(grid, run)``.
 
-    The image is resampled whole (the diagnostics describe it), the mask around ``box`` (the ROI's
-    bounding box, z, y, x slices of the input grid; None: the whole mask), see :func:`_interpolated_roi`;
-    both from their own pixel type: ITK interpolates in double precision anyway, so casting the inputs
-    first gives the same arrays.
-
-    Parameters
-    ----------
-    image, mask : SimpleITK.Image
-    label : int
-    spacing : sequence of float
-        New spacing (x, y, z); 0 keeps the original spacing on that axis.
-    interpolator : str
-        SimpleITK interpolator name (``sitkLinear``, ``sitkBSpline``, ``sitkNearestNeighbor``).
-    options : spinerad.settings.IbsiOptions
+    ``grid``: (size, origin, spacing, direction matrix); ``run(source, method, start, size, origin)``
+    resamples in float64 onto the grid or a sub-grid of it.
     """
     old_spacing = np.array(image.GetSpacing())
     old_size = np.array(image.GetSize())
@@ -407,16 +392,91 @@ def resample_ibsi(image, mask, label, spacing, interpolator, options, box=None):
         rif.SetInterpolator(method)
         return rif.Execute(source)
 
+    return (new_size, new_origin, new_spacing, direction), run
+
+
+def _resampled_roi(mask, label, box, threshold, grid, run):
+    """:func:`_interpolated_roi`, or the whole grid's thresholded interpolation where it returns None."""
+    found = _interpolated_roi(mask, label, box, threshold, grid, run)
+    if found is not None:
+        return found
+    inside = sitk.BinaryThreshold(run(mask == label, sitk.sitkLinear), threshold, np.inf, 1, 0)
+    labels = sitk.GetArrayFromImage(sitk.Cast(inside, sitk.sitkUInt32) * int(label))
+    return tuple(slice(0, n) for n in labels.shape), labels
+
+
+def _label_image(labels, grid, origin=None):
+    """A uint32 label array (z, y, x) as an image on the new grid (or on a box of it at ``origin``)."""
+    _, new_origin, new_spacing, direction = grid
+    out = sitk.GetImageFromArray(labels)
+    out.SetSpacing(new_spacing.tolist())
+    out.SetOrigin((new_origin if origin is None else origin).tolist())
+    out.SetDirection(direction.ravel().tolist())
+    return out
+
+
+def resample_ibsi(image, mask, label, spacing, interpolator, options, box=None):
+    """IBSI 1 interpolation: centre-aligned grid, mask interpolated linearly and thresholded.
+
+    The image is resampled whole (the diagnostics describe it), the mask around ``box`` (the ROI's
+    bounding box, z, y, x slices of the input grid; None: the whole mask), see :func:`_interpolated_roi`;
+    both from their own pixel type: ITK interpolates in double precision anyway, so casting the inputs
+    first gives the same arrays.
+
+    Parameters
+    ----------
+    image, mask : SimpleITK.Image
+    label : int
+    spacing : sequence of float
+        New spacing (x, y, z); 0 keeps the original spacing on that axis.
+    interpolator : str
+        SimpleITK interpolator name (``sitkLinear``, ``sitkBSpline``, ``sitkNearestNeighbor``).
+    options : spinerad.settings.IbsiOptions
+    """
+    grid, run = _ibsi_grid(image, spacing, interpolator)
     new_image = run(image)
     if options.round_intensities:
         rounded = sitk.GetImageFromArray(np.round(sitk.GetArrayViewFromImage(new_image)))
         rounded.CopyInformation(new_image)
         new_image = rounded
     # IBSI interpolates the ROI mask linearly whatever the image interpolator, then thresholds it.
-    threshold = float(options.mask_threshold)
-    grid = (new_size, new_origin, new_spacing, direction)
-    inside = _interpolated_roi(mask, label, box, threshold, grid, run)
-    if inside is None:  # the whole grid
-        inside = sitk.BinaryThreshold(run(mask == label, sitk.sitkLinear), threshold, np.inf, 1, 0)
-    new_mask = sitk.Cast(inside, sitk.sitkUInt32) * int(label)
-    return new_image, new_mask
+    region, labels = _resampled_roi(mask, label, box, float(options.mask_threshold), grid, run)
+    whole = np.zeros(grid[0][::-1], dtype=np.uint32)
+    whole[region] = labels
+    return new_image, _label_image(whole, grid)
+
+
+def resample_ibsi_around(image, mask, label, spacing, interpolator, options, box, margin):
+    """:func:`resample_ibsi` cropped to the new ROI's box plus ``margin`` mm (and the whole new image).
+
+    Only the crop is rounded and copied; the whole resampled image (not rounded) comes back as the third
+    value for the diagnostics, which describe the whole grid (see :func:`spinerad.ibsi_morph.
+    image_diagnostics`). Every crop voxel equals the whole grid's (:func:`resample_ibsi`): the whole image
+    is resampled and cut, the mask is the same thresholded interpolation. The crop holds every voxel within
+    ``margin`` of the ROI (clipped at the grid's faces). Returns ``(image crop, mask crop, whole image)``.
+    """
+    grid, run = _ibsi_grid(image, spacing, interpolator)
+    new_size, _, new_spacing, _ = grid
+    region, labels = _resampled_roi(mask, label, box, float(options.mask_threshold), grid, run)
+    new_image = run(image)
+    found = np.nonzero(labels.any(axis=(1, 2)))[0], np.nonzero(labels.any(axis=(0, 2)))[0]
+    found += (np.nonzero(labels.any(axis=(0, 1)))[0],)
+    if any(len(f) == 0 for f in found):  # no ROI voxel left: the whole grid (the caller reports it)
+        return (*resample_ibsi(image, mask, label, spacing, interpolator, options, box), new_image)
+    reach = (np.floor(margin / new_spacing).astype(int) + 1)[::-1]  # z, y, x
+    roi_box = [(r.start + f[0], r.start + f[-1] + 1) for r, f in zip(region, found, strict=True)]
+    crop = tuple(
+        slice(max(a - m, 0), min(b + m, n)) for (a, b), m, n in zip(roi_box, reach, new_size[::-1], strict=True)
+    )
+    values = sitk.GetArrayViewFromImage(new_image)[crop]
+    values = np.round(values) if options.round_intensities else np.array(values)
+    origin = np.array(new_image.TransformIndexToPhysicalPoint([int(c.start) for c in crop[::-1]]))
+    image_crop = sitk.GetImageFromArray(values)
+    image_crop.SetSpacing(new_image.GetSpacing())
+    image_crop.SetOrigin(origin.tolist())
+    image_crop.SetDirection(new_image.GetDirection())
+    mask_crop = np.zeros(values.shape, dtype=np.uint32)
+    inner = tuple(slice(a - c.start, b - c.start) for (a, b), c in zip(roi_box, crop, strict=True))
+    own = tuple(slice(a - r.start, b - r.start) for (a, b), r in zip(roi_box, region, strict=True))
+    mask_crop[inner] = labels[own]
+    return image_crop, _label_image(mask_crop, grid, origin=origin), new_image

@@ -206,3 +206,66 @@ def test_whole_x_line_rows_equal_the_whole_grid_bit_for_bit(seed):
             used += 1
             assert np.array_equal(rows, whole[start[2] : stop[2], start[1] : stop[1], :])
     assert used >= 10
+
+
+def test_rounded_statistics_equal_numpy_on_the_rounded_image():
+    """Mean, minimum and maximum of np.round(x) without making it: NumPy's values bit for bit, else None."""
+    from spinerad.kernels.imagestats import rounded_statistics
+
+    rng = np.random.default_rng(3)
+    volume = rng.normal(-200, 700, (9, 31, 27))
+    volume[0, :4, :4] = [-2.5, -1.5, -0.5, 0.5]  # halves round to even, as np.round does
+    rounded = np.round(volume)
+    expected = (np.mean(rounded, dtype=np.float64), rounded.min(), rounded.max())
+    assert rounded_statistics(volume) == expected
+    volume[4, 5, 6] = np.nan
+    assert rounded_statistics(volume) is None  # NumPy's NaN statistics instead
+    assert rounded_statistics(np.full((2, 2, 2), 2.0**60)) is None  # sums past 2**53: not exact
+
+
+@pytest.mark.parametrize("spacing", [(2.0, 2.0, 2.0), (2.0, 2.0, 0.0), (1.37, 2.11, 2.9)], ids=str)
+@pytest.mark.parametrize("round_intensities", [True, False])
+def test_ibsi_resampling_around_the_roi_is_a_crop_of_the_whole_grid(spacing, round_intensities):
+    """The cropped IBSI interpolation equals the whole grid's over its box.
+
+    The box holds the ROI and every voxel within the margin of it (clipped at the grid's faces).
+    """
+    import SimpleITK as sitk
+
+    from spinerad import preprocess
+    from spinerad.settings import IbsiOptions
+
+    rng = np.random.default_rng(11)
+    z, y, x = np.mgrid[:20, :44, :40]
+    roi = ((z - 4.3) / 5) ** 2 + ((y - 20.2) / 11) ** 2 + ((x - 30.7) / 8) ** 2 <= 1  # near two faces
+    image = sitk.GetImageFromArray(rng.normal(0, 400, roi.shape))
+    mask = sitk.GetImageFromArray(roi.astype(np.uint8) * 2)
+    for item in (image, mask):
+        item.SetSpacing((0.9, 1.0, 2.5))
+        item.SetOrigin((-3.2, 7.1, 0.4))
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in np.nonzero(roi))
+    options = IbsiOptions(round_intensities=round_intensities)
+    whole_image, whole_mask = preprocess.resample_ibsi(image, mask, 2, spacing, "sitkLinear", options, box)
+    margin = 6.2
+    image_crop, mask_crop, grid_image = preprocess.resample_ibsi_around(
+        image, mask, 2, spacing, "sitkLinear", options, box, margin
+    )
+    start = whole_image.TransformPhysicalPointToIndex(image_crop.GetOrigin())[::-1]
+    crop = tuple(slice(a, a + n) for a, n in zip(start, image_crop.GetSize()[::-1], strict=True))
+    labels = sitk.GetArrayViewFromImage(whole_mask)
+    assert np.array_equal(
+        sitk.GetArrayViewFromImage(image_crop), sitk.GetArrayViewFromImage(whole_image)[crop]
+    )
+    assert np.array_equal(sitk.GetArrayViewFromImage(mask_crop), labels[crop])
+    assert np.count_nonzero(labels[crop]) == np.count_nonzero(labels) > 0
+    for item in (image_crop, mask_crop):
+        assert item.GetSpacing() == whole_image.GetSpacing()
+        assert item.GetDirection() == whole_image.GetDirection()
+        assert mask_crop.GetOrigin() == image_crop.GetOrigin()
+    assert grid_image.GetSize() == whole_image.GetSize()
+    grid_spacing = np.array(whole_image.GetSpacing())[::-1]
+    inside = np.nonzero(labels)
+    for axis, (c, n) in enumerate(zip(crop, labels.shape, strict=True)):
+        reach = int(np.floor(margin / grid_spacing[axis]))
+        assert c.start <= max(inside[axis].min() - reach, 0)
+        assert c.stop >= min(inside[axis].max() + 1 + reach, n)
