@@ -6,6 +6,8 @@ serves a pair of families in one pass and, with ``two_d``, every slice at once (
 PyRadiomics mode's kernels give the 3D GLSZM (:func:`spinerad.kernels.glszm.glszm_matrix`) and, with
 ``gldm_a = 0``, the 3D NGLDM (:func:`spinerad.kernels.gldm.gldm_matrix`) too, but neither the border
 distances of GLDZM, IBSI's NGTDM (voxels without a neighbour left out) nor per-slice matrices in one call.
+Both kernels read the levels with a border of zeros one voxel wide and step to neighbours by flat offsets,
+so no neighbour needs a bounds check.
 """
 
 import numba
@@ -20,15 +22,6 @@ def neighbour_offsets(two_d):
     span_z = (0,) if two_d else (-1, 0, 1)
     steps = [(dz, dy, dx) for dz in span_z for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
     return np.array([s for s in steps if s != (0, 0, 0)], dtype=np.int64)
-
-
-@njit(**JIT)
-def _level_at(levels, z, y, x):
-    """``levels[z, y, x]``, or 0 (outside the ROI) for a position outside the array."""
-    nz, ny, nx = levels.shape
-    if 0 <= z < nz and 0 <= y < ny and 0 <= x < nx:
-        return levels[z, y, x]
-    return 0
 
 
 def flat_offsets(offsets, shape):
@@ -156,26 +149,30 @@ def equal_level_zones(levels, distance, two_d):
 
 
 @njit(**JIT_PARALLEL)
-def neighbourhood_kernel(levels, offsets, ngtdm, ngldm):
-    """IBSI NGTDM and NGLDM counts of each slice's voxels over the neighbours at ``offsets``.
+def neighbourhood_kernel(padded, steps, ngtdm, ngldm):
+    """IBSI NGTDM and NGLDM counts of each slice's voxels over the neighbours at the flat ``steps``.
 
-    ``levels``: int64 (z, y, x), 1..Ng inside the ROI, 0 outside; neighbours outside the array or the ROI
-    do not count. Adds, per slice ``z`` (a plane per thread: race-free; sum them for the 3D matrices):
+    ``padded``: int64 (z, y, x) levels, 1..Ng inside the ROI, 0 outside, with a border of zeros one voxel
+    wide (no step leaves the array; ``steps``: :func:`flat_offsets` for its shape); neighbours outside the
+    ROI do not count. Adds, per slice ``z`` of the unpadded array (a plane per thread: race-free; sum them
+    for the 3D matrices):
     ``ngtdm[z, g - 1]`` += (1, |g - mean neighbour level|) for each voxel of level g with an ROI neighbour,
     ``ngldm[z, g - 1, k]`` += 1 for each voxel of level g with k equal-level ROI neighbours.
     """
-    nz, ny, nx = levels.shape
+    nz, ny, nx = padded.shape[0] - 2, padded.shape[1] - 2, padded.shape[2] - 2
+    flat = padded.ravel()
     for z in prange(nz):
         for y in range(ny):
+            row = ((z + 1) * (ny + 2) + y + 1) * (nx + 2) + 1
             for x in range(nx):
-                level = levels[z, y, x]
+                level = flat[row + x]
                 if level == 0:
                     continue
                 c = 0
                 t = 0.0
                 e = 0
-                for o in range(offsets.shape[0]):
-                    other = _level_at(levels, z + offsets[o, 0], y + offsets[o, 1], x + offsets[o, 2])
+                for s in range(steps.shape[0]):
+                    other = flat[row + x + steps[s]]
                     if other > 0:
                         c += 1
                         t += other

@@ -123,32 +123,25 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
 
 @njit(**JIT_PARALLEL)
 def _rounded_sums_kernel(volume, per_slice):
-    """Per z-slice of ``np.rint(volume)``: [sum, minimum, maximum, ok] (int64).
+    """Per z-slice of ``np.rint(volume)``: [sum, minimum, maximum] in float64.
 
-    ``ok`` is 0 when a rounded value is not finite or not below ``VALUE_LIMIT`` in magnitude.
+    The sum is exact while the absolute sum stays below 2**53 (every partial sum is then a whole number);
+    a NaN or infinity shows in it.
     """
     n_z, n_y, n_x = volume.shape
     for z in prange(n_z):
-        total = np.int64(0)
-        low = np.int64(VALUE_LIMIT)
-        high = -low
-        ok = 1
+        total = 0.0
+        low = np.inf
+        high = -np.inf
         for y in range(n_y):
             for x in range(n_x):
                 rounded = np.rint(volume[z, y, x])
-                if not abs(rounded) < VALUE_LIMIT:
-                    ok = 0
-                    continue
-                v = np.int64(rounded)
-                total += v
-                if v < low:
-                    low = v
-                if v > high:
-                    high = v
+                total += rounded
+                low = min(low, rounded)
+                high = max(high, rounded)
         per_slice[z, 0] = total
         per_slice[z, 1] = low
         per_slice[z, 2] = high
-        per_slice[z, 3] = ok
 
 
 def rounded_statistics(volume):
@@ -165,11 +158,9 @@ def rounded_statistics(volume):
     """
     if volume.dtype != np.float64 or volume.ndim != 3 or volume.size == 0:
         return None
-    per_slice = np.empty((volume.shape[0], 4), dtype=np.int64)
+    per_slice = np.empty((volume.shape[0], 3))
     _rounded_sums_kernel(np.ascontiguousarray(volume), per_slice)
-    if not per_slice[:, 3].all():
+    total, low, high = per_slice[:, 0].sum(), per_slice[:, 1].min(), per_slice[:, 2].max()
+    if not np.isfinite([total, low, high]).all() or volume.size * max(-low, high) >= EXACT_LIMIT:
         return None
-    low, high = int(per_slice[:, 1].min()), int(per_slice[:, 2].max())
-    if volume.size * max(abs(low), abs(high)) >= EXACT_LIMIT:
-        return None
-    return float(per_slice[:, 0].sum()) / float(volume.size), float(low), float(high)
+    return float(total) / float(volume.size), float(low), float(high)

@@ -359,14 +359,14 @@ def image_diagnostics(stage, image, rounded=False):
     for axis, size, step in zip("xyz", image.GetSize(), image.GetSpacing(), strict=True):
         out[f"img_dim_{axis}_{stage}_img"] = float(size)
         out[f"vox_dim_{axis}_{stage}_img"] = float(step)
-    # Whole numbers (CT, rounded intensities): one parallel pass with exact integer sums, so the mean is
+    # Integer types and rounded intensities: one parallel pass with exact integer sums, so the mean is
     # NumPy's float64 mean bit for bit (every partial sum of either is an exact integer); else NumPy.
     exact = None
     if rounded:
         exact = rounded_statistics(values)
         if exact is None:
             values = np.round(values)
-    if exact is None and values.ndim == 3:
+    elif values.ndim == 3 and values.dtype.kind in "iu":  # (NumPy is faster on float types)
         exact = integer_statistics(values)
         exact = exact if exact is None else (exact[0], exact[2], exact[3])
     if exact is not None:

@@ -379,12 +379,14 @@ def neighbourhood_families(levels, planes, n_levels, aggregations):
     NGLDM: voxels by level and dependence ``1 + equal-level neighbours`` (coarseness 0, distance 1).
     """
     ngt, ngl = [None, None], [None, None]
+    padded = np.pad(levels, 1)  # a border of zeros: no neighbour step leaves the array
     for i, (two_d, dependence) in enumerate(((True, 9), (False, 27))):
         if not ({"2D", "2_5D"} if two_d else {"3D"}) & set(aggregations):
             continue
         ngtdm = np.zeros((levels.shape[0], n_levels, 2))
         ngldm = np.zeros((levels.shape[0], n_levels, dependence))
-        _ibsi_kernels.neighbourhood_kernel(levels, _ibsi_kernels.neighbour_offsets(two_d), ngtdm, ngldm)
+        steps = _ibsi_kernels.flat_offsets(_ibsi_kernels.neighbour_offsets(two_d), padded.shape)
+        _ibsi_kernels.neighbourhood_kernel(padded, steps, ngtdm, ngldm)
         ngt[i] = list(ngtdm[planes]) if two_d else ngtdm.sum(axis=0)
         ngl[i] = list(ngldm[planes]) if two_d else ngldm.sum(axis=0)
     voxels = np.count_nonzero(levels[planes], axis=(1, 2)).astype(np.float64)

@@ -41,3 +41,36 @@ def test_level_groups_balance_and_cover_every_level():
     assert present == [2, 3, 4, 6, 7]  # levels (1-based) with voxels, each once
     loads = [counts[[g - 1 for g in row if g > 0]].sum() for row in groups]
     assert sorted(loads) == [186, 300]
+
+
+def _naive_neighbourhood(levels, two_d, n_levels):
+    """Per slice NGTDM (count, sum |g - mean neighbour|) and NGLDM counts by explicit loops."""
+    nz, ny, nx = levels.shape
+    ngtdm = np.zeros((nz, n_levels, 2))
+    ngldm = np.zeros((nz, n_levels, 9 if two_d else 27))
+    for z, y, x in np.argwhere(levels > 0):
+        g = levels[z, y, x]
+        others = []
+        for dz, dy, dx in ibsi_texture.neighbour_offsets(two_d):
+            zz, yy, xx = z + dz, y + dy, x + dx
+            if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx and levels[zz, yy, xx] > 0:
+                others.append(levels[zz, yy, xx])
+        if others:
+            ngtdm[z, g - 1] += (1, abs(g - np.mean(others)))
+        ngldm[z, g - 1, sum(o == g for o in others)] += 1
+    return ngtdm, ngldm
+
+
+@pytest.mark.parametrize("two_d", [True, False], ids=["2D", "3D"])
+def test_neighbourhood_counts_equal_explicit_loops(two_d):
+    rng = np.random.default_rng(2)
+    levels = rng.integers(1, 6, size=(4, 7, 9)).astype(np.int64)
+    levels[rng.random(levels.shape) < 0.3] = 0
+    padded = np.pad(levels, 1)
+    steps = ibsi_texture.flat_offsets(ibsi_texture.neighbour_offsets(two_d), padded.shape)
+    ngtdm = np.zeros((4, 5, 2))
+    ngldm = np.zeros((4, 5, 9 if two_d else 27))
+    ibsi_texture.neighbourhood_kernel(padded, steps, ngtdm, ngldm)
+    expected_ngtdm, expected_ngldm = _naive_neighbourhood(levels, two_d, 5)
+    np.testing.assert_allclose(ngtdm, expected_ngtdm, rtol=1e-14)
+    np.testing.assert_array_equal(ngldm, expected_ngldm)
