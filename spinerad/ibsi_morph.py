@@ -227,6 +227,9 @@ def morphology_features(morph_mask, int_mask, intensities, spacing, autocorrelat
         Image intensities on that grid.
     spacing : sequence of float
         Voxel spacing (z, y, x) in mm.
+    autocorrelation : {"fft", "pairs"} or concurrent.futures.Future
+        How :func:`spatial_autocorrelation` computes Moran's I and Geary's C, or a future of its result
+        (computed elsewhere, e.g. in another thread).
     """
     morph_mask = np.asarray(morph_mask, dtype=bool)
     int_mask = np.asarray(int_mask, dtype=bool)
@@ -283,7 +286,10 @@ def morphology_features(morph_mask, int_mask, intensities, spacing, autocorrelat
     out["morph_vol_dens_conv_hull"] = volume / hull.volume
     out["morph_area_dens_conv_hull"] = area / hull.area
     out["morph_integ_int"] = volume * float(x_int.mean())
-    moran, geary = spatial_autocorrelation(int_mask, intensities, spacing, method=autocorrelation)
+    if isinstance(autocorrelation, str):
+        moran, geary = spatial_autocorrelation(int_mask, intensities, spacing, method=autocorrelation)
+    else:
+        moran, geary = autocorrelation.result()
     out["morph_moran_i"] = moran
     out["morph_geary_c"] = geary
     return {k: float(v) for k, v in out.items()}

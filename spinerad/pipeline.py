@@ -230,13 +230,20 @@ def _extract_ibsi(roi, params, timer):
     spacing = intake.spacing_zyx(roi.image)
     int_mask = volume > 0
 
-    def morphology():
+    def autocorrelation():
+        with timer.stage("morphology"):
+            return ibsi_morph.spatial_autocorrelation(int_mask, image_array[roi.morph_box], spacing)
+
+    def morphology(autocorrelation):
         with timer.stage("morphology"):
             return ibsi_morph.morphology_features(
-                roi.morph_mask, int_mask, image_array[roi.morph_box], spacing
+                roi.morph_mask, int_mask, image_array[roi.morph_box], spacing, autocorrelation
             )
 
-    morphology = _submitter()(morphology)  # a worker, beside the texture families and local intensity
+    # Two workers beside the texture families and local intensity: Moran's I / Geary's C (FFTs) and the rest
+    # of morphology, which takes the first's result at its end (submitted after it: never waits on queued work)
+    submit = _submitter()
+    morphology = submit(morphology, submit(autocorrelation))
     with timer.stage("ibsi"):
         features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask, options.aggregations)
     with timer.stage("local_intensity"):
