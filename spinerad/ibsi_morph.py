@@ -327,7 +327,7 @@ def local_intensity_features(image, int_mask, offset, spacing):
     hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, np.shape(image))
     # the crop holds every image voxel within reach of the ROI: "outside the crop" is "outside the image"
     window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    crop = np.ascontiguousarray(np.asarray(image)[window], dtype=np.float64)
+    crop = np.array(np.asarray(image)[window], dtype=np.float64, order="C")  # writable: one specialisation
     start = np.array(offset) - lo
     coordinates = zip(np.nonzero(int_mask), start, strict=True)
     z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in coordinates)
@@ -372,9 +372,11 @@ def image_diagnostics(stage, image, rounded=False):
         exact = rounded_statistics(values)
         if exact is None:
             values = np.round(values)
-    elif values.ndim == 3 and values.dtype.kind in "iu":  # (NumPy is faster on float types)
+    elif values.ndim == 3 and values.dtype.kind in "iu":
         exact = integer_statistics(values)
         exact = exact if exact is None else (exact[0], exact[2], exact[3])
+    elif values.ndim == 3:  # whole numbers in a float type (CT in HU often is)
+        exact = rounded_statistics(values, whole_only=True)
     if exact is not None:
         mean, low, high = exact
     else:
@@ -404,3 +406,22 @@ def mask_diagnostics(stage, grid_shape_zyx, int_box, int_mask, morph_box, morph_
     out[f"int_mask_min_int_{stage}_roi"] = float(values.min())
     out[f"int_mask_max_int_{stage}_roi"] = float(values.max())
     return out
+
+
+def warm_kernels():
+    """Compile the specialisations IBSI mode's warm-up study (int16, not interpolated) does not reach.
+
+    Local intensity of fractional images (the direct sphere sums), the rounded grid's diagnostics and the
+    integer-type image statistics, on read-only arrays as SimpleITK's views are.
+    """
+    from .kernels.imagestats import TYPES
+
+    local_intensity_features(np.full((3, 3, 3), 0.5), np.ones((1, 1, 1), dtype=bool), (1, 1, 1), (1, 1, 1))
+    for dtype in (np.float32, np.float64):
+        volume = np.zeros((2, 2, 2), dtype=dtype)
+        volume.flags.writeable = False
+        rounded_statistics(volume)
+    for dtype in TYPES:
+        values = np.zeros((2, 2, 2), dtype=dtype)
+        values.flags.writeable = False
+        integer_statistics(values)
