@@ -123,7 +123,7 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
 
 @njit(**JIT_PARALLEL)
 def _rounded_sums_kernel(volume, per_slice):
-    """Per z-slice of ``np.rint(volume)``: [sum, minimum, maximum, voxels changed by rounding] in float64.
+    """Per z-slice of ``np.rint(volume)``: [sum, minimum, maximum] in float64.
 
     The sum is exact while the absolute sum stays below 2**53 (every partial sum is then a whole number);
     a NaN or infinity shows in it.
@@ -133,43 +133,34 @@ def _rounded_sums_kernel(volume, per_slice):
         total = 0.0
         low = np.inf
         high = -np.inf
-        changed = 0
         for y in range(n_y):
             for x in range(n_x):
-                value = volume[z, y, x]
-                rounded = np.rint(value)
-                changed += rounded != value
+                rounded = np.rint(volume[z, y, x])
                 total += rounded
                 low = min(low, rounded)
                 high = max(high, rounded)
         per_slice[z, 0] = total
         per_slice[z, 1] = low
         per_slice[z, 2] = high
-        per_slice[z, 3] = changed
 
 
-def rounded_statistics(volume, whole_only=False):
+def rounded_statistics(volume):
     """Mean, minimum and maximum of ``np.round(volume)`` as NumPy computes them on it, or None.
 
     Without writing the rounded array: the rounded values are whole numbers, so while their absolute sum
     stays below 2**53 every partial sum, NumPy's pairwise ones included, is an exact integer and the mean
-    is the same float64. None when a value is not finite or that bound could be passed, and with
-    ``whole_only`` when a value is not a whole number (the statistics are then the volume's own).
+    is the same float64. None when a value is not finite or that bound could be passed.
 
     Parameters
     ----------
     volume : numpy.ndarray
-        3-D float32 or float64 array.
-    whole_only : bool
-        Only for a volume of whole numbers (the statistics of ``volume`` itself, as NumPy's in float64).
+        3-D float64 array.
     """
-    if volume.dtype not in (np.float32, np.float64) or volume.ndim != 3 or volume.size == 0:
+    if volume.dtype != np.float64 or volume.ndim != 3 or volume.size == 0:
         return None
-    per_slice = np.empty((volume.shape[0], 4))
+    per_slice = np.empty((volume.shape[0], 3))
     _rounded_sums_kernel(np.ascontiguousarray(volume), per_slice)
     total, low, high = per_slice[:, 0].sum(), per_slice[:, 1].min(), per_slice[:, 2].max()
     if not np.isfinite([total, low, high]).all() or volume.size * max(-low, high) >= EXACT_LIMIT:
-        return None
-    if whole_only and per_slice[:, 3].any():
         return None
     return float(total) / float(volume.size), float(low), float(high)

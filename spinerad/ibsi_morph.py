@@ -372,11 +372,9 @@ def image_diagnostics(stage, image, rounded=False):
         exact = rounded_statistics(values)
         if exact is None:
             values = np.round(values)
-    elif values.ndim == 3 and values.dtype.kind in "iu":
+    elif values.ndim == 3 and values.dtype.kind in "iu":  # (NumPy is as fast on float types)
         exact = integer_statistics(values)
         exact = exact if exact is None else (exact[0], exact[2], exact[3])
-    elif values.ndim == 3:  # whole numbers in a float type (CT in HU often is)
-        exact = rounded_statistics(values, whole_only=True)
     if exact is not None:
         mean, low, high = exact
     else:
@@ -417,10 +415,9 @@ def warm_kernels():
     from .kernels.imagestats import TYPES
 
     local_intensity_features(np.full((3, 3, 3), 0.5), np.ones((1, 1, 1), dtype=bool), (1, 1, 1), (1, 1, 1))
-    for dtype in (np.float32, np.float64):
-        volume = np.zeros((2, 2, 2), dtype=dtype)
-        volume.flags.writeable = False
-        rounded_statistics(volume)
+    volume = np.zeros((2, 2, 2))
+    volume.flags.writeable = False
+    rounded_statistics(volume)
     for dtype in TYPES:
         values = np.zeros((2, 2, 2), dtype=dtype)
         values.flags.writeable = False
