@@ -332,8 +332,9 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     it. The sub-grid's origin differs from the whole grid's in the last bits, and so may the fractions
     (~1e-16): where one lies within :data:`_TIE_MARGIN` of the threshold (e.g. the exact 0.5 of a grid
     that halves the spacing) the sub-grid's rows are re-done as whole x-lines the way the whole grid
-    computes them (:func:`_whole_grid_rows`), or, when that cannot be shown exact, this returns None and the
-    caller resamples the whole grid, so the result is always the whole grid's. ``grid``: (size, origin,
+    computes them (:func:`_whole_grid_rows`; straight away, without the sub-grid, where whole lines are at
+    most twice as many voxels), or, when that cannot be shown exact, this returns None and the caller
+    resamples the whole grid, so the result is always the whole grid's. ``grid``: (size, origin,
     spacing, direction matrix) of the new grid; ``run`` resamples onto it. Returns ``(region, labels)``:
     (z, y, x) slices of the new grid holding every ROI voxel and the new mask on them (uint32, ``label``
     inside, 0 outside).
@@ -352,12 +353,21 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, new_size)
     if not np.all(stop > start):
         return tuple(slice(0, 0) for _ in range(3)), np.zeros((0, 0, 0), dtype=np.uint32)
-    part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
-    if np.any(np.abs(part - threshold) < _TIE_MARGIN):
+
+    def whole_lines():
         from_zero = sitk.RegionOfInterest(mask, hi.tolist(), [0, 0, 0]) == label
-        part = _whole_grid_rows(from_zero, grid, start, stop, run)
-        if part is None:
-            return None
+        return _whole_grid_rows(from_zero, grid, start, stop, run)
+
+    # Whole x-lines at most twice the sub-grid's size: straight away (exact, they need no tie check)
+    tried = new_size[0] <= 2 * (stop[0] - start[0])
+    part = whole_lines() if tried else None
+    if part is None:
+        part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
+        if np.any(np.abs(part - threshold) < _TIE_MARGIN):
+            part = None if tried else whole_lines()
+            if part is None:
+                return None
+    if part.shape[2] == new_size[0]:  # whole lines (or a sub-grid as wide as the grid: the same slices)
         start[0], stop[0] = 0, new_size[0]
     region = tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))
     return region, (part >= threshold) * np.uint32(label)
