@@ -21,10 +21,11 @@ re-segmentation); integrated intensity, the centre-of-mass shift and Moran's I /
   voxels). :mod:`spinerad.kernels.morphology` holds the direct O(N^2) Numba pair sum it is checked against.
 
 Local intensity (IBSI 3.2): the mean of the image's voxels whose centres lie within the 1 cm^3 sphere
-(radius 6.2035 mm) around each intensity-mask voxel, summed directly over the sphere's offsets in
-parallel (:func:`spinerad.kernels.morphology.local_sums_kernel`; voxels outside the image are not
-counted; no FFT rounding): ``loc_peak_loc`` at the ROI's highest intensity (the largest mean if
-several voxels share it), ``loc_peak_glob`` the largest mean over the ROI.
+(radius 6.2035 mm) around each intensity-mask voxel, summed over the sphere's x-runs in parallel
+(:func:`spinerad.kernels.morphology.local_sums_kernel`; voxels outside the image are not counted; no FFT
+rounding), each run from row prefix sums when the image holds whole numbers (exact integer sums: the
+same values), voxel by voxel otherwise: ``loc_peak_loc`` at the ROI's highest intensity (the largest
+mean if several voxels share it), ``loc_peak_glob`` the largest mean over the ROI.
 """
 
 import numpy as np
@@ -332,14 +333,12 @@ def local_intensity_features(image, int_mask, offset, spacing):
     coordinates = zip(np.nonzero(int_mask), start, strict=True)
     z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in coordinates)
     sums = np.zeros((len(z), 2))
-    if np.array_equal(crop, np.rint(crop)) and np.abs(crop).sum() < _EXACT_LIMIT:
-        # whole numbers (rounded or integer images): the sphere's x-runs from row prefix sums, the same sums
-        prefix = np.empty((*crop.shape[:2], crop.shape[2] + 1))
+    # whole numbers (rounded or integer images): each x-run of the sphere from row prefix sums, the same sums
+    whole = bool(np.array_equal(crop, np.rint(crop)) and np.abs(crop).sum() < _EXACT_LIMIT)
+    prefix = np.empty((*crop.shape[:2], crop.shape[2] + 1) if whole else (1, 1, 1))
+    if whole:
         _kernels.row_prefix_sums_kernel(crop, prefix)
-        _kernels.local_run_sums_kernel(prefix, z, y, x, _sphere_runs(kernel), sums)
-    else:
-        offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
-        _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
+    _kernels.local_sums_kernel(crop, prefix, whole, z, y, x, _sphere_runs(kernel), sums)
     means = sums[:, 0] / sums[:, 1]
     values = crop[z, y, x]
     return {

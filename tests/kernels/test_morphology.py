@@ -165,18 +165,23 @@ def test_local_intensity_equals_direct_means(whole):
     assert got["loc_peak_loc"] == pytest.approx(means[values == values.max()].max(), rel=rel, abs=0)
 
 
-def test_run_sums_equal_direct_sums_on_whole_numbers():
-    """The x-run kernel gives the direct kernel's sums and counts bit for bit on a whole-number image."""
+def test_run_sums_from_prefix_sums_equal_direct_sums_on_whole_numbers():
+    """Prefix-sum runs give the direct (voxel by voxel) sums and counts bit for bit on whole numbers."""
     rng = np.random.default_rng(5)
     image = np.round(rng.normal(0, 3000, (7, 10, 13)))
     kernel = ibsi_morph.spherical_mean_kernel((2.0, 1.1, 0.9))
+    runs = ibsi_morph._sphere_runs(kernel)
     reach = np.array(kernel.shape) // 2
+    assert len(runs) < np.count_nonzero(kernel)
+    assert np.array_equal(  # the runs cover the kernel's voxels, in its (dz, dy, dx) order
+        np.concatenate([[(dz, dy, dx) for dx in range(-h, h + 1)] for dz, dy, h in runs]),
+        np.argwhere(kernel > 0) - reach,
+    )
     z, y, x = (np.ascontiguousarray(i, dtype=np.int64) for i in np.nonzero(rng.random(image.shape) < 0.4))
     direct = np.zeros((len(z), 2))
-    offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
-    morphology.local_sums_kernel(image, z, y, x, offsets, direct)
+    morphology.local_sums_kernel(image, np.empty((1, 1, 1)), False, z, y, x, runs, direct)
     prefix = np.empty((*image.shape[:2], image.shape[2] + 1))
     morphology.row_prefix_sums_kernel(image, prefix)
-    runs = np.zeros((len(z), 2))
-    morphology.local_run_sums_kernel(prefix, z, y, x, ibsi_morph._sphere_runs(kernel), runs)
-    np.testing.assert_array_equal(runs, direct)
+    from_prefix = np.zeros((len(z), 2))
+    morphology.local_sums_kernel(image, prefix, True, z, y, x, runs, from_prefix)
+    np.testing.assert_array_equal(from_prefix, direct)
