@@ -184,10 +184,17 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         data[1][int_mask] = deviation
         data[2][int_mask] = deviation**2
         # rfftn of the zero-padded box, axis by axis: each axis's transform runs only over the rows the
-        # earlier axes made non-zero (the padding is never transformed as whole rows of zeros)
+        # earlier axes made non-zero (the padding is never transformed as whole rows of zeros). The y and z
+        # transforms run in place in one zero-padded buffer (the same transforms, without a padded copy and
+        # a new output per axis).
         spectrum = sp_fft.rfft(data, n=fft_shape[2], axis=3, workers=-1)
-        spectrum = sp_fft.fft(spectrum, n=fft_shape[1], axis=2, workers=-1)
-        fm, fd, fd2 = sp_fft.fft(spectrum, n=fft_shape[0], axis=1, workers=-1)
+        padded = np.zeros((3, fft_shape[0], fft_shape[1], spectrum.shape[3]), dtype=np.complex128)
+        padded[:, : shape[0], : shape[1]] = spectrum
+        rows = padded[:, : shape[0]]
+        transformed = sp_fft.fft(rows, axis=2, overwrite_x=True, workers=-1)
+        if not np.may_share_memory(transformed, rows):  # (overwrite_x allows writing in place, no promise)
+            rows[...] = transformed
+        fm, fd, fd2 = sp_fft.fft(padded, axis=1, overwrite_x=True, workers=-1)
         # The weights are even on the circular offset grid (offset o and -o at index o and F - o), so their
         # transform is real: the type-1 DCT of offsets 0..F/2 (period 2 (F/2) = F), mirrored. Offsets from
         # s to F - s have no voxel pairs; their weights do not enter the sums.
