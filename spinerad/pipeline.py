@@ -115,9 +115,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         croppable = False
         grid_image = None  # IBSI mode with interpolation: the whole new grid's image (diagnostics)
         if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
-            from .ibsi_morph import PEAK_RADIUS
+            from .ibsi_morph import PEAK_RADIUS  # (the crop: the ROI plus the local-intensity sphere)
 
-            # cropped to the ROI plus the local-intensity sphere's reach: the whole grid is never copied
             image, mask, grid_image = preprocess.resample_ibsi_around(
                 image,
                 mask,
@@ -186,11 +185,7 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
 
 
 def _diagnose(diagnostics, stage, image, mask_array, box, label, grid_image=None, rounded=False):
-    """IBSI diagnostics of one step.
-
-    ``grid_image``: the whole grid's image when ``image`` is a crop of it (``rounded``: its intensities are
-    to be rounded, as the crop's are).
-    """
+    """IBSI diagnostics of a step (``grid_image``: the whole grid of crop ``image``, ``rounded`` as it is)."""
     from .ibsi_morph import image_diagnostics, mask_diagnostics
 
     whole = image if grid_image is None else grid_image
