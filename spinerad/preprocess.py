@@ -460,10 +460,11 @@ def resample_ibsi_around(image, mask, label, spacing, interpolator, options, box
     """:func:`resample_ibsi` cropped to the new ROI's box plus ``margin`` mm (and the whole new image).
 
     Only the crop is rounded and copied; the whole resampled image (not rounded) comes back as the third
-    value for the diagnostics, which describe the whole grid (see :func:`spinerad.ibsi_morph.
-    image_diagnostics`). Every crop voxel equals the whole grid's (:func:`resample_ibsi`): the whole image
-    is resampled and cut, the mask is the same thresholded interpolation. The crop holds every voxel within
-    ``margin`` of the ROI (clipped at the grid's faces). Returns ``(image crop, mask crop, whole image)``.
+    value for the diagnostics, which describe the whole grid (``image_diagnostics`` in
+    :mod:`spinerad.ibsi_morph`). Every crop voxel equals the whole grid's (:func:`resample_ibsi`): the
+    whole image is resampled and cut, the mask is the same thresholded interpolation. The crop holds every
+    voxel within ``margin`` of the ROI (clipped at the grid's faces). Returns ``(image crop, mask crop,
+    whole image)``; with no ROI voxel left, :func:`resample_ibsi`'s whole images instead of the crops.
     """
     grid, run = _ibsi_grid(image, spacing, interpolator)
     new_size, _, new_spacing, _ = grid
