@@ -122,3 +122,48 @@ def normalise(volume, shift, inverse_sigma, outliers, scale):
         volume, float(shift), float(inverse_sigma), float(outliers) if clip else 0.0, clip, float(scale), out
     )
     return out
+
+
+@njit(**JIT_PARALLEL)
+def _rounded_sums_kernel(volume, per_slice):
+    """Per z-slice of ``np.rint(volume)``: [sum, minimum, maximum] in float64.
+
+    The sum is exact while the absolute sum stays below 2**53 (every partial sum is then a whole number);
+    a NaN or infinity shows in it.
+    """
+    n_z, n_y, n_x = volume.shape
+    for z in prange(n_z):
+        total = 0.0
+        low = np.inf
+        high = -np.inf
+        for y in range(n_y):
+            for x in range(n_x):
+                rounded = np.rint(volume[z, y, x])
+                total += rounded
+                low = min(low, rounded)
+                high = max(high, rounded)
+        per_slice[z, 0] = total
+        per_slice[z, 1] = low
+        per_slice[z, 2] = high
+
+
+def rounded_statistics(volume):
+    """Mean, minimum and maximum of ``np.round(volume)`` as NumPy computes them on it, or None.
+
+    Without writing the rounded array: the rounded values are whole numbers, so while their absolute sum
+    stays below 2**53 every partial sum, NumPy's pairwise ones included, is an exact integer and the mean
+    is the same float64. None when a value is not finite or that bound could be passed.
+
+    Parameters
+    ----------
+    volume : numpy.ndarray
+        3-D float64 array.
+    """
+    if volume.dtype != np.float64 or volume.ndim != 3 or volume.size == 0:
+        return None
+    per_slice = np.empty((volume.shape[0], 3))
+    _rounded_sums_kernel(np.ascontiguousarray(volume), per_slice)
+    total, low, high = per_slice[:, 0].sum(), per_slice[:, 1].min(), per_slice[:, 2].max()
+    if not np.isfinite([total, low, high]).all() or volume.size * max(-low, high) >= EXACT_LIMIT:
+        return None
+    return float(total) / float(volume.size), float(low), float(high)

@@ -198,22 +198,43 @@ def spectral_sums_kernel(fm, fd, fd2, weights, out):
 
 
 @njit(**JIT_PARALLEL)
-def local_sums_kernel(image, z, y, x, offsets, out):
-    """Sum and count of ``image`` voxels at ``offsets`` (k, 3) around each voxel (z, y, x) (parallel).
+def row_prefix_sums_kernel(image, out):
+    """``out[z, y, i]`` = sum of ``image[z, y, :i]`` (``out``: (nz, ny, nx + 1) float64; parallel over z)."""
+    for z in prange(image.shape[0]):
+        for y in range(image.shape[1]):
+            total = 0.0
+            out[z, y, 0] = 0.0
+            for x in range(image.shape[2]):
+                total += image[z, y, x]
+                out[z, y, x + 1] = total
 
-    Offsets falling outside ``image`` are not counted. ``out``: (n, 2) float64, row k: (sum, count) of
-    voxel k. Direct summation: exact up to the order of the additions.
+
+@njit(**JIT_PARALLEL)
+def local_sums_kernel(image, prefix, use_prefix, z, y, x, runs, out):
+    """Sum and count of the ``image`` voxels of a neighbourhood around each voxel (z, y, x) (parallel).
+
+    ``runs``: (m, 3) int64 ``(dz, dy, h)``, the neighbourhood as x-runs ``(dz, dy, -h..h)`` in
+    lexicographic order; voxels outside ``image`` are not counted. ``out``: (n, 2) float64, row k: (sum,
+    count) of voxel k. Directly, the sum adds the voxels in (dz, dy, dx) order; with ``use_prefix``, two
+    reads of ``prefix`` (:func:`row_prefix_sums_kernel` of the image) per run instead of ``2 h + 1``:
+    the same sums bit for bit when the image holds whole numbers whose absolute sum stays below 2**53
+    (every partial sum is then an exact integer, whatever the order).
     """
     nz, ny, nx = image.shape
     for k in prange(z.shape[0]):
         total = 0.0
         count = 0.0
-        for o in range(offsets.shape[0]):
-            zz = z[k] + offsets[o, 0]
-            yy = y[k] + offsets[o, 1]
-            xx = x[k] + offsets[o, 2]
-            if 0 <= zz < nz and 0 <= yy < ny and 0 <= xx < nx:
-                total += image[zz, yy, xx]
-                count += 1.0
+        for r in range(runs.shape[0]):
+            zz = z[k] + runs[r, 0]
+            yy = y[k] + runs[r, 1]
+            if 0 <= zz < nz and 0 <= yy < ny:
+                lo = max(x[k] - runs[r, 2], 0)
+                hi = min(x[k] + runs[r, 2] + 1, nx)
+                if use_prefix:
+                    total += prefix[zz, yy, hi] - prefix[zz, yy, lo]
+                else:
+                    for xx in range(lo, hi):
+                        total += image[zz, yy, xx]
+                count += hi - lo
         out[k, 0] = total
         out[k, 1] = count

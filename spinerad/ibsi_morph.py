@@ -21,10 +21,11 @@ re-segmentation); integrated intensity, the centre-of-mass shift and Moran's I /
   voxels). :mod:`spinerad.kernels.morphology` holds the direct O(N^2) Numba pair sum it is checked against.
 
 Local intensity (IBSI 3.2): the mean of the image's voxels whose centres lie within the 1 cm^3 sphere
-(radius 6.2035 mm) around each intensity-mask voxel, summed directly over the sphere's offsets in
-parallel (:func:`spinerad.kernels.morphology.local_sums_kernel`; voxels outside the image are not
-counted; no FFT rounding): ``loc_peak_loc`` at the ROI's highest intensity (the largest mean if
-several voxels share it), ``loc_peak_glob`` the largest mean over the ROI.
+(radius 6.2035 mm) around each intensity-mask voxel, summed over the sphere's x-runs in parallel
+(:func:`spinerad.kernels.morphology.local_sums_kernel`; voxels outside the image are not counted; no FFT
+rounding), each run from row prefix sums when the image holds whole numbers (exact integer sums: the
+same values), voxel by voxel otherwise: ``loc_peak_loc`` at the ROI's highest intensity (the largest
+mean if several voxels share it), ``loc_peak_glob`` the largest mean over the ROI.
 """
 
 import numpy as np
@@ -32,6 +33,7 @@ from scipy import fft as sp_fft
 from scipy.spatial import ConvexHull
 
 from .kernels import morphology as _kernels
+from .kernels.imagestats import integer_statistics, rounded_statistics
 
 #: radius (mm) of a sphere of 1 cm^3
 PEAK_RADIUS = (3.0 / (4.0 * np.pi)) ** (1.0 / 3.0) * 10.0
@@ -182,10 +184,17 @@ def spatial_autocorrelation(int_mask, values, spacing, method="fft"):
         data[1][int_mask] = deviation
         data[2][int_mask] = deviation**2
         # rfftn of the zero-padded box, axis by axis: each axis's transform runs only over the rows the
-        # earlier axes made non-zero (the padding is never transformed as whole rows of zeros)
+        # earlier axes made non-zero (the padding is never transformed as whole rows of zeros). The y and z
+        # transforms run in place in one zero-padded buffer (the same transforms, without a padded copy and
+        # a new output per axis).
         spectrum = sp_fft.rfft(data, n=fft_shape[2], axis=3, workers=-1)
-        spectrum = sp_fft.fft(spectrum, n=fft_shape[1], axis=2, workers=-1)
-        fm, fd, fd2 = sp_fft.fft(spectrum, n=fft_shape[0], axis=1, workers=-1)
+        padded = np.zeros((3, fft_shape[0], fft_shape[1], spectrum.shape[3]), dtype=np.complex128)
+        padded[:, : shape[0], : shape[1]] = spectrum
+        rows = padded[:, : shape[0]]
+        transformed = sp_fft.fft(rows, axis=2, overwrite_x=True, workers=-1)
+        if not np.may_share_memory(transformed, rows):  # (overwrite_x allows writing in place, no promise)
+            rows[...] = transformed
+        fm, fd, fd2 = sp_fft.fft(padded, axis=1, overwrite_x=True, workers=-1)
         # The weights are even on the circular offset grid (offset o and -o at index o and F - o), so their
         # transform is real: the type-1 DCT of offsets 0..F/2 (period 2 (F/2) = F), mirrored. Offsets from
         # s to F - s have no voxel pairs; their weights do not enter the sums.
@@ -226,6 +235,9 @@ def morphology_features(morph_mask, int_mask, intensities, spacing, autocorrelat
         Image intensities on that grid.
     spacing : sequence of float
         Voxel spacing (z, y, x) in mm.
+    autocorrelation : {"fft", "pairs"} or concurrent.futures.Future
+        How :func:`spatial_autocorrelation` computes Moran's I and Geary's C, or a future of its result
+        (computed elsewhere, e.g. in another thread).
     """
     morph_mask = np.asarray(morph_mask, dtype=bool)
     int_mask = np.asarray(int_mask, dtype=bool)
@@ -282,7 +294,10 @@ def morphology_features(morph_mask, int_mask, intensities, spacing, autocorrelat
     out["morph_vol_dens_conv_hull"] = volume / hull.volume
     out["morph_area_dens_conv_hull"] = area / hull.area
     out["morph_integ_int"] = volume * float(x_int.mean())
-    moran, geary = spatial_autocorrelation(int_mask, intensities, spacing, method=autocorrelation)
+    if isinstance(autocorrelation, str):
+        moran, geary = spatial_autocorrelation(int_mask, intensities, spacing, method=autocorrelation)
+    else:
+        moran, geary = autocorrelation.result()
     out["morph_moran_i"] = moran
     out["morph_geary_c"] = geary
     return {k: float(v) for k, v in out.items()}
@@ -294,6 +309,18 @@ def spherical_mean_kernel(spacing, radius=PEAK_RADIUS):
     axes = [np.arange(-r, r + 1) * s for r, s in zip(reach, spacing, strict=True)]
     grids = np.meshgrid(*axes, indexing="ij")
     return (np.sqrt(sum(g * g for g in grids)) <= radius).astype(np.float64)
+
+
+#: Largest integer every float64 holds exactly.
+_EXACT_LIMIT = 2.0**53
+
+
+def _sphere_runs(kernel):
+    """``(dz, dy, h)`` rows of a centred 0/1 kernel symmetric in x: the runs ``dx = -h..h`` it holds."""
+    reach = np.array(kernel.shape) // 2
+    dz, dy = np.nonzero(kernel.any(axis=2))
+    half = kernel[dz, dy].sum(axis=1) // 2  # a ball's rows are centred intervals
+    return np.ascontiguousarray(np.stack([dz - reach[0], dy - reach[1], half], axis=1), dtype=np.int64)
 
 
 def local_intensity_features(image, int_mask, offset, spacing):
@@ -308,13 +335,17 @@ def local_intensity_features(image, int_mask, offset, spacing):
     hi = np.minimum(np.array(offset) + np.array(int_mask.shape) + reach, np.shape(image))
     # the crop holds every image voxel within reach of the ROI: "outside the crop" is "outside the image"
     window = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    crop = np.ascontiguousarray(np.asarray(image)[window], dtype=np.float64)
-    offsets = np.ascontiguousarray(np.argwhere(kernel > 0) - reach, dtype=np.int64)
+    crop = np.array(np.asarray(image)[window], dtype=np.float64, order="C")  # writable: one specialisation
     start = np.array(offset) - lo
     coordinates = zip(np.nonzero(int_mask), start, strict=True)
     z, y, x = (np.ascontiguousarray(i + a, dtype=np.int64) for i, a in coordinates)
     sums = np.zeros((len(z), 2))
-    _kernels.local_sums_kernel(crop, z, y, x, offsets, sums)
+    # whole numbers (rounded or integer images): each x-run of the sphere from row prefix sums, the same sums
+    whole = bool(np.array_equal(crop, np.rint(crop)) and np.abs(crop).sum() < _EXACT_LIMIT)
+    prefix = np.empty((*crop.shape[:2], crop.shape[2] + 1) if whole else (1, 1, 1))
+    if whole:
+        _kernels.row_prefix_sums_kernel(crop, prefix)
+    _kernels.local_sums_kernel(crop, prefix, whole, z, y, x, _sphere_runs(kernel), sums)
     means = sums[:, 0] / sums[:, 1]
     values = crop[z, y, x]
     return {
@@ -327,8 +358,12 @@ def local_intensity_features(image, int_mask, offset, spacing):
 # Diagnostics
 
 
-def image_diagnostics(stage, image):
-    """``img_dim_*``, ``vox_dim_*``, ``mean/min/max_int_*`` of a whole image (``stage``: init or interp)."""
+def image_diagnostics(stage, image, rounded=False):
+    """``img_dim_*``, ``vox_dim_*``, ``mean/min/max_int_*`` of a whole image (``stage``: init or interp).
+
+    ``rounded``: describe the image's intensities rounded to whole numbers (IBSI's rounding after
+    interpolation), without making the rounded image.
+    """
     import SimpleITK as sitk
 
     values = sitk.GetArrayViewFromImage(image)
@@ -336,9 +371,23 @@ def image_diagnostics(stage, image):
     for axis, size, step in zip("xyz", image.GetSize(), image.GetSpacing(), strict=True):
         out[f"img_dim_{axis}_{stage}_img"] = float(size)
         out[f"vox_dim_{axis}_{stage}_img"] = float(step)
-    out[f"mean_int_{stage}_img"] = float(np.mean(values, dtype=np.float64))
-    out[f"min_int_{stage}_img"] = float(np.min(values))
-    out[f"max_int_{stage}_img"] = float(np.max(values))
+    # Integer types and rounded intensities: one parallel pass with exact integer sums, so the mean is
+    # NumPy's float64 mean bit for bit (every partial sum of either is an exact integer); else NumPy.
+    exact = None
+    if rounded:
+        exact = rounded_statistics(values)
+        if exact is None:
+            values = np.round(values)
+    elif values.ndim == 3 and values.dtype.kind in "iu":  # (NumPy is as fast on float types)
+        exact = integer_statistics(values)
+        exact = exact if exact is None else (exact[0], exact[2], exact[3])
+    if exact is not None:
+        mean, low, high = exact
+    else:
+        mean, low, high = np.mean(values, dtype=np.float64), np.min(values), np.max(values)
+    out[f"mean_int_{stage}_img"] = float(mean)
+    out[f"min_int_{stage}_img"] = float(low)
+    out[f"max_int_{stage}_img"] = float(high)
     return out
 
 
@@ -361,3 +410,21 @@ def mask_diagnostics(stage, grid_shape_zyx, int_box, int_mask, morph_box, morph_
     out[f"int_mask_min_int_{stage}_roi"] = float(values.min())
     out[f"int_mask_max_int_{stage}_roi"] = float(values.max())
     return out
+
+
+def warm_kernels():
+    """Compile the specialisations IBSI mode's warm-up study (int16, not interpolated) does not reach.
+
+    Local intensity of fractional images (the direct sphere sums), the rounded grid's diagnostics and the
+    integer-type image statistics, on read-only arrays as SimpleITK's views are.
+    """
+    from .kernels.imagestats import TYPES
+
+    local_intensity_features(np.full((3, 3, 3), 0.5), np.ones((1, 1, 1), dtype=bool), (1, 1, 1), (1, 1, 1))
+    volume = np.zeros((2, 2, 2))
+    volume.flags.writeable = False
+    rounded_statistics(volume)
+    for dtype in TYPES:
+        values = np.zeros((2, 2, 2), dtype=dtype)
+        values.flags.writeable = False
+        integer_statistics(values)

@@ -326,15 +326,6 @@ def _count_matrices(rows, n_rows, level, length, n_levels):
     return out
 
 
-def _zones(levels, border, two_d):
-    """(slice row, level 1..Ng, size, border distance) of every zone of equal grey level."""
-    capacity = max(1, int(np.count_nonzero(levels)))
-    zone = np.empty((4, capacity), dtype=np.int64)  # slice, level, size, distance
-    offsets = _ibsi_kernels.neighbour_offsets(two_d)
-    n = _ibsi_kernels.zones_kernel(levels, border, offsets, zone[0], zone[1], zone[2], zone[3])
-    return zone[:, :n]
-
-
 def _border_distance(morph_mask, two_d):
     """Taxicab distance to the border of ``morph_mask`` (1 on the border; in-plane when ``two_d``)."""
     structure = ndimage.generate_binary_structure(3, 1)
@@ -352,12 +343,16 @@ def zone_families(levels, row_of_slice, n_levels, morph_mask, aggregations):
     n_slices = int(row_of_slice.max()) + 1
     sizes_2d = distances_2d = sizes_3d = distances_3d = None
     if {"2D", "2_5D"} & set(aggregations):
-        z, level, size, distance = _zones(levels, _border_distance(morph_mask, True), True)
+        z, level, size, distance = _ibsi_kernels.equal_level_zones(
+            levels, _border_distance(morph_mask, True), True
+        )
         rows = row_of_slice[z]
         sizes_2d = _count_matrices(rows, n_slices, level, size, n_levels)
         distances_2d = _count_matrices(rows, n_slices, level, distance, n_levels)
     if "3D" in aggregations:
-        _, level, size, distance = _zones(levels, _border_distance(morph_mask, False), False)
+        _, level, size, distance = _ibsi_kernels.equal_level_zones(
+            levels, _border_distance(morph_mask, False), False
+        )
         (sizes_3d,) = _count_matrices(np.zeros_like(level), 1, level, size, n_levels)
         (distances_3d,) = _count_matrices(np.zeros_like(level), 1, level, distance, n_levels)
     n_voxels = _voxels_per_row(levels, row_of_slice)
@@ -384,12 +379,14 @@ def neighbourhood_families(levels, planes, n_levels, aggregations):
     NGLDM: voxels by level and dependence ``1 + equal-level neighbours`` (coarseness 0, distance 1).
     """
     ngt, ngl = [None, None], [None, None]
+    padded = np.pad(levels, 1)  # a border of zeros: no neighbour step leaves the array
     for i, (two_d, dependence) in enumerate(((True, 9), (False, 27))):
         if not ({"2D", "2_5D"} if two_d else {"3D"}) & set(aggregations):
             continue
         ngtdm = np.zeros((levels.shape[0], n_levels, 2))
         ngldm = np.zeros((levels.shape[0], n_levels, dependence))
-        _ibsi_kernels.neighbourhood_kernel(levels, _ibsi_kernels.neighbour_offsets(two_d), ngtdm, ngldm)
+        steps = _ibsi_kernels.flat_offsets(_ibsi_kernels.neighbour_offsets(two_d), padded.shape)
+        _ibsi_kernels.neighbourhood_kernel(padded, steps, ngtdm, ngldm)
         ngt[i] = list(ngtdm[planes]) if two_d else ngtdm.sum(axis=0)
         ngl[i] = list(ngldm[planes]) if two_d else ngldm.sum(axis=0)
     voxels = np.count_nonzero(levels[planes], axis=(1, 2)).astype(np.float64)

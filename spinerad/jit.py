@@ -245,6 +245,9 @@ def _warm(keys, mask_itemsize=1):
         for device, families in sorted(by_device.items()):
             if "ibsi" in families:
                 extract(image, mask, params=load_params(None), device=device, ibsi=True)
+                from .ibsi_morph import warm_kernels
+
+                warm_kernels()
             classes = sorted(families - {"ibsi"})
             if classes:
                 params = load_params({"featureClass": {name: None for name in classes}})

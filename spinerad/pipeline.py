@@ -113,8 +113,11 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         elif settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
         croppable = False
+        grid_image = None  # IBSI mode with interpolation: the whole new grid's image (diagnostics)
         if settings.resampled_pixel_spacing is not None and ibsi_options is not None:
-            image, mask = preprocess.resample_ibsi(
+            from .ibsi_morph import PEAK_RADIUS  # (the crop: the ROI plus the local-intensity sphere)
+
+            image, mask, grid_image = preprocess.resample_ibsi_around(
                 image,
                 mask,
                 settings.label,
@@ -122,6 +125,7 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
                 settings.interpolator,
                 ibsi_options,
                 box,
+                PEAK_RADIUS,
             )
         elif settings.resampled_pixel_spacing is not None:
             image, mask = preprocess.resample(image, mask, box, settings, normaliser)
@@ -139,7 +143,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
             count, box, settings.label, settings.minimum_roi_dimensions, settings.minimum_roi_size
         )
         if diagnostics is not None:
-            _diagnose(diagnostics, "interp", image, mask_array, box, settings.label)
+            rounded = grid_image is not None and ibsi_options.round_intensities
+            _diagnose(diagnostics, "interp", image, mask_array, box, settings.label, grid_image, rounded)
         source = FilterSource(image, box, normaliser if croppable else None, croppable)
         box_values = source.box_array()
         if np.issubdtype(box_values.dtype, np.complexfloating):
@@ -169,8 +174,9 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         if diagnostics is not None:
             from .ibsi_morph import mask_diagnostics
 
+            grid_shape = mask_array.shape if grid_image is None else grid_image.GetSize()[::-1]
             diagnostics.update(
-                mask_diagnostics("reseg", mask_array.shape, box, in_roi, morph_box, morph_mask, roi_values)
+                mask_diagnostics("reseg", grid_shape, box, in_roi, morph_box, morph_mask, roi_values)
             )
         if np.issubdtype(roi_values.dtype, np.floating) and not np.all(np.isfinite(roi_values)):
             bad = int(np.count_nonzero(~np.isfinite(roi_values)))
@@ -178,13 +184,16 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
     return PreparedRoi(image, box, in_roi, shape_mask, roi_values, settings, morph_box, morph_mask, source)
 
 
-def _diagnose(diagnostics, stage, image, mask_array, box, label):
+def _diagnose(diagnostics, stage, image, mask_array, box, label, grid_image=None, rounded=False):
+    """IBSI diagnostics of a step (``grid_image``: the whole grid of crop ``image``, ``rounded`` as it is)."""
     from .ibsi_morph import image_diagnostics, mask_diagnostics
 
-    diagnostics.update(image_diagnostics(stage, image))
+    whole = image if grid_image is None else grid_image
+    diagnostics.update(image_diagnostics(stage, whole, rounded))
     roi = mask_array[box] == label
     values = intake.as_zyx(image)[box][roi]
-    diagnostics.update(mask_diagnostics(stage, mask_array.shape, box, roi, box, roi, values))
+    grid_shape = whole.GetSize()[::-1]
+    diagnostics.update(mask_diagnostics(stage, grid_shape, box, roi, box, roi, values))
 
 
 def _extract_ibsi(roi, params, timer):
@@ -216,13 +225,20 @@ def _extract_ibsi(roi, params, timer):
     spacing = intake.spacing_zyx(roi.image)
     int_mask = volume > 0
 
-    def morphology():
+    def autocorrelation():
+        with timer.stage("morphology"):
+            return ibsi_morph.spatial_autocorrelation(int_mask, image_array[roi.morph_box], spacing)
+
+    def morphology(autocorrelation):
         with timer.stage("morphology"):
             return ibsi_morph.morphology_features(
-                roi.morph_mask, int_mask, image_array[roi.morph_box], spacing
+                roi.morph_mask, int_mask, image_array[roi.morph_box], spacing, autocorrelation
             )
 
-    morphology = _submitter()(morphology)  # a worker, beside the texture families and local intensity
+    # Two workers beside the texture families and local intensity: Moran's I / Geary's C (FFTs) and the rest
+    # of morphology, which takes the first's result at its end (submitted after it: never waits on queued work)
+    submit = _submitter()
+    morphology = submit(morphology, submit(autocorrelation))
     with timer.stage("ibsi"):
         features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask, options.aggregations)
     with timer.stage("local_intensity"):

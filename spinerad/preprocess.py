@@ -286,6 +286,43 @@ def _same_grid(image, mask):
 _TIE_MARGIN = 1e-9
 
 
+def _index_to_point(origin, matrix, index):
+    """ITK's ``TransformIndexToPhysicalPoint`` in its float64 order: ``origin[i] + sum_j matrix[i, j] index[j]``.
+
+    ``index``: (..., 3) indices (x, y, z); ``matrix``: direction times spacing, ``matrix[i, j] = D[i, j] s_j``.
+    """
+    index = np.asarray(index, dtype=np.float64)
+    point = np.broadcast_to(np.asarray(origin, dtype=np.float64), index.shape).copy()
+    for j in range(3):
+        point += matrix[:, j] * index[..., j : j + 1]
+    return point
+
+
+def _whole_grid_rows(crop_from_zero, grid, start, stop, run):
+    """Whole x-lines of the new grid, rows ``start..stop`` in y and z, equal to the whole grid's bit for bit.
+
+    ITK's linear resampler maps each output scan line's first voxel and the voxel one past its last through
+    ``TransformIndexToPhysicalPoint`` and interpolates the continuous index between them, so a grid of whole
+    x-lines whose origin lands every line's two end points on the same float64 values reproduces the whole
+    grid's lines exactly (``crop_from_zero``: an input crop starting at index 0, the same origin as the
+    input). That holds when ``origin + matrix @ start`` is exact, the usual case for an axis-aligned grid;
+    it is checked for every line (in ITK's order of operations); otherwise None.
+    """
+    new_size, new_origin, spacing, direction = grid
+    matrix = direction * spacing[None, :]
+    first = np.array([0, start[1], start[2]])
+    origin = _index_to_point(new_origin, matrix, first)
+    y, z = np.meshgrid(np.arange(start[1], stop[1]), np.arange(start[2], stop[2]), indexing="ij")
+    for x in (0, new_size[0]):
+        rows = np.stack([np.full(y.shape, x), y, z], axis=-1)
+        whole = _index_to_point(new_origin, matrix, rows)
+        own = _index_to_point(origin, matrix, rows - first)
+        if not np.array_equal(whole, own):
+            return None
+    size = np.array([new_size[0], stop[1] - start[1], stop[2] - start[2]])
+    return sitk.GetArrayFromImage(run(crop_from_zero, sitk.sitkLinear, size=size, origin=origin))
+
+
 def _interpolated_roi(mask, label, box, threshold, grid, run):
     """The thresholded linear interpolation of ``mask == label``, resampled around the ROI only.
 
@@ -293,9 +330,13 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     input is cropped to the ROI box plus two zero voxels and the output computed on the sub-grid that covers
     it. The sub-grid's origin differs from the whole grid's in the last bits, and so may the fractions
     (~1e-16): where one lies within :data:`_TIE_MARGIN` of the threshold (e.g. the exact 0.5 of a grid
-    that halves the spacing) this returns None and the caller resamples the whole grid, so the result is
-    always the whole grid's. ``grid``: (size, origin, spacing, direction matrix) of the new grid; ``run``
-    resamples onto it. Returns a 0/1 uint8 image on the new grid.
+    that halves the spacing) the sub-grid's rows are re-done as whole x-lines the way the whole grid
+    computes them (:func:`_whole_grid_rows`; straight away, without the sub-grid, where whole lines are at
+    most twice as many voxels), or, when that cannot be shown exact, this returns None and the caller
+    resamples the whole grid, so the result is always the whole grid's. ``grid``: (size, origin,
+    spacing, direction matrix) of the new grid; ``run`` resamples onto it. Returns ``(region, labels)``:
+    (z, y, x) slices of the new grid holding every ROI voxel and the new mask on them (uint32, ``label``
+    inside, 0 outside).
     """
     if box is None:
         return None
@@ -309,16 +350,77 @@ def _interpolated_roi(mask, label, box, threshold, grid, run):
     index = (corners - new_origin) @ direction / spacing  # continuous indices (x, y, z) on the new grid
     start = np.clip(np.floor(index.min(axis=0)).astype(int) - 1, 0, new_size)
     stop = np.clip(np.ceil(index.max(axis=0)).astype(int) + 2, 0, new_size)
-    inside = np.zeros(new_size[::-1], dtype=np.uint8)
-    if np.all(stop > start):
+    if not np.all(stop > start):
+        return tuple(slice(0, 0) for _ in range(3)), np.zeros((0, 0, 0), dtype=np.uint32)
+
+    def whole_lines():
+        from_zero = sitk.RegionOfInterest(mask, hi.tolist(), [0, 0, 0]) == label
+        return _whole_grid_rows(from_zero, grid, start, stop, run)
+
+    # Whole x-lines at most twice the sub-grid's size: straight away (exact, they need no tie check)
+    tried = new_size[0] <= 2 * (stop[0] - start[0])
+    part = whole_lines() if tried else None
+    if part is None:
         part = sitk.GetArrayFromImage(run(crop, sitk.sitkLinear, start, stop - start))
         if np.any(np.abs(part - threshold) < _TIE_MARGIN):
-            return None
-        inside[tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))] = part >= threshold
-    out = sitk.GetImageFromArray(inside)
-    out.SetSpacing(spacing.tolist())
-    out.SetOrigin(new_origin.tolist())
-    out.SetDirection(mask.GetDirection())
+            part = None if tried else whole_lines()
+            if part is None:
+                return None
+    if part.shape[2] == new_size[0]:  # whole lines (or a sub-grid as wide as the grid: the same slices)
+        start[0], stop[0] = 0, new_size[0]
+    region = tuple(slice(a, b) for a, b in zip(start[::-1], stop[::-1], strict=True))
+    return region, (part >= threshold) * np.uint32(label)
+
+
+def _ibsi_grid(image, spacing, interpolator):
+    """IBSI 1's centre-aligned grid of ``spacing`` and a function resampling onto it: ``(grid, run)``.
+
+    ``grid``: (size, origin, spacing, direction matrix); ``run(source, method, start, size, origin)``
+    resamples in float64 onto the grid or a sub-grid of it.
+    """
+    old_spacing = np.array(image.GetSpacing())
+    old_size = np.array(image.GetSize())
+    new_spacing = np.where(np.array(spacing, dtype=np.float64) == 0, old_spacing, spacing)
+    new_size = np.ceil(old_size * old_spacing / new_spacing).astype(int)
+    shift = (old_spacing * (old_size - 1) - new_spacing * (new_size - 1)) / 2
+    direction = np.array(image.GetDirection()).reshape(len(old_size), len(old_size))
+    new_origin = np.array(image.GetOrigin()) + direction @ shift
+    method = getattr(sitk, interpolator)
+
+    def run(source, method=method, start=None, size=None, origin=None):
+        """Resample ``source`` onto the new grid, or a sub-grid from index ``start`` (x, y, z) or ``origin``."""
+        rif = sitk.ResampleImageFilter()
+        rif.SetOutputSpacing(new_spacing.tolist())
+        rif.SetSize((new_size if size is None else size).tolist())
+        if origin is None:
+            shift = 0.0 if start is None else direction @ (np.asarray(start) * new_spacing)
+            origin = new_origin + shift
+        rif.SetOutputOrigin(np.asarray(origin).tolist())
+        rif.SetOutputDirection(image.GetDirection())
+        rif.SetOutputPixelType(sitk.sitkFloat64)
+        rif.SetInterpolator(method)
+        return rif.Execute(source)
+
+    return (new_size, new_origin, new_spacing, direction), run
+
+
+def _resampled_roi(mask, label, box, threshold, grid, run):
+    """:func:`_interpolated_roi`, or the whole grid's thresholded interpolation where it returns None."""
+    found = _interpolated_roi(mask, label, box, threshold, grid, run)
+    if found is not None:
+        return found
+    inside = sitk.BinaryThreshold(run(mask == label, sitk.sitkLinear), threshold, np.inf, 1, 0)
+    labels = sitk.GetArrayFromImage(sitk.Cast(inside, sitk.sitkUInt32) * int(label))
+    return tuple(slice(0, n) for n in labels.shape), labels
+
+
+def _label_image(labels, grid, origin=None):
+    """A uint32 label array (z, y, x) as an image on the new grid (or on a box of it at ``origin``)."""
+    _, new_origin, new_spacing, direction = grid
+    out = sitk.GetImageFromArray(labels)
+    out.SetSpacing(new_spacing.tolist())
+    out.SetOrigin((new_origin if origin is None else origin).tolist())
+    out.SetDirection(direction.ravel().tolist())
     return out
 
 
@@ -340,37 +442,51 @@ def resample_ibsi(image, mask, label, spacing, interpolator, options, box=None):
         SimpleITK interpolator name (``sitkLinear``, ``sitkBSpline``, ``sitkNearestNeighbor``).
     options : spinerad.settings.IbsiOptions
     """
-    old_spacing = np.array(image.GetSpacing())
-    old_size = np.array(image.GetSize())
-    new_spacing = np.where(np.array(spacing, dtype=np.float64) == 0, old_spacing, spacing)
-    new_size = np.ceil(old_size * old_spacing / new_spacing).astype(int)
-    shift = (old_spacing * (old_size - 1) - new_spacing * (new_size - 1)) / 2
-    direction = np.array(image.GetDirection()).reshape(len(old_size), len(old_size))
-    new_origin = np.array(image.GetOrigin()) + direction @ shift
-    method = getattr(sitk, interpolator)
-
-    def run(source, method=method, start=None, size=None):
-        """Resample ``source`` onto the new grid, or onto its sub-grid from index ``start`` (x, y, z)."""
-        rif = sitk.ResampleImageFilter()
-        rif.SetOutputSpacing(new_spacing.tolist())
-        rif.SetSize((new_size if size is None else size).tolist())
-        shift = 0.0 if start is None else direction @ (np.asarray(start) * new_spacing)
-        rif.SetOutputOrigin((new_origin + shift).tolist())
-        rif.SetOutputDirection(image.GetDirection())
-        rif.SetOutputPixelType(sitk.sitkFloat64)
-        rif.SetInterpolator(method)
-        return rif.Execute(source)
-
+    grid, run = _ibsi_grid(image, spacing, interpolator)
     new_image = run(image)
     if options.round_intensities:
         rounded = sitk.GetImageFromArray(np.round(sitk.GetArrayViewFromImage(new_image)))
         rounded.CopyInformation(new_image)
         new_image = rounded
     # IBSI interpolates the ROI mask linearly whatever the image interpolator, then thresholds it.
-    threshold = float(options.mask_threshold)
-    grid = (new_size, new_origin, new_spacing, direction)
-    inside = _interpolated_roi(mask, label, box, threshold, grid, run)
-    if inside is None:  # the whole grid
-        inside = sitk.BinaryThreshold(run(mask == label, sitk.sitkLinear), threshold, np.inf, 1, 0)
-    new_mask = sitk.Cast(inside, sitk.sitkUInt32) * int(label)
-    return new_image, new_mask
+    region, labels = _resampled_roi(mask, label, box, float(options.mask_threshold), grid, run)
+    whole = np.zeros(grid[0][::-1], dtype=np.uint32)
+    whole[region] = labels
+    return new_image, _label_image(whole, grid)
+
+
+def resample_ibsi_around(image, mask, label, spacing, interpolator, options, box, margin):
+    """:func:`resample_ibsi` cropped to the new ROI's box plus ``margin`` mm (and the whole new image).
+
+    Only the crop is rounded and copied; the whole resampled image (not rounded) comes back as the third
+    value for the diagnostics, which describe the whole grid (``image_diagnostics`` in
+    :mod:`spinerad.ibsi_morph`). Every crop voxel equals the whole grid's (:func:`resample_ibsi`): the
+    whole image is resampled and cut, the mask is the same thresholded interpolation. The crop holds every
+    voxel within ``margin`` of the ROI (clipped at the grid's faces). Returns ``(image crop, mask crop,
+    whole image)``; with no ROI voxel left, :func:`resample_ibsi`'s whole images instead of the crops.
+    """
+    grid, run = _ibsi_grid(image, spacing, interpolator)
+    new_size, _, new_spacing, _ = grid
+    region, labels = _resampled_roi(mask, label, box, float(options.mask_threshold), grid, run)
+    new_image = run(image)
+    found = np.nonzero(labels.any(axis=(1, 2)))[0], np.nonzero(labels.any(axis=(0, 2)))[0]
+    found += (np.nonzero(labels.any(axis=(0, 1)))[0],)
+    if any(len(f) == 0 for f in found):  # no ROI voxel left: the whole grid (the caller reports it)
+        return (*resample_ibsi(image, mask, label, spacing, interpolator, options, box), new_image)
+    reach = (np.floor(margin / new_spacing).astype(int) + 1)[::-1]  # z, y, x
+    roi_box = [(r.start + f[0], r.start + f[-1] + 1) for r, f in zip(region, found, strict=True)]
+    crop = tuple(
+        slice(max(a - m, 0), min(b + m, n)) for (a, b), m, n in zip(roi_box, reach, new_size[::-1], strict=True)
+    )
+    values = sitk.GetArrayViewFromImage(new_image)[crop]
+    values = np.round(values) if options.round_intensities else np.array(values)
+    origin = np.array(new_image.TransformIndexToPhysicalPoint([int(c.start) for c in crop[::-1]]))
+    image_crop = sitk.GetImageFromArray(values)
+    image_crop.SetSpacing(new_image.GetSpacing())
+    image_crop.SetOrigin(origin.tolist())
+    image_crop.SetDirection(new_image.GetDirection())
+    mask_crop = np.zeros(values.shape, dtype=np.uint32)
+    inner = tuple(slice(a - c.start, b - c.start) for (a, b), c in zip(roi_box, crop, strict=True))
+    own = tuple(slice(a - r.start, b - r.start) for (a, b), r in zip(roi_box, region, strict=True))
+    mask_crop[inner] = labels[own]
+    return image_crop, _label_image(mask_crop, grid, origin=origin), new_image

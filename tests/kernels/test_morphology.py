@@ -136,10 +136,17 @@ def test_ombb_of_a_rotated_box_is_that_box():
     np.testing.assert_allclose(np.sort(got), np.sort(dims), rtol=1e-9)
 
 
-def test_local_intensity_equals_direct_means():
-    """Sphere means by convolution against the definition: mean of image voxels within 6.2035 mm."""
+@pytest.mark.parametrize("whole", [False, True], ids=["fractional", "whole-numbers"])
+def test_local_intensity_equals_direct_means(whole):
+    """Sphere means against the definition: mean of image voxels within 6.2035 mm.
+
+    Whole-number images take the x-run path (row prefix sums): their sums are exact, so the means equal the
+    definition's bit for bit; other images the direct sum over the sphere's offsets.
+    """
     rng = np.random.default_rng(9)
     image = rng.normal(50, 20, (9, 12, 11))
+    if whole:
+        image = np.round(image * 40)
     spacing = (2.5, 1.2, 1.4)
     mask = np.zeros(image.shape, dtype=bool)
     mask[2:8, 1:10, 3:11] = rng.random((6, 9, 8)) < 0.5  # touches the image border: truncated spheres
@@ -153,5 +160,28 @@ def test_local_intensity_equals_direct_means():
     means = np.array(means)
     values = image[mask]
     got = ibsi_morph.local_intensity_features(image, mask[box], [b.start for b in box], spacing)
-    assert got["loc_peak_glob"] == pytest.approx(means.max(), rel=1e-12)
-    assert got["loc_peak_loc"] == pytest.approx(means[values == values.max()].max(), rel=1e-12)
+    rel = 0 if whole else 1e-12
+    assert got["loc_peak_glob"] == pytest.approx(means.max(), rel=rel, abs=0)
+    assert got["loc_peak_loc"] == pytest.approx(means[values == values.max()].max(), rel=rel, abs=0)
+
+
+def test_run_sums_from_prefix_sums_equal_direct_sums_on_whole_numbers():
+    """Prefix-sum runs give the direct (voxel by voxel) sums and counts bit for bit on whole numbers."""
+    rng = np.random.default_rng(5)
+    image = np.round(rng.normal(0, 3000, (7, 10, 13)))
+    kernel = ibsi_morph.spherical_mean_kernel((2.0, 1.1, 0.9))
+    runs = ibsi_morph._sphere_runs(kernel)
+    reach = np.array(kernel.shape) // 2
+    assert len(runs) < np.count_nonzero(kernel)
+    assert np.array_equal(  # the runs cover the kernel's voxels, in its (dz, dy, dx) order
+        np.concatenate([[(dz, dy, dx) for dx in range(-h, h + 1)] for dz, dy, h in runs]),
+        np.argwhere(kernel > 0) - reach,
+    )
+    z, y, x = (np.ascontiguousarray(i, dtype=np.int64) for i in np.nonzero(rng.random(image.shape) < 0.4))
+    direct = np.zeros((len(z), 2))
+    morphology.local_sums_kernel(image, np.empty((1, 1, 1)), False, z, y, x, runs, direct)
+    prefix = np.empty((*image.shape[:2], image.shape[2] + 1))
+    morphology.row_prefix_sums_kernel(image, prefix)
+    from_prefix = np.zeros((len(z), 2))
+    morphology.local_sums_kernel(image, prefix, True, z, y, x, runs, from_prefix)
+    np.testing.assert_array_equal(from_prefix, direct)
