@@ -5,10 +5,12 @@ Tests and benchmarks patch these values (never hard-code them in a kernel):
 - ``JIT``: options of serial CPU kernels (``nogil`` so a threaded server runs kernels side by side).
 - ``JIT_PARALLEL``: the same plus ``parallel=True`` for kernels with a ``prange``.
 - ``THREADS_PER_BLOCK``: CUDA block size; the CUDA-simulator tests lower it so many blocks run.
-- ``CACHE_DIR``: where compiled kernels are cached (``$NUMBA_CACHE_DIR`` when set, else a per-user folder).
+- ``CACHE_DIR``: where compiled kernels are cached: a folder named by :func:`source_tag` inside
+  ``$NUMBA_CACHE_DIR`` when set, else inside a per-user folder.
 """
 
 import ctypes
+import hashlib
 import os
 import sys
 import tempfile
@@ -66,6 +68,21 @@ def _writable(folder, private=False):
     return True
 
 
+def source_tag(folder=None):
+    """``src-`` + a digest of every kernel module's source: the name of the cache folder for this code.
+
+    Numba keys a cached kernel on its own file's modification time and size only: a kernel whose callee in
+    another module changed (``glcm_formulas`` under ``voxel_glcm``, say) would load the old machine code
+    from the cache and run the old formula. A folder per version of the kernels' sources makes every edit,
+    checkout or upgrade start from an empty cache instead. Reading and hashing the ~300 KB takes ~1 ms.
+    """
+    digest = hashlib.sha256()
+    folder = Path(folder) if folder else Path(__file__).resolve().parent
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return "src-" + digest.hexdigest()[:16]
+
+
 def _select_cache_dir():
     """Point Numba's cache at a per-user folder before any kernel is decorated; return the folder or None.
 
@@ -78,12 +95,21 @@ def _select_cache_dir():
     all, caching is switched off rather than written into the package.
     """
     uid = getattr(os, "getuid", lambda: "user")()
+    tag = source_tag()
     candidates = (
         (os.environ.get("NUMBA_CACHE_DIR"), False),
         (user_cache_dir(), False),
         (os.path.join(tempfile.gettempdir(), f"spinerad-numba-{uid}"), True),
     )
-    chosen = next((folder for folder, private in candidates if folder and _writable(folder, private)), None)
+    chosen = next(
+        (
+            _tagged(folder, tag)
+            for folder, private in candidates
+            # a private base too: whoever owns a temporary folder's parent could swap its contents
+            if folder and _writable(folder, private) and _writable(_tagged(folder, tag), private)
+        ),
+        None,
+    )
     if chosen is None:
         JIT["cache"] = JIT_PARALLEL["cache"] = False
         return None
@@ -98,6 +124,11 @@ def _select_cache_dir():
     config.reload_config()
     numba.config.CACHE_DIR = chosen
     return chosen
+
+
+def _tagged(folder, tag):
+    """``folder/tag``; a folder a parent process already tagged (exported to its children) is kept."""
+    return folder if os.path.basename(os.path.normpath(folder)) == tag else os.path.join(folder, tag)
 
 
 CACHE_DIR = _select_cache_dir()

@@ -18,6 +18,7 @@ import SimpleITK as sitk
 import spinerad
 from spinerad import jit
 from spinerad.cli import main
+from spinerad.kernels._config import source_tag
 
 PACKAGE = Path(spinerad.__file__).resolve().parent
 KERNELS = Path(spinerad.kernels.__file__).resolve().parent
@@ -60,17 +61,36 @@ def _kernel_cache_files():
 
 def test_default_cache_is_per_user(tmp_path):
     found = _cache_paths(_env(XDG_CACHE_HOME=tmp_path))
-    assert found["config"] == str(tmp_path / "spinerad" / "numba")
+    assert found["config"] == str(tmp_path / "spinerad" / "numba" / source_tag())
     assert len(found["paths"]) >= 20  # every cached kernel, not just a few
     for name, path in found["paths"].items():
-        assert Path(path).is_relative_to(tmp_path / "spinerad" / "numba"), name
+        assert Path(path).is_relative_to(tmp_path / "spinerad" / "numba" / source_tag()), name
 
 
 def test_numba_cache_dir_is_respected(tmp_path):
     found = _cache_paths(_env(NUMBA_CACHE_DIR=tmp_path / "mine", XDG_CACHE_HOME=tmp_path / "xdg"))
-    assert found["config"] == str(tmp_path / "mine")
+    assert found["config"] == str(tmp_path / "mine" / source_tag())
     assert all(Path(p).is_relative_to(tmp_path / "mine") for p in found["paths"].values())
     assert not (tmp_path / "xdg").exists()
+    # a child process inherits the tagged folder (exported by its parent) and keeps it as it is
+    child = _cache_paths(_env(NUMBA_CACHE_DIR=found["config"]))
+    assert child["config"] == found["config"]
+
+
+def test_cache_folder_changes_with_any_kernel_source(tmp_path):
+    """A changed callee in another module must not be served from the old cache.
+
+    Numba re-validates a cached kernel against its own file only, so the folder is named by a digest of
+    every kernel module's source.
+    """
+    copy = tmp_path / "kernels"
+    copy.mkdir()
+    for path in KERNELS.glob("*.py"):
+        (copy / path.name).write_bytes(path.read_bytes())
+    assert source_tag(copy) == source_tag()
+    callee = copy / "glcm_formulas.py"
+    callee.write_bytes(callee.read_bytes() + b"\n# an edit\n")
+    assert source_tag(copy) != source_tag()
 
 
 def test_unusable_user_folder_falls_back_to_a_private_temporary_folder(tmp_path):
@@ -78,8 +98,10 @@ def test_unusable_user_folder_falls_back_to_a_private_temporary_folder(tmp_path)
     blocker.write_text("")  # XDG_CACHE_HOME is a file: no cache folder can be made under it
     found = _cache_paths(_env(XDG_CACHE_HOME=blocker, TMPDIR=tmp_path))
     private = Path(found["config"])
-    assert private.parent == tmp_path and private.name.startswith("spinerad-numba-")
-    assert private.stat().st_mode & 0o077 == 0  # holds code Numba runs: nobody else may write it
+    assert private.name == source_tag()
+    assert private.parent.parent == tmp_path and private.parent.name.startswith("spinerad-numba-")
+    for folder in (private, private.parent):
+        assert folder.stat().st_mode & 0o077 == 0  # holds code Numba runs: nobody else may write it
     assert all(Path(p).is_relative_to(private) for p in found["paths"].values())
 
 
@@ -241,7 +263,7 @@ def test_choosing_the_cache_folder_keeps_the_threading_layer(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     chosen, after, cache = result.stdout.split()
-    assert after == chosen and cache == str(tmp_path / "spinerad" / "numba")
+    assert after == chosen and cache == str(tmp_path / "spinerad" / "numba" / source_tag())
 
 
 # A fresh process: loading the kernels must not import scipy.linalg (Numba's BLAS probe), must leave Numba's
