@@ -58,8 +58,14 @@ def main():
                     voxel_maps.feature_maps(image, roi, params(class_name, radius), timer=timer)
                     seconds.append(timer.ms.get(class_name, 0.0) / 1e3)
                 s = statistics.median(seconds)
-                row = {"roi_voxels": n, "kernel_radius": radius, "class": class_name, "kernel_s": round(s, 4),
-                       "voxels_per_s": round(n / s, 1), "load_average": os.getloadavg()[0]}
+                row = {
+                    "roi_voxels": n,
+                    "kernel_radius": radius,
+                    "class": class_name,
+                    "kernel_s": round(s, 4),
+                    "voxels_per_s": round(n / s, 1),
+                    "load_average": os.getloadavg()[0],
+                }
                 print(json.dumps(row), flush=True)
 
 

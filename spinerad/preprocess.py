@@ -476,7 +476,8 @@ def resample_ibsi_around(image, mask, label, spacing, interpolator, options, box
     reach = (np.floor(margin / new_spacing).astype(int) + 1)[::-1]  # z, y, x
     roi_box = [(r.start + f[0], r.start + f[-1] + 1) for r, f in zip(region, found, strict=True)]
     crop = tuple(
-        slice(max(a - m, 0), min(b + m, n)) for (a, b), m, n in zip(roi_box, reach, new_size[::-1], strict=True)
+        slice(max(a - m, 0), min(b + m, n))
+        for (a, b), m, n in zip(roi_box, reach, new_size[::-1], strict=True)
     )
     values = sitk.GetArrayViewFromImage(new_image)[crop]
     values = np.round(values) if options.round_intensities else np.array(values)
