@@ -140,8 +140,8 @@ def initialise_numba_target():
     whether BLAS is available by importing ``scipy.linalg.cython_blas``: that imports all of ``scipy.linalg``
     and loads SciPy's own OpenBLAS, 0.1-0.16 s of a 1 s ``spinerad extract``, for kernels that never call
     BLAS (spinerad's only LAPACK user, IBSI morphology's ellipsoid, links it when it runs, as Numba always
-    does). When the extension module is installed (so the probe's answer is yes either way), a placeholder
-    stands in for it while that one import runs and is removed right after, so a later
+    does). When the extension module is installed (so the probe's answer is yes either way) and no other
+    Python thread runs, a placeholder stands in for it while that one import runs and is removed right after, so a later
     ``import scipy.linalg.cython_blas`` loads the real module. Numba's other check, that SciPy's BLAS integer
     width matches Numba's build (``scipy.__config__``), still runs.
     """
@@ -149,7 +149,10 @@ def initialise_numba_target():
         return
     import types
 
-    stand_in = _BLAS_PROBE not in sys.modules and _blas_module_installed()
+    # Only while this is the process's one Python thread: another thread importing the module during this
+    # window would get the placeholder (the CLI, the warm-up at a server's start and a first call from a
+    # script all qualify; a first call beside other threads pays the import instead).
+    stand_in = threading.active_count() == 1 and _BLAS_PROBE not in sys.modules and _blas_module_installed()
     if stand_in:
         sys.modules[_BLAS_PROBE] = types.ModuleType(_BLAS_PROBE)
     try:

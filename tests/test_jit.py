@@ -292,6 +292,21 @@ print(json.dumps({"loaded_linalg": loaded_linalg, "have_blas": numba.np.arraymat
 """
 
 
+def test_first_call_beside_other_threads_imports_the_real_blas_module():
+    """With another Python thread alive, no placeholder: that thread could import the module meanwhile."""
+    script = BLAS_PROBE.replace(
+        "spinerad.extract(image, mask)",
+        "import threading\nstop = threading.Event()\nthreading.Thread(target=stop.wait).start()\n"
+        "spinerad.extract(image, mask)\nstop.set()",
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["loaded_linalg"] is True  # the real probe ran
+    assert outcome["have_blas"] is True and outcome["real_module"] is True
+    assert np.allclose(outcome["x"], [0.8, 1.4])
+
+
 def test_kernel_loading_skips_scipy_linalg_but_not_blas():
     result = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
