@@ -436,7 +436,8 @@ def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device,
         levels = np.full(in_roi.shape, -1, dtype=np.int32)
         levels[in_roi] = compact
         return RoiContext(
-            values=values.astype(np.float64),
+            # (a filtered image's ROI values are a fresh array already: no second copy)
+            values=values.astype(np.float64, copy=not filtered),
             levels=levels,
             grey_levels=grey_levels,
             level_counts=counts,
