@@ -148,8 +148,10 @@ def test_entropy_terms_near_their_corners_are_pyradiomics_own():
 
 @pytest.mark.parametrize("seed", range(6))
 def test_prepare_glcm_whole_counts_path_equals_numpy_bit_for_bit(seed):
-    """The one-pass path for whole counts gives NumPy's symmetrise / drop / normalise bits, and non-counts
-    (fractions, negatives) take NumPy's path itself."""
+    """Whole counts: the one-pass path gives NumPy's symmetrise / drop / normalise bits.
+
+    Non-counts (fractions, negatives) take NumPy's path itself.
+    """
     rng = np.random.default_rng(seed)
     n_angles, ng = int(rng.integers(1, 14)), int(rng.integers(1, 40))
     counts = rng.integers(0, 50, size=(n_angles, ng, ng)).astype(np.float64)
