@@ -174,6 +174,10 @@ def prepare_glcm(counts, symmetrical=True, angle_weights=None):
         (1, n_kept_angles, Ng, Ng) probabilities, with a leading batch axis of one ROI. An angle whose
         matrix is empty is dropped when there are several; a lone empty matrix becomes NaN.
     """
+    if angle_weights is None and counts.ndim == 3 and counts.dtype == np.float64:
+        fused = _prepare_integer_counts(counts, symmetrical)
+        if fused is not None:
+            return fused
     p = counts
     if symmetrical:
         p = p + np.transpose(p, (0, 2, 1))
@@ -185,6 +189,60 @@ def prepare_glcm(counts, symmetrical=True, angle_weights=None):
         p, sums = p[keep], sums[keep]
     sums = np.where(sums == 0, np.nan, sums)
     return (p / sums[:, None, None])[None]
+
+
+#: Sums of float64 integers stay exact below this (2^53), whatever the order of the additions.
+_EXACT_INTEGERS = 2.0**53
+
+
+def _prepare_integer_counts(counts, symmetrical):
+    """:func:`prepare_glcm` without weights in one pass and one array, when ``counts`` are whole numbers.
+
+    Whole counts make every sum exact in float64 (below 2^53), so the total of ``c + c.T`` is twice that of
+    ``c`` and each cell ``(c[i, j] + c[j, i]) / total`` is the very division NumPy does: the same bits
+    without NumPy's three temporaries (the matrices are made once per derived image). None: not whole counts.
+    """
+    totals = np.empty(counts.shape[0])
+    if not _count_totals(counts, totals):
+        return None
+    if symmetrical:
+        totals = 2.0 * totals
+    keep = np.arange(counts.shape[0])
+    if counts.shape[0] > 1:
+        keep = keep[totals != 0]
+    out = np.empty((1, len(keep), counts.shape[1], counts.shape[2]))
+    _normalise_counts(counts, keep, np.where(totals == 0, np.nan, totals), symmetrical, out[0])
+    return out
+
+
+@njit(**JIT)
+def _count_totals(counts, totals):
+    """Each matrix's total into ``totals``; False unless every count is a whole number >= 0, totals exact."""
+    for a in range(counts.shape[0]):
+        total = 0.0
+        for i in range(counts.shape[1]):
+            for j in range(counts.shape[2]):
+                c = counts[a, i, j]
+                if c < 0.0 or c != math.floor(c):  # (also NaN and infinities): not counts
+                    return False
+                total += c
+        if not total < _EXACT_INTEGERS / 2:  # (the symmetric total is twice this)
+            return False
+        totals[a] = total
+    return True
+
+
+@njit(**JIT)
+def _normalise_counts(counts, keep, totals, symmetrical, out):
+    for k in range(keep.shape[0]):
+        a = keep[k]
+        total = totals[a]
+        for i in range(counts.shape[1]):
+            for j in range(counts.shape[2]):
+                if symmetrical:
+                    out[k, i, j] = (counts[a, i, j] + counts[a, j, i]) / total
+                else:
+                    out[k, i, j] = counts[a, i, j] / total
 
 
 @njit(**JIT_PARALLEL)

@@ -137,11 +137,18 @@ def _level_chunks(level_counts, n_chunks):
     Returns the range bounds (levels ``bounds[c]`` to ``bounds[c + 1] - 1``) and each range's first voxel
     index in level order (where its zones and stack start).
     """
-    cumulative = np.concatenate(([0], np.cumsum(level_counts)))
+    n_levels = len(level_counts)
+    cumulative = np.zeros(n_levels + 1, dtype=np.int64)
+    np.cumsum(level_counts, out=cumulative[1:])
     targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
     inner = np.searchsorted(cumulative, targets, side="left")
-    bounds = np.unique(np.concatenate(([0], np.clip(inner, 0, len(level_counts)), [len(level_counts)])))
-    return bounds.astype(np.int64), cumulative[bounds[:-1]].astype(np.int64)
+    # the bounds rise (searchsorted of rising targets): dropping repeats is numpy.unique, without its sort
+    bounds = [0]
+    for bound in np.clip(inner, 0, n_levels).tolist() + [n_levels]:
+        if bound != bounds[-1]:
+            bounds.append(bound)
+    bounds = np.array(bounds, dtype=np.int64)
+    return bounds, cumulative[bounds[:-1]]
 
 
 def glszm_zones(levels, angles, n_levels, n_chunks=None):
@@ -180,10 +187,10 @@ def glszm_zones(levels, angles, n_levels, n_chunks=None):
     zone_size = np.empty(n_roi, dtype=np.int64)
     n_zones = np.zeros(len(bounds) - 1, dtype=np.int64)
     _glszm_zone_kernel(flat, angles @ strides, bounds, first_zone, stack, zone_level, zone_size, n_zones)
-    found = np.concatenate(
-        [np.arange(f, f + n, dtype=np.int64) for f, n in zip(first_zone, n_zones, strict=True)]
-    )
-    return zone_level[found], zone_size[found]
+    if len(n_zones) == 1:
+        return zone_level[: n_zones[0]], zone_size[: n_zones[0]]
+    found = [slice(f, f + n) for f, n in zip(first_zone.tolist(), n_zones.tolist(), strict=True)]
+    return np.concatenate([zone_level[k] for k in found]), np.concatenate([zone_size[k] for k in found])
 
 
 def glszm_matrix(levels, angles, n_levels):
@@ -217,9 +224,14 @@ def glszm_occurring_sizes(levels, angles, n_levels):
         float64 (n_sizes,) zone size of each column, increasing.
     """
     zone_level, zone_size = glszm_zones(levels, angles, n_levels)
-    sizes, column = np.unique(zone_size, return_inverse=True)
+    # numpy.unique(zone_size, return_inverse=True) without its sort: the sizes are 1..n_roi, so a table of
+    # the sizes present gives them in increasing order and each zone's column is its size's rank there
+    present = np.zeros(int(zone_size.max()) + 1 if len(zone_size) else 1, dtype=np.int64)
+    present[zone_size] = 1
+    sizes = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
     out = np.zeros((1, int(n_levels), len(sizes)), dtype=np.float64)
-    _glszm_fill_kernel(zone_level, column.astype(np.int64), out[0])
+    _glszm_fill_kernel(zone_level, rank[zone_size], out[0])
     return out, sizes.astype(np.float64)
 
 

@@ -16,6 +16,8 @@ for a 3-D level); here each pass reads whole planes, many lines at once (so the 
 lines; each line keeps its own order of operations), in parallel over line blocks.
 """
 
+from functools import lru_cache
+
 import numpy as np
 from numba import njit, prange
 
@@ -26,7 +28,16 @@ BLOCK = 512
 
 
 def _schedule(n, f):
-    """Return (filter index, input index) of each term of each output, in PyWavelets' order: (N, F, 2)."""
+    """Return (filter index, input index) of each term of each output, in PyWavelets' order: (N, F, 2).
+
+    The enumeration is pure Python (~0.1 ms per axis, seven axes per wavelet level): one answer per (N, F) is
+    kept, and every caller gets its own copy.
+    """
+    return _cached_schedule(int(n), int(f)).copy()
+
+
+@lru_cache(maxsize=64)
+def _cached_schedule(n, f):
     order = np.empty((n, f, 2), dtype=np.int64)
     for o in range(n):
         i = o + f // 2

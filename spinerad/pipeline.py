@@ -89,6 +89,12 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
     With ``ibsi_options`` (IBSI mode), resampling follows IBSI 1 instead (see :func:`preprocess.resample_ibsi`)
     and IBSI outlier filtering may follow the range re-segmentation.
     """
+    submit = _submitter()
+    # The whole image's statistics (normalisation) need nothing the validation finds: a worker takes them
+    # while this thread scans the mask (an error of either is raised in the old order, validation's first).
+    statistics = None
+    if settings.normalize and ibsi_options is None:
+        statistics = submit(Normaliser, image, settings.normalize_scale, settings.remove_outliers)
     with timer.stage("validate"):
         mask = intake.select_mask_channel(mask, settings.label_channel)
         if not intake.is_integer_image(mask):
@@ -108,8 +114,8 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
         # Crop before preprocessing (spinerad.cropping): normalisation's statistics are the whole image's, but
         # it is applied, and resampling and the filters run, only on the ROI's box plus each step's margin.
         normaliser = None
-        if settings.normalize and ibsi_options is None:
-            normaliser = Normaliser(image, settings.normalize_scale, settings.remove_outliers)
+        if statistics is not None:
+            normaliser = statistics.result()
         elif settings.normalize:
             image = preprocess.normalize_image(image, settings.normalize_scale, settings.remove_outliers)
         croppable = False
@@ -128,7 +134,7 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
                 PEAK_RADIUS,
             )
         elif settings.resampled_pixel_spacing is not None:
-            image, mask = preprocess.resample(image, mask, box, settings, normaliser)
+            image, mask = preprocess.resample(image, mask, box, settings, normaliser, submit)
         elif settings.pre_crop:
             image, mask = preprocess.crop(image, mask, box, settings.pad_distance)
             if normaliser is not None:
@@ -430,7 +436,8 @@ def _discretise(values, filtered, in_roi, shape_mask, spacing, settings, device,
         levels = np.full(in_roi.shape, -1, dtype=np.int32)
         levels[in_roi] = compact
         return RoiContext(
-            values=values.astype(np.float64),
+            # (a filtered image's ROI values are a fresh array already: no second copy)
+            values=values.astype(np.float64, copy=not filtered),
             levels=levels,
             grey_levels=grey_levels,
             level_counts=counts,

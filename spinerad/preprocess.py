@@ -158,7 +158,7 @@ def crop(image, mask, box_zyx, pad):
     return cif.Execute(image), cif.Execute(mask)
 
 
-def resample(image, mask, box_zyx, settings, normaliser=None):
+def resample(image, mask, box_zyx, settings, normaliser=None, submit=None):
     """``resampledPixelSpacing``: resample image and mask to the new spacing around the ROI (PyRadiomics).
 
     The output grid covers the ROI box grown by ``padDistance`` new voxels; a spacing of 0 keeps the mask's
@@ -167,7 +167,8 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
 
     Only the part of the image the interpolator reads is normalised and resampled (see
     :mod:`spinerad.cropping` for the margins); ``normaliser`` (whole-image statistics) stands for PyRadiomics'
-    normalisation of the whole image before resampling.
+    normalisation of the whole image before resampling. ``submit(fn, *args) -> Future`` (a worker pool's)
+    resamples the mask (ITK, nearest neighbour) while this thread interpolates the image.
     """
     from .cropping import input_region, is_integer_pixel, truncate_like_itk
 
@@ -222,6 +223,8 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
         rif.SetInterpolator(interpolator)
         return rif.Execute(source)
 
+    # the mask's grid does not depend on the image's values: resampled beside the image's interpolation
+    mask_resampled = submit(run, mask, mask.GetPixelID(), sitk.sitkNearestNeighbor) if submit else None
     interpolator = getattr(sitk, settings.interpolator)
     region = input_region(image, new_size, new_origin, target, direction, settings.interpolator)
     resampled = None
@@ -269,6 +272,8 @@ def resample(image, mask, box_zyx, settings, normaliser=None):
     if resampled is None:  # the whole image, as PyRadiomics
         source = normaliser.image(image) if normaliser is not None else image
         resampled = run(source, source.GetPixelID(), interpolator)
+    if mask_resampled is not None:
+        return resampled, mask_resampled.result()
     return resampled, run(mask, mask.GetPixelID(), sitk.sitkNearestNeighbor)
 
 

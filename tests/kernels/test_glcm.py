@@ -144,3 +144,31 @@ def test_entropy_terms_near_their_corners_are_pyradiomics_own():
     out = glcm_features(p, np.arange(1.0, n + 1), n, symmetric=True)
     want = np.stack(entropy_terms_like_pyradiomics(p), axis=-1)
     assert np.array_equal(_entropy_columns(out), want, equal_nan=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_prepare_glcm_whole_counts_path_equals_numpy_bit_for_bit(seed):
+    """Whole counts: the one-pass path gives NumPy's symmetrise / drop / normalise bits.
+
+    Non-counts (fractions, negatives) take NumPy's path itself.
+    """
+    rng = np.random.default_rng(seed)
+    n_angles, ng = int(rng.integers(1, 14)), int(rng.integers(1, 40))
+    counts = rng.integers(0, 50, size=(n_angles, ng, ng)).astype(np.float64)
+    counts[rng.random(n_angles) < 0.3] = 0.0  # empty angles: dropped (or NaN when alone)
+    for symmetrical in (True, False):
+        p = counts + np.transpose(counts, (0, 2, 1)) if symmetrical else counts
+        sums = p.sum(axis=(1, 2))
+        if n_angles > 1:
+            p, sums = p[sums != 0], sums[sums != 0]
+        want = (p / np.where(sums == 0, np.nan, sums)[:, None, None])[None]
+        got = prepare_glcm(counts, symmetrical)
+        np.testing.assert_array_equal(got, want)
+        for odd in (counts + 0.5, counts - 1.0):
+            q = odd + np.transpose(odd, (0, 2, 1)) if symmetrical else odd
+            total = q.sum(axis=(1, 2))
+            if n_angles > 1:
+                q, total = q[total != 0], total[total != 0]
+            np.testing.assert_array_equal(
+                prepare_glcm(odd, symmetrical), (q / np.where(total == 0, np.nan, total)[:, None, None])[None]
+            )
