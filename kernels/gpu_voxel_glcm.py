@@ -7,18 +7,17 @@ Each thread gathers its kernel box (:func:`spinerad.kernels.gpu_voxel_common.gat
 matrices in thread-local arrays sized for :data:`MAX_LEVELS` grey levels; the marginals and per-angle
 features sit in a per-voxel slice of global memory (their length depends on ``Ng`` and the angles). A
 voxel whose kernel holds more than :data:`MAX_LEVELS` levels is flagged and computed by the CPU kernel
-afterwards, so every voxel gets the CPU's value.
+afterwards (:func:`spinerad.kernels.gpu_voxel_launch.launch_maps`), so every voxel gets the CPU's value.
 """
-
-import math
 
 import numpy as np
 from numba import cuda
 
-from . import _config, glcm_formulas, voxel_common, voxel_glcm
+from . import glcm_formulas, voxel_common, voxel_glcm
 from ._cuda import require_cuda
 from .glcm import FEATURE_NAMES, MCC_NAME
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
+from .gpu_voxel_launch import launch_maps, left_to_cpu
 from .voxel_common import retarget
 
 #: Most grey levels in one kernel the GPU handles (thread-local matrices are MAX_LEVELS x MAX_LEVELS).
@@ -47,10 +46,8 @@ def _glcm_maps_kernel(
     s = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
     order = cuda.local.array((2, MAX_LEVELS), dtype=np.int64)
     sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
-    if n > MAX_LEVELS:
-        overflow[v] = 1
+    if left_to_cpu(n, MAX_LEVELS, overflow, v):
         return
-    overflow[v] = 0
     n_global = grey_levels.shape[0]
     ng_max = int(grey_levels[n_global - 1])
     _voxel_features(
@@ -61,46 +58,19 @@ def _glcm_maps_kernel(
 
 def gpu_glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, want_mcc, out):
     """GLCM features (+ MCC last) of each voxel's kernel on the GPU; ``out`` (n_voxels, 24), as the CPU."""
-    require_cuda()
-    if radius > MAX_RADIUS:
-        raise ValueError(f"the CUDA maps support kernelRadius <= {MAX_RADIUS}, got {radius}")
-    n_vox = coords.shape[0]
-    if n_vox == 0:
-        return out
-    levels = np.ascontiguousarray(levels, dtype=np.int32)
-    coords = np.ascontiguousarray(coords, dtype=np.int64)
-    angles = np.ascontiguousarray(angles, dtype=np.int64)
-    grey_levels = np.ascontiguousarray(grey_levels, dtype=np.float64)
-    n_angles = angles.shape[0]
+    require_cuda()  # before the work arrays go to the device
+    n_vox = max(len(coords), 1)  # (launch_maps checks the radius and returns at once for no voxel)
+    n_angles = len(angles)
     ng_max = int(grey_levels[-1])
     width = max(MAX_LEVELS, n_angles, 2 * ng_max + 1)
-    threads = _config.THREADS_PER_BLOCK
-    device_out = cuda.device_array(out.shape, dtype=np.float64)
-    overflow = cuda.device_array(n_vox, dtype=np.int8)
-    _glcm_maps_kernel[math.ceil(n_vox / threads), threads](
-        cuda.to_device(levels),
-        cuda.to_device(coords),
-        int(radius),
-        int(axis2d),
-        cuda.to_device(angles),
-        cuda.to_device(grey_levels),
-        bool(symmetrical),
-        bool(want_mcc),
+    work = (
         cuda.to_device(np.zeros((n_vox, 9, width))),  # p_sum and p_diff rows must start at zero
         cuda.device_array((n_vox, len(FEATURE_NAMES), n_angles), dtype=np.float64),
-        overflow,
-        device_out,
     )
-    out[:] = device_out.copy_to_host()
-    many = np.flatnonzero(overflow.copy_to_host())
-    if len(many):
-        rest = np.empty((len(many), out.shape[1]))
-        voxel_glcm.glcm_maps(
-            levels, coords[many], radius, axis2d, angles, grey_levels, symmetrical, want_mcc,
-            voxel_common.n_blocks(len(many)), rest,
-        )  # fmt: skip
-        out[many] = rest
-    return out
+    return launch_maps(
+        _glcm_maps_kernel, voxel_glcm.glcm_maps, levels, coords, radius, axis2d, angles, grey_levels,
+        (bool(symmetrical), bool(want_mcc)), out, device_extra=work,
+    )  # fmt: skip
 
 
 __all__ = ["FEATURE_NAMES", "MAX_LEVELS", "MAX_RADIUS", "MCC_NAME", "gpu_glcm_maps"]

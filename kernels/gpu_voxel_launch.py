@@ -1,9 +1,9 @@
 """Launch a CUDA feature-map kernel and hand the voxels it could not hold back to its CPU twin.
 
-The GLRLM, GLSZM and GLDM twins keep their count matrices in thread-local arrays of a compile-time size
-(:data:`MAX_LEVELS` grey levels per kernel); a thread whose kernel holds more levels flags its voxel and
-returns, and :func:`launch_maps` recomputes those voxels with the CPU kernel, so every voxel gets the
-CPU's value.
+The GLCM, GLRLM, GLSZM and GLDM twins keep their count matrices in thread-local arrays of a compile-time
+size (:data:`MAX_LEVELS` grey levels per kernel; GLCM has its own, smaller bound for its n x n matrices);
+a thread whose kernel holds more levels flags its voxel and returns, and :func:`launch_maps` recomputes
+those voxels with the CPU kernel, so every voxel gets the CPU's value.
 """
 
 import math
@@ -78,11 +78,13 @@ def launch_maps(
     out,
     alpha=None,
     bit_angles=None,
+    device_extra=(),
 ):
     """Run ``kernel`` over every voxel of ``coords``, then ``cpu_maps`` on the voxels it flagged.
 
-    ``kernel(levels, coords, radius, axis2d, angles, grey_levels, *extra, [bits, z0, y0, x0, inbox,]
-    overflow, out)`` is launched one thread per voxel (the neighbour bits within ``alpha``, see
+    ``kernel(levels, coords, radius, axis2d, angles, grey_levels, *extra, *device_extra, [bits, z0, y0, x0,
+    inbox,] overflow, out)`` is launched one thread per voxel (``device_extra``: device work arrays only the
+    kernel takes; the neighbour bits within ``alpha``, see
     :mod:`spinerad.kernels.voxel_neighbour_bits`, over ``bit_angles`` or else ``angles``, when ``alpha`` is
     not None) and sets ``overflow[v]`` (int8) to 1 for a voxel it leaves to the CPU;
     ``cpu_maps(levels, coords, radius, axis2d, angles, grey_levels, *extra, blocks, out)`` is the CPU
@@ -117,6 +119,7 @@ def launch_maps(
         cuda.to_device(angles),
         device_grey,
         *extra,
+        *device_extra,
         *neighbours,
         overflow,
         device_out,
@@ -140,4 +143,4 @@ def launch_maps(
     return out
 
 
-__all__ = ["MAX_LEVELS", "MAX_RADIUS", "launch_maps"]
+__all__ = ["MAX_LEVELS", "MAX_RADIUS", "launch_maps", "left_to_cpu"]
