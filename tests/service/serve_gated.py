@@ -14,6 +14,20 @@ from spinerad.service.commands import serve
 
 from .gated import GatedRegistry
 
+_STDERR = threading.Lock()
+
+
+def _say(line):
+    """Write one whole line on stderr.
+
+    ``print`` writes the text and its newline as two writes, so two workers reaching the gate together could
+    interleave into one line holding both messages and an empty one, and a test waiting for the second
+    message would never see it (CI failed so, about one run in ten).
+    """
+    with _STDERR:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
 
 def main(argv=None):
     """Serve with a stdin-steered gated registry; return serve's exit code."""
@@ -22,7 +36,7 @@ def main(argv=None):
 
     def predict(*args, **kwargs):
         if not registry.gate.is_set():
-            print("gated: predict waiting", file=sys.stderr, flush=True)
+            _say("gated: predict waiting")
         return original(*args, **kwargs)
 
     registry.predict = predict
@@ -31,7 +45,7 @@ def main(argv=None):
         for line in sys.stdin:
             if line.strip() == "close":
                 registry.gate.clear()
-                print("gated: gate closed", file=sys.stderr, flush=True)
+                _say("gated: gate closed")
             elif line.strip() == "open":
                 registry.gate.set()
 
