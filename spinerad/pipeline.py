@@ -489,9 +489,25 @@ def _submitter():
     with _EXECUTOR_LOCK:
         # A forked child inherits the pool object but not its threads: it needs its own pool.
         if _EXECUTOR is None or _EXECUTOR_WORKERS != workers or _EXECUTOR_PID != os.getpid():
-            _EXECUTOR = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="spinerad-extract")
+            _EXECUTOR = ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="spinerad-extract", initializer=_one_kernel_thread
+            )
             _EXECUTOR_WORKERS, _EXECUTOR_PID = workers, os.getpid()
         return _EXECUTOR.submit
+
+
+def _one_kernel_thread():
+    """Each extraction worker runs its kernels on one Numba thread (``numba.set_num_threads`` is per thread).
+
+    The workers are the parallelism: ``extract_threads()`` of them already fill the cores. Were each worker's
+    ``prange`` kernels to fan out over Numba's pool too, workers x Numba threads would compete for the cores:
+    a woken worker waited behind another's kernel threads (brain1, 2 cores: the second worker started its
+    first class 2.5 ms into a 4.6 ms extraction). The caller's own thread keeps Numba's count for the steps it
+    runs before the workers start (the mask scan, resampling, the filters).
+    """
+    import numba
+
+    numba.set_num_threads(1)
 
 
 def _run_inline(fn, *args):
