@@ -320,8 +320,11 @@ def _normalise_lists(args):
 
 def _extract(args):
     from .dicom.options import load_from_args
+    from .jit import without_cffi_typing
     from .pipeline import StageTimer, extract
     from .settings import load_params
+
+    without_cffi_typing()  # this process runs spinerad's kernels only (startup: ~45 ms)
 
     params = load_params(args.params)
     if args.device == "cuda":

@@ -162,6 +162,25 @@ def initialise_numba_target():
             del sys.modules[_BLAS_PROBE]
 
 
+def without_cffi_typing():
+    """Let Numba's typing skip CFFI, for a process that runs only spinerad's kernels (``spinerad extract``).
+
+    Numba's CPU typing context, set up when the first kernel loads, imports ``cffi`` and builds a
+    ``cffi.FFI()`` to recognise CFFI functions passed to a kernel: pycparser's C grammar, ~45 ms of CPU in a
+    ~0.6 s ``spinerad extract``. spinerad's kernels take arrays and numbers only. Here Numba's CFFI module
+    is imported while ``import cffi`` fails, so Numba reports CFFI as unsupported for the rest of the
+    process; ``cffi`` itself stays importable. Not for a library call: a user's own kernels in the same
+    process may take CFFI functions. Does nothing once Numba or anyone else has imported either module.
+    """
+    if "numba.core.typing.cffi_utils" in sys.modules or "cffi" in sys.modules:
+        return
+    sys.modules["cffi"] = None  # ``import cffi`` raises ImportError while this entry is there
+    try:
+        import numba.core.typing.cffi_utils  # noqa: F401  (kept in sys.modules with SUPPORTED False)
+    finally:
+        del sys.modules["cffi"]
+
+
 def _needed(params, device, mask_itemsize, ibsi):
     families = ("ibsi",) if ibsi else tuple(name for name, _ in params.feature_classes)
     keys = {(family, device) for family in families}
