@@ -53,3 +53,25 @@ def test_extraction_values_do_not_depend_on_the_workers(monkeypatch):
     pooled = pipeline.extract(image, mask, params=params)
     assert list(pooled) == list(inline)
     np.testing.assert_allclose(list(pooled.values()), list(inline.values()), rtol=1e-12, atol=0)
+
+
+def _runs_on(runner):
+    """The name of the thread a runner runs a task on."""
+    return runner(lambda: threading.current_thread().name).result()
+
+
+def test_small_rois_run_in_line_large_ones_on_the_pool(monkeypatch):
+    """Below POOL_MIN_ROI_VOXELS the classes run in the caller's thread; from it on, on the workers."""
+    from types import SimpleNamespace
+
+    monkeypatch.delenv("SPINERAD_EXTRACT_THREADS", raising=False)
+    monkeypatch.setattr(pipeline, "extract_threads", lambda: 2)  # two cores' worth, on any machine
+    here = threading.current_thread().name
+    small = SimpleNamespace(values=np.zeros(pipeline.POOL_MIN_ROI_VOXELS - 1))
+    large = SimpleNamespace(values=np.zeros(pipeline.POOL_MIN_ROI_VOXELS))
+    assert _runs_on(pipeline._class_runner(small, "cpu")) == here
+    assert _runs_on(pipeline._class_runner(large, "cpu")).startswith("spinerad-extract")
+    assert _runs_on(pipeline._class_runner(large, "cuda")) == here
+    # an explicit worker count is obeyed whatever the size
+    monkeypatch.setenv("SPINERAD_EXTRACT_THREADS", "2")
+    assert _runs_on(pipeline._class_runner(small, "cpu")).startswith("spinerad-extract")
