@@ -68,45 +68,55 @@ def requested_names(names, features, family):
 
 
 @njit(**JIT)
-def _nonzero_indices(mask):
-    """``numpy.array(numpy.nonzero(mask), dtype=int)`` of a 3-D bool array: (3, n) int64 in raster order."""
+def _physical_coordinates(mask, spacing, out):
+    """``out[k] = (index of the k-th ROI voxel in raster order + 1) * spacing``, (n, 3) float64.
+
+    What PyRadiomics computes with ``numpy.nonzero``, ``+ 1`` (the padded mask) and a product with the
+    spacing: the same int-to-float conversion and one multiplication per value, so the same bits.
+    """
     n_z, n_y, n_x = mask.shape
-    n = 0
-    for z in range(n_z):
-        for y in range(n_y):
-            for x in range(n_x):
-                n += mask[z, y, x]
-    out = np.empty((3, n), dtype=np.int64)
     k = 0
     for z in range(n_z):
         for y in range(n_y):
             for x in range(n_x):
                 if mask[z, y, x]:
-                    out[0, k] = z
-                    out[1, k] = y
-                    out[2, k] = x
+                    out[k, 0] = (z + 1) * spacing[0]
+                    out[k, 1] = (y + 1) * spacing[1]
+                    out[k, 2] = (x + 1) * spacing[2]
                     k += 1
-    return out
+
+
+@njit(**JIT)
+def _centre_coordinates(coordinates, mean, scale, transposed):
+    """In place ``coordinates -= mean`` then ``/= scale``, as NumPy's two steps round; also the (3, n) copy."""
+    for k in range(coordinates.shape[0]):
+        for d in range(3):
+            value = (coordinates[k, d] - mean[d]) / scale
+            coordinates[k, d] = value
+            transposed[d, k] = value
 
 
 def principal_moments(mask, spacing):
     """Eigenvalues (ascending) of the covariance of the physical voxel-centre coordinates of the ROI.
 
-    PyRadiomics' computation, step for step (coordinates of the padded mask, NumPy reductions, the general
-    eigenvalue solver), so the values agree to the last bit. Eigenvalues in (-1e-10, 0) are rounding noise
-    of flat ROIs and set to 0, as PyRadiomics does; a larger negative value is kept (its features are NaN).
+    PyRadiomics' computation, step for step (coordinates of the padded mask, NumPy's mean, the same
+    subtraction and division, NumPy's product and general eigenvalue solver), so the values agree to the
+    last bit; two kernels fuse its element-wise passes (the CT phantom's 125,000 voxels: 2.3 -> 1.2 ms).
+    Eigenvalues in (-1e-10, 0) are rounding noise of flat ROIs and set to 0, as PyRadiomics does; a larger
+    negative value is kept (its features are NaN).
     """
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.ascontiguousarray(mask, dtype=bool)
     spacing = checked_spacing(spacing)
-    index = _nonzero_indices(np.ascontiguousarray(mask))  # numpy.nonzero's (3, n) indices, 8x faster
-    n = index.shape[1]
+    n = int(np.count_nonzero(mask))
     if n == 0:
         raise ValueError("the mask is empty")
-    index += 1  # PyRadiomics takes the coordinates in the mask padded by one voxel
-    coordinates = index.transpose((1, 0)) * spacing[None, :]
-    coordinates -= np.mean(coordinates, axis=0)
-    coordinates /= np.sqrt(n)
-    covariance = np.dot(coordinates.T.copy(), coordinates)
+    # (n, 3) in Fortran order, as PyRadiomics' transposed ``numpy.nonzero`` product is laid out: NumPy's mean
+    # and BLAS's product take their summation order from the layout
+    coordinates = np.empty((3, n)).T
+    _physical_coordinates(mask, spacing, coordinates)
+    transposed = np.empty((3, n))  # PyRadiomics' ``coordinates.T.copy()``
+    _centre_coordinates(coordinates, np.mean(coordinates, axis=0), np.sqrt(n), transposed)
+    covariance = np.dot(transposed, coordinates)
     eigenvalues = np.linalg.eigvals(covariance)
     if np.iscomplexobj(eigenvalues):  # a symmetric matrix: imaginary parts are rounding noise
         eigenvalues = eigenvalues.real.copy()

@@ -197,6 +197,33 @@ def test_principal_moments_of_a_box(dims, spacing):
     assert values["Elongation"] == pytest.approx(math.sqrt(expected[1] / expected[2]), rel=1e-12)
 
 
+def pyradiomics_principal_moments(mask, spacing):
+    """PyRadiomics 3.0.1's own NumPy steps (``RadiomicsShape._initSegmentBasedCalculation``), eigenvalues sorted."""
+    index = np.array(np.nonzero(np.pad(mask, 1)), dtype="int")  # its mask is padded by one voxel
+    n = index.shape[1]
+    coordinates = index.transpose((1, 0)) * np.asarray(spacing, dtype=np.float64)[None, :]
+    coordinates -= np.mean(coordinates, axis=0)
+    coordinates /= np.sqrt(n)
+    eigenvalues = np.linalg.eigvals(np.dot(coordinates.T.copy(), coordinates))
+    if np.iscomplexobj(eigenvalues):
+        eigenvalues = eigenvalues.real.copy()
+    eigenvalues[(eigenvalues < 0) & (eigenvalues > -1e-10)] = 0
+    return np.sort(eigenvalues)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_principal_moments_are_pyradiomics_bits(seed):
+    """The fused coordinate kernels keep NumPy's layout and rounding steps: the very same eigenvalues."""
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        mask = rng.random(rng.integers(1, 13, 3)) < rng.uniform(0.05, 0.95)
+        if not mask.any():
+            continue
+        spacing = rng.uniform(0.3, 5.0, 3)
+        ours = principal_moments(mask, spacing)
+        np.testing.assert_array_equal(ours, pyradiomics_principal_moments(mask, spacing))
+
+
 def test_features_of_a_box_follow_from_mesh_and_voxels():
     dims, spacing = (3, 4, 5), (2.0, 1.0, 0.5)
     values = shape_features(np.ones(dims, dtype=bool), spacing)
