@@ -346,19 +346,7 @@ def extract(
             classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
             if not shape_done:
                 # The mask's own classes (shape) need no discretised image: they start at once.
-                mask_context = _done(
-                    RoiContext(None, None, None, None, spacing, shape_mask, type_settings, device)
-                )
-                for feature_class, requested in _by_cost(classes, per_image_type=False):
-                    names = feature_class.resolve(requested)
-                    results.append(
-                        (
-                            -1,
-                            "original",
-                            feature_class.name,
-                            run(_compute_class, feature_class, mask_context, names, timer),
-                        )
-                    )
+                results += _mask_classes(-1, classes, spacing, shape_mask, type_settings, device, timer, run)
             # classes of this image that share a pass over it (spinerad.features.shared_work)
             share = shared_work(class_names, type_settings, device)
             context = run(
@@ -386,13 +374,27 @@ def extract(
                 )
             shape_done = True
             derived_count += 1
+    if not shape_done:  # no derived image at all (every LoG sigma too large): PyRadiomics still has shape
+        classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
+        results += _mask_classes(-1, classes, spacing, shape_mask, settings, device, timer, run)
     # Output in PyRadiomics' order: the mask's classes (it computes shape before any image type), then per
     # derived image the classes as the parameter file lists them.
     return _collect(results, params)
 
 
+def _mask_classes(key, classes, spacing, shape_mask, settings, device, timer, run):
+    """``[(key, "original", class name, future)]`` of the mask's own classes (shape) among ``classes``."""
+    mask_context = _done(RoiContext(None, None, None, None, spacing, shape_mask, settings, device))
+    results = []
+    for feature_class, requested in _by_cost(classes, per_image_type=False):
+        names = feature_class.resolve(requested)
+        future = run(_compute_class, feature_class, mask_context, names, timer)
+        results.append((key, "original", feature_class.name, future))
+    return results
+
+
 def _collect(results, params):
-    """``{feature name: value}`` from ``(order key, prefix, class name, future)`` items, in PyRadiomics' order.
+    """``{feature name: value}`` from ``(order key, prefix, class, future)`` items, in PyRadiomics' order.
 
     The key orders the derived images (the mask's classes first); within one, the classes as listed.
     """
@@ -571,24 +573,18 @@ def _extract_spread(roi, params, settings, spacing, device, timer, submit):
     order (PyRadiomics': the mask's classes, then per image type and derived image the classes as listed).
     """
     classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
-    results = []  # (order key, name prefix, class name, future of {feature: value}); appended by workers
-    mask_context = _done(RoiContext(None, None, None, None, spacing, roi.shape_mask, settings, device))
-    for feature_class, requested in _by_cost(classes, per_image_type=False):
-        names = feature_class.resolve(requested)
-        future = submit(_compute_class, feature_class, mask_context, names, timer)
-        results.append(((-1,), "original", feature_class.name, future))
+    # (order key, name prefix, class name, future of {feature: value}); appended by workers
+    results = _mask_classes((-1,), classes, spacing, roi.shape_mask, settings, device, timer, submit)
     tasks = []
     for position, (image_type, custom) in enumerate(params.image_types):
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
         for part, part_settings in enumerate(_filter_parts(image_type, type_settings)):
             tasks.append(((position, part), image_type, part_settings))
     tasks.sort(key=lambda task: _FILTER_RANK.get(task[1], len(_FILTER_RANK)))
-    filtering = {
-        key: submit(
-            _filter_task, key, image_type, part_settings, classes, roi, spacing, device, timer, submit, results
-        )
-        for key, image_type, part_settings in tasks
-    }
+    filtering = {}
+    for key, image_type, part_settings in tasks:
+        arguments = (key, image_type, part_settings, classes, roi, spacing, device, timer, submit, results)
+        filtering[key] = submit(_filter_task, *arguments)
     for key in sorted(filtering):  # a filter's error first, in image-type order (as filtering in line)
         filtering[key].result()
     return _collect(results, params)
@@ -606,13 +602,13 @@ def _filter_task(key, image_type, settings, classes, roi, spacing, device, timer
             item = next(derived, None)
         if item is None:
             return
-        prefix, filtered = item  # the filtered ROI box
-        values = roi.values if image_type == "Original" else filtered
+        prefix, box = item  # the filtered ROI box
+        values = roi.values if image_type == "Original" else box
         share = shared_work({feature_class.name for feature_class, _ in classes}, settings, device)
-        context = _discretise(
-            values, image_type != "Original", roi.in_roi, roi.shape_mask, spacing, settings, device, timer, share
+        filtered = image_type != "Original"
+        context = _done(
+            _discretise(values, filtered, roi.in_roi, roi.shape_mask, spacing, settings, device, timer, share)
         )
-        context = _done(context)
         followers = {SHARED_FOLLOWER[k] for k in share}
         for feature_class, requested in _by_cost(classes, per_image_type=True, last=followers):
             names = feature_class.resolve(requested)

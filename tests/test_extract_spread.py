@@ -156,3 +156,20 @@ def test_spread_pool_works_in_a_forked_child(tmp_path):
     env = {**os.environ, "SPINERAD_EXTRACT_THREADS": "2"}
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "ok", done.stderr[-2000:]
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_shape_without_any_derived_image(monkeypatch, threads):
+    """Every LoG sigma too large for the image: no derived image, but PyRadiomics still computes shape."""
+    featureextractor = require_oracle()
+    image, mask, _ = _study(5, shape=(10, 12, 12), border=False)
+    params = {
+        "imageType": {"LoG": {"sigma": [40.0]}},
+        "featureClass": {"shape": None, "firstorder": None},
+        "setting": {"label": 1},
+    }
+    monkeypatch.setenv("SPINERAD_EXTRACT_THREADS", threads)
+    ours = spinerad.extract(image, mask, params=params)
+    assert len(ours) > 10 and all(name.startswith("original_shape_") for name in ours)
+    assert_features_match(ours, oracle_features(featureextractor, image, mask, params))
