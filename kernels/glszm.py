@@ -77,7 +77,9 @@ FORMULAS = {
 
 
 @njit(**JIT_PARALLEL)
-def _glszm_zone_kernel(flat, offsets, level_bounds, first_zone, stack, zone_level, zone_size, n_zones):
+def _glszm_zone_kernel(
+    flat, offsets, level_bounds, first_zone, stack, zone_level, zone_size, n_zones, dependence
+):
     """Label zones by flood fill over a padded, flattened volume, one range of grey levels per chunk.
 
     ``flat`` holds the compact level inside the ROI and -1 elsewhere, with a border of -1 at least as wide
@@ -87,17 +89,30 @@ def _glszm_zone_kernel(flat, offsets, level_bounds, first_zone, stack, zone_leve
     and writes its zones (and uses the stack) from ``first_zone[c]`` on, which leaves room for one zone per voxel
     of its levels; ``n_zones[c]`` receives its zone count. ``offsets`` are flat offsets of *both* directions
     of every angle; each voxel is pushed once.
+
+    ``dependence`` (Ng, n_offsets + 1), unless it has no rows: also count each voxel, when it is popped, by
+    its neighbours of the same grey level (GLDM's dependence for ``gldm_a`` < 1: see
+    :func:`glszm_zones_and_dependence`); a chunk writes only its own levels' rows.
     """
     for c in prange(level_bounds.shape[0] - 1):
         n_zones[c] = _label_levels(
-            flat, offsets, level_bounds[c], level_bounds[c + 1], first_zone[c], stack, zone_level, zone_size
+            flat,
+            offsets,
+            level_bounds[c],
+            level_bounds[c + 1],
+            first_zone[c],
+            stack,
+            zone_level,
+            zone_size,
+            dependence,
         )
 
 
 @njit(**JIT)
-def _label_levels(flat, offsets, low, high, base, stack, zone_level, zone_size):
+def _label_levels(flat, offsets, low, high, base, stack, zone_level, zone_size, dependence):
     """Flood-fill the zones of levels ``low`` to ``high - 1``; zones and stack from ``base`` on; their count."""
     n_offsets = offsets.shape[0]
+    want_dependence = dependence.shape[0] > 0
     own = flat.copy()  # private: visited voxels are overwritten with -2
     count = 0
     for start in range(own.shape[0]):
@@ -112,12 +127,17 @@ def _label_levels(flat, offsets, low, high, base, stack, zone_level, zone_size):
             top -= 1
             current = stack[top]
             size += 1
+            dependent = 0
             for a in range(n_offsets):
                 neighbour = np.uint64(current + offsets[a])
+                if want_dependence:
+                    dependent += flat[neighbour] == level
                 if own[neighbour] == level:
                     own[neighbour] = -2
                     stack[top] = neighbour
                     top += 1
+            if want_dependence:
+                dependence[level, dependent] += 1.0
         zone_level[base + count] = level
         zone_size[base + count] = size
         count += 1
@@ -151,7 +171,7 @@ def _level_chunks(level_counts, n_chunks):
     return bounds, cumulative[bounds[:-1]]
 
 
-def glszm_zones(levels, angles, n_levels, n_chunks=None):
+def glszm_zones(levels, angles, n_levels, n_chunks=None, dependence=None):
     """Grey level and size of every zone (in no particular order).
 
     Parameters
@@ -165,6 +185,9 @@ def glszm_zones(levels, angles, n_levels, n_chunks=None):
         Number of grey levels present in the ROI.
     n_chunks : int or None
         Ranges of grey levels labelled side by side; None: one per Numba thread.
+    dependence : numpy.ndarray or None
+        float64 (n_levels, n_angles + 1) zeros, or None: receives the voxel counts per level and number of
+        neighbours of the same level (see :func:`glszm_zones_and_dependence`).
 
     Returns
     -------
@@ -186,7 +209,10 @@ def glszm_zones(levels, angles, n_levels, n_chunks=None):
     zone_level = np.empty(n_roi, dtype=np.int64)
     zone_size = np.empty(n_roi, dtype=np.int64)
     n_zones = np.zeros(len(bounds) - 1, dtype=np.int64)
-    _glszm_zone_kernel(flat, angles @ strides, bounds, first_zone, stack, zone_level, zone_size, n_zones)
+    if dependence is None:
+        dependence = np.zeros((0, 0), dtype=np.float64)
+    offsets = angles @ strides
+    _glszm_zone_kernel(flat, offsets, bounds, first_zone, stack, zone_level, zone_size, n_zones, dependence)
     if len(n_zones) == 1:
         return zone_level[: n_zones[0]], zone_size[: n_zones[0]]
     found = [slice(f, f + n) for f, n in zip(first_zone.tolist(), n_zones.tolist(), strict=True)]
@@ -223,7 +249,24 @@ def glszm_occurring_sizes(levels, angles, n_levels):
     sizes : numpy.ndarray
         float64 (n_sizes,) zone size of each column, increasing.
     """
-    zone_level, zone_size = glszm_zones(levels, angles, n_levels)
+    return _occurring_sizes(*glszm_zones(levels, angles, n_levels), n_levels)
+
+
+def glszm_zones_and_dependence(levels, angles, n_levels):
+    """:func:`glszm_occurring_sizes` and GLDM's dependence counts for ``gldm_a`` < 1 from one labelling pass.
+
+    Grey levels are bin numbers (whole numbers), so a neighbour is dependent (``|i - j| <= gldm_a`` < 1)
+    exactly when it has the same grey level: the flood fill loads those neighbours anyway. ``angles`` must be
+    the GLDM neighbourhood too (distance 1, both directions). Returns ``(p, sizes, dependence)``, the last
+    equal to :func:`spinerad.kernels.gldm.gldm_matrix`'s (whole-number counts: the same floats).
+    """
+    levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
+    dependence = np.zeros((n_levels, angles.shape[0] + 1), dtype=np.float64)
+    zone_level, zone_size = glszm_zones(levels, angles, n_levels, dependence=dependence)
+    return (*_occurring_sizes(zone_level, zone_size, n_levels), dependence)
+
+
+def _occurring_sizes(zone_level, zone_size, n_levels):
     # numpy.unique(zone_size, return_inverse=True) without its sort: the sizes are 1..n_roi, so a table of
     # the sizes present gives them in increasing order and each zone's column is its size's rank there
     present = np.zeros(int(zone_size.max()) + 1 if len(zone_size) else 1, dtype=np.int64)

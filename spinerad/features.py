@@ -237,7 +237,10 @@ def compute_glszm(ctx, names):
     """GLSZM features: zones connected at distance 1 (the ``distances`` setting does not apply)."""
     angles = _neighbour_offsets(ctx, (1,))
     # No CUDA twin (see spinerad.kernels): the CPU kernel for either device, straight to the occurring sizes.
-    p, sizes = _glszm.glszm_occurring_sizes(ctx.levels, angles, len(ctx.grey_levels))
+    if "zones" in ctx.share:
+        p, sizes, _ = _zones_and_dependence(ctx, angles)
+    else:
+        p, sizes = _glszm.glszm_occurring_sizes(ctx.levels, angles, len(ctx.grey_levels))
     values = _glszm.glszm_features(p, ctx.grey_levels, sizes)[0]
     return _by_name(values, _glszm.FEATURE_NAMES, names)
 
@@ -246,12 +249,24 @@ def compute_gldm(ctx, names):
     """GLDM features with the ``distances`` neighbourhood and ``gldm_a`` dependence threshold."""
     s = ctx.settings
     angles = _neighbour_offsets(ctx, s.distances)
-    if "neighbours" in ctx.share:
+    if "zones" in ctx.share:
+        counts = _zones_and_dependence(ctx, angles)[2]
+    elif "neighbours" in ctx.share:
         counts = _neighbour_histograms(ctx, angles)[0]
     else:
         counts = kernels.gldm_matrix(ctx.levels, angles, ctx.grey_levels, s.gldm_a, device=ctx.device)
     values = _gldm.gldm_features(counts[None], ctx.grey_levels)[0]
     return _by_name(values, _gldm.FEATURE_NAMES, names)
+
+
+def _zones_and_dependence(ctx, angles):
+    """GLSZM's zones and GLDM's dependence counts from one flood fill (``gldm_a`` < 1, distance 1).
+
+    See :func:`spinerad.kernels.glszm.glszm_zones_and_dependence`: each is what its class alone computes.
+    """
+    return ctx.shared(
+        ("zones",), lambda: _glszm.glszm_zones_and_dependence(ctx.levels, angles, len(ctx.grey_levels))
+    )
 
 
 def _neighbour_histograms(ctx, angles):
@@ -282,8 +297,10 @@ def compute_ngtdm(ctx, names):
 #: be requested for it. "neighbours": GLDM's and NGTDM's histograms from one neighbour scan; "runs": GLRLM's
 #: runs and GLCM's co-occurrences from one pass (:func:`spinerad.kernels.glrlm.glrlm_glcm_matrices`).
 SHARED_WORK = {"neighbours": frozenset({"gldm", "ngtdm"}), "runs": frozenset({"glcm", "glrlm"})}
+#: "zones": GLSZM's zones and GLDM's dependence counts from one flood fill (gldm_a < 1, distance 1, no NGTDM).
+SHARED_WORK["zones"] = frozenset({"glszm", "gldm"})
 #: The class of each shared pair that mostly reads the other's pass: submitted last, it is short.
-SHARED_FOLLOWER = {"neighbours": "ngtdm", "runs": "glrlm"}
+SHARED_FOLLOWER = {"neighbours": "ngtdm", "runs": "glrlm", "zones": "gldm"}
 
 
 def shared_work(requested, settings, device):
@@ -295,6 +312,12 @@ def shared_work(requested, settings, device):
     share = {key for key, classes in SHARED_WORK.items() if classes <= set(requested)}
     if device != "cpu" or tuple(settings.distances) != (1,):
         share.discard("runs")
+    # GLSZM's flood fill sees GLDM's dependent neighbours only when they are those of the same level (grey
+    # levels are whole bin numbers: |i - j| <= a < 1 means i == j) at distance 1; with NGTDM requested too,
+    # GLDM keeps the neighbour scan it shares with NGTDM.
+    same_level = 0 <= settings.gldm_a < 1
+    if device != "cpu" or tuple(settings.distances) != (1,) or not same_level or "neighbours" in share:
+        share.discard("zones")
     return frozenset(share)
 
 

@@ -316,6 +316,9 @@ def extract(
         return {**diagnostics, **_extract_ibsi(roi, params, timer)}
     in_roi, shape_mask, roi_values = roi.in_roi, roi.shape_mask, roi.values
     spacing = intake.spacing_zyx(roi.image)
+    spread = _image_type_submitter(params, device)
+    if spread is not None:  # profiles with filtered image types: see _extract_spread
+        return _extract_spread(roi, params, settings, spacing, device, timer, spread)
     # Independent work runs side by side (see _executor): the main thread filters the image types one after
     # the other while workers discretise each derived image and compute its feature classes.
     # (CUDA and small ROIs run in line: see _class_runner)
@@ -342,19 +345,7 @@ def extract(
             classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
             if not shape_done:
                 # The mask's own classes (shape) need no discretised image: they start at once.
-                mask_context = _done(
-                    RoiContext(None, None, None, None, spacing, shape_mask, type_settings, device)
-                )
-                for feature_class, requested in _by_cost(classes, per_image_type=False):
-                    names = feature_class.resolve(requested)
-                    results.append(
-                        (
-                            -1,
-                            "original",
-                            feature_class.name,
-                            run(_compute_class, feature_class, mask_context, names, timer),
-                        )
-                    )
+                results += _mask_classes(-1, classes, spacing, shape_mask, type_settings, device, timer, run)
             # classes of this image that share a pass over it (spinerad.features.shared_work)
             share = shared_work(class_names, type_settings, device)
             context = run(
@@ -382,8 +373,30 @@ def extract(
                 )
             shape_done = True
             derived_count += 1
+    if not shape_done:  # no derived image at all (every LoG sigma too large): PyRadiomics still has shape
+        classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
+        results += _mask_classes(-1, classes, spacing, shape_mask, settings, device, timer, run)
     # Output in PyRadiomics' order: the mask's classes (it computes shape before any image type), then per
     # derived image the classes as the parameter file lists them.
+    return _collect(results, params)
+
+
+def _mask_classes(key, classes, spacing, shape_mask, settings, device, timer, run):
+    """``[(key, "original", class name, future)]`` of the mask's own classes (shape) among ``classes``."""
+    mask_context = _done(RoiContext(None, None, None, None, spacing, shape_mask, settings, device))
+    results = []
+    for feature_class, requested in _by_cost(classes, per_image_type=False):
+        names = feature_class.resolve(requested)
+        future = run(_compute_class, feature_class, mask_context, names, timer)
+        results.append((key, "original", feature_class.name, future))
+    return results
+
+
+def _collect(results, params):
+    """``{feature name: value}`` from ``(order key, prefix, class, future)`` items, in PyRadiomics' order.
+
+    The key orders the derived images (the mask's classes first); within one, the classes as listed.
+    """
     order = {name: rank for rank, (name, _) in enumerate(params.feature_classes)}
     results.sort(key=lambda item: (item[0], order[item[2]]))
     features = {}
@@ -541,6 +554,107 @@ def _run_inline(fn, *args):
     except BaseException as exc:  # re-raised by future.result(), in the caller's order
         future.set_exception(exc)
     return future
+
+
+#: Filters the spread schedule runs first: the wavelet yields 8 derived images from one task.
+_FILTER_RANK = {"Wavelet": 0, "LBP3D": 1, "LoG": 2}
+
+
+def _image_type_submitter(params, device):
+    """``submit`` of the image-type pool when :func:`_extract_spread` applies to ``params``, else None.
+
+    It applies on the CPU with more than one worker and at least one filtered image type: then there is
+    enough independent work (every derived image's classes, every filter) to keep all workers busy with
+    single-threaded kernels.
+    """
+    if device != "cpu" or all(name == "Original" for name, _ in params.image_types):
+        return None
+    workers = extract_threads()
+    if workers <= 1:
+        return None
+    key = (workers, os.getpid())  # a forked child inherits the pool object but not its threads
+    with _EXECUTOR_LOCK:
+        pool = _IMAGE_TYPE_POOLS.get(key)
+        if pool is None:
+            pool = _IMAGE_TYPE_POOLS[key] = ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="spinerad-image-types", initializer=_serial_kernels
+            )
+    return pool.submit
+
+
+_IMAGE_TYPE_POOLS = {}
+
+
+def _serial_kernels():
+    """Run Numba's parallel kernels single-threaded in this (worker) thread; the workers are the parallelism.
+
+    ``numba.set_num_threads`` is per thread: the caller's own kernels keep every thread.
+    """
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def _filter_parts(image_type, settings):
+    """The independent filter tasks of one image type: one per LoG sigma, else the image type as a whole."""
+    if image_type == "LoG" and len(settings.sigma) > 1:
+        return [replace(settings, sigma=(sigma,)) for sigma in settings.sigma]
+    return [settings]
+
+
+def _extract_spread(roi, params, settings, spacing, device, timer, submit):
+    """:func:`extract` for profiles with filtered image types: every filter and every class is a task.
+
+    PyRadiomics' exampleMR/exampleCT profiles derive 13+ images (Original, LoG per sigma, 8 wavelet bands) of
+    6 classes each: ~80 independent tasks. The shared schedule (main thread filtering, workers running
+    parallel kernels) left cores idle or oversubscribed on them (brain1: no gain from a second core): here
+    each worker runs its tasks with single-threaded kernels, and each filter task (one LoG sigma, the wavelet)
+    discretises its images and queues their classes, longest first. Results are the same values in the same
+    order (PyRadiomics': the mask's classes, then per image type and derived image the classes as listed).
+    """
+    classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
+    # (order key, name prefix, class name, future of {feature: value}); appended by workers
+    results = _mask_classes((-1,), classes, spacing, roi.shape_mask, settings, device, timer, submit)
+    tasks = []
+    for position, (image_type, custom) in enumerate(params.image_types):
+        type_settings = settings.with_overrides(**dict(custom)) if custom else settings
+        for part, part_settings in enumerate(_filter_parts(image_type, type_settings)):
+            tasks.append(((position, part), image_type, part_settings))
+    tasks.sort(key=lambda task: _FILTER_RANK.get(task[1], len(_FILTER_RANK)))
+    filtering = {}
+    for key, image_type, part_settings in tasks:
+        arguments = (key, image_type, part_settings, classes, roi, spacing, device, timer, submit, results)
+        filtering[key] = submit(_filter_task, *arguments)
+    for key in sorted(filtering):  # a filter's error first, in image-type order (as filtering in line)
+        filtering[key].result()
+    return _collect(results, params)
+
+
+def _filter_task(key, image_type, settings, classes, roi, spacing, device, timer, submit, results):
+    """Filter one part of an image type; discretise each derived image and queue its ``classes``."""
+    if image_type in NEEDS_ROI:  # LBP3D samples around the ROI's own voxels
+        derived = IMAGE_TYPES[image_type](roi.source, settings, roi=roi.in_roi)
+    else:
+        derived = IMAGE_TYPES[image_type](roi.source, settings)
+    index = 0
+    while True:
+        with timer.stage("filter"):
+            item = next(derived, None)
+        if item is None:
+            return
+        prefix, box = item  # the filtered ROI box
+        values = roi.values if image_type == "Original" else box
+        share = shared_work({feature_class.name for feature_class, _ in classes}, settings, device)
+        filtered = image_type != "Original"
+        context = _done(
+            _discretise(values, filtered, roi.in_roi, roi.shape_mask, spacing, settings, device, timer, share)
+        )
+        followers = {SHARED_FOLLOWER[k] for k in share}
+        for feature_class, requested in _by_cost(classes, per_image_type=True, last=followers):
+            names = feature_class.resolve(requested)
+            future = submit(_compute_class, feature_class, context, names, timer)
+            results.append(((*key, index), prefix, feature_class.name, future))
+        index += 1
 
 
 def read_study(image_path, mask_path, series=None, segment=None, roi=None, label=1, seg_threshold=0.5):

@@ -10,6 +10,7 @@ import pytest
 import SimpleITK as sitk
 
 import spinerad
+from spinerad.features import shared_work
 from tests.conftest import require_oracle
 from tests.oracle import assert_features_match, oracle_features
 
@@ -66,6 +67,36 @@ def test_shared_passes_equal_pyradiomics(seed):
     image, mask, _ = _random_study(seed)
     classes = ["gldm", "ngtdm", "glszm", "firstorder", "glcm", "glrlm"]
     params = _params(classes, [1] if seed % 2 else [1, 2], 10)
+    assert_features_match(
+        spinerad.extract(image, mask, params=params), oracle_features(featureextractor, image, mask, params)
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_zone_pass_equals_each_class_alone(seed):
+    """GLSZM and GLDM (gldm_a 0, distance 1) share one flood fill: the values of each class alone."""
+    image, mask, rng = _random_study(seed)
+    params = {"setting": {"label": 1, "binWidth": float(rng.choice([5, 10, 25])), "gldm_a": 0}}
+    settings = spinerad.load_params(params).settings
+    assert "zones" in shared_work({"glszm", "gldm"}, settings, "cpu")  # (not with NGTDM or gldm_a >= 1)
+    assert "zones" not in shared_work({"glszm", "gldm", "ngtdm"}, settings, "cpu")
+    assert "zones" not in shared_work({"glszm", "gldm"}, settings.with_overrides(gldm_a=1), "cpu")
+    both = spinerad.extract(image, mask, params={**params, "featureClass": {"glszm": None, "gldm": None}})
+    alone = {}
+    for name in ("glszm", "gldm"):
+        alone.update(spinerad.extract(image, mask, params={**params, "featureClass": {name: None}}))
+    assert both.keys() == alone.keys() and len(both) > 10
+    for name, value in alone.items():
+        assert both[name] == value or (np.isnan(both[name]) and np.isnan(value)), name
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("seed", range(3))
+def test_zone_pass_equals_pyradiomics(seed):
+    featureextractor = require_oracle()
+    image, mask, _ = _random_study(seed + 20)
+    params = _params(["glszm", "gldm", "firstorder"], [1], 10)
+    params["setting"]["gldm_a"] = 0
     assert_features_match(
         spinerad.extract(image, mask, params=params), oracle_features(featureextractor, image, mask, params)
     )
