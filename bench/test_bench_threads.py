@@ -1,7 +1,7 @@
 """1 vs 2 threads: the same extraction in processes started with ``NUMBA_NUM_THREADS=1`` and ``=2``.
 
 The thread count of Numba's pool is fixed when a process starts, and spinerad's extraction workers follow it
-(:func:`spinerad.pipeline.extract_threads`), so each side runs in its own fresh interpreter: it loads the
+(:func:`spinerad.workers.extract_threads`), so each side runs in its own fresh interpreter: it loads the
 case, warms up (JIT cache, first call), then times ``ROUNDS`` extractions and reports their median. The two
 sides alternate ``PAIRS`` times so that load from other processes hits both alike. Groups
 ``threads-<profile>[<case>]``; the benchmark's own timing is one pair of child processes, the children's

@@ -1,19 +1,22 @@
 """The extraction pipeline: intake -> preprocess -> discretise -> matrices -> features.
 
 Plain Python that knows nothing of the CLI or gRPC; both are thin faces over :func:`extract`.
+
+Over 500 lines on purpose: the two schedules of one extraction (classes on the worker pool of
+:mod:`spinerad.workers`, and :func:`_extract_spread` for filtered profiles) share its private steps
+(discretisation, class tasks, PyRadiomics' output order); apart they would pass those across modules.
 """
 
-import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 import SimpleITK as sitk
 
-from . import intake, jit, preprocess
+from . import intake, jit, preprocess, workers
 from .cropping import FilterSource, Normaliser
 from .errors import DeviceUnavailable, GeometryMismatch, InvalidInput, NonFiniteImage, NotSupported
 from .features import FEATURE_CLASSES, SHARED_FOLLOWER, RoiContext, shared_work
@@ -89,7 +92,7 @@ def _prepare(image, mask, settings, timer, ibsi_options=None, diagnostics=None):
     With ``ibsi_options`` (IBSI mode), resampling follows IBSI 1 instead (see :func:`preprocess.resample_ibsi`)
     and IBSI outlier filtering may follow the range re-segmentation.
     """
-    submit = _submitter()
+    submit = workers.submitter()
     # The whole image's statistics (normalisation) need nothing the validation finds: a worker takes them
     # while this thread scans the mask (an error of either is raised in the old order, validation's first).
     statistics = None
@@ -243,7 +246,7 @@ def _extract_ibsi(roi, params, timer):
 
     # Two workers beside the texture families and local intensity: Moran's I / Geary's C (FFTs) and the rest
     # of morphology, which takes the first's result at its end (submitted after it: never waits on queued work)
-    submit = _submitter()
+    submit = workers.submitter()
     morphology = submit(morphology, submit(autocorrelation))
     with timer.stage("ibsi"):
         features = ibsi.ibsi_features(roi.values, volume, n_levels, ivh, roi.morph_mask, options.aggregations)
@@ -321,8 +324,8 @@ def extract(
         return _extract_spread(roi, params, settings, spacing, device, timer, spread)
     # Independent work runs side by side (see _executor): the main thread filters the image types one after
     # the other while workers discretise each derived image and compute its feature classes.
-    # (CUDA and small ROIs run in line: see _class_runner)
-    run = _class_runner(roi, device)
+    # (CUDA and small ROIs run in line: see spinerad.workers.class_runner)
+    run = workers.class_runner(roi, device)
     # (derived image number or -1 for the mask's classes, name prefix, class name, future of {feature: value}),
     # submitted longest first
     results = []
@@ -469,130 +472,22 @@ def _compute_class(feature_class, context, names, timer):
         return feature_class.compute(context, names)
 
 
-_EXECUTOR = None
-_EXECUTOR_WORKERS = 0
-_EXECUTOR_PID = 0
-_EXECUTOR_LOCK = threading.Lock()
-
-
-#: Fewer ROI voxels than this: the classes run one after the other in the caller's thread, each kernel
-#: spread over Numba's threads, instead of side by side on the worker pool (unless SPINERAD_EXTRACT_THREADS
-#: asks for workers). Two Python workers share the GIL: a class is kernels joined by NumPy and Python
-#: glue (on brain1 ~45 % of a 5 ms extraction holds the GIL), and with little kernel time to overlap, the
-#: workers mostly wait for each other. Measured on 2 cores (in-process medians, ms, pool vs in line):
-#: full default brain1 (4,137 voxels) 4.9 vs 4.35, exampleMR_3mm brain1 (1,915) 41.5 vs 31.0, exampleMR_3mm
-#: lung2 (6,036) 56.8 vs 50.4; full default lung2 (24,644) 7.7 vs 8.3, exampleMR_3mm CT phantom (45,107) 98
-#: vs 114, full default CT phantom (125,256) 18.0 vs 21.9.
-POOL_MIN_ROI_VOXELS = 12_000
-
-
-def _class_runner(roi, device):
-    """``run(fn, *args) -> Future`` for the feature classes of this ROI: the worker pool, or in line.
-
-    CUDA runs in line: the device serialises the kernels anyway, and Numba's CUDA simulator (the CI's GPU)
-    swaps module globals while a kernel runs, so two threads' launches break each other there. A small ROI
-    runs in line too (see :data:`POOL_MIN_ROI_VOXELS`), unless ``SPINERAD_EXTRACT_THREADS`` is set.
-    """
-    if device != "cpu":
-        return _run_inline
-    if roi.values.size < POOL_MIN_ROI_VOXELS and not os.environ.get("SPINERAD_EXTRACT_THREADS"):
-        return _run_inline
-    return _submitter()
-
-
-def extract_threads():
-    """Worker threads :func:`extract` runs feature classes on: ``SPINERAD_EXTRACT_THREADS``, else Numba's count.
-
-    One thread runs everything in the caller's thread, in order.
-    """
-    configured = os.environ.get("SPINERAD_EXTRACT_THREADS")
-    if configured:
-        return max(1, int(configured))
-    import numba
-
-    return numba.get_num_threads()
-
-
-def _submitter():
-    """``submit(fn, *args) -> Future``: the shared worker pool, or in-line when one thread is configured.
-
-    One pool serves every extraction of the process (a server's concurrent studies share it): each task
-    depends only on tasks submitted before it, so first-in-first-out workers never wait on queued work.
-    """
-    global _EXECUTOR, _EXECUTOR_WORKERS, _EXECUTOR_PID
-    workers = extract_threads()
-    if workers <= 1:
-        return _run_inline
-    with _EXECUTOR_LOCK:
-        # A forked child inherits the pool object but not its threads: it needs its own pool.
-        if _EXECUTOR is None or _EXECUTOR_WORKERS != workers or _EXECUTOR_PID != os.getpid():
-            _EXECUTOR = ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="spinerad-extract", initializer=_one_kernel_thread
-            )
-            _EXECUTOR_WORKERS, _EXECUTOR_PID = workers, os.getpid()
-        return _EXECUTOR.submit
-
-
-def _one_kernel_thread():
-    """Each extraction worker runs its kernels on one Numba thread (``numba.set_num_threads`` is per thread).
-
-    The workers are the parallelism: ``extract_threads()`` of them already fill the cores. Were each worker's
-    ``prange`` kernels to fan out over Numba's pool too, workers x Numba threads would compete for the cores:
-    a woken worker waited behind another's kernel threads (brain1, 2 cores: the second worker started its
-    first class 2.5 ms into a 4.6 ms extraction). The caller's own thread keeps Numba's count for the steps it
-    runs before the workers start (the mask scan, resampling, the filters).
-    """
-    import numba
-
-    numba.set_num_threads(1)
-
-
-def _run_inline(fn, *args):
-    future = Future()
-    try:
-        future.set_result(fn(*args))
-    except BaseException as exc:  # re-raised by future.result(), in the caller's order
-        future.set_exception(exc)
-    return future
-
-
 #: Filters the spread schedule runs first: the wavelet yields 8 derived images from one task.
 _FILTER_RANK = {"Wavelet": 0, "LBP3D": 1, "LoG": 2}
 
 
 def _image_type_submitter(params, device):
-    """``submit`` of the image-type pool when :func:`_extract_spread` applies to ``params``, else None.
+    """``submit`` of the worker pool when :func:`_extract_spread` applies to ``params``, else None.
 
     It applies on the CPU with more than one worker and at least one filtered image type: then there is
     enough independent work (every derived image's classes, every filter) to keep all workers busy with
-    single-threaded kernels.
+    their single-threaded kernels (:mod:`spinerad.workers`). Filter tasks only queue class tasks, never wait
+    on them, so sharing the pool with the classes (and other extractions) cannot deadlock.
     """
     if device != "cpu" or all(name == "Original" for name, _ in params.image_types):
         return None
-    workers = extract_threads()
-    if workers <= 1:
-        return None
-    key = (workers, os.getpid())  # a forked child inherits the pool object but not its threads
-    with _EXECUTOR_LOCK:
-        pool = _IMAGE_TYPE_POOLS.get(key)
-        if pool is None:
-            pool = _IMAGE_TYPE_POOLS[key] = ThreadPoolExecutor(
-                max_workers=workers, thread_name_prefix="spinerad-image-types", initializer=_serial_kernels
-            )
-    return pool.submit
-
-
-_IMAGE_TYPE_POOLS = {}
-
-
-def _serial_kernels():
-    """Run Numba's parallel kernels single-threaded in this (worker) thread; the workers are the parallelism.
-
-    ``numba.set_num_threads`` is per thread: the caller's own kernels keep every thread.
-    """
-    import numba
-
-    numba.set_num_threads(1)
+    submit = workers.submitter()
+    return None if submit is workers.run_inline else submit
 
 
 def _filter_parts(image_type, settings):

@@ -6,14 +6,14 @@ import numba
 import numpy as np
 import pytest
 
-from spinerad import pipeline
+from spinerad import pipeline, workers
 
 
 @pytest.fixture
 def two_workers(monkeypatch):
     """A real pool of two extraction workers, also on a one-core machine."""
     monkeypatch.setenv("SPINERAD_EXTRACT_THREADS", "2")
-    return pipeline._submitter()
+    return workers.submitter()
 
 
 def test_workers_run_kernels_on_one_numba_thread(two_workers):
@@ -65,13 +65,13 @@ def test_small_rois_run_in_line_large_ones_on_the_pool(monkeypatch):
     from types import SimpleNamespace
 
     monkeypatch.delenv("SPINERAD_EXTRACT_THREADS", raising=False)
-    monkeypatch.setattr(pipeline, "extract_threads", lambda: 2)  # two cores' worth, on any machine
+    monkeypatch.setattr(workers, "extract_threads", lambda: 2)  # two cores' worth, on any machine
     here = threading.current_thread().name
-    small = SimpleNamespace(values=np.zeros(pipeline.POOL_MIN_ROI_VOXELS - 1))
-    large = SimpleNamespace(values=np.zeros(pipeline.POOL_MIN_ROI_VOXELS))
-    assert _runs_on(pipeline._class_runner(small, "cpu")) == here
-    assert _runs_on(pipeline._class_runner(large, "cpu")).startswith("spinerad-extract")
-    assert _runs_on(pipeline._class_runner(large, "cuda")) == here
+    small = SimpleNamespace(values=np.zeros(workers.POOL_MIN_ROI_VOXELS - 1))
+    large = SimpleNamespace(values=np.zeros(workers.POOL_MIN_ROI_VOXELS))
+    assert _runs_on(workers.class_runner(small, "cpu")) == here
+    assert _runs_on(workers.class_runner(large, "cpu")).startswith("spinerad-extract")
+    assert _runs_on(workers.class_runner(large, "cuda")) == here
     # an explicit worker count is obeyed whatever the size
     monkeypatch.setenv("SPINERAD_EXTRACT_THREADS", "2")
-    assert _runs_on(pipeline._class_runner(small, "cpu")).startswith("spinerad-extract")
+    assert _runs_on(workers.class_runner(small, "cpu")).startswith("spinerad-extract")
