@@ -86,7 +86,7 @@ OUTSIDE_BOX = -3
 
 
 @njit(**JIT_PARALLEL)
-def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out, pair_forward, pairs):
+def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out, pairs, ring_kind):
     """Count runs per angle in one raster pass over the ROI's voxels; one angle per thread.
 
     ``flat`` is the level volume padded with a border of ``OUTSIDE_BOX`` and flattened, ``roi`` the flat
@@ -99,47 +99,70 @@ def _glrlm_kernel(flat, roi, steps, first, last, zero_flat, out, pair_forward, p
     in cache (a skipped voxel's stale slot is never read: its level is not the current one, and the factor 0
     drops it).
 
-    ``pairs`` (n_angles, Ng, Ng), unless it has no levels: the same pass also counts the co-occurrences of
-    each voxel with its neighbour one step on (``pair_forward``) or back, i.e. the GLCM of the same angles
-    (:func:`spinerad.kernels.glcm.glcm_matrix`'s counts), from the two neighbours the run test loads anyway.
+    ``pairs`` (n_angles, Ng, Ng), or None: the same pass also counts the co-occurrences of each voxel with its
+    neighbour one step on, from the neighbour the run test loads anyway (the GLCM of ``+step``; the caller
+    transposes it for an angle whose offset points back).
+
+    The pass is bound by the instructions per voxel and angle and by what stays in the 48 KB L1 cache, so
+    the loop holds nothing else: ``out`` and ``pairs`` are integer counters (one instruction an increment,
+    where a float one converts the 0/1 first), the ring holds ``ring_kind``'s dtype (int16 lengths keep a
+    z-angle's 16,384-slot ring at 32 KB), ``pairs is None`` is settled when Numba compiles, and whether the
+    angle is flat is asked after the loop. On the IBSI CT phantom (13 angles, 125k voxels) this took the
+    pass from ~6.0 to ~4.5 ms (one thread).
     """
-    want_pairs = pairs.shape[1] > 0
-    n_levels = pairs.shape[1]
     for a in prange(steps.shape[0]):
         step = steps[a]
         size = 1
         while size <= step:
             size *= 2
         ring = size - 1
-        length_at = np.zeros(size, dtype=np.int64)
+        length_at = np.zeros(size, dtype=ring_kind.dtype)
         counts = out[a]
         n_runs = counts.shape[1]
-        flat_counts = counts.reshape(-1)
-        pair_counts = pairs[a].reshape(-1)
-        forward = pair_forward[a]
-        adjacent = False
+        run_counts = counts.reshape(-1)
+        if pairs is not None:
+            n_levels = pairs.shape[1]
+            pair_counts = pairs[a].reshape(-1)
         for k in range(roi.shape[0]):
-            v = roi[k]
+            v = np.int64(roi[k])
             i = flat[v]
             before = flat[v - step]
             after = flat[v + step]
-            adjacent |= before >= 0
             # Branch-free: at ~1-2 voxels a run (noisy CT) both tests below mispredict half the time.
-            length = (before == i) * length_at[(v - step) & ring] + 1
+            length = (before == i) * np.int64(length_at[(v - step) & ring]) + 1
             length_at[v & ring] = length
-            flat_counts[np.uint64(i * n_runs + length - 1)] += after != i
-            if want_pairs:
-                j = after if forward else before
-                if j >= 0:
-                    pair_counts[np.uint64(i * n_levels + j)] += 1.0
-        if zero_flat and not adjacent and not _line_holds_several(flat, step, first, last, length_at, ring):
-            counts[:, :] = 0.0
+            run_counts[np.uint64(i * n_runs + length - 1)] += after != i
+            if pairs is not None:
+                if after >= 0:
+                    pair_counts[np.uint64(i * n_levels + after)] += 1
+        if zero_flat and _is_flat(flat, roi, step, first, last, counts, length_at, ring):
+            counts[:, :] = 0
 
 
 @njit(**JIT)
-def roi_positions(flat, first, last):
-    """Flat indices ``v`` in ``[first, last)`` with ``flat[v] >= 0`` (the ROI's voxels), in raster order."""
-    out = np.empty(last - first, dtype=np.int64)
+def _is_flat(flat, roi, step, first, last, counts, seen_at, ring):
+    """Whether no line of the box along ``step`` holds two ROI voxels (PyRadiomics then zeroes the angle).
+
+    A run of two or more says no at once; else the ROI voxels are looked at for a neighbour one step back,
+    and only when none has one are the lines searched (rare).
+    """
+    for i in range(counts.shape[0]):
+        for r in range(1, counts.shape[1]):
+            if counts[i, r] != 0:
+                return False
+    for k in range(roi.shape[0]):
+        if flat[np.int64(roi[k]) - step] >= 0:
+            return False
+    return not _line_holds_several(flat, step, first, last, seen_at, ring)
+
+
+@njit(**JIT)
+def roi_positions(flat, first, last, kind):
+    """Flat indices ``v`` in ``[first, last)`` with ``flat[v] >= 0`` (the ROI's voxels), in raster order.
+
+    ``kind``: an array of the index dtype (int32 below 2^31 voxels: half the memory the pass streams through).
+    """
+    out = np.empty(last - first, dtype=kind.dtype)
     n = 0
     for v in range(first, last):
         out[n] = v
@@ -202,20 +225,29 @@ def glrlm_glcm_matrices(levels, angles, n_levels, zero_flat_angles=True):
 def _run_pass(levels, angles, n_levels, zero_flat_angles, with_pairs):
     levels, angles, n_levels = matrix_inputs(levels, angles, n_levels)
     n_runs = max(levels.shape)
-    out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
     n_pair_levels = n_levels if with_pairs else 0
-    pairs = np.zeros((angles.shape[0], n_pair_levels, n_pair_levels), dtype=np.float64)
     if levels.size == 0 or angles.shape[0] == 0:
-        return out, pairs
+        out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=np.float64)
+        return out, np.zeros((angles.shape[0], n_pair_levels, n_pair_levels), dtype=np.float64)
+    # integer counters (see _glrlm_kernel): int32 holds every count of a box under 2^31 voxels
+    counter = np.int32 if levels.size < 2**31 else np.int64
+    out = np.zeros((angles.shape[0], n_levels, n_runs), dtype=counter)
+    pairs = np.zeros((angles.shape[0], n_pair_levels, n_pair_levels), dtype=counter)
+    ring_kind = np.zeros(0, dtype=np.int16 if n_runs < 2**15 else np.int64)
     # A border as wide as the longest step: every step from a box voxel lands in the box or the border.
     pad = max(1, int(np.abs(angles).max()))
     flat, strides = padded_flat(levels, pad, OUTSIDE_BOX)
     first = pad * int(strides.sum())
     last = first + int(np.dot(np.array(levels.shape) - 1, strides)) + 1
-    roi = roi_positions(flat, first, last)
+    roi = roi_positions(flat, first, last, np.zeros(0, dtype=np.int32 if flat.size < 2**31 else np.int64))
     signed = angles @ strides
-    _glrlm_kernel(flat, roi, np.abs(signed), first, last, bool(zero_flat_angles), out, signed > 0, pairs)
-    return out, pairs
+    zero_flat = bool(zero_flat_angles)
+    pairs_out = pairs if with_pairs else None
+    _glrlm_kernel(flat, roi, np.abs(signed), first, last, zero_flat, out, pairs_out, ring_kind)
+    pairs_float = pairs.astype(np.float64)
+    back = signed < 0  # counted with the neighbour at -offset: the transpose is the offset's own matrix
+    pairs_float[back] = np.swapaxes(pairs[back], 1, 2)
+    return out.astype(np.float64), pairs_float
 
 
 def prepare_glrlm(counts, angle_weights=None):

@@ -71,7 +71,7 @@ def _mcc_as_pyradiomics_writes_it(p):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_mcc_symmetric_path_within_its_documented_bound(seed):
-    """The symmetric eigenproblem gives PyRadiomics' MCC within 1e-10 (measured <= 1.1e-11) on random ROIs."""
+    """The symmetric eigenproblem gives PyRadiomics' MCC within 1e-10 (measured <= 1.4e-11) on random ROIs."""
     rng = np.random.default_rng(1000 + seed)
     shape = tuple(int(s) for s in rng.integers(2, 12, size=3))
     n_levels = int(rng.integers(2, 40))
