@@ -459,7 +459,7 @@ def maximal_correlation_coefficient(p):
     levels, symmetric or not, with and without ``weightingNorm``: 1.1e-11 with QL for every eigenvalue,
     1.33e-11 with the bisection for the one; the largest where the second eigenvalue
     is near :data:`MCC_SYMMETRIC_FLOOR` and PyRadiomics' own non-symmetric rounding dominates; the shared
-    cases at bin widths 5-100, up to 274 levels: <= 1e-15), tested at the project's exact bar, 1e-10
+    cases at bin widths 5-100, up to 274 levels: <= 1.1e-15), tested at the project's exact bar, 1e-10
     (``tests/kernels/test_glcm.py`` and the live-oracle tests). Dropping the :math:`\epsilon` (as a plain SVD
     of A does) would move
     MCC by up to 1e-6 on the IBSI CT phantom at bin width 5: rare level pairs have
