@@ -363,25 +363,37 @@ def _marginals(p, px, py):
 
 @njit(**JIT)
 def _mcc_q_kernel(p_all, out):
-    n_batch, n_angles, n_levels, _ = p_all.shape
-    px = np.empty(n_levels)
-    py = np.empty(n_levels)
-    w = np.empty((n_levels, n_levels))
+    """Q of every matrix as PyRadiomics 3.0.1 writes it, rounding included.
+
+    ``Q(i, j) = sum_k p(i, k) p(j, k) / (px(i) py(k) + eps)``, summed in k order, each term the product first
+    and then the division (as its code does): where the true second eigenvalue is 0 (a rank-deficient
+    angle) PyRadiomics reports the square root of rounding noise, or NaN, and only the same roundings give
+    the same noise (dividing first differed in 113 of 12,000 random ROIs, by up to 1/13 of the mean).
+    """
+    n_batch, n_angles, n, _ = p_all.shape
+    px = np.empty(n)
+    py = np.empty(n)
+    denominator = np.empty((n, n))
+    p_t = np.empty((n, n))
+    acc = np.empty(n)
     for b in range(n_batch):
         for a in range(n_angles):
             p = p_all[b, a]
             _marginals(p, px, py)
-            for i in range(n_levels):
-                for k in range(n_levels):
-                    w[i, k] = p[i, k] / (px[i] * py[k] + EPS)
+            for i in range(n):
+                for k in range(n):
+                    denominator[i, k] = px[i] * py[k] + EPS
+                    p_t[k, i] = p[i, k]
             q = out[b, a]
-            # Q = W P^T, summed in k order like PyRadiomics' loop; both rows contiguous in k.
-            for i in range(n_levels):
-                for m in range(n_levels):
-                    acc = 0.0
-                    for k in range(n_levels):
-                        acc += w[i, k] * p[m, k]
-                    q[i, m] = acc
+            # row i accumulates over k in ascending order while the inner loop runs over j (vectorised)
+            for i in range(n):
+                acc[:] = 0.0
+                for k in range(n):
+                    p_ik = p[i, k]
+                    den = denominator[i, k]
+                    for j in range(n):
+                        acc[j] += (p_ik * p_t[k, j]) / den
+                q[i] = acc
 
 
 #: Below this second eigenvalue (MCC < 1e-3) :func:`maximal_correlation_coefficient` takes PyRadiomics' own
