@@ -186,57 +186,78 @@ def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row)
     row[22] = sum_squares
 
 
+def householder_tridiagonal_body(a, n, d, e):
+    """Reduce the symmetric ``a[:n, :n]`` to tridiagonal form with the same eigenvalues (to rounding).
+
+    The diagonal goes into ``d[:n]``, the off-diagonal into ``e[:n-1]`` (``e[n-1]`` = 0); ``a`` is
+    overwritten.
+
+    Householder reflections on the full symmetric matrix (LAPACK's ``dsytd2``, column by column from the
+    first). Keeping both triangles makes every inner loop run along a contiguous row, without sums to
+    reassociate: the product with the reflector accumulates rows (``a`` is symmetric, so rows are its
+    columns) and the rank-2 update is row by row (it keeps ``a`` bitwise symmetric: each cell pair gets the
+    same two products). That vectorises: ~25 % faster than the textbook ``tred2`` (which walks columns) on a
+    66-level ROI's matrices, whose eigenvalues it matches to ~1e-16.
+    """
+    # (indices run as offset + range(m) from 0: Numba then knows them non-negative and drops the wraparound
+    # code that kept loops over range(i + 1, n) from vectorising)
+    for i in range(n - 2):
+        # reflector H = I - tau v v^T with H x = beta e_1 for x = a[i+1:, i] (= row i's tail, a symmetric)
+        d[i] = a[i, i]
+        m = n - i - 1
+        o = i + 1
+        alpha = a[i, o]
+        sigma = 0.0
+        for k in range(1, m):
+            sigma += a[i, o + k] * a[i, o + k]
+        if sigma == 0.0:  # x is beta e_1 already: H = I
+            e[i] = alpha
+            continue
+        beta = math.sqrt(alpha * alpha + sigma)
+        if alpha >= 0.0:
+            beta = -beta  # (the sign that avoids cancellation in alpha - beta)
+        tau = (beta - alpha) / beta
+        scale = 1.0 / (alpha - beta)
+        e[i] = beta
+        a[i, o] = 1.0  # v (v_0 = 1) kept in row i, no longer needed
+        for k in range(1, m):
+            a[i, o + k] *= scale
+        # p = tau A22 v as a sum of A22's rows (its columns), into e[i+1:] (free until step i+1)
+        for k in range(m):
+            e[o + k] = 0.0
+        for c in range(m):
+            vc = tau * a[i, o + c]
+            for r in range(m):
+                e[o + r] += vc * a[o + c, o + r]
+        # w = p - (tau / 2) (p . v) v
+        pv = 0.0
+        for k in range(m):
+            pv += e[o + k] * a[i, o + k]
+        half = 0.5 * tau * pv
+        for k in range(m):
+            e[o + k] -= half * a[i, o + k]
+        # A22 -= v w^T + w v^T
+        for r in range(m):
+            vr = a[i, o + r]
+            wr = e[o + r]
+            for c in range(m):
+                a[o + r, o + c] -= vr * e[o + c] + wr * a[i, o + c]
+    if n >= 2:
+        d[n - 2] = a[n - 2, n - 2]
+        e[n - 2] = a[n - 2, n - 1]
+    d[n - 1] = a[n - 1, n - 1]
+    e[n - 1] = 0.0
+
+
 def tridiagonal_eigenvalues_body(a, n, d, e):
     """Eigenvalues of the symmetric ``a[:n, :n]`` into ``d[:n]`` (``a`` is overwritten, ``e`` scratch).
 
-    Householder reduction to tridiagonal form (the textbook ``tred2``), then the implicit QL algorithm in
-    its root-free Pal-Walker-Kahan form (eigenvalues only, LAPACK's ``dsterf``). Hand-written because
-    LAPACK's per-call overhead dominates for the few-level matrices of a kernel, called per angle and voxel,
-    and because a CUDA thread has no LAPACK.
-    Returns False if QL did not converge.
+    :func:`householder_tridiagonal_body`, then the implicit QL algorithm in its root-free Pal-Walker-Kahan
+    form (eigenvalues only, LAPACK's ``dsterf``). Hand-written because LAPACK's per-call overhead dominates
+    for the few-level matrices of a kernel, called per angle and voxel, and because a CUDA thread has no
+    LAPACK. Returns False if QL did not converge.
     """
-    for i in range(n - 1, 0, -1):
-        low = i - 1
-        h = 0.0
-        scale = 0.0
-        if low > 0:
-            for k in range(i):
-                scale += abs(a[i, k])
-            if scale == 0.0:
-                e[i] = a[i, low]
-            else:
-                for k in range(i):
-                    a[i, k] /= scale
-                    h += a[i, k] * a[i, k]
-                f = a[i, low]
-                g = -math.sqrt(h) if f >= 0.0 else math.sqrt(h)
-                e[i] = scale * g
-                h -= f * g
-                a[i, low] = f - g
-                f = 0.0
-                for j in range(i):
-                    g = 0.0
-                    for k in range(j + 1):
-                        g += a[j, k] * a[i, k]
-                    for k in range(j + 1, i):
-                        g += a[k, j] * a[i, k]
-                    e[j] = g / h
-                    f += e[j] * a[i, j]
-                hh = f / (h + h)
-                for j in range(i):
-                    f = a[i, j]
-                    g = e[j] - hh * f
-                    e[j] = g
-                    for k in range(j + 1):
-                        a[j, k] -= f * e[k] + g * a[i, k]
-        else:
-            e[i] = a[i, low]
-    e[0] = 0.0
-    for i in range(n):
-        d[i] = a[i, i]
-    for i in range(1, n):
-        e[i - 1] = e[i]
-    e[n - 1] = 0.0
+    householder_tridiagonal(a, n, d, e)
     # QL with implicit shifts in its root-free form (Pal-Walker-Kahan, as LAPACK's dsterf): it works on the
     # squared off-diagonals and needs no square root per rotation, which made the QL sweeps ~2x dearer
     for i in range(n - 1):
@@ -283,6 +304,74 @@ def tridiagonal_eigenvalues_body(a, n, d, e):
         e[low] = s * p
         d[low] = sigma + gamma
     return True
+
+
+def tridiagonal_kth_eigenvalue_body(d, e, n, k):
+    """Return the ``k``-th smallest (from 0) eigenvalue of a symmetric tridiagonal matrix, by Sturm bisection.
+
+    ``d[:n]`` is the diagonal, ``e[:n-1]`` the off-diagonal (neither is changed); LAPACK's ``dstebz``.
+    For one eigenvalue this is cheaper than QL for all of them, whose rotations form one long chain of
+    dependent divisions: each step here tests three points of the interval (three independent chains the
+    CPU runs side by side) and keeps the quarter that holds the eigenvalue, until the interval is one
+    rounding unit of its ends wide. As accurate as QL: the Sturm count of the computed sequence is the exact
+    count of a matrix within a few rounding units of this one (Demmel, Dhillon and Ren, 1995), so the
+    result is within ~n ulps of ``max |T|`` of the exact eigenvalue (tested against LAPACK).
+    """
+    if n == 1:
+        return d[0]
+    low = math.inf
+    high = -math.inf
+    largest_e = 0.0
+    for i in range(n):
+        radius = (abs(e[i - 1]) if i > 0 else 0.0) + (abs(e[i]) if i < n - 1 else 0.0)
+        low = min(low, d[i] - radius)
+        high = max(high, d[i] + radius)
+        if i < n - 1:
+            largest_e = max(largest_e, e[i] * e[i])
+    pivmin = 2.2250738585072014e-308 * max(1.0, largest_e)
+    norm = max(abs(low), abs(high))
+    fudge = 2.1 * EPS * n * norm + 4.2 * pivmin  # (dstebz's widening of the Gershgorin interval)
+    low -= fudge
+    high += fudge
+    for _ in range(200):  # (the width falls 4x a step: ~40 steps reach the rounding unit)
+        width = high - low
+        if width <= EPS * max(abs(low), abs(high)) or width <= pivmin:
+            break
+        x1 = low + 0.25 * width
+        x2 = low + 0.5 * width
+        x3 = low + 0.75 * width
+        # the Sturm counts (LAPACK dlaebz) of the three points: how many eigenvalues are <= x
+        q1 = d[0] - x1
+        q2 = d[0] - x2
+        q3 = d[0] - x3
+        q1 = -pivmin if abs(q1) < pivmin else q1
+        q2 = -pivmin if abs(q2) < pivmin else q2
+        q3 = -pivmin if abs(q3) < pivmin else q3
+        c1 = int(q1 <= 0.0)
+        c2 = int(q2 <= 0.0)
+        c3 = int(q3 <= 0.0)
+        for i in range(1, n):
+            e2 = e[i - 1] * e[i - 1]
+            q1 = (d[i] - e2 / q1) - x1
+            q2 = (d[i] - e2 / q2) - x2
+            q3 = (d[i] - e2 / q3) - x3
+            q1 = -pivmin if abs(q1) < pivmin else q1
+            q2 = -pivmin if abs(q2) < pivmin else q2
+            q3 = -pivmin if abs(q3) < pivmin else q3
+            c1 += q1 <= 0.0
+            c2 += q2 <= 0.0
+            c3 += q3 <= 0.0
+        if c1 > k:
+            high = x1
+        elif c2 > k:
+            low = x1
+            high = x2
+        elif c3 > k:
+            low = x2
+            high = x3
+        else:
+            low = x3
+    return 0.5 * (low + high)
 
 
 def symmetric_mcc_body(p, n, d, u, q, s, w, order):
@@ -379,15 +468,26 @@ def symmetric_mcc_body(p, n, d, u, q, s, w, order):
 
 
 matrix_features = njit(**JIT)(matrix_features_body)
+householder_tridiagonal = njit(**JIT)(householder_tridiagonal_body)
 tridiagonal_eigenvalues = njit(**JIT)(tridiagonal_eigenvalues_body)
+tridiagonal_kth_eigenvalue = njit(**JIT)(tridiagonal_kth_eigenvalue_body)
 symmetric_mcc = njit(**JIT)(symmetric_mcc_body)
 
 #: The bodies by the names the compiled functions carry, callees first (for a GPU twin: see
 #: :func:`spinerad.kernels.voxel_common.retarget`).
 BODIES = (
     ("matrix_features", matrix_features_body),
+    ("householder_tridiagonal", householder_tridiagonal_body),
     ("tridiagonal_eigenvalues", tridiagonal_eigenvalues_body),
     ("symmetric_mcc", symmetric_mcc_body),
 )
 
-__all__ = ["BODIES", "EPS", "matrix_features", "symmetric_mcc", "tridiagonal_eigenvalues"]
+__all__ = [
+    "BODIES",
+    "EPS",
+    "householder_tridiagonal",
+    "matrix_features",
+    "symmetric_mcc",
+    "tridiagonal_eigenvalues",
+    "tridiagonal_kth_eigenvalue",
+]

@@ -71,7 +71,7 @@ def _mcc_as_pyradiomics_writes_it(p):
 
 @pytest.mark.parametrize("seed", range(40))
 def test_mcc_symmetric_path_within_its_documented_bound(seed):
-    """The symmetric eigenproblem gives PyRadiomics' MCC within 1e-10 (measured <= 1.1e-11) on random ROIs."""
+    """The symmetric eigenproblem gives PyRadiomics' MCC within 1e-10 (measured <= 1.4e-11) on random ROIs."""
     rng = np.random.default_rng(1000 + seed)
     shape = tuple(int(s) for s in rng.integers(2, 12, size=3))
     n_levels = int(rng.integers(2, 40))
@@ -89,6 +89,28 @@ def test_mcc_symmetric_path_within_its_documented_bound(seed):
             got = maximal_correlation_coefficient(p)[0]
             want = _mcc_as_pyradiomics_writes_it(p)[0]
             assert got == pytest.approx(want, rel=1e-10, abs=1e-13, nan_ok=True)
+
+
+def test_mcc_fallback_repeats_pyradiomics_rounding():
+    """Where an angle's second eigenvalue is rounding noise, the fallback gives PyRadiomics' noise exactly.
+
+    Seed 51397 (asymmetric GLCM, 5 levels, 13 angles): one angle's true second eigenvalue is 0. Q with each
+    term divided before it is multiplied (as the fallback computed it before) moved MCC by 6.9e-10 from the
+    live PyRadiomics 3.0.1 (0.7767072080 vs 0.7767072075); PyRadiomics multiplies first.
+    """
+    rng = np.random.default_rng(51397)
+    shape = tuple(int(s) for s in rng.integers(2, 14, size=3))
+    n_levels = int(rng.integers(2, 61))
+    levels = random_levels(rng, shape, n_levels, rng.uniform(0.4, 1.0))
+    walk = np.clip(n_levels // 2 + np.cumsum(rng.integers(-1, 2, size=shape), axis=2), 0, n_levels - 1)
+    levels = np.where(levels >= 0, walk, -1).astype(np.int32)
+    present = np.unique(levels[levels >= 0])
+    compact = np.where(levels >= 0, np.searchsorted(present, levels), -1).astype(np.int32)
+    angles = generate_angles(shape, (1,))
+    p = prepare_glcm(glcm_matrix(compact, angles, len(present)), False)
+    assert maximal_correlation_coefficient(p)[0] == mcc_like_pyradiomics(p)[0]  # the fallback was taken
+    assert mcc_like_pyradiomics(p)[0] == pytest.approx(_mcc_as_pyradiomics_writes_it(p)[0], rel=1e-13)
+    assert mcc_like_pyradiomics(p)[0] == pytest.approx(0.7767072075055298, rel=1e-13)  # live PyRadiomics
 
 
 def test_mcc_rank_deficient_angle_takes_pyradiomics_path():

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from spinerad.kernels.glcm import FEATURE_NAMES, _glcm_feature_kernel
-from spinerad.kernels.glcm_formulas import matrix_features, symmetric_mcc, tridiagonal_eigenvalues
+from spinerad.kernels.glcm_formulas import (
+    householder_tridiagonal,
+    matrix_features,
+    symmetric_mcc,
+    tridiagonal_eigenvalues,
+    tridiagonal_kth_eigenvalue,
+)
 
 
 def _random_matrix(rng, n, symmetric, zero_fraction=0.4):
@@ -114,3 +120,37 @@ def test_tridiagonal_eigenvalues_equal_lapack(kind):
         assert tridiagonal_eigenvalues(a.copy(), n, d, e)
         scale = max(np.max(np.abs(expected)), 1e-300)
         np.testing.assert_allclose(np.sort(d), expected, rtol=0, atol=2e-14 * scale)
+
+
+@pytest.mark.parametrize("kind", ["dense", "repeated", "sparse-zero-diagonal", "tridiagonal-split", "tiny"])
+def test_householder_tridiagonal_keeps_the_eigenvalues(kind):
+    """The reduction alone: LAPACK's eigenvalues of the tridiagonal it returns equal those of the input."""
+    rng = np.random.default_rng(10 + len(kind))
+    for _ in range(100):
+        n = int(rng.integers(1, 40))
+        a = _symmetric_case(rng, n, kind) if n > 1 else rng.standard_normal((1, 1))
+        d, e = np.empty(n), np.empty(n)
+        householder_tridiagonal(a.copy(), n, d, e)
+        assert e[n - 1] == 0.0
+        tridiagonal = np.diag(d) + np.diag(e[: n - 1], 1) + np.diag(e[: n - 1], -1)
+        expected = np.linalg.eigvalsh(a)
+        scale = max(np.max(np.abs(expected)), 1e-300)
+        np.testing.assert_allclose(np.linalg.eigvalsh(tridiagonal), expected, rtol=0, atol=2e-14 * scale)
+
+
+@pytest.mark.parametrize("kind", ["dense", "repeated", "sparse-zero-diagonal", "tridiagonal-split", "tiny"])
+def test_tridiagonal_kth_eigenvalue_equals_lapack(kind):
+    """Sturm bisection for one eigenvalue: each k-th eigenvalue within a few ulps of the norm of LAPACK's."""
+    rng = np.random.default_rng(20 + len(kind))
+    for _ in range(100):
+        n = int(rng.integers(2, 70))
+        a = _symmetric_case(rng, n, kind)
+        d, e = np.empty(n), np.empty(n)
+        householder_tridiagonal(a.copy(), n, d, e)
+        tridiagonal = np.diag(d) + np.diag(e[: n - 1], 1) + np.diag(e[: n - 1], -1)
+        expected = np.linalg.eigvalsh(tridiagonal)
+        scale = max(np.max(np.abs(expected)), 1e-300)
+        for k in {0, n // 2, n - 2, n - 1}:
+            got = tridiagonal_kth_eigenvalue(d, e, n, k)
+            assert abs(got - expected[k]) <= 2e-14 * scale + 1e-300, (kind, n, k)  # (+ pivmin: a zero matrix)
+    assert tridiagonal_kth_eigenvalue(np.array([0.25]), np.zeros(1), 1, 0) == 0.25

@@ -110,6 +110,8 @@ def test_one_pass_for_runs_and_pairs_equals_each_kernel(seed):
         n_levels = int(rng.integers(1, 8))
         levels = random_levels(rng, shape, n_levels, rng.uniform(0.2, 1.0))
         angles = generate_angles(shape, (1,), bool(rng.random() < 0.3), int(rng.integers(0, 3)))
+        if rng.random() < 0.5:  # offsets pointing back too: their pairs are counted forward, then transposed
+            angles = np.concatenate([angles, -angles[rng.random(len(angles)) < 0.5]])
         runs, pairs = glrlm_glcm_matrices(levels, angles, n_levels)
         np.testing.assert_array_equal(runs, glrlm_matrix(levels, angles, n_levels))
         np.testing.assert_array_equal(pairs, glcm_matrix(levels, angles, n_levels))
