@@ -42,17 +42,21 @@ def _glcm_maps_kernel(
     local = cuda.local.array(KMAX, dtype=np.int32)
     g = cuda.local.array(KMAX, dtype=np.float64)
     counts = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
+    cells = cuda.local.array((2, KMAX), dtype=np.int32)
     p = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
     s = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
     order = cuda.local.array((2, MAX_LEVELS), dtype=np.int64)
     sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
     if left_to_cpu(n, MAX_LEVELS, overflow, v):
         return
+    for i in range(n):
+        for j in range(n):
+            counts[i, j] = 0.0  # the body keeps it zero between angles
     n_global = grey_levels.shape[0]
     ng_max = int(grey_levels[n_global - 1])
     _voxel_features(
         box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
-        scratch[v], counts, p, s, order, feats[v], out[v],
+        scratch[v], counts, cells, p, s, order, feats[v], out[v],
     )  # fmt: skip
 
 
