@@ -13,7 +13,7 @@ afterwards (:func:`spinerad.kernels.gpu_voxel_launch.launch_maps`), so every vox
 import numpy as np
 from numba import cuda
 
-from . import glcm_formulas, voxel_common, voxel_glcm
+from . import glcm_formulas, symmetric_eigen, voxel_common, voxel_glcm
 from ._cuda import require_cuda
 from .glcm import FEATURE_NAMES, MCC_NAME
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
@@ -26,7 +26,7 @@ MAX_LEVELS = 24
 _DEVICE = retarget(
     cuda.jit(device=True),
     (("nanmean_row", voxel_common.nanmean_row_body),) + glcm_formulas.BODIES + voxel_glcm.BODIES,
-    {**vars(glcm_formulas), **vars(voxel_common), **vars(voxel_glcm)},
+    {**vars(glcm_formulas), **vars(symmetric_eigen), **vars(voxel_common), **vars(voxel_glcm)},
 )
 _voxel_features = _DEVICE["voxel_features"]
 

@@ -21,10 +21,11 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import glcm_formulas, symmetric_eigen
 from ._config import JIT, JIT_PARALLEL
 from .glcm import FEATURE_NAMES, MCC_NAME
-from .glcm_formulas import EPS, matrix_features, symmetric_mcc
-from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row
+from .glcm_formulas import EPS, matrix_features
+from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row, retarget
 
 N_FEATURES = len(FEATURE_NAMES) + 1  # + MCC, last
 _N_FORMULAS = len(FEATURE_NAMES)
@@ -32,6 +33,15 @@ _JOINT_AVERAGE = FEATURE_NAMES.index("JointAverage")
 _IMC2 = FEATURE_NAMES.index("Imc2")
 #: Below this Imc2 an angle's features come from the dense cell-by-cell pass (see ``voxel_features_body``).
 DENSE_IMC2 = 1e-3
+
+#: MCC of one angle: the per-ROI MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc_body`: graph
+#: search, deflation of the eigenvalue 1) with the largest magnitude of the deflated block from
+#: :func:`spinerad.kernels.symmetric_eigen.spectral_radius_body` instead of every eigenvalue by QL
+#: (measured on the 50k-voxel ROI at kernelRadius 2: QL was ~70 % of MCC's eigenvalue time).
+MCC_BODIES = symmetric_eigen.BODIES + (("symmetric_mcc", glcm_formulas.symmetric_mcc_body),)
+symmetric_mcc = retarget(njit(**JIT), MCC_BODIES, {**vars(glcm_formulas), **vars(symmetric_eigen)}, "voxel_")[
+    "symmetric_mcc"
+]
 
 
 def cell_features_body(counts, cells, n_cells, norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row):
@@ -379,7 +389,7 @@ cell_features = njit(**JIT)(cell_features_body)
 voxel_features = njit(**JIT)(voxel_features_body)
 
 #: The per-voxel body and its callees by name, callees first (for the GPU twin).
-BODIES = (("cell_features", cell_features_body), ("voxel_features", voxel_features_body))
+BODIES = MCC_BODIES + (("cell_features", cell_features_body), ("voxel_features", voxel_features_body))
 
 
 @njit(**JIT_PARALLEL)
