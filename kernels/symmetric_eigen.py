@@ -36,8 +36,7 @@ def tridiagonalise_body(a, n, d, e):
     On return ``d[:n]`` holds the diagonal and ``e[:n - 1]`` the off-diagonal of a matrix with the same
     eigenvalues. Each step k reflects column k below the diagonal onto its first entry and updates the
     trailing block with the symmetric rank-2 form ``A - v w^T - w v^T`` (LAPACK's ``dsytd2``), row by row;
-    ``v`` is kept in row k of ``a`` (not read again) and ``w`` in ``d[k + 1:]`` (not written yet). The loops
-    run over 1-D row slices, which LLVM vectorises (1.3-1.7x at 12-24 rows against indexing ``a[i, j]``).
+    ``v`` is kept in row k of ``a`` (not read again) and ``w`` in ``d[k + 1:]`` (not written yet).
     """
     for k in range(n - 2):
         d[k] = a[k, k]
@@ -54,34 +53,29 @@ def tridiagonalise_body(a, n, d, e):
         tau = (beta - alpha) / beta
         scale = 1.0 / (alpha - beta)
         e[k] = beta
-        m = n - k - 1
-        v = a[k, k + 1 : n]
-        v[0] = 1.0
-        for i in range(1, m):
-            v[i] = a[k + 1 + i, k] * scale
-        # p = tau A22 v, summed row by row of the symmetric A22
-        w = d[k + 1 : n]
-        for i in range(m):
-            w[i] = 0.0
-        for j in range(m):
-            vj = tau * v[j]
-            row = a[k + 1 + j, k + 1 : n]
-            for i in range(m):
-                w[i] += row[i] * vj
+        a[k, k + 1] = 1.0
+        for i in range(k + 2, n):
+            a[k, i] = a[i, k] * scale
+        # p = tau A22 v, summed row by row of the symmetric A22 (contiguous, vectorised)
+        for i in range(k + 1, n):
+            d[i] = 0.0
+        for j in range(k + 1, n):
+            vj = tau * a[k, j]
+            for i in range(k + 1, n):
+                d[i] += a[j, i] * vj
         # w = p - (tau / 2) (p . v) v
         dot = 0.0
-        for i in range(m):
-            dot += w[i] * v[i]
+        for i in range(k + 1, n):
+            dot += d[i] * a[k, i]
         half = 0.5 * tau * dot
-        for i in range(m):
-            w[i] -= half * v[i]
+        for i in range(k + 1, n):
+            d[i] -= half * a[k, i]
         # A22 -= v w^T + w v^T (each entry and its mirror get the same two products: A22 stays symmetric)
-        for i in range(m):
-            vi = v[i]
-            wi = w[i]
-            row = a[k + 1 + i, k + 1 : n]
-            for j in range(m):
-                row[j] -= vi * w[j] + wi * v[j]
+        for i in range(k + 1, n):
+            vi = a[k, i]
+            wi = d[i]
+            for j in range(k + 1, n):
+                a[i, j] -= vi * d[j] + wi * a[k, j]
     if n >= 2:
         d[n - 2] = a[n - 2, n - 2]
         e[n - 2] = a[n - 1, n - 2]
