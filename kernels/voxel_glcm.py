@@ -11,7 +11,8 @@ recomputed by the dense per-ROI formulas (:data:`DENSE_IMC2`). Levels absent fro
 only add zero rows and columns: every sum skips them, and the MCC matrix would only get zero rows whose
 eigenvalues are exactly 0, so each angle's MCC matrix holds only the levels with a pair at that angle.
 
-MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc`): exact up to rounding; where the true value is 0
+MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc` with the spectral radius of
+:mod:`spinerad.kernels.symmetric_eigen`, see :data:`MCC_BODIES`): exact up to rounding; where the true value is 0
 (an angle whose matrix has rank one), PyRadiomics' square root of a rounding-level eigenvalue is ~1e-8 or
 NaN and this one is ~1e-8 or 0.
 """
@@ -32,6 +33,9 @@ _N_FORMULAS = len(FEATURE_NAMES)
 _JOINT_AVERAGE = FEATURE_NAMES.index("JointAverage")
 _IMC2 = FEATURE_NAMES.index("Imc2")
 #: Below this Imc2 an angle's features come from the dense cell-by-cell pass (see ``voxel_features_body``).
+#: Imc2 = sqrt(1 - exp(-2 D)), D = HXY2 - HXY: a rounding change dD (~1e-15, summation order) moves it by
+#: ~dD / Imc2, under 1e-12 from here up; below, D is at the rounding noise (0 for independent rows and
+#: columns, where a rounding-level negative D would give NaN), and the dense sums round as the per-ROI path.
 DENSE_IMC2 = 1e-3
 
 #: MCC of one angle: the per-ROI MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc_body`: graph
