@@ -82,6 +82,23 @@ def tridiagonalise_body(a, n, d, e):
     d[n - 1] = a[n - 1, n - 1]
 
 
+def eigenvalues_below_body(d, e2, n, x, pivmin):
+    """Sturm count: how many eigenvalues of the tridiagonal (``d``, squared off-diagonal ``e2``) lie below ``x``.
+
+    The number of negative pivots of :math:`LDL^T = T - xI` (a pivot under ``pivmin`` in magnitude is taken
+    as ``-pivmin``, as in LAPACK's ``dstebz``).
+    """
+    below = 0
+    q = 1.0
+    for i in range(n):
+        q = d[i] - x - (e2[i - 1] / q if i > 0 else 0.0)
+        if abs(q) < pivmin:
+            q = -pivmin
+        if q < 0.0:
+            below += 1
+    return below
+
+
 def extreme_eigenvalue_body(d, e2, n, top, lo, hi):
     r"""The largest (``top``) or smallest eigenvalue of the tridiagonal matrix (``d``, squared off-diagonal ``e2``).
 
@@ -141,18 +158,7 @@ def extreme_eigenvalue_body(d, e2, n, top, lo, hi):
     b = x if top else hi
     while b - a > tol:
         mid = 0.5 * (a + b)
-        below = 0
-        q = d[0] - mid
-        if abs(q) < pivmin:
-            q = -pivmin
-        if q < 0.0:
-            below += 1
-        for i in range(1, n):
-            q = d[i] - mid - e2[i - 1] / q
-            if abs(q) < pivmin:
-                q = -pivmin
-            if q < 0.0:
-                below += 1
+        below = eigenvalues_below(d, e2, n, mid, pivmin)
         if top:
             if below == n:
                 b = mid
@@ -179,6 +185,12 @@ def spectral_radius_body(a, n, d, e):
     for i in range(n - 1):
         e[i] = e[i] * e[i]
     largest = extreme_eigenvalue(d, e, n, True, lo, hi)
+    if largest >= 0.0:
+        # the smallest eigenvalue matters only if one lies below -largest: one Sturm count tells (measured:
+        # 3-4 % of the GLCM maps' time at kernelRadius 2)
+        pivmin = max(EPS * EPS * max(abs(lo), abs(hi)), 1e-290)
+        if eigenvalues_below(d, e, n, -largest, pivmin) == 0:
+            return largest
     smallest = extreme_eigenvalue(d, e, n, False, lo, hi)
     return max(abs(largest), abs(smallest))
 
@@ -201,6 +213,7 @@ def spectral_radius_as_eigenvalues_body(a, n, d, e):
 
 
 tridiagonalise = njit(**JIT)(tridiagonalise_body)
+eigenvalues_below = njit(**JIT)(eigenvalues_below_body)
 extreme_eigenvalue = njit(**JIT)(extreme_eigenvalue_body)
 spectral_radius = njit(**JIT)(spectral_radius_body)
 ql_eigenvalues = _symmetric_eigenvalues
@@ -211,6 +224,7 @@ ql_eigenvalues = _symmetric_eigenvalues
 BODIES = (
     ("ql_eigenvalues", tridiagonal_eigenvalues_body),
     ("tridiagonalise", tridiagonalise_body),
+    ("eigenvalues_below", eigenvalues_below_body),
     ("extreme_eigenvalue", extreme_eigenvalue_body),
     ("spectral_radius", spectral_radius_body),
     ("tridiagonal_eigenvalues", spectral_radius_as_eigenvalues_body),
@@ -221,6 +235,7 @@ __all__ = [
     "MAX_LAGUERRE",
     "QL_UP_TO",
     "_symmetric_eigenvalues",
+    "eigenvalues_below",
     "extreme_eigenvalue",
     "spectral_radius",
     "tridiagonalise",
