@@ -13,7 +13,7 @@ afterwards (:func:`spinerad.kernels.gpu_voxel_launch.launch_maps`), so every vox
 import numpy as np
 from numba import cuda
 
-from . import glcm_formulas, voxel_common, voxel_glcm
+from . import glcm_formulas, symmetric_eigen, voxel_common, voxel_glcm
 from ._cuda import require_cuda
 from .glcm import FEATURE_NAMES, MCC_NAME
 from .gpu_voxel_common import KMAX, MAX_RADIUS, gather_box
@@ -26,7 +26,7 @@ MAX_LEVELS = 24
 _DEVICE = retarget(
     cuda.jit(device=True),
     (("nanmean_row", voxel_common.nanmean_row_body),) + glcm_formulas.BODIES + voxel_glcm.BODIES,
-    {**vars(glcm_formulas), **vars(voxel_common), **vars(voxel_glcm)},
+    {**vars(glcm_formulas), **vars(symmetric_eigen), **vars(voxel_common), **vars(voxel_glcm)},
 )
 _voxel_features = _DEVICE["voxel_features"]
 
@@ -42,17 +42,21 @@ def _glcm_maps_kernel(
     local = cuda.local.array(KMAX, dtype=np.int32)
     g = cuda.local.array(KMAX, dtype=np.float64)
     counts = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
+    cells = cuda.local.array((2, KMAX), dtype=np.int32)
     p = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
     s = cuda.local.array((MAX_LEVELS, MAX_LEVELS), dtype=np.float64)
     order = cuda.local.array((2, MAX_LEVELS), dtype=np.int64)
     sz, sy, sx, n = gather_box(levels, coords, v, radius, axis2d, grey_levels, box, local, g)
     if left_to_cpu(n, MAX_LEVELS, overflow, v):
         return
+    for i in range(n):
+        for j in range(n):
+            counts[i, j] = 0.0  # the body keeps it zero between angles
     n_global = grey_levels.shape[0]
     ng_max = int(grey_levels[n_global - 1])
     _voxel_features(
         box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
-        scratch[v], counts, p, s, order, feats[v], out[v],
+        scratch[v], counts, cells, p, s, order, feats[v], out[v],
     )  # fmt: skip
 
 

@@ -28,18 +28,26 @@ def n_blocks(n_voxels):
     return max(1, min(n_voxels, 8 * numba.get_num_threads()))
 
 
-def retarget(decorate, bodies, namespace):
+def retarget(decorate, bodies, namespace, prefix=None):
     """Compile plain-Python kernel bodies with ``decorate`` (``cuda.jit(device=True)``, say).
 
     ``bodies``: ``(name, function)`` pairs, callees first. A body calls the others by the module-level names
     their CPU versions carry; here each of those names is bound to the set's own compiled function, in a
     copy of ``namespace`` (the bodies' module globals), so one source serves the CPU and the GPU and a GPU
     twin never calls a CPU function. Returns ``{name: compiled function}``.
+
+    ``prefix``: for a cached CPU set (``njit(cache=True)``) whose callees differ from the bodies' own: the
+    copies are renamed ``prefix + name``. Numba files a cached function under its source file and qualified
+    name and keys it on its bytecode alone, so an unrenamed copy would load the original's machine code
+    (with the original callees) from the cache, or leave its own there for the original.
     """
     scope = dict(namespace)
     compiled = {}
     for name, body in bodies:
-        compiled[name] = scope[name] = decorate(types.FunctionType(body.__code__, scope, body.__name__))
+        function = types.FunctionType(body.__code__, scope, body.__name__)
+        if prefix:
+            function.__qualname__ = prefix + name
+        compiled[name] = scope[name] = decorate(function)
     return compiled
 
 

@@ -2,12 +2,17 @@ r"""GLCM feature maps: the co-occurrence features of every voxel's kernel, PyRad
 
 Per voxel (one thread, thread-private scratch): count the pairs of the kernel box per angle over the box's
 local grey levels, symmetrise, drop the angles without a pair (PyRadiomics computing this voxel alone),
-normalise, then the GLCM formulas of :mod:`spinerad.kernels.glcm_formulas` with the real level values and the
-ROI's ``Ng``. Levels absent from an angle's pairs would only add zero rows and columns: every sum skips
-them, and the MCC matrix would only get zero rows whose eigenvalues are exactly 0, so each angle's matrix
-holds only the levels with a pair at that angle.
+normalise, then the GLCM formulas with the real level values and the ROI's ``Ng``. A kernel's matrix is
+sparse (at most one non-zero cell per pair of the box: ~100 at kernelRadius 2 against ~25 x 25 cells for
+25 levels), so the counting records the non-zero cells and :func:`cell_features_body` sums the definitions of
+:mod:`spinerad.kernels.glcm_formulas` over them alone (measured: the dense formulas were ~85 % of the
+GLCM maps' time without MCC). Where Imc2 is within reach of the rounding of HXY2 - HXY, the angle is
+recomputed by the dense per-ROI formulas (:data:`DENSE_IMC2`). Levels absent from an angle's pairs would
+only add zero rows and columns: every sum skips them, and the MCC matrix would only get zero rows whose
+eigenvalues are exactly 0, so each angle's MCC matrix holds only the levels with a pair at that angle.
 
-MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc`): exact up to rounding; where the true value is 0
+MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc` with the spectral radius of
+:mod:`spinerad.kernels.symmetric_eigen`, see :data:`MCC_BODIES`): exact up to rounding; where the true value is 0
 (an angle whose matrix has rank one), PyRadiomics' square root of a rounding-level eigenvalue is ~1e-8 or
 NaN and this one is ~1e-8 or 0.
 """
@@ -17,14 +22,237 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from . import glcm_formulas, symmetric_eigen
 from ._config import JIT, JIT_PARALLEL
 from .glcm import FEATURE_NAMES, MCC_NAME
-from .glcm_formulas import matrix_features, symmetric_mcc
-from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row
+from .glcm_formulas import EPS, matrix_features
+from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row, retarget
 
 N_FEATURES = len(FEATURE_NAMES) + 1  # + MCC, last
 _N_FORMULAS = len(FEATURE_NAMES)
 _JOINT_AVERAGE = FEATURE_NAMES.index("JointAverage")
+_IMC2 = FEATURE_NAMES.index("Imc2")
+#: Below this Imc2 an angle's features come from the dense cell-by-cell pass (see ``voxel_features_body``).
+#: Imc2 = sqrt(1 - exp(-2 D)), D = HXY2 - HXY: a rounding change dD (~1e-15, summation order) moves it by
+#: ~dD / Imc2, under 1e-12 from here up; below, D is at the rounding noise (0 for independent rows and
+#: columns, where a rounding-level negative D would give NaN), and the dense sums round as the per-ROI path.
+DENSE_IMC2 = 1e-3
+
+#: MCC of one angle: the per-ROI MCC (:func:`spinerad.kernels.glcm_formulas.symmetric_mcc_body`: graph
+#: search, deflation of the eigenvalue 1) with the largest magnitude of the deflated block from
+#: :func:`spinerad.kernels.symmetric_eigen.spectral_radius_body` instead of every eigenvalue by QL
+#: (measured on the 50k-voxel ROI at kernelRadius 2: QL was ~70 % of MCC's eigenvalue time).
+MCC_BODIES = symmetric_eigen.BODIES + (("symmetric_mcc", glcm_formulas.symmetric_mcc_body),)
+symmetric_mcc = retarget(njit(**JIT), MCC_BODIES, {**vars(glcm_formulas), **vars(symmetric_eigen)}, "voxel_")[
+    "symmetric_mcc"
+]
+
+
+def cell_features_body(counts, cells, n_cells, norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row):
+    r"""The 23 GLCM features of one angle's matrix, from its non-zero cells only (a kernel's matrix is sparse).
+
+    The definitions of :func:`spinerad.kernels.glcm_formulas.matrix_features_body`, summed over the cells
+    ``(cells[0, c], cells[1, c])``, ``c < n_cells``, with ``p = counts / norm``; for a symmetric matrix
+    ``counts`` holds the pair counts of ``(i, j)`` and ``(j, i)`` together in the cell ``i < j`` (and
+    ``p(i, i) = 2 counts(i, i) / norm``), each off-diagonal cell standing for both. A kernel's matrix holds at
+    most one cell per pair of the box, while a dense pass visits every (level, level) cell and takes a
+    logarithm per cell for HXY2: on a 5 x 5 x 5 kernel of ~25 levels, ~100 cells instead of 625.
+
+    The entropies with marginal products take the logarithms of the marginals only:
+
+    .. math:: \log_2(p_x(i) p_y(j) + \epsilon) = \log_2 p_x(i) + \log_2 p_y(j)
+        + \frac{\epsilon}{p_x(i) p_y(j) \ln 2} - \delta,
+        \quad 0 \le \delta \le \frac{1}{2 \ln 2}\left(\frac{\epsilon}{p_x(i) p_y(j)}\right)^2
+
+    so :math:`\text{HXY1} = -\sum p(i, j) (\log_2 p_x(i) + \log_2 p_y(j) + \epsilon / (p_x(i) p_y(j) \ln 2))`
+    over the cells and :math:`\text{HXY2} = -2 (\sum_i p_x(i) \log_2 p_x(i)) - N_x N_y \epsilon / \ln 2` (the
+    product marginal's sum factorises; :math:`N_x, N_y` the levels with a non-zero marginal). The dropped
+    :math:`\delta` is below ``1e-18`` relative for any kernel of radius <= 10 (``p_x(i) >= 1 / norm``,
+    ``norm`` at most twice the box's voxel count), far under the rounding of the sums: exact up to rounding.
+
+    ``g[:n]``: the real level of each level index; ``px``, ``py`` (marginals on return) and ``lx`` float64
+    (>= n) scratch; ``p_sum``, ``p_diff`` as in ``matrix_features_body`` (all zero on entry and on return).
+    """
+    for i in range(n):
+        px[i] = 0.0
+        py[i] = 0.0
+    ux = 0.0
+    uy = 0.0
+    autocorr = 0.0
+    contrast = 0.0
+    energy = 0.0
+    max_p = 0.0
+    g_lo = math.inf
+    g_hi = -math.inf
+    for c in range(n_cells):
+        i = cells[0, c]
+        j = cells[1, c]
+        gi = g[i]
+        gj = g[j]
+        g_lo = min(g_lo, gi, gj)
+        g_hi = max(g_hi, gi, gj)
+        d = abs(gi - gj)
+        if symmetric and i != j:
+            v = counts[i, j] / norm
+            px[i] += v
+            px[j] += v
+            ux += v * (gi + gj)
+            autocorr += 2.0 * v * (gi * gj)
+            contrast += 2.0 * v * d**2
+            energy += 2.0 * v**2
+            p_sum[int(gi + gj) - 2] += 2.0 * v
+            p_diff[int(d)] += 2.0 * v
+        else:
+            v = (2.0 * counts[i, j] if symmetric else counts[i, j]) / norm
+            px[i] += v
+            py[j] += v
+            ux += v * gi
+            uy += v * gj
+            autocorr += v * (gi * gj)
+            contrast += v * d**2
+            energy += v**2
+            p_sum[int(gi + gj) - 2] += v
+            p_diff[int(d)] += v
+        max_p = max(max_p, v)
+    if symmetric:
+        uy = ux
+    prominence = 0.0
+    shade = 0.0
+    tendency = 0.0
+    sig_x = 0.0
+    sig_y = 0.0
+    cor_m = 0.0
+    hxy = 0.0
+    for c in range(n_cells):
+        i = cells[0, c]
+        j = cells[1, c]
+        gi = g[i]
+        gj = g[j]
+        s = (gi + gj) - ux - uy
+        if symmetric and i != j:
+            v = counts[i, j] / norm
+            w = 2.0 * v
+            sig_x += v * ((gi - ux) ** 2 + (gj - ux) ** 2)
+            cor_m += w * (gi - ux) * (gj - uy)
+        else:
+            v = (2.0 * counts[i, j] if symmetric else counts[i, j]) / norm
+            w = v
+            sig_x += v * (gi - ux) ** 2
+            sig_y += v * (gj - uy) ** 2
+            cor_m += v * (gi - ux) * (gj - uy)
+        prominence += w * s**4
+        shade += w * s**3
+        tendency += w * s**2
+        hxy -= w * math.log2(v + EPS)
+    if symmetric:
+        sig_y = sig_x
+    # logarithms of the marginals (lx: log2 px; py's are taken per cell when not symmetric)
+    hx = 0.0
+    hy = 0.0
+    sum_x = 0.0  # sum px log2 px, for HXY2
+    sum_y = 0.0
+    count_x = 0
+    count_y = 0
+    for i in range(n):
+        if px[i] != 0.0:
+            lx[i] = math.log2(px[i])
+            hx -= px[i] * math.log2(px[i] + EPS)
+            sum_x += px[i] * lx[i]
+            count_x += 1
+        if not symmetric and py[i] != 0.0:
+            hy -= py[i] * math.log2(py[i] + EPS)
+            sum_y += py[i] * math.log2(py[i])
+            count_y += 1
+    if symmetric:
+        hy = hx
+        sum_y = sum_x
+        count_y = count_x
+    hxy1 = 0.0
+    for c in range(n_cells):
+        i = cells[0, c]
+        j = cells[1, c]
+        if symmetric:
+            v = counts[i, j] / norm
+            if i != j:
+                hxy1 -= 2.0 * v * (lx[i] + lx[j] + EPS / (px[i] * px[j] * math.log(2.0)))
+            else:
+                hxy1 -= 2.0 * v * (2.0 * lx[i] + EPS / (px[i] * px[i] * math.log(2.0)))
+        else:
+            v = counts[i, j] / norm
+            hxy1 -= v * (lx[i] + math.log2(py[j]) + EPS / (px[i] * py[j] * math.log(2.0)))
+    hxy2 = -(sum_x + sum_y) - count_x * count_y * EPS / math.log(2.0)
+    sum_squares = sig_x
+    sig_x = sig_x**0.5
+    sig_y = sig_y**0.5
+    if sig_x * sig_y == 0:
+        correlation = 1.0
+    else:
+        correlation = cor_m / (sig_x * sig_y + EPS)
+    diff_stop = min(int(g_hi - g_lo) + 1, ng_max)
+    sum_start = max(int(2 * g_lo) - 2, 0)
+    sum_stop = min(int(2 * g_hi) - 1, 2 * ng_max - 1)
+    diff_avg = 0.0
+    diff_ent = 0.0
+    idm = 0.0
+    idmn = 0.0
+    id_ = 0.0
+    idn = 0.0
+    inv_var = 0.0
+    for k in range(diff_stop):
+        v = p_diff[k]
+        if v == 0.0:
+            continue
+        diff_avg += k * v
+        diff_ent -= v * math.log2(v + EPS)
+        idm += v / (1 + k**2)
+        idmn += v / (1 + k**2 / ng_max**2)
+        id_ += v / (1 + k)
+        idn += v / (1 + k / ng_max)
+        if k > 0:
+            inv_var += v / k**2
+    diff_var = 0.0
+    for k in range(diff_stop):
+        v = p_diff[k]
+        if v != 0.0:
+            diff_var += v * (k - diff_avg) ** 2
+            p_diff[k] = 0.0
+    sum_avg = 0.0
+    sum_ent = 0.0
+    for k in range(sum_start, sum_stop):
+        v = p_sum[k]
+        if v != 0.0:
+            sum_avg += (k + 2) * v
+            sum_ent -= v * math.log2(v + EPS)
+            p_sum[k] = 0.0
+    div = max(hx, hy)
+    imc1 = (hxy - hxy1) / div if div != 0 else 0.0
+    if hxy2 == hxy:
+        imc2 = 0.0
+    else:
+        imc2 = (1 - math.e ** (-2 * (hxy2 - hxy))) ** 0.5
+    row[0] = autocorr
+    row[1] = ux
+    row[2] = prominence
+    row[3] = shade
+    row[4] = tendency
+    row[5] = contrast
+    row[6] = correlation
+    row[7] = diff_avg
+    row[8] = diff_ent
+    row[9] = diff_var
+    row[10] = energy
+    row[11] = hxy
+    row[12] = imc1
+    row[13] = imc2
+    row[14] = idm
+    row[15] = idmn
+    row[16] = id_
+    row[17] = idn
+    row[18] = inv_var
+    row[19] = max_p
+    row[20] = sum_avg
+    row[21] = sum_ent
+    row[22] = sum_squares
 
 
 def voxel_features_body(
@@ -41,6 +269,7 @@ def voxel_features_body(
     want_mcc,
     scratch,
     counts,
+    cells,
     p,
     s,
     order,
@@ -51,9 +280,11 @@ def voxel_features_body(
 
     ``box`` (sz * sy * sx) local levels (-1 not valid) with real values ``g[:n]``; ``angles``, ``ng_max``,
     ``n_global``, ``symmetrical``, ``want_mcc`` as :func:`glcm_maps`. Scratch: ``scratch`` float64
-    (7, >= n) rows px, py, w, u, q, ga, mcc (the last one >= n_angles); ``counts``, ``p``, ``s`` (>= n, >= n);
-    ``order`` int (2, >= n) (MCC search, active levels); ``feats`` (23, >= n_angles); p_sum and p_diff
-    marginals are ``scratch[7]`` and ``scratch[8]`` (>= 2 Ng - 1, all zero on entry and on return).
+    (7, >= n) rows px, py, w, u, q, ga, mcc (the last one >= n_angles); ``counts`` (>= n, >= n), all zero on
+    entry and on return; ``cells`` int (2, >= the box's voxel count): the non-zero cells of one angle;
+    ``p``, ``s`` (>= n, >= n); ``order`` int (2, >= n) (MCC search, active levels); ``feats``
+    (23, >= n_angles); p_sum and p_diff marginals are ``scratch[7]`` and ``scratch[8]`` (>= 2 Ng - 1, all
+    zero on entry and on return).
     """
     n_angles = angles.shape[0]
     px = scratch[0]
@@ -65,18 +296,13 @@ def voxel_features_body(
     mcc = scratch[6]
     p_sum = scratch[7]
     p_diff = scratch[8]
-    active = order[1]
-    used = w  # during the counting of one angle: 1 for the levels in a pair (MCC reuses the row later)
-    # counts is zeroed once per kernel; after each angle only the cells it used are zeroed again
-    for i in range(n):
-        for j in range(n):
-            counts[i, j] = 0.0
     kept = 0
     for a in range(n_angles):
-        for i in range(n):
-            used[i] = 0.0
         az, ay, ax = angles[a, 0], angles[a, 1], angles[a, 2]
         total = 0.0
+        n_cells = 0
+        norm = 1.0
+        # a symmetric matrix counts (i, j) and (j, i) together in the cell i <= j
         for bz in range(max(0, -az), min(sz, sz - az)):
             for by in range(max(0, -ay), min(sy, sy - ay)):
                 for bx in range(max(0, -ax), min(sx, sx - ax)):
@@ -84,35 +310,60 @@ def voxel_features_body(
                     if i >= 0:
                         j = box[((bz + az) * sy + by + ay) * sx + bx + ax]
                         if j >= 0:
+                            if symmetrical and j < i:
+                                i, j = j, i
+                            if counts[i, j] == 0.0:
+                                cells[0, n_cells] = i
+                                cells[1, n_cells] = j
+                                n_cells += 1
                             counts[i, j] += 1.0
                             total += 1.0
-                            used[i] = 1.0
-                            used[j] = 1.0
         # PyRadiomics drops an angle without any pair (the voxel computed alone)
         if not (total > 0 or n_angles == 1):
             continue
-        norm = total * 2.0 if symmetrical else total
-        if norm == 0:
-            norm = math.nan
-        # only the levels with a pair at this angle: the others are zero rows and columns, which add exactly
-        # 0 to every feature sum and only zero eigenvalues to Q
         na = 0
-        for i in range(n):
-            if used[i] != 0.0 or total == 0:
-                active[na] = i
-                ga[na] = g[i]
-                na += 1
-        for ii in range(na):
-            i = active[ii]
-            for jj in range(na):
-                j = active[jj]
-                c = counts[i, j] + counts[j, i] if symmetrical else counts[i, j]
-                p[ii, jj] = c / norm
-        for ii in range(na):
-            i = active[ii]
-            for jj in range(na):
-                counts[i, active[jj]] = 0.0
-        matrix_features(p, na, ga, ng_max, symmetrical, px, py, p_sum, p_diff, row)
+        if total == 0:
+            # the single angle of the voxel has no pair: PyRadiomics' matrix is 0 / 0 (all NaN)
+            for i in range(n):
+                ga[i] = g[i]
+                for j in range(n):
+                    p[i, j] = math.nan
+            matrix_features(p, n, ga, ng_max, symmetrical, px, py, p_sum, p_diff, row)
+        else:
+            norm = total * 2.0 if symmetrical else total
+            cell_features(
+                counts, cells, n_cells, norm, g, n, ng_max, symmetrical, px, py, w, p_sum, p_diff, row
+            )
+            # the dense matrix over the levels with a pair at this angle (px or py > 0): the others are zero
+            # rows and columns, which add exactly 0 to every feature sum and only zero eigenvalues to Q
+            for i in range(n):
+                if px[i] != 0.0 or py[i] != 0.0:
+                    order[0, i] = na
+                    ga[na] = g[i]
+                    na += 1
+            dense = not row[_IMC2] >= DENSE_IMC2  # also NaN
+            if dense or (want_mcc and symmetrical and n_global >= 2 and na >= 2):
+                for ii in range(na):
+                    for jj in range(na):
+                        p[ii, jj] = 0.0
+                for c in range(n_cells):
+                    i = cells[0, c]
+                    j = cells[1, c]
+                    ii = order[0, i]
+                    jj = order[0, j]
+                    if symmetrical:
+                        v = (counts[i, j] if i != j else 2.0 * counts[i, j]) / norm
+                        p[jj, ii] = v
+                    else:
+                        v = counts[i, j] / norm
+                    p[ii, jj] = v
+            if dense:
+                # Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))) near the rounding noise of HXY2 - HXY (rows and
+                # columns (nearly) independent): the cell-by-cell sums of the per-ROI formulas, whose
+                # rounding follows PyRadiomics' there (HXY2 - HXY exactly 0, not a rounding-level negative)
+                matrix_features(p, na, ga, ng_max, symmetrical, px, py, p_sum, p_diff, row)
+            for c in range(n_cells):
+                counts[cells[0, c], cells[1, c]] = 0.0
         for f in range(_N_FORMULAS):
             feats[f, kept] = row[f]
         if not want_mcc or not symmetrical:
@@ -138,10 +389,11 @@ def voxel_features_body(
     row[N_FEATURES - 1] = nanmean_row(mcc, kept)
 
 
+cell_features = njit(**JIT)(cell_features_body)
 voxel_features = njit(**JIT)(voxel_features_body)
 
 #: The per-voxel body and its callees by name, callees first (for the GPU twin).
-BODIES = (("voxel_features", voxel_features_body),)
+BODIES = MCC_BODIES + (("cell_features", cell_features_body), ("voxel_features", voxel_features_body))
 
 
 @njit(**JIT_PARALLEL)
@@ -160,7 +412,8 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
         box, marker, local, g = block_scratch(radius, n_global)
         lmax = g.shape[0]
         scratch = np.zeros((9, max(lmax, n_angles, 2 * ng_max + 1)))
-        counts = np.empty((lmax, lmax))
+        counts = np.zeros((lmax, lmax))
+        cells = np.empty((2, box.shape[0]), dtype=np.int64)
         p = np.empty((lmax, lmax))
         s = np.empty((lmax, lmax))
         order = np.empty((2, lmax), dtype=np.int64)
@@ -170,7 +423,7 @@ def glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetrical, 
             sz, sy, sx, n = load_window(levels, coords, v, radius, axis2d, grey_levels, box, marker, local, g)
             voxel_features(
                 box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
-                scratch, counts, p, s, order, feats, out[v],
+                scratch, counts, cells, p, s, order, feats, out[v],
             )  # fmt: skip
 
 
