@@ -21,6 +21,91 @@ from ._config import JIT
 EPS = 2.220446049250313e-16  #: numpy.spacing(1), PyRadiomics' epsilon in its logarithms
 
 
+def features_tail_body(row, moments, spread, entropies, p_diff, p_sum, marginals, ng_max):
+    """The features' common end: correlation, the p_{x-y} and p_{x+y} features, Imc1/Imc2, and ``row``.
+
+    Shared by the dense pass (:func:`matrix_features_body`) and the voxel maps' sparse one
+    (:func:`spinerad.kernels.voxel_glcm.cell_features_body`), which gather the same sums in different ways.
+    ``moments``: (autocorrelation, joint average, cluster prominence, shade, tendency, contrast, energy,
+    maximum probability); ``spread``: (sig_x, sig_y, cor_m), the second central moments (squared deviations)
+    and the co-moment; ``entropies``: (HX, HY, HXY, HXY1, HXY2); ``marginals``: (diff_stop, sum_start,
+    sum_stop): ``p_diff[:diff_stop]`` and ``p_sum[sum_start:sum_stop]`` hold the marginals (zeroed here).
+    """
+    autocorr, ux, prominence, shade, tendency, contrast, energy, max_p = moments
+    sig_x, sig_y, cor_m = spread
+    hx, hy, hxy, hxy1, hxy2 = entropies
+    diff_stop, sum_start, sum_stop = marginals
+    sum_squares = sig_x
+    sig_x = sig_x**0.5
+    sig_y = sig_y**0.5
+    if sig_x * sig_y == 0:
+        correlation = 1.0
+    else:
+        correlation = cor_m / (sig_x * sig_y + EPS)
+    diff_avg = 0.0
+    diff_ent = 0.0
+    idm = 0.0
+    idmn = 0.0
+    id_ = 0.0
+    idn = 0.0
+    inv_var = 0.0
+    for k in range(diff_stop):
+        v = p_diff[k]
+        if v == 0.0:
+            continue
+        diff_avg += k * v
+        diff_ent -= v * math.log2(v + EPS)
+        idm += v / (1 + k**2)
+        idmn += v / (1 + k**2 / ng_max**2)
+        id_ += v / (1 + k)
+        idn += v / (1 + k / ng_max)
+        if k > 0:
+            inv_var += v / k**2
+    diff_var = 0.0
+    for k in range(diff_stop):
+        v = p_diff[k]
+        if v != 0.0:
+            diff_var += v * (k - diff_avg) ** 2
+            p_diff[k] = 0.0
+    sum_avg = 0.0
+    sum_ent = 0.0
+    for k in range(sum_start, sum_stop):
+        v = p_sum[k]
+        if v != 0.0:
+            sum_avg += (k + 2) * v
+            sum_ent -= v * math.log2(v + EPS)
+            p_sum[k] = 0.0
+    div = max(hx, hy)
+    imc1 = (hxy - hxy1) / div if div != 0 else 0.0
+    if hxy2 == hxy:
+        imc2 = 0.0
+    else:
+        imc2 = (1 - math.e ** (-2 * (hxy2 - hxy))) ** 0.5
+    row[0] = autocorr
+    row[1] = ux
+    row[2] = prominence
+    row[3] = shade
+    row[4] = tendency
+    row[5] = contrast
+    row[6] = correlation
+    row[7] = diff_avg
+    row[8] = diff_ent
+    row[9] = diff_var
+    row[10] = energy
+    row[11] = hxy
+    row[12] = imc1
+    row[13] = imc2
+    row[14] = idm
+    row[15] = idmn
+    row[16] = id_
+    row[17] = idn
+    row[18] = inv_var
+    row[19] = max_p
+    row[20] = sum_avg
+    row[21] = sum_ent
+    row[22] = sum_squares
+
+
 def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row):
     """Compute the 23 GLCM features (:data:`spinerad.kernels.glcm.FEATURE_NAMES` order) of ``p[:n, :n]``.
 
@@ -115,75 +200,11 @@ def matrix_features_body(p, n, g, ng_max, symmetric, px, py, p_sum, p_diff, row)
             hy -= py[i] * math.log2(py[i] + EPS)
     if symmetric:
         hy = hx  # py is px, summed in the same order
-    sum_squares = sig_x
-    sig_x = sig_x**0.5
-    sig_y = sig_y**0.5
-    if sig_x * sig_y == 0:
-        correlation = 1.0
-    else:
-        correlation = cor_m / (sig_x * sig_y + EPS)
-    diff_avg = 0.0
-    diff_ent = 0.0
-    idm = 0.0
-    idmn = 0.0
-    id_ = 0.0
-    idn = 0.0
-    inv_var = 0.0
-    for k in range(diff_stop):
-        v = p_diff[k]
-        if v == 0.0:
-            continue
-        diff_avg += k * v
-        diff_ent -= v * math.log2(v + EPS)
-        idm += v / (1 + k**2)
-        idmn += v / (1 + k**2 / ng_max**2)
-        id_ += v / (1 + k)
-        idn += v / (1 + k / ng_max)
-        if k > 0:
-            inv_var += v / k**2
-    diff_var = 0.0
-    for k in range(diff_stop):
-        v = p_diff[k]
-        if v != 0.0:
-            diff_var += v * (k - diff_avg) ** 2
-            p_diff[k] = 0.0
-    sum_avg = 0.0
-    sum_ent = 0.0
-    for k in range(sum_start, sum_stop):
-        v = p_sum[k]
-        if v != 0.0:
-            sum_avg += (k + 2) * v
-            sum_ent -= v * math.log2(v + EPS)
-            p_sum[k] = 0.0
-    div = max(hx, hy)
-    imc1 = (hxy - hxy1) / div if div != 0 else 0.0
-    if hxy2 == hxy:
-        imc2 = 0.0
-    else:
-        imc2 = (1 - math.e ** (-2 * (hxy2 - hxy))) ** 0.5
-    row[0] = autocorr
-    row[1] = ux
-    row[2] = prominence
-    row[3] = shade
-    row[4] = tendency
-    row[5] = contrast
-    row[6] = correlation
-    row[7] = diff_avg
-    row[8] = diff_ent
-    row[9] = diff_var
-    row[10] = energy
-    row[11] = hxy
-    row[12] = imc1
-    row[13] = imc2
-    row[14] = idm
-    row[15] = idmn
-    row[16] = id_
-    row[17] = idn
-    row[18] = inv_var
-    row[19] = max_p
-    row[20] = sum_avg
-    row[21] = sum_ent
-    row[22] = sum_squares
+    moments = (autocorr, ux, prominence, shade, tendency, contrast, energy, max_p)
+    spread = (sig_x, sig_y, cor_m)
+    entropies = (hx, hy, hxy, hxy1, hxy2)
+    marginals = (diff_stop, sum_start, sum_stop)
+    features_tail(row, moments, spread, entropies, p_diff, p_sum, marginals, ng_max)
 
 
 def householder_tridiagonal_body(a, n, d, e):
@@ -467,6 +488,7 @@ def symmetric_mcc_body(p, n, d, u, q, s, w, order):
     return largest
 
 
+features_tail = njit(**JIT)(features_tail_body)
 matrix_features = njit(**JIT)(matrix_features_body)
 householder_tridiagonal = njit(**JIT)(householder_tridiagonal_body)
 tridiagonal_eigenvalues = njit(**JIT)(tridiagonal_eigenvalues_body)
@@ -476,6 +498,7 @@ symmetric_mcc = njit(**JIT)(symmetric_mcc_body)
 #: The bodies by the names the compiled functions carry, callees first (for a GPU twin: see
 #: :func:`spinerad.kernels.voxel_common.retarget`).
 BODIES = (
+    ("features_tail", features_tail_body),
     ("matrix_features", matrix_features_body),
     ("householder_tridiagonal", householder_tridiagonal_body),
     ("tridiagonal_eigenvalues", tridiagonal_eigenvalues_body),
@@ -485,6 +508,7 @@ BODIES = (
 __all__ = [
     "BODIES",
     "EPS",
+    "features_tail",
     "householder_tridiagonal",
     "matrix_features",
     "symmetric_mcc",

@@ -20,7 +20,12 @@ import math
 from numba import njit
 
 from ._config import JIT
-from .glcm_formulas import EPS, tridiagonal_eigenvalues_body
+from .glcm_formulas import (
+    EPS,
+    householder_tridiagonal,
+    householder_tridiagonal_body,
+    tridiagonal_eigenvalues_body,
+)
 from .glcm_formulas import tridiagonal_eigenvalues as _symmetric_eigenvalues
 
 #: Laguerre steps before an extreme eigenvalue falls back to bisection (a cluster converges linearly).
@@ -28,58 +33,6 @@ MAX_LAGUERRE = 40
 #: Up to this size QL's every eigenvalue is cheaper than two Laguerre searches (measured: 3 x 3 283 vs
 #: 412 ns, 4 x 4 388 vs 459 ns, 6 x 6 959 vs 745 ns, 12 x 12 3.7 vs 2.3 us, 24 x 24 14.8 vs 9.8 us).
 QL_UP_TO = 4
-
-
-def tridiagonalise_body(a, n, d, e):
-    """Householder reduction of the symmetric ``a[:n, :n]`` (both triangles; overwritten) to tridiagonal form.
-
-    On return ``d[:n]`` holds the diagonal and ``e[:n - 1]`` the off-diagonal of a matrix with the same
-    eigenvalues. Each step k reflects column k below the diagonal onto its first entry and updates the
-    trailing block with the symmetric rank-2 form ``A - v w^T - w v^T`` (LAPACK's ``dsytd2``), row by row;
-    ``v`` is kept in row k of ``a`` (not read again) and ``w`` in ``d[k + 1:]`` (not written yet).
-    """
-    for k in range(n - 2):
-        d[k] = a[k, k]
-        # x = a[k + 1:, k]; the reflector H = I - tau v v^T with v[0] = 1 sends x to beta e_1
-        alpha = a[k + 1, k]
-        sigma = 0.0
-        for i in range(k + 2, n):
-            sigma += a[i, k] * a[i, k]
-        if sigma == 0.0:
-            e[k] = alpha
-            continue
-        norm = math.sqrt(alpha * alpha + sigma)
-        beta = -norm if alpha >= 0.0 else norm
-        tau = (beta - alpha) / beta
-        scale = 1.0 / (alpha - beta)
-        e[k] = beta
-        a[k, k + 1] = 1.0
-        for i in range(k + 2, n):
-            a[k, i] = a[i, k] * scale
-        # p = tau A22 v, summed row by row of the symmetric A22 (contiguous, vectorised)
-        for i in range(k + 1, n):
-            d[i] = 0.0
-        for j in range(k + 1, n):
-            vj = tau * a[k, j]
-            for i in range(k + 1, n):
-                d[i] += a[j, i] * vj
-        # w = p - (tau / 2) (p . v) v
-        dot = 0.0
-        for i in range(k + 1, n):
-            dot += d[i] * a[k, i]
-        half = 0.5 * tau * dot
-        for i in range(k + 1, n):
-            d[i] -= half * a[k, i]
-        # A22 -= v w^T + w v^T (each entry and its mirror get the same two products: A22 stays symmetric)
-        for i in range(k + 1, n):
-            vi = a[k, i]
-            wi = d[i]
-            for j in range(k + 1, n):
-                a[i, j] -= vi * d[j] + wi * a[k, j]
-    if n >= 2:
-        d[n - 2] = a[n - 2, n - 2]
-        e[n - 2] = a[n - 1, n - 2]
-    d[n - 1] = a[n - 1, n - 1]
 
 
 def eigenvalues_below_body(d, e2, n, x, pivmin):
@@ -175,7 +128,7 @@ def spectral_radius_body(a, n, d, e):
     """Largest eigenvalue magnitude of the symmetric ``a[:n, :n]`` (overwritten; ``d``, ``e`` scratch >= n)."""
     if n == 1:
         return abs(a[0, 0])
-    tridiagonalise(a, n, d, e)
+    householder_tridiagonal(a, n, d, e)
     lo = math.inf
     hi = -math.inf
     for i in range(n):
@@ -212,7 +165,6 @@ def spectral_radius_as_eigenvalues_body(a, n, d, e):
     return True
 
 
-tridiagonalise = njit(**JIT)(tridiagonalise_body)
 eigenvalues_below = njit(**JIT)(eigenvalues_below_body)
 extreme_eigenvalue = njit(**JIT)(extreme_eigenvalue_body)
 spectral_radius = njit(**JIT)(spectral_radius_body)
@@ -222,8 +174,8 @@ ql_eigenvalues = _symmetric_eigenvalues
 #: :func:`spinerad.kernels.voxel_common.retarget` for the CPU and the GPU); the last one stands in for
 #: ``tridiagonal_eigenvalues`` under MCC (see :mod:`spinerad.kernels.voxel_glcm`).
 BODIES = (
+    ("householder_tridiagonal", householder_tridiagonal_body),
     ("ql_eigenvalues", tridiagonal_eigenvalues_body),
-    ("tridiagonalise", tridiagonalise_body),
     ("eigenvalues_below", eigenvalues_below_body),
     ("extreme_eigenvalue", extreme_eigenvalue_body),
     ("spectral_radius", spectral_radius_body),
@@ -238,5 +190,4 @@ __all__ = [
     "eigenvalues_below",
     "extreme_eigenvalue",
     "spectral_radius",
-    "tridiagonalise",
 ]

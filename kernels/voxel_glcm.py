@@ -25,7 +25,7 @@ from numba import njit, prange
 from . import glcm_formulas, symmetric_eigen
 from ._config import JIT, JIT_PARALLEL
 from .glcm import FEATURE_NAMES, MCC_NAME
-from .glcm_formulas import EPS, matrix_features
+from .glcm_formulas import EPS, features_tail, matrix_features
 from .voxel_common import block_scratch, block_voxels, load_window, nanmean_row, retarget
 
 N_FEATURES = len(FEATURE_NAMES) + 1  # + MCC, last
@@ -116,13 +116,13 @@ def cell_features_body(counts, cells, n_cells, norm, g, n, ng_max, symmetric, px
         max_p = max(max_p, v)
     if symmetric:
         uy = ux
-    prominence = 0.0
-    shade = 0.0
-    tendency = 0.0
     sig_x = 0.0
     sig_y = 0.0
     cor_m = 0.0
     hxy = 0.0
+    prominence = 0.0
+    shade = 0.0
+    tendency = 0.0
     for c in range(n_cells):
         i = cells[0, c]
         j = cells[1, c]
@@ -181,78 +181,14 @@ def cell_features_body(counts, cells, n_cells, norm, g, n, ng_max, symmetric, px
             v = counts[i, j] / norm
             hxy1 -= v * (lx[i] + math.log2(py[j]) + EPS / (px[i] * py[j] * math.log(2.0)))
     hxy2 = -(sum_x + sum_y) - count_x * count_y * EPS / math.log(2.0)
-    sum_squares = sig_x
-    sig_x = sig_x**0.5
-    sig_y = sig_y**0.5
-    if sig_x * sig_y == 0:
-        correlation = 1.0
-    else:
-        correlation = cor_m / (sig_x * sig_y + EPS)
     diff_stop = min(int(g_hi - g_lo) + 1, ng_max)
     sum_start = max(int(2 * g_lo) - 2, 0)
     sum_stop = min(int(2 * g_hi) - 1, 2 * ng_max - 1)
-    diff_avg = 0.0
-    diff_ent = 0.0
-    idm = 0.0
-    idmn = 0.0
-    id_ = 0.0
-    idn = 0.0
-    inv_var = 0.0
-    for k in range(diff_stop):
-        v = p_diff[k]
-        if v == 0.0:
-            continue
-        diff_avg += k * v
-        diff_ent -= v * math.log2(v + EPS)
-        idm += v / (1 + k**2)
-        idmn += v / (1 + k**2 / ng_max**2)
-        id_ += v / (1 + k)
-        idn += v / (1 + k / ng_max)
-        if k > 0:
-            inv_var += v / k**2
-    diff_var = 0.0
-    for k in range(diff_stop):
-        v = p_diff[k]
-        if v != 0.0:
-            diff_var += v * (k - diff_avg) ** 2
-            p_diff[k] = 0.0
-    sum_avg = 0.0
-    sum_ent = 0.0
-    for k in range(sum_start, sum_stop):
-        v = p_sum[k]
-        if v != 0.0:
-            sum_avg += (k + 2) * v
-            sum_ent -= v * math.log2(v + EPS)
-            p_sum[k] = 0.0
-    div = max(hx, hy)
-    imc1 = (hxy - hxy1) / div if div != 0 else 0.0
-    if hxy2 == hxy:
-        imc2 = 0.0
-    else:
-        imc2 = (1 - math.e ** (-2 * (hxy2 - hxy))) ** 0.5
-    row[0] = autocorr
-    row[1] = ux
-    row[2] = prominence
-    row[3] = shade
-    row[4] = tendency
-    row[5] = contrast
-    row[6] = correlation
-    row[7] = diff_avg
-    row[8] = diff_ent
-    row[9] = diff_var
-    row[10] = energy
-    row[11] = hxy
-    row[12] = imc1
-    row[13] = imc2
-    row[14] = idm
-    row[15] = idmn
-    row[16] = id_
-    row[17] = idn
-    row[18] = inv_var
-    row[19] = max_p
-    row[20] = sum_avg
-    row[21] = sum_ent
-    row[22] = sum_squares
+    moments = (autocorr, ux, prominence, shade, tendency, contrast, energy, max_p)
+    spread = (sig_x, sig_y, cor_m)
+    entropies = (hx, hy, hxy, hxy1, hxy2)
+    marginals = (diff_stop, sum_start, sum_stop)
+    features_tail(row, moments, spread, entropies, p_diff, p_sum, marginals, ng_max)
 
 
 def voxel_features_body(

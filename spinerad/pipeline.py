@@ -317,7 +317,7 @@ def extract(
     roi = _prepare(image, mask, settings, timer, params.ibsi if ibsi else None, diagnostics)
     if ibsi:
         return {**diagnostics, **_extract_ibsi(roi, params, timer)}
-    in_roi, shape_mask, roi_values = roi.in_roi, roi.shape_mask, roi.values
+    in_roi, shape_mask = roi.in_roi, roi.shape_mask
     spacing = intake.spacing_zyx(roi.image)
     spread = _image_type_submitter(params, device)
     if spread is not None:  # profiles with filtered image types: see _extract_spread
@@ -334,17 +334,7 @@ def extract(
     class_names = {name for name, _ in params.feature_classes}
     for image_type, custom in params.image_types:
         type_settings = settings.with_overrides(**dict(custom)) if custom else settings
-        if image_type in NEEDS_ROI:  # LBP3D samples around the ROI's own voxels
-            derived = IMAGE_TYPES[image_type](roi.source, type_settings, roi=in_roi)
-        else:
-            derived = IMAGE_TYPES[image_type](roi.source, type_settings)
-        while True:
-            with timer.stage("filter"):
-                item = next(derived, None)
-            if item is None:
-                break
-            prefix, filtered = item  # the filtered ROI box
-            values = roi_values if image_type == "Original" else filtered
+        for prefix, values in _derived_images(image_type, type_settings, roi, timer):
             classes = [(FEATURE_CLASSES[name], requested) for name, requested in params.feature_classes]
             if not shape_done:
                 # The mask's own classes (shape) need no discretised image: they start at once.
@@ -525,20 +515,27 @@ def _extract_spread(roi, params, settings, spacing, device, timer, submit):
     return _collect(results, params)
 
 
-def _filter_task(key, image_type, settings, classes, roi, spacing, device, timer, submit, results):
-    """Filter one part of an image type; discretise each derived image and queue its ``classes``."""
+def _derived_images(image_type, settings, roi, timer):
+    """``(name prefix, values)`` of each image ``image_type`` derives, filtering timed as "filter".
+
+    ``values``: the ROI's values for Original, else the filtered ROI box.
+    """
     if image_type in NEEDS_ROI:  # LBP3D samples around the ROI's own voxels
         derived = IMAGE_TYPES[image_type](roi.source, settings, roi=roi.in_roi)
     else:
         derived = IMAGE_TYPES[image_type](roi.source, settings)
-    index = 0
     while True:
         with timer.stage("filter"):
             item = next(derived, None)
         if item is None:
             return
-        prefix, box = item  # the filtered ROI box
-        values = roi.values if image_type == "Original" else box
+        prefix, box = item
+        yield prefix, (roi.values if image_type == "Original" else box)
+
+
+def _filter_task(key, image_type, settings, classes, roi, spacing, device, timer, submit, results):
+    """Filter one part of an image type; discretise each derived image and queue its ``classes``."""
+    for index, (prefix, values) in enumerate(_derived_images(image_type, settings, roi, timer)):
         share = shared_work({feature_class.name for feature_class, _ in classes}, settings, device)
         filtered = image_type != "Original"
         context = _done(
@@ -549,7 +546,6 @@ def _filter_task(key, image_type, settings, classes, roi, spacing, device, timer
             names = feature_class.resolve(requested)
             future = submit(_compute_class, feature_class, context, names, timer)
             results.append(((*key, index), prefix, feature_class.name, future))
-        index += 1
 
 
 def read_study(image_path, mask_path, series=None, segment=None, roi=None, label=1, seg_threshold=0.5):
