@@ -6,9 +6,18 @@ array, so the box's distinct levels are kept sorted by insertion (at most (2 r +
 
 from numba import cuda
 
+from ._cuda import require_cuda
+
 #: Largest kernel radius of the CUDA maps (thread-local arrays are sized for (2 r + 1)^3 voxels).
 MAX_RADIUS = 3
 KMAX = (2 * MAX_RADIUS + 1) ** 3
+
+
+def check_launch(radius):
+    """Before a CUDA map launch: the clear error where no GPU can run, then the radius the arrays hold."""
+    require_cuda()
+    if radius > MAX_RADIUS:
+        raise ValueError(f"the CUDA maps support kernelRadius <= {MAX_RADIUS}, got {radius}")
 
 
 @cuda.jit(device=True)

@@ -12,8 +12,7 @@ import numpy as np
 from numba import cuda
 
 from . import _config, voxel_common, voxel_neighbour_bits
-from ._cuda import require_cuda
-from .gpu_voxel_common import MAX_RADIUS
+from .gpu_voxel_common import MAX_RADIUS, check_launch
 from .voxel_common import retarget
 from .voxel_neighbour_bits import batch_region, inbox_table
 
@@ -90,9 +89,7 @@ def launch_maps(
     ``cpu_maps(levels, coords, radius, axis2d, angles, grey_levels, *extra, blocks, out)`` is the CPU
     kernel with the same arguments. ``out``: (n_voxels, n_features), filled and returned.
     """
-    require_cuda()
-    if radius > MAX_RADIUS:
-        raise ValueError(f"the CUDA maps support kernelRadius <= {MAX_RADIUS}, got {radius}")
+    check_launch(radius)
     n_vox = coords.shape[0]
     if n_vox == 0:
         return out

@@ -13,9 +13,8 @@ import numpy as np
 from numba import cuda
 
 from . import _config, ngtdm, voxel_ngtdm
-from ._cuda import require_cuda
 from .gpu_voxel_common import KMAX as _KMAX
-from .gpu_voxel_common import MAX_RADIUS, gather_box
+from .gpu_voxel_common import MAX_RADIUS, check_launch, gather_box
 from .ngtdm import FEATURE_NAMES
 from .voxel_common import retarget
 
@@ -45,9 +44,7 @@ def _ngtdm_maps_kernel(levels, coords, radius, axis2d, angles, grey_levels, out)
 
 def gpu_ngtdm_maps(levels, coords, radius, axis2d, angles, grey_levels, out):
     """NGTDM features of each voxel's kernel on the GPU; ``out`` (n_voxels, 5), as the CPU kernel."""
-    require_cuda()
-    if radius > MAX_RADIUS:
-        raise ValueError(f"the CUDA maps support kernelRadius <= {MAX_RADIUS}, got {radius}")
+    check_launch(radius)
     n_vox = coords.shape[0]
     if n_vox == 0:
         return out

@@ -149,3 +149,50 @@ def _random_voxel_case(seed, n_levels_max=6):
 def random_voxel_case():
     """``random_voxel_case(seed, n_levels_max=6)``; see :func:`_random_voxel_case`."""
     return _random_voxel_case
+
+
+def _most_levels_per_kernel(levels, coords, radius):
+    """The most distinct levels in any kernel box around ``coords`` (unmasked levels, clipped at the grid)."""
+    return max(
+        len(np.unique(box[box >= 0]))
+        for box in (levels[max(z - radius, 0) : z + radius + 1, max(y - radius, 0) : y + radius + 1,
+                           max(x - radius, 0) : x + radius + 1] for z, y, x in coords)
+    )  # fmt: skip
+
+
+@pytest.fixture
+def most_levels_per_kernel():
+    """``most_levels_per_kernel(levels, coords, radius)``; see :func:`_most_levels_per_kernel`."""
+    return _most_levels_per_kernel
+
+
+def _assert_pipeline_maps_equal(seed, setting, classes, n_maps):
+    """``spinerad.voxel.feature_maps`` with device='cuda' gives the CPU maps (radius 1, a random 5x6x6 case)."""
+    import SimpleITK as sitk
+
+    import spinerad.voxel as voxel_maps
+
+    rng = np.random.default_rng(seed)
+    image = sitk.GetImageFromArray(rng.normal(100, 20, size=(5, 6, 6)))
+    mask_array = np.zeros((5, 6, 6), dtype=np.uint8)
+    mask_array[1:4, 2:4, 1:5] = rng.random((3, 2, 4)) < 0.7
+    mask_array[2, 2, 2] = 1
+    mask = sitk.GetImageFromArray(mask_array)
+    params = {
+        "setting": setting,
+        "featureClass": {name: [] for name in classes},
+        "voxelSetting": {"kernelRadius": 1},
+    }
+    cpu = voxel_maps.feature_maps(image, mask, params)
+    gpu = voxel_maps.feature_maps(image, mask, params, device="cuda")
+    assert sorted(gpu) == sorted(cpu) and len(cpu) == n_maps
+    for name in cpu:
+        np.testing.assert_allclose(
+            sitk.GetArrayFromImage(gpu[name]), sitk.GetArrayFromImage(cpu[name]), rtol=1e-10, atol=1e-12
+        )
+
+
+@pytest.fixture
+def assert_pipeline_maps_equal():
+    """``assert_pipeline_maps_equal(seed, setting, classes, n_maps)``; see :func:`_assert_pipeline_maps_equal`."""
+    return _assert_pipeline_maps_equal

@@ -38,18 +38,15 @@ def test_gpu_glcm_maps_equal_cpu(random_voxel_case, seed):
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
 
 
-def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(random_voxel_case, monkeypatch):
+def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(
+    random_voxel_case, most_levels_per_kernel, monkeypatch
+):
     """A kernel with more levels than the thread-local matrices hold is computed by the CPU kernel."""
     # the simulator reads the module constant when the kernel runs: thread-local 2 x 2 matrices
     monkeypatch.setattr(gpu_voxel_glcm, "MAX_LEVELS", 2)
     case = _case(random_voxel_case, 5, n_levels_max=9)
     levels, coords, radius = case[:3]
-    most = max(
-        len(np.unique(box[box >= 0]))
-        for box in (levels[max(z - radius, 0) : z + radius + 1, max(y - radius, 0) : y + radius + 1,
-                           max(x - radius, 0) : x + radius + 1] for z, y, x in coords)
-    )  # fmt: skip
-    assert most > 2, "the case must hold kernels the GPU hands back"
+    assert most_levels_per_kernel(levels, coords, radius) > 2, "the case must hold kernels the GPU hands back"
     expected, result = _both(case)
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
 

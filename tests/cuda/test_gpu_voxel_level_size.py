@@ -81,7 +81,7 @@ def test_gldm_alpha_on_the_gpu(random_voxel_case):
 
 @pytest.mark.parametrize("class_name", sorted(CLASSES))
 def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(
-    random_voxel_case, monkeypatch, class_name
+    random_voxel_case, most_levels_per_kernel, monkeypatch, class_name
 ):
     """A kernel with more levels than the thread-local matrices hold is computed by the CPU kernel."""
     # the simulator reads the module constant when the kernel runs: thread-local matrices of 2 levels
@@ -98,12 +98,7 @@ def test_kernels_with_more_levels_than_the_gpu_holds_fall_back_to_the_cpu(
     monkeypatch.setattr(cpu_module, f"{class_name}_maps", spy)
     case = _draw(random_voxel_case, 5, n_levels_max=9)
     levels, coords, radius = case[:3]
-    most = max(
-        len(np.unique(box[box >= 0]))
-        for box in (levels[max(z - radius, 0) : z + radius + 1, max(y - radius, 0) : y + radius + 1,
-                           max(x - radius, 0) : x + radius + 1] for z, y, x in coords)
-    )  # fmt: skip
-    assert most > 2, "the case must hold kernels the GPU hands back"
+    assert most_levels_per_kernel(levels, coords, radius) > 2, "the case must hold kernels the GPU hands back"
     expected, result = CLASSES[class_name](case)
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-12)
     if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
@@ -119,27 +114,6 @@ def test_gpu_maps_refuse_large_radius(random_voxel_case):
         gpu_glrlm_maps(levels, coords, 4, axis2d, angles, grey_levels, np.empty((len(coords), 16)))
 
 
-def test_feature_maps_on_cuda_equal_cpu():
+def test_feature_maps_on_cuda_equal_cpu(assert_pipeline_maps_equal):
     """The pipeline with device='cuda' (GLRLM, GLSZM and GLDM on their GPU twins) gives the CPU maps."""
-    import SimpleITK as sitk
-
-    import spinerad.voxel as voxel_maps
-
-    rng = np.random.default_rng(7)
-    image = sitk.GetImageFromArray(rng.normal(100, 20, size=(5, 6, 6)))
-    mask_array = np.zeros((5, 6, 6), dtype=np.uint8)
-    mask_array[1:4, 2:4, 1:5] = rng.random((3, 2, 4)) < 0.7
-    mask_array[2, 2, 2] = 1
-    mask = sitk.GetImageFromArray(mask_array)
-    params = {
-        "setting": {"binWidth": 10, "gldm_a": 1},
-        "featureClass": {"glrlm": [], "glszm": [], "gldm": []},
-        "voxelSetting": {"kernelRadius": 1},
-    }
-    cpu = voxel_maps.feature_maps(image, mask, params)
-    gpu = voxel_maps.feature_maps(image, mask, params, device="cuda")
-    assert sorted(gpu) == sorted(cpu) and len(cpu) == 16 + 16 + 14
-    for name in cpu:
-        np.testing.assert_allclose(
-            sitk.GetArrayFromImage(gpu[name]), sitk.GetArrayFromImage(cpu[name]), rtol=1e-10, atol=1e-12
-        )
+    assert_pipeline_maps_equal(7, {"binWidth": 10, "gldm_a": 1}, ("glrlm", "glszm", "gldm"), 16 + 16 + 14)

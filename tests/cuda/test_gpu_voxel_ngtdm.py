@@ -32,27 +32,6 @@ def test_gpu_ngtdm_maps_refuse_large_radius(random_voxel_case):
         gpu_ngtdm_maps(levels, coords, 4, axis2d, angles, grey_levels, np.empty((len(coords), 5)))
 
 
-def test_feature_maps_on_cuda_equal_cpu():
+def test_feature_maps_on_cuda_equal_cpu(assert_pipeline_maps_equal):
     """The pipeline with device='cuda' (firstorder, GLCM and NGTDM on the GPU twins) gives the CPU maps."""
-    import SimpleITK as sitk
-
-    import spinerad.voxel as voxel_maps
-
-    rng = np.random.default_rng(5)
-    image = sitk.GetImageFromArray(rng.normal(100, 20, size=(5, 6, 6)))
-    mask_array = np.zeros((5, 6, 6), dtype=np.uint8)
-    mask_array[1:4, 2:4, 1:5] = rng.random((3, 2, 4)) < 0.7
-    mask_array[2, 2, 2] = 1
-    mask = sitk.GetImageFromArray(mask_array)
-    params = {
-        "setting": {"binWidth": 10},
-        "featureClass": {"firstorder": [], "glcm": [], "ngtdm": []},
-        "voxelSetting": {"kernelRadius": 1},
-    }
-    cpu = voxel_maps.feature_maps(image, mask, params)
-    gpu = voxel_maps.feature_maps(image, mask, params, device="cuda")
-    assert sorted(gpu) == sorted(cpu) and len(cpu) == 18 + 24 + 5
-    for name in cpu:
-        np.testing.assert_allclose(
-            sitk.GetArrayFromImage(gpu[name]), sitk.GetArrayFromImage(cpu[name]), rtol=1e-10, atol=1e-12
-        )
+    assert_pipeline_maps_equal(5, {"binWidth": 10}, ("firstorder", "glcm", "ngtdm"), 18 + 24 + 5)
