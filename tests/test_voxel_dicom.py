@@ -22,22 +22,38 @@ def _dciodvfy():
     return require_tool("dciodvfy", "Debian dicom3tools")
 
 
-def _write_series(folder, array, spacing=(0.9, 0.8), thickness=2.5, origin=(-10.0, 20.0, 5.0)):
+#: Slice orientations of the source series: (x, y, z) axes as the columns of a SimpleITK direction.
+ORIENTATIONS = {
+    "axial": (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    # rows along anterior-posterior, columns head to foot, slices left to right: a sagittal spine series
+    "sagittal": (0, 0, 1, 1, 0, 0, 0, -1, 0),
+}
+
+
+def _write_series(
+    folder,
+    array,
+    spacing=(0.9, 0.8),
+    thickness=2.5,
+    origin=(-10.0, 20.0, 5.0),
+    direction=ORIENTATIONS["axial"],
+):
     """Write ``array`` (z, y, x) as an MR series with the DICOM tests' writer; return it as read back."""
     image = sitk.GetImageFromArray(array)
     image.SetSpacing((*spacing, thickness))
     image.SetOrigin(origin)
+    image.SetDirection(direction)
     write_series(image, folder)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
     return reader.Execute()
 
 
-@pytest.fixture
-def dicom_study(tmp_path):
+@pytest.fixture(params=sorted(ORIENTATIONS))
+def dicom_study(tmp_path, request):
     rng = np.random.default_rng(7)
     array = rng.normal(300, 60, size=(8, 20, 24))
-    image = _write_series(tmp_path / "series", array)
+    image = _write_series(tmp_path / "series", array, direction=ORIENTATIONS[request.param])
     mask = np.zeros(array.shape, dtype=np.uint8)
     mask[2:5, 5:11, 6:14] = 1
     mask[4, 11, 14] = 1
@@ -77,7 +93,11 @@ def test_parametric_maps_pass_dciodvfy_and_read_back_equal(dicom_study, capsys):
         "original_glcm_Contrast.dcm",
         "original_glcm_MCC.dcm",
     ]
-    source_uids = {pydicom.dcmread(p).SOPInstanceUID for p in (folder / "series").iterdir()}
+    source = [pydicom.dcmread(p) for p in (folder / "series").iterdir()]
+    source_uids = {ds.SOPInstanceUID for ds in source}
+    source_orientation = np.array(source[0].ImageOrientationPatient, dtype=float)
+    normal = np.cross(source_orientation[:3], source_orientation[3:])
+    source_depths = np.array([normal @ np.array(ds.ImagePositionPatient, dtype=float) for ds in source])
     for path in objects:
         report = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True)
         errors = [line for line in (report.stdout + report.stderr).splitlines() if "Error" in line]
@@ -90,6 +110,14 @@ def test_parametric_maps_pass_dciodvfy_and_read_back_equal(dicom_study, capsys):
         }
         assert referenced and referenced <= source_uids
         nrrd = sitk.ReadImage(str(folder / "maps" / f"Case-1_{path.stem}.nrrd"))
+        # frames parallel to the source slices, each on one of them: what a viewer needs to overlay the map
+        shared = dataset.SharedFunctionalGroupsSequence[0]
+        orientation = np.array(shared.PlaneOrientationSequence[0].ImageOrientationPatient, dtype=float)
+        np.testing.assert_allclose(orientation, source_orientation, atol=1e-6)
+        assert int(dataset.NumberOfFrames) == nrrd.GetSize()[2]
+        for frame in dataset.PerFrameFunctionalGroupsSequence:
+            depth = normal @ np.array(frame.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
+            assert np.abs(source_depths - depth).min() < 1e-4
         name, read_back = read_parametric_map(path, like=nrrd)
         assert name == path.stem
         np.testing.assert_array_equal(sitk.GetArrayFromImage(read_back), sitk.GetArrayFromImage(nrrd))

@@ -31,11 +31,20 @@ def read_source_series(folder):
 
 
 def _volume(feature_map, frame_of_reference_uid):
-    """The map as a highdicom Volume in the source series' frame of reference."""
+    """The map as a highdicom Volume in the source series' frame of reference, one frame per source slice.
+
+    The map's grid shares the source series' direction (it is the ROI box of the image read from that
+    series, or its resampled grid), so its (z, y, x) array is indexed (slice, row, column) as the source is:
+    frames are stored parallel to the source slices, with the source's row and column directions, which is
+    what viewers need to overlay a map on the series it references. (``Volume.from_simpleitk`` takes the
+    array in (x, y, z) order and would store sagittal frames over an axial series.)
+    """
     import highdicom as hd
 
-    feature_map = sitk.Cast(feature_map, sitk.sitkFloat64)
-    return hd.Volume.from_simpleitk(feature_map, frame_of_reference_uid=frame_of_reference_uid)
+    from .series import affine_of
+
+    array = sitk.GetArrayFromImage(sitk.Cast(feature_map, sitk.sitkFloat64))
+    return hd.Volume(array, affine_of(feature_map), "PATIENT", frame_of_reference_uid)
 
 
 def parametric_map(feature_map, feature_name, source_images, series_number=901, instance_number=1):
@@ -95,17 +104,22 @@ def parametric_map(feature_map, feature_name, source_images, series_number=901, 
 def read_parametric_map(path, like=None):
     """``(feature name, SimpleITK.Image)`` of a Parametric Map, read with highdicom.
 
-    ``like``: a SimpleITK image whose orientation the result takes (highdicom may store the slices in the
-    other order); the voxel values and physical positions are unchanged.
+    The image is indexed (frame, row, column) as stored: highdicom may store the frames in the other order
+    along the slice normal than the source series. ``like``: a SimpleITK image whose axis order and signs the
+    result takes (e.g. the NRRD map); the voxel values and physical positions are unchanged.
     """
     import highdicom as hd
     from highdicom.pm.sop import pmread
 
+    from .series import affine_of, set_affine
+
     pm = pmread(str(path))
     volume = pm.get_volume(apply_real_world_transform=False)
     if like is not None:
-        volume = volume.match_orientation(hd.Volume.from_simpleitk(like))
-    return str(pm.ContentDescription), volume.to_simpleitk()
+        volume = volume.match_orientation(hd.VolumeGeometry(affine_of(like), like.GetSize()[::-1], "PATIENT"))
+    image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array))
+    set_affine(image, volume.affine)
+    return str(pm.ContentDescription), image
 
 
 __all__ = ["parametric_map", "read_parametric_map", "read_source_series"]
