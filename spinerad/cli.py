@@ -320,11 +320,12 @@ def _normalise_lists(args):
 
 def _extract(args):
     from .dicom.options import load_from_args
-    from .jit import without_cffi_typing
+    from .jit import cache_loads_without_registries, without_cffi_typing
     from .pipeline import StageTimer, extract
     from .settings import load_params
 
     without_cffi_typing()  # this process runs spinerad's kernels only (startup: ~45 ms)
+    cache_loads_without_registries()  # and loads them from the cache (startup: ~100 ms)
 
     params = load_params(args.params)
     if args.device == "cuda":

@@ -181,6 +181,34 @@ def without_cffi_typing():
         del sys.modules["cffi"]
 
 
+def cache_loads_without_registries():
+    """Let a kernel loaded from Numba's cache skip loading Numba's lowering registries, for ``spinerad extract``.
+
+    Numba's ``Cache.load_overload`` refreshes the CPU target context before every load, and the first refresh
+    imports every lowering module Numba has (``numba.np.linalg``, ``arraymath``, typed containers, random,
+    jitclass, ...): ~100 ms of a ~0.65 s ``spinerad extract`` on brain1, for machine code that is already
+    compiled and needs none of them. A cache load rebuilds the function from its serialised library and
+    environment (``CompileResult._rebuild``), which uses only the codegen and the runtime. Here a load
+    initialises the runtime (what the refresh does first) and skips the rest. Nothing is lost when a kernel
+    does have to compile: Numba's compiler refreshes both contexts when it starts (``CompilerBase``), and
+    lowering refreshes on the first missing implementation. Process-wide: only for a process that runs
+    spinerad's kernels from the cache, like :func:`without_cffi_typing`.
+    """
+    from numba.core import caching
+    from numba.core.runtime import rtsys
+
+    if getattr(caching.Cache.load_overload, "spinerad", False):
+        return
+
+    def load_overload(self, sig, target_context):
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+
+    load_overload.spinerad = True
+    caching.Cache.load_overload = load_overload
+
+
 def _needed(params, device, mask_itemsize, ibsi):
     families = ("ibsi",) if ibsi else tuple(name for name, _ in params.feature_classes)
     keys = {(family, device) for family in families}
