@@ -17,6 +17,7 @@ from numba import njit, prange
 
 from ._config import JIT, JIT_PARALLEL
 from .firstorder import FEATURE_NAMES
+from .voxel_common import insertion_sort
 
 EPS = np.spacing(1)
 LOG2_EPS = math.log2(EPS)
@@ -240,18 +241,6 @@ def slide_offsets(offsets):
             entering[n_entering] = k
             n_entering += 1
     return leaving[:n_leaving], entering[:n_entering]
-
-
-@njit(**JIT)
-def insertion_sort(a, n):
-    """Sort ``a[:n]`` in place (a few values: the planes a sliding kernel loses or gains)."""
-    for i in range(1, n):
-        v = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > v:
-            a[j + 1] = a[j]
-            j -= 1
-        a[j + 1] = v
 
 
 @njit(**JIT)
