@@ -66,6 +66,18 @@ def block_scratch(radius, n_global):
 
 
 @njit(**JIT)
+def insertion_sort(a, n):
+    """Sort ``a[:n]`` in place: for a few values (a kernel's levels, the plane a sliding kernel leaves)."""
+    for i in range(1, n):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@njit(**JIT)
 def block_voxels(blk, blocks, n_voxels):
     """(start, stop): the voxels of work block ``blk`` of ``blocks``."""
     return blk * n_voxels // blocks, (blk + 1) * n_voxels // blocks
@@ -102,14 +114,7 @@ def local_box(levels, z0, y0, x0, sz, sy, sx, box, marker, local_levels):
                     local_levels[n] = g
                     n += 1
                 b += 1
-    # insertion sort: n is at most the box volume and usually a handful
-    for i in range(1, n):
-        v = local_levels[i]
-        j = i - 1
-        while j >= 0 and local_levels[j] > v:
-            local_levels[j + 1] = local_levels[j]
-            j -= 1
-        local_levels[j + 1] = v
+    insertion_sort(local_levels, n)  # n is at most the box volume and usually a handful
     for i in range(n):
         marker[local_levels[i]] = i
     for i in range(b):

@@ -130,7 +130,7 @@ def voxel_features_body(
         forward = a if step > 0 else a + n_angles
         backward = a + n_angles if step > 0 else a
         stride = abs(step)
-        total = 0.0
+        ends = 0
         longest = 1
         for b in range(sz * sy * sx):
             m = same[b]
@@ -139,12 +139,15 @@ def voxel_features_body(
             length = 1 + back * run[b - back * stride]
             run[b] = length
             i = box[b]
-            if i < 0:
-                continue
-            if (m >> forward) & 1 == 0:  # the run ends here
-                counts[i, length - 1] += 1.0
-                total += 1.0
-                longest = max(longest, length)
+            # 1 where a run ends here (a valid voxel without an in-box successor of its level), else 0.
+            # Without branches: "does a run end here" follows the image and was mispredicted about every
+            # other voxel; adding 0 to a count changes nothing (an invalid voxel has no same-level bits,
+            # so its length is 1).
+            end = 0 if i < 0 else 1 - ((m >> forward) & 1)
+            counts[max(i, 0), length - 1] += end
+            ends += end
+            longest = max(longest, length * end)
+        total = float(ends)
         paired = False
         if longest == 1:
             # every run has length 1: are two valid voxels adjacent along the angle?
