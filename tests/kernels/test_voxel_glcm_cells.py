@@ -12,7 +12,7 @@ import pytest
 
 from spinerad.kernels.glcm import FEATURE_NAMES
 from spinerad.kernels.glcm_formulas import matrix_features
-from spinerad.kernels.voxel_glcm import DENSE_IMC2, cell_features
+from spinerad.kernels.voxel_glcm import DENSE_IMC2, cell_features, log2_table
 
 IMC2 = FEATURE_NAMES.index("Imc2")
 
@@ -48,6 +48,7 @@ def test_cell_features_equal_dense_formulas(symmetric):
     rng = np.random.default_rng(int(symmetric))
     got = []
     expected = []
+    log2_int = log2_table(2)  # pair counts up to 2 x 125 (the cases have < 60 pairs)
     for _ in range(400):
         n, g, ng_max, counts, cells, norm, p = _case(rng, symmetric)
         width = max(n, 2 * ng_max + 1)
@@ -55,7 +56,7 @@ def test_cell_features_equal_dense_formulas(symmetric):
         px, py, lx = np.zeros(width), np.zeros(width), np.zeros(width)
         p_sum, p_diff = np.zeros(width), np.zeros(width)
         cell_features(
-            counts, cells, cells.shape[1], norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row
+            counts, cells, cells.shape[1], norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row, log2_int
         )
         assert not p_sum.any() and not p_diff.any(), "the marginal scratch must be left zero"
         dense = np.empty(23)
