@@ -109,17 +109,27 @@ def cell_mcc_body(counts, cells, n_cells, norm, px, n, na, order, s, u, q, w):
     total = math.sqrt(total)
     for k in range(na):
         u[k] /= total  # the unit eigenvector of eigenvalue 1
-        for m in range(na):
-            s[k, m] = 0.0
+    dense_cells(counts, cells, n_cells, norm, order[0], na, True, w, s)
+    return deflated_mcc(s, na, px, u, q, w)
+
+
+def dense_cells_body(counts, cells, n_cells, norm, index, na, symmetric, w, p):
+    """``p[:na, :na]``: the angle's normalised matrix over the levels with a pair (numbered by ``index``),
+    each cell scaled by ``w[a] w[b]`` (ones: the matrix itself; MCC: :math:`D^{-1/2}PD^{-1/2}`)."""
+    for a in range(na):
+        for b in range(na):
+            p[a, b] = 0.0
     for c in range(n_cells):
         i = cells[0, c]
         j = cells[1, c]
-        a = order[0, i]
-        b = order[0, j]
-        v = (counts[i, j] if i != j else 2.0 * counts[i, j]) / norm * w[a] * w[b]
-        s[a, b] = v
-        s[b, a] = v
-    return deflated_mcc(s, na, px, u, q, w)
+        a = index[i]
+        b = index[j]
+        if symmetric:
+            v = (counts[i, j] if i != j else 2.0 * counts[i, j]) / norm * w[a] * w[b]
+            p[b, a] = v
+        else:
+            v = counts[i, j] / norm * w[a] * w[b]
+        p[a, b] = v
 
 
 def cell_features_body(
@@ -376,21 +386,9 @@ def voxel_features_body(
                 mcc[kept] = cell_mcc(counts, cells, n_cells, norm, px, n, na, order, s, u, q, w)
             dense = not row[_IMC2] >= DENSE_IMC2  # also NaN
             if dense:
-                for ii in range(na):
-                    for jj in range(na):
-                        p[ii, jj] = 0.0
-                for c in range(n_cells):
-                    i = cells[0, c]
-                    j = cells[1, c]
-                    ii = order[0, i]
-                    jj = order[0, j]
-                    if symmetrical:
-                        v = (counts[i, j] if i != j else 2.0 * counts[i, j]) / norm
-                        p[jj, ii] = v
-                    else:
-                        v = counts[i, j] / norm
-                    p[ii, jj] = v
-            if dense:
+                for k in range(na):
+                    u[k] = 1.0
+                dense_cells(counts, cells, n_cells, norm, order[0], na, symmetrical, u, p)
                 # Imc2 = sqrt(1 - exp(-2 (HXY2 - HXY))) near the rounding noise of HXY2 - HXY (rows and
                 # columns (nearly) independent): the cell-by-cell sums of the per-ROI formulas, whose
                 # rounding follows PyRadiomics' there (HXY2 - HXY exactly 0, not a rounding-level negative)
@@ -434,12 +432,14 @@ def log2_table(radius):
 
 
 cell_features = njit(**JIT)(cell_features_body)
+dense_cells = njit(**JIT)(dense_cells_body)
 cell_mcc = njit(**JIT)(cell_mcc_body)
 voxel_features = njit(**JIT)(voxel_features_body)
 
 #: The per-voxel body and its callees by name, callees first (for the GPU twin).
 BODIES = MCC_BODIES + (
     ("cell_features", cell_features_body),
+    ("dense_cells", dense_cells_body),
     ("cell_mcc", cell_mcc_body),
     ("voxel_features", voxel_features_body),
 )
