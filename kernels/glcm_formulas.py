@@ -455,6 +455,15 @@ def symmetric_mcc_body(p, n, d, u, q, s, w, order):
         for j in range(n):
             s[i, j] = p[i, j] * w[i] * w[j]
         u[i] = math.sqrt(d[i]) / norm  # the unit eigenvector of eigenvalue 1
+    return deflated_mcc(s, n, d, u, q, w)
+
+
+def deflated_mcc_body(s, n, d, u, q, w):
+    r"""The MCC from :math:`S = D^{-1/2}PD^{-1/2}` (``s[:n, :n]``, ``n >= 2``) and its unit eigenvector ``u``.
+
+    The second half of :func:`symmetric_mcc_body` (after its graph search): ``u[:n]`` is
+    :math:`\sqrt{p_x}` normalised to unit length; ``s``, ``u`` are overwritten, ``d``, ``q``, ``w`` scratch (n).
+    """
     # reflector H = I - beta u u^T with H v = -e_1 (v_0 > 0: no cancellation in u_0 = v_0 + 1)
     u[0] += 1.0
     beta = 1.0 / u[0]
@@ -493,6 +502,7 @@ matrix_features = njit(**JIT)(matrix_features_body)
 householder_tridiagonal = njit(**JIT)(householder_tridiagonal_body)
 tridiagonal_eigenvalues = njit(**JIT)(tridiagonal_eigenvalues_body)
 tridiagonal_kth_eigenvalue = njit(**JIT)(tridiagonal_kth_eigenvalue_body)
+deflated_mcc = njit(**JIT)(deflated_mcc_body)
 symmetric_mcc = njit(**JIT)(symmetric_mcc_body)
 
 #: The bodies by the names the compiled functions carry, callees first (for a GPU twin: see
@@ -502,12 +512,14 @@ BODIES = (
     ("matrix_features", matrix_features_body),
     ("householder_tridiagonal", householder_tridiagonal_body),
     ("tridiagonal_eigenvalues", tridiagonal_eigenvalues_body),
+    ("deflated_mcc", deflated_mcc_body),
     ("symmetric_mcc", symmetric_mcc_body),
 )
 
 __all__ = [
     "BODIES",
     "EPS",
+    "deflated_mcc",
     "features_tail",
     "householder_tridiagonal",
     "matrix_features",

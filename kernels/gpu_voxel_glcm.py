@@ -33,7 +33,8 @@ _voxel_features = _DEVICE["voxel_features"]
 
 @cuda.jit
 def _glcm_maps_kernel(
-    levels, coords, radius, axis2d, angles, grey_levels, symmetrical, want_mcc, scratch, feats, overflow, out
+    levels, coords, radius, axis2d, angles, grey_levels, symmetrical, want_mcc, scratch, feats, log2_int, overflow,
+    out,
 ):
     v = cuda.grid(1)
     if v >= coords.shape[0]:
@@ -56,7 +57,7 @@ def _glcm_maps_kernel(
     ng_max = int(grey_levels[n_global - 1])
     _voxel_features(
         box, n, g, sz, sy, sx, angles, ng_max, n_global, symmetrical, want_mcc,
-        scratch[v], counts, cells, p, s, order, feats[v], out[v],
+        scratch[v], counts, cells, p, s, order, feats[v], out[v], log2_int,
     )  # fmt: skip
 
 
@@ -70,6 +71,7 @@ def gpu_glcm_maps(levels, coords, radius, axis2d, angles, grey_levels, symmetric
     work = (
         cuda.to_device(np.zeros((n_vox, 9, width))),  # p_sum and p_diff rows must start at zero
         cuda.device_array((n_vox, len(FEATURE_NAMES), n_angles), dtype=np.float64),
+        cuda.to_device(voxel_glcm.log2_table(int(radius))),
     )
     return launch_maps(
         _glcm_maps_kernel, voxel_glcm.glcm_maps, levels, coords, radius, axis2d, angles, grey_levels,

@@ -33,6 +33,10 @@ MAX_LAGUERRE = 40
 #: Up to this size QL's every eigenvalue is cheaper than two Laguerre searches (measured: 3 x 3 283 vs
 #: 412 ns, 4 x 4 388 vs 459 ns, 6 x 6 959 vs 745 ns, 12 x 12 3.7 vs 2.3 us, 24 x 24 14.8 vs 9.8 us).
 QL_UP_TO = 4
+#: After a Laguerre step under this (relative to the matrix's scale), two Sturm counts test whether the
+#: extreme eigenvalue is already within the tolerance, instead of one more Laguerre step to confirm it
+#: (measured: the GLCM maps ~3-4 % faster at kernelRadius 2 on lung2, on a loaded machine).
+EARLY_STOP = 1e-5
 
 
 def eigenvalues_below_body(d, e2, n, x, pivmin):
@@ -59,7 +63,8 @@ def extreme_eigenvalue_body(d, e2, n, top, lo, hi):
     :math:`p(x) = \det(T - xI) = \prod_i q_i(x)`, :math:`q_i = d_i - x - e_{i-1}^2 / q_{i-1}` (the pivots
     of :math:`LDL^T`), with :math:`G = \sum_i q_i' / q_i` and :math:`H = \sum_i (q_i'/q_i)^2 - q_i''/q_i`,
     starts at the end of the enclosure and moves monotonically to the extreme root; it stops when a step
-    falls under the rounding of the matrix (``4 eps`` of its scale). If it has not stopped after
+    falls under the rounding of the matrix (``4 eps`` of its scale), or earlier when the Sturm counts at
+    ``x -+ tol`` put the extreme eigenvalue within ``tol`` of ``x`` (:data:`EARLY_STOP`). If it has not stopped after
     :data:`MAX_LAGUERRE` steps (a tight cluster), bisection on the Sturm count finishes from where it is.
     """
     if hi <= lo:
@@ -104,6 +109,15 @@ def extreme_eigenvalue_body(d, e2, n, top, lo, hi):
         if abs(step) <= tol:
             converged = True
             break
+        if abs(step) <= EARLY_STOP * scale:
+            # a step this small leaves (cubic convergence) an error under the rounding if the root is
+            # simple: two Sturm counts, cheaper than the confirming Laguerre step, tell whether the extreme
+            # eigenvalue lies within tol of x
+            inner = eigenvalues_below(d, e2, n, x - tol if top else x + tol, pivmin)
+            outer = eigenvalues_below(d, e2, n, x + tol if top else x - tol, pivmin)
+            if (inner < n and outer == n) if top else (inner > 0 and outer == 0):
+                converged = True
+                break
     if converged:
         return x
     # bisection on the Sturm count (eigenvalues below the shift) from the current bound
@@ -184,6 +198,7 @@ BODIES = (
 
 __all__ = [
     "BODIES",
+    "EARLY_STOP",
     "MAX_LAGUERRE",
     "QL_UP_TO",
     "_symmetric_eigenvalues",

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from spinerad.kernels.glcm import FEATURE_NAMES
-from spinerad.kernels.glcm_formulas import matrix_features
-from spinerad.kernels.voxel_glcm import DENSE_IMC2, cell_features
+from spinerad.kernels.glcm_formulas import matrix_features, symmetric_mcc
+from spinerad.kernels.voxel_glcm import DENSE_IMC2, cell_features, cell_mcc, log2_table
 
 IMC2 = FEATURE_NAMES.index("Imc2")
 
@@ -48,6 +48,7 @@ def test_cell_features_equal_dense_formulas(symmetric):
     rng = np.random.default_rng(int(symmetric))
     got = []
     expected = []
+    log2_int = log2_table(2)  # pair counts up to 2 x 125 (the cases have < 60 pairs)
     for _ in range(400):
         n, g, ng_max, counts, cells, norm, p = _case(rng, symmetric)
         width = max(n, 2 * ng_max + 1)
@@ -55,7 +56,7 @@ def test_cell_features_equal_dense_formulas(symmetric):
         px, py, lx = np.zeros(width), np.zeros(width), np.zeros(width)
         p_sum, p_diff = np.zeros(width), np.zeros(width)
         cell_features(
-            counts, cells, cells.shape[1], norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row
+            counts, cells, cells.shape[1], norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row, log2_int
         )
         assert not p_sum.any() and not p_diff.any(), "the marginal scratch must be left zero"
         dense = np.empty(23)
@@ -73,3 +74,48 @@ def test_cell_features_equal_dense_formulas(symmetric):
     error = np.abs(got - expected) / np.maximum(np.abs(expected), scale)
     worst = np.where(usable, error, 0).max(axis=0)
     assert (worst <= 1e-12).all(), dict(zip(FEATURE_NAMES, worst, strict=True))
+
+
+def test_cell_mcc_equals_the_dense_mcc():
+    """MCC from the cells (union-find graph search, S from the cells, 2 levels in closed form) equals the
+    per-ROI MCC of the dense matrix over the levels with a pair (itself checked against PyRadiomics)."""
+    rng = np.random.default_rng(7)
+    log2_int = log2_table(2)
+    checked = {"closed": 0, "graph": 0, "eigen": 0}
+    for _ in range(600):
+        n, g, ng_max, counts, cells, norm, p = _case(rng, True)
+        if rng.random() < 0.2:  # two groups of levels that never co-occur, or two alternating ones
+            keep = (cells[0] + cells[1]) % 2 == (0 if rng.random() < 0.5 else 1)
+            if rng.random() < 0.5:
+                keep = (cells[0] < n // 2) == (cells[1] < n // 2)
+            if keep.any():
+                dropped = cells[:, ~keep]
+                counts[dropped[0], dropped[1]] = 0.0
+                cells = cells[:, keep].copy()
+                total = counts.sum()
+                norm = 2 * total
+                p = (counts + counts.T) / norm
+        width = max(n, 2 * ng_max + 1)
+        px, py, lx = np.zeros(width), np.zeros(width), np.zeros(width)
+        cell_features(
+            counts, cells, cells.shape[1], norm, g, n, ng_max, True, px, py, lx, np.zeros(width),
+            np.zeros(width), np.empty(23), log2_int,
+        )  # fmt: skip
+        active = np.flatnonzero(px[:n])
+        na = len(active)
+        if na < 2:
+            continue
+        order = np.zeros((2, n), dtype=np.int64)
+        order[0, active] = np.arange(na)
+        got = cell_mcc(
+            counts, cells, cells.shape[1], norm, px.copy(), n, na, order, np.empty((n, n)), np.empty(n),
+            np.empty(n), np.empty(n),
+        )  # fmt: skip
+        dense = np.ascontiguousarray(p[np.ix_(active, active)])
+        expected = symmetric_mcc(
+            dense, na, np.empty(na), np.empty(na), np.empty(na), np.empty((na, na)), np.empty(na),
+            np.empty(na, dtype=np.int64),
+        )  # fmt: skip
+        assert abs(got - expected) <= 1e-12, (got, expected, dense)
+        checked["closed" if na == 2 else "graph" if expected == 1.0 else "eigen"] += 1
+    assert min(checked.values()) >= 20, checked
