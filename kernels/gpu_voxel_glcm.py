@@ -33,7 +33,18 @@ _voxel_features = _DEVICE["voxel_features"]
 
 @cuda.jit
 def _glcm_maps_kernel(
-    levels, coords, radius, axis2d, angles, grey_levels, symmetrical, want_mcc, scratch, feats, log2_int, overflow,
+    levels,
+    coords,
+    radius,
+    axis2d,
+    angles,
+    grey_levels,
+    symmetrical,
+    want_mcc,
+    scratch,
+    feats,
+    log2_int,
+    overflow,
     out,
 ):
     v = cuda.grid(1)

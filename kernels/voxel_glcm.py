@@ -114,8 +114,11 @@ def cell_mcc_body(counts, cells, n_cells, norm, px, n, na, order, s, u, q, w):
 
 
 def dense_cells_body(counts, cells, n_cells, norm, index, na, symmetric, w, p):
-    """``p[:na, :na]``: the angle's normalised matrix over the levels with a pair (numbered by ``index``),
-    each cell scaled by ``w[a] w[b]`` (ones: the matrix itself; MCC: :math:`D^{-1/2}PD^{-1/2}`)."""
+    """Fill ``p[:na, :na]`` with the angle's normalised matrix over the levels with a pair.
+
+    Levels are numbered by ``index``; each cell is scaled by ``w[a] w[b]`` (ones: the matrix itself; MCC:
+    :math:`D^{-1/2}PD^{-1/2}`).
+    """
     for a in range(na):
         for b in range(na):
             p[a, b] = 0.0
@@ -372,7 +375,21 @@ def voxel_features_body(
         else:
             norm = total * 2.0 if symmetrical else total
             cell_features(
-                counts, cells, n_cells, norm, g, n, ng_max, symmetrical, px, py, w, p_sum, p_diff, row, log2_int
+                counts,
+                cells,
+                n_cells,
+                norm,
+                g,
+                n,
+                ng_max,
+                symmetrical,
+                px,
+                py,
+                w,
+                p_sum,
+                p_diff,
+                row,
+                log2_int,
             )
             # the dense matrix over the levels with a pair at this angle (px or py > 0): the others are zero
             # rows and columns, which add exactly 0 to every feature sum and only zero eigenvalues to Q

@@ -56,7 +56,21 @@ def test_cell_features_equal_dense_formulas(symmetric):
         px, py, lx = np.zeros(width), np.zeros(width), np.zeros(width)
         p_sum, p_diff = np.zeros(width), np.zeros(width)
         cell_features(
-            counts, cells, cells.shape[1], norm, g, n, ng_max, symmetric, px, py, lx, p_sum, p_diff, row, log2_int
+            counts,
+            cells,
+            cells.shape[1],
+            norm,
+            g,
+            n,
+            ng_max,
+            symmetric,
+            px,
+            py,
+            lx,
+            p_sum,
+            p_diff,
+            row,
+            log2_int,
         )
         assert not p_sum.any() and not p_diff.any(), "the marginal scratch must be left zero"
         dense = np.empty(23)
@@ -77,8 +91,11 @@ def test_cell_features_equal_dense_formulas(symmetric):
 
 
 def test_cell_mcc_equals_the_dense_mcc():
-    """MCC from the cells (union-find graph search, S from the cells, 2 levels in closed form) equals the
-    per-ROI MCC of the dense matrix over the levels with a pair (itself checked against PyRadiomics)."""
+    """MCC from the cells equals the per-ROI MCC of the dense matrix over the levels with a pair.
+
+    Cells: union-find graph search, S from the cells, 2 levels in closed form; the per-ROI MCC is itself
+    checked against PyRadiomics.
+    """
     rng = np.random.default_rng(7)
     log2_int = log2_table(2)
     checked = {"closed": 0, "graph": 0, "eigen": 0}
